@@ -1,0 +1,150 @@
+# erwatch build.
+#
+#   make            build daemon, CLI, client libraries (build/)
+#   make run        install missing Debian packages, build, start erwatchd
+#   make test       install missing Debian packages, build, run every test
+#   make bench      benchmarks (writes tests/bench/RESULTS.md)
+#   make asan|tsan  the test suite under AddressSanitizer+UBSan / ThreadSanitizer
+#   make fuzz       run the libFuzzer decoder target for FUZZ_SECONDS
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Everything except main() lives in archives (build/libewcore.a for the
+# daemon's modules, build/liberwatch.a for the client) that the binaries and
+# the tests link, so tests exercise the code the binaries run.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+SAN     ?=
+OPT     ?= -O2 -g
+RUN_ARGS ?=
+FUZZ_SECONDS ?= 60
+
+PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes -Werror
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -MMD -MP \
+              -Idaemon -Iclient -Itests $(PKG_CFLAGS) $(CFLAGS)
+ifneq ($(SAN),)
+CFLAGS_ALL += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDSAN := -fsanitize=$(SAN)
+endif
+LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm $(LDSAN) $(LDFLAGS)
+
+CORE_SRC   := $(filter-out daemon/erwatchd.c,$(wildcard daemon/*.c))
+CLIENT_SRC := $(wildcard client/*.c)
+CLI_SRC    := $(wildcard client/cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TLIB_SRC   := $(wildcard tests/lib/*.c)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJ   := $(call obj,$(CORE_SRC)) $(BUILD)/obj/gen/schema_sql.o
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+TLIB_OBJ   := $(call obj,$(TLIB_SRC))
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+BINS := $(BUILD)/erwatchd $(BUILD)/erwatch $(BUILD)/liberwatch.a $(BUILD)/liberwatch.so
+
+.PHONY: all deps run test check asan tsan fuzz bench install clean web
+all: $(BINS) web
+
+deps:
+	@sh scripts/deps.sh
+
+# `make run` must work on a fresh machine: deps first, then build, then run.
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/erwatchd $(RUN_ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all tests-build
+	@sh tests/run.sh $(BUILD)
+
+tests-build: $(UNIT_BIN) $(BUILD)/tests/fuzz_decode_replay
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT="-O1 -g" test
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT="-O1 -g" test
+
+# ---------------------------------------------------------------- objects
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The schema is compiled in, so the daemon creates its database on its own.
+$(BUILD)/gen/schema_sql.c: schema/schema.sql scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh ew_schema_sql $< > $@
+$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libewcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/liberwatch.a: $(CLIENT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/liberwatch.so: $(CLIENT_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+
+# ---------------------------------------------------------------- binaries
+$(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/erwatch: $(CLI_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# The fuzz corpus is replayed by an ordinary binary in `make test`; `make
+# fuzz` builds the same target with clang's libFuzzer to grow the corpus.
+$(BUILD)/tests/fuzz_decode_replay: $(BUILD)/obj/tests/fuzz/fuzz_decode.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+fuzz: deps
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_decode.c daemon/decode.c \
+	    daemon/batch.c -o $(BUILD)/fuzz/fuzz_decode $(PKG_LIBS) -lm
+	$(BUILD)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
+
+# ---------------------------------------------------------------- web
+web:
+	@:
+
+# ---------------------------------------------------------------- bench
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@sh tests/bench/run.sh $(BUILD)
+
+# ---------------------------------------------------------------- install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/erwatch
+	install -m 755 $(BUILD)/erwatchd $(BUILD)/erwatch $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/liberwatch.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/liberwatch.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 client/erwatch.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 schema/schema.sql schema/protocol.md schema/README.md $(DESTDIR)$(PREFIX)/share/erwatch/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

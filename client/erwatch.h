@@ -1,0 +1,92 @@
+/* erwatch.h: the C client library. Pushes embedding batches from a training
+ * job to erwatchd (schema/protocol.md) over a ZeroMQ PUSH socket.
+ *
+ * Promise to the training loop: erwatch_push() never blocks, never aborts,
+ * never exits and never prints. When the daemon is slow, absent or
+ * restarting, the batch is dropped, counted, and the running drop count is
+ * sent in the next header that gets through. Errors are negative errno-style
+ * codes; erwatch_strerror() names them.
+ *
+ * Ownership: erwatch_new() returns an owned client; erwatch_destroy(&c) frees
+ * it and sets c to NULL. A client is not thread-safe: use one per thread.
+ */
+#ifndef ERWATCH_H
+#define ERWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct erwatch erwatch_t;
+
+typedef enum {
+    ERWATCH_F32 = 0,
+    ERWATCH_F64 = 1,
+    ERWATCH_F16 = 2,
+    ERWATCH_BF16 = 3
+} erwatch_dtype_t;
+
+typedef enum { ERWATCH_SPHERE = 0, ERWATCH_DISCRETE = 1 } erwatch_support_t;
+
+typedef struct {
+    const char *name;
+    double value;
+} erwatch_scalar_t;
+
+/* One batch. Zero-initialise, then set what you need: run, tag, step,
+ * n, d and x are required; the rest has the protocol's defaults. */
+typedef struct {
+    const char *run;
+    const char *tag;
+    uint64_t step;
+    erwatch_dtype_t dtype;        /* element type of x and y */
+    uint32_t n, d;                /* shape of each view */
+    const void *x;                /* view 1, n*d elements, row-major */
+    const void *y;                /* view 2 or NULL */
+    erwatch_support_t support;
+    double kappa;                 /* 0: daemon default (10) */
+    int32_t rank, world;          /* world 0: not sent */
+    double time;                  /* 0: now */
+    const erwatch_scalar_t *scalars;
+    size_t nscalars;
+} erwatch_batch_t;
+
+typedef struct {
+    uint64_t sent;        /* batches handed to ZeroMQ */
+    uint64_t dropped;     /* batches dropped (daemon slow/absent, queue full) */
+    uint64_t bytes;       /* bytes handed to ZeroMQ */
+    uint64_t invalid;     /* pushes refused for bad arguments */
+} erwatch_stats_t;
+
+/* Creates a client connected to endpoint (e.g. "tcp://127.0.0.1:5557");
+ * NULL endpoint: $ERWATCH_ENDPOINT, else the default. sndhwm: batches ZeroMQ
+ * may buffer (0: default 64). Returns NULL only on bad endpoint or OOM; a
+ * daemon that is not running is not an error (pushes are dropped). */
+erwatch_t *erwatch_new(const char *endpoint, int sndhwm);
+void erwatch_destroy(erwatch_t **c);
+
+/* Sends one batch without blocking. Returns 0 when handed to ZeroMQ,
+ * -EAGAIN when dropped (daemon slow or absent: counted in stats.dropped),
+ * -EINVAL for bad arguments (counted in stats.invalid), -ENOMEM. */
+int erwatch_push(erwatch_t *c, const erwatch_batch_t *b);
+
+/* Waits up to timeout_ms for the connection to the daemon to be up.
+ * Returns 0 or -ETIMEDOUT. Optional: pushes before that are dropped. */
+int erwatch_wait_connected(erwatch_t *c, int timeout_ms);
+
+/* Waits up to timeout_ms for queued batches to leave this process.
+ * Returns 0, or -ETIMEDOUT when some may still be queued. */
+int erwatch_flush(erwatch_t *c, int timeout_ms);
+
+void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out); /* OUT */
+const char *erwatch_strerror(int err);
+
+#define ERWATCH_DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,93 @@
+/* batch.h: the decoded batch, the unit of work that flows from ingest to the
+ * workers, and the result that flows from the workers to the writer.
+ *
+ * Ownership: a batch_t is created by decode_message() and owns its tensor
+ * buffers; whoever pops it from a queue frees it with batch_destroy(). A
+ * result_t is created by a worker and freed by the writer with
+ * result_destroy(). Neither is shared between threads at the same time.
+ */
+#ifndef ERWATCH_BATCH_H
+#define ERWATCH_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits from schema/protocol.md. */
+#define EW_PROTOCOL_VERSION 1
+#define EW_NAME_MAX 128      /* bytes in run, tag, scalar and metric names */
+#define EW_N_MAX 65536u
+#define EW_D_MAX 8192u
+#define EW_ELEMS_MAX (1u << 25) /* N * d */
+#define EW_SCALARS_MAX 64
+#define EW_KAPPA_MAX 100000.0
+#define EW_WORLD_MAX 65536
+#define EW_KAPPA_DEFAULT 10.0
+
+typedef enum { EW_DTYPE_F32 = 0, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16 } ew_dtype_t;
+typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE } ew_support_t;
+
+typedef struct {
+    char name[EW_NAME_MAX + 1];
+    double value;
+} ew_scalar_t;
+
+/* Everything the header says, validated. Plain data, no pointers. */
+typedef struct {
+    int version;
+    char run[EW_NAME_MAX + 1];
+    char tag[EW_NAME_MAX + 1];
+    uint64_t step;  /* <= INT64_MAX */
+    ew_dtype_t dtype;
+    uint32_t n, d;
+    int views;      /* 1 or 2 */
+    ew_support_t support;
+    double kappa;
+    int32_t rank, world; /* -1 when not given */
+    double time;    /* client wall clock; NAN when not given */
+    uint64_t dropped;
+    int nscalars;
+    ew_scalar_t scalars[EW_SCALARS_MAX];
+} ew_header_t;
+
+/* A decoded batch: header plus the views converted to float32, row-major. */
+typedef struct {
+    ew_header_t h;
+    double recv_time;   /* daemon wall clock at receipt */
+    float *view[2];     /* view[1] is NULL for a one-view batch; owned */
+    size_t bytes;       /* bytes held (for the byte-bounded queue) */
+} batch_t;
+
+void batch_destroy(batch_t **b);
+
+/* One computed or reported value. */
+typedef struct {
+    char metric[EW_NAME_MAX + 1];
+    double value;       /* NAN: undefined for this batch (stored as NULL) */
+} result_point_t;
+
+#define EW_RESULT_POINTS_MAX (EW_SCALARS_MAX + 32)
+
+/* What the writer stores for one batch. */
+typedef struct {
+    char run[EW_NAME_MAX + 1];
+    char tag[EW_NAME_MAX + 1];
+    uint64_t step;
+    double wall_time;   /* client time when given, else receive time */
+    double recv_time;
+    uint32_t n, d;
+    int views;
+    ew_support_t support;
+    double kappa;
+    int32_t rank, world;
+    uint64_t dropped;   /* client-reported running total */
+    int npoints;
+    result_point_t points[EW_RESULT_POINTS_MAX];
+} result_t;
+
+void result_destroy(result_t **r);
+
+const char *ew_dtype_name(ew_dtype_t t);
+size_t ew_dtype_size(ew_dtype_t t);
+const char *ew_support_name(ew_support_t s);
+
+#endif

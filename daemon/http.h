@@ -1,0 +1,34 @@
+/* http.h: the JSON API (and, later, the dashboard) over libmicrohttpd.
+ *
+ * libmicrohttpd runs its own thread pool; handlers read through a pool of
+ * read-only query_t connections and never touch the writer. Routes:
+ *   GET /api/health  GET /api/runs  GET /api/series
+ * Bad parameters: 400 with {"error": "..."}; unknown series: 404.
+ */
+#ifndef ERWATCH_HTTP_H
+#define ERWATCH_HTTP_H
+
+#include <stddef.h>
+
+#include "queue.h"
+#include "stats.h"
+
+typedef struct http http_t;
+
+typedef struct {
+    const char *host;      /* bind address, e.g. "127.0.0.1" or "::1" */
+    int port;              /* 0: pick a free port (see http_port) */
+    const char *db_path;   /* opened read-only by the handlers */
+    int threads;           /* libmicrohttpd thread-pool size */
+    stats_t *stats;        /* read for /api/health */
+    queue_t *in_queue;     /* decoded batches waiting for workers */
+    queue_t *out_queue;    /* results waiting for the writer */
+} http_config_t;
+
+/* Starts serving. Returns NULL with a message in err ("cannot listen on
+ * 127.0.0.1:8080: Address already in use"). */
+http_t *http_start(const http_config_t *cfg, char *err, size_t errlen);
+int http_port(const http_t *h); /* the bound port */
+void http_stop(http_t **h);
+
+#endif

@@ -1,0 +1,42 @@
+#!/bin/sh
+# deps.sh: install the Debian packages erwatch needs, and do nothing when they
+# are all there. Both `make run` and `make test` go through this step, so a
+# fresh Debian 12 machine needs no other set-up. Pass a group to install more:
+#   deps.sh          build + run + unit/integration test packages
+#   deps.sh bench    adds python3-torch for the PyTorch reference benchmark
+set -eu
+
+pkgs="build-essential pkg-config clang libclang-rt-14-dev
+libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
+libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
+python3 python3-zmq python3-msgpack python3-numpy"
+
+for group in "$@"; do
+    case "$group" in
+        bench) pkgs="$pkgs python3-torch" ;;
+        *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing missing Debian packages:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
+        echo "deps: not root and no sudo; install these yourself:$missing" >&2
+        exit 1
+    fi
+else
+    SUDO=""
+fi
+export DEBIAN_FRONTEND=noninteractive
+# An old package list finds nothing on a fresh machine; refresh it once.
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing </dev/null
