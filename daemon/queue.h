@@ -28,6 +28,7 @@ void *queue_pop(queue_t *q);
  * (queue_is_drained() tells the two apart). */
 void *queue_pop_timed(queue_t *q, int timeout_ms);
 int queue_is_drained(queue_t *q);
+int queue_is_closed(queue_t *q);
 void queue_close(queue_t *q);
 void queue_depth(queue_t *q, size_t *items, size_t *bytes); /* OUT: both */
 

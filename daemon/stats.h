@@ -19,6 +19,7 @@ typedef struct {
     atomic_uint_fast64_t stored;             /* batches committed */
     atomic_uint_fast64_t points_written;
     atomic_uint_fast64_t store_errors;       /* failed transactions */
+    atomic_uint_fast64_t store_lost;         /* results given up at shutdown */
     atomic_uint_fast64_t undefined_metrics;  /* NaN results (stored NULL) */
 } stats_t;
 

@@ -1,0 +1,208 @@
+/* config.c: erwatchd's flags (see config.h). Every flag has a default that
+ * is safe on a laptop: loopback addresses only, a database file in the
+ * current folder, one worker per core. Values are checked strictly (the
+ * whole string must parse, ranges enforced) so a typo fails at start rather
+ * than at 3 a.m. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void config_defaults(config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->db_path, sizeof(c->db_path), "erwatch.db");
+    snprintf(c->zmq_endpoint, sizeof(c->zmq_endpoint), "tcp://127.0.0.1:5557");
+    snprintf(c->http_host, sizeof(c->http_host), "127.0.0.1");
+    c->http_port = 8080;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+    c->max_queue_bytes = 256u << 20;
+    c->http_threads = 4;
+    c->commit_ms = 200;
+    c->log_level = LOG_INFO;
+}
+
+void config_usage(FILE *out)
+{
+    fputs(
+        "usage: erwatchd [options]\n"
+        "\n"
+        "Receives embedding batches from training jobs over ZeroMQ, computes\n"
+        "representation-collapse metrics, stores them in SQLite and serves them\n"
+        "over HTTP. Stop with Ctrl-C or SIGTERM: queued batches are stored first.\n"
+        "\n"
+        "options:\n"
+        "  --db PATH            SQLite database file, created if missing\n"
+        "                       (default: erwatch.db)\n"
+        "  --zmq ENDPOINT       ZeroMQ PULL endpoint to bind\n"
+        "                       (default: tcp://127.0.0.1:5557; tcp://127.0.0.1:* picks a port)\n"
+        "  --http HOST:PORT     HTTP API address (default: 127.0.0.1:8080;\n"
+        "                       [::1]:8080 for IPv6; port 0 picks a free port)\n"
+        "  --workers N          metric worker threads, 1..64 (default: cores, at most 16)\n"
+        "  --max-queue-mb M     memory bound of queued batches, 1..65536 MiB (default: 256);\n"
+        "                       when full, the daemon stops reading and clients drop\n"
+        "  --http-threads N     HTTP thread-pool size, 1..64 (default: 4)\n"
+        "  --commit-ms MS       longest time a result waits before its transaction\n"
+        "                       commits, 1..60000 (default: 200)\n"
+        "  --log-level L        error, warn, info or debug (default: info)\n"
+        "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
+        "                       HTTP URL there (two lines), for scripts and tests\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        print the version\n",
+        out);
+}
+
+static int s_parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+        if (memchr(s, ':', hl)) /* a bare IPv6 address needs brackets */
+            return -1;
+    }
+    long p;
+    if (s_parse_long(colon + 1, 0, 65535, &p) < 0)
+        return -1;
+    if (hl == 0) {
+        h = "127.0.0.1";
+        hl = strlen(h);
+    }
+    if (hl >= hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int s_copy(char *dst, size_t n, const char *src)
+{
+    if (!*src || strlen(src) >= n)
+        return -1;
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY };
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, O_DB},
+        {"zmq", required_argument, NULL, O_ZMQ},
+        {"http", required_argument, NULL, O_HTTP},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"max-queue-mb", required_argument, NULL, O_QMB},
+        {"http-threads", required_argument, NULL, O_HTHREADS},
+        {"commit-ms", required_argument, NULL, O_COMMIT},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"ready-file", required_argument, NULL, O_READY},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    long v;
+    optind = 0; /* reset getopt (also lets tests call this repeatedly) */
+    opterr = 0;
+    for (;;) {
+        int o = getopt_long(argc, argv, ":hV", opts, NULL);
+        if (o == -1)
+            break;
+        switch (o) {
+        case 'h':
+            config_usage(out);
+            return 1;
+        case 'V':
+            fprintf(out, "erwatchd %s\n", EW_VERSION);
+            return 1;
+        case O_DB:
+            if (s_copy(c->db_path, sizeof(c->db_path), optarg) < 0)
+                goto bad;
+            break;
+        case O_ZMQ:
+            if (s_copy(c->zmq_endpoint, sizeof(c->zmq_endpoint), optarg) < 0 ||
+                !strstr(optarg, "://"))
+                goto bad;
+            break;
+        case O_HTTP:
+            if (config_parse_hostport(optarg, c->http_host, sizeof(c->http_host),
+                                      &c->http_port) < 0) {
+                snprintf(err, errlen, "--http '%s': expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080", optarg);
+                return -1;
+            }
+            break;
+        case O_WORKERS:
+            if (s_parse_long(optarg, 1, 64, &v) < 0)
+                goto bad;
+            c->workers = (int)v;
+            break;
+        case O_QMB:
+            if (s_parse_long(optarg, 1, 65536, &v) < 0)
+                goto bad;
+            c->max_queue_bytes = (size_t)v << 20;
+            break;
+        case O_HTHREADS:
+            if (s_parse_long(optarg, 1, 64, &v) < 0)
+                goto bad;
+            c->http_threads = (int)v;
+            break;
+        case O_COMMIT:
+            if (s_parse_long(optarg, 1, 60000, &v) < 0)
+                goto bad;
+            c->commit_ms = (int)v;
+            break;
+        case O_LOG:
+            if (log_parse_level(optarg, &c->log_level) < 0)
+                goto bad;
+            break;
+        case O_READY:
+            if (s_copy(c->ready_file, sizeof(c->ready_file), optarg) < 0)
+                goto bad;
+            break;
+        case ':':
+            snprintf(err, errlen, "option '%s' needs a value (see --help)", argv[optind - 1]);
+            return -1;
+        default:
+            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return -1;
+        }
+        continue;
+    bad:
+        snprintf(err, errlen, "bad value '%s' for %s (see --help)", optarg, argv[optind - 1 - (argv[optind - 1] == optarg)]);
+        return -1;
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

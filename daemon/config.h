@@ -1,0 +1,40 @@
+/* config.h: erwatchd's settings and their command-line parsing. Pure: no
+ * I/O besides what config_usage() prints, no globals; unit-tested. */
+#ifndef ERWATCH_CONFIG_H
+#define ERWATCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define EW_VERSION "0.1.0"
+
+typedef struct {
+    char db_path[4096];
+    char zmq_endpoint[512];    /* "tcp://127.0.0.1:*" picks a free port */
+    char http_host[256];       /* numeric address or "localhost" */
+    int http_port;             /* 0 picks a free port */
+    int workers;
+    size_t max_queue_bytes;
+    int http_threads;
+    int commit_ms;             /* longest a stored point waits for commit */
+    log_level_t log_level;
+    char ready_file[4096];     /* "" or where to write the bound addresses */
+} config_t;
+
+void config_defaults(config_t *c);
+
+/* Parses argv. Returns 0 to run, 1 when --help/--version was handled
+ * (printed to out), -1 on a bad flag (message in err, meant for stderr). */
+int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err,
+                 size_t errlen);
+
+void config_usage(FILE *out);
+
+/* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
+ * Returns 0 or -1. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen,
+                          int *port);
+
+#endif

@@ -1,0 +1,154 @@
+/* erwatchd.c: main() of the daemon. Wires the stages in the order the data
+ * flows and owns their lifetimes:
+ *
+ *   ingest (ZMQ PULL, decode) -> work queue (bounded in bytes) -> workers
+ *     -> result queue -> writer (SQLite, single connection)
+ *   http (libmicrohttpd pool, read-only connections) beside them
+ *
+ * Signals are blocked in every thread and taken synchronously here with
+ * sigwait(), so no stage runs code in a signal handler. Shutdown runs the
+ * pipeline dry front to back: ingest stops reading and closes the work
+ * queue, workers finish and exit, the result queue is closed, the writer
+ * commits the rest. Every accepted batch is stored before exit.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "log.h"
+#include "queue.h"
+#include "stats.h"
+#include "store.h"
+#include "worker.h"
+#include "writer.h"
+
+/* Results are small; this bound only keeps a stalled writer from letting
+ * workers run ahead without limit. */
+#define S_RESULT_QUEUE_ITEMS 4096
+
+static int s_write_ready(const char *path, const char *zmq_ep, const char *host, int port)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    int v6 = strchr(host, ':') != NULL;
+    fprintf(f, "%s\nhttp://%s%s%s:%d\n", zmq_ep, v6 ? "[" : "", host, v6 ? "]" : "", port);
+    if (fclose(f) != 0)
+        return -errno;
+    return rename(tmp, path) == 0 ? 0 : -errno; /* readers never see half a file */
+}
+
+static void s_final_report(const stats_t *st)
+{
+    log_info("stopped: received=%llu accepted=%llu rejected=%llu stored=%llu "
+             "points=%llu store_errors=%llu lost=%llu",
+             (unsigned long long)stats_get(&st->received),
+             (unsigned long long)stats_get(&st->accepted),
+             (unsigned long long)stats_rejected_total(st),
+             (unsigned long long)stats_get(&st->stored),
+             (unsigned long long)stats_get(&st->points_written),
+             (unsigned long long)stats_get(&st->store_errors),
+             (unsigned long long)stats_get(&st->store_lost));
+}
+
+int main(int argc, char **argv)
+{
+    config_t cfg;
+    char err[1024];
+    config_defaults(&cfg);
+    int rc = config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
+    if (rc > 0)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+
+    /* Before any thread exists, so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    openblas_set_num_threads(1);
+
+    stats_t stats;
+    stats_init(&stats, ew_now());
+
+    store_t *store = NULL;
+    if (store_open(&store, cfg.db_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        return 1;
+    }
+    queue_t *work = queue_new(1u << 16, cfg.max_queue_bytes);
+    queue_t *results = queue_new(S_RESULT_QUEUE_ITEMS, (size_t)-1);
+
+    ingest_t *ingest = ingest_new(cfg.zmq_endpoint, work, &stats, err, sizeof(err));
+    if (!ingest) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        store_close(&store);
+        return 1;
+    }
+    http_config_t hc = {
+        .host = cfg.http_host,
+        .port = cfg.http_port,
+        .db_path = cfg.db_path,
+        .threads = cfg.http_threads,
+        .stats = &stats,
+        .in_queue = work,
+        .out_queue = results,
+    };
+    http_t *http = http_start(&hc, err, sizeof(err));
+    if (!http) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        ingest_destroy(&ingest);
+        store_close(&store);
+        return 1;
+    }
+
+    writer_t *writer = writer_start(store, results, cfg.commit_ms, &stats);
+    workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats) : NULL;
+    if (!writer || !workers || ingest_start(ingest) != 0) {
+        fprintf(stderr, "erwatchd: cannot start threads\n");
+        return 1;
+    }
+
+    int port = http_port(http);
+    const char *host = cfg.http_host;
+    int v6 = strchr(host, ':') != NULL;
+    log_info("erwatchd %s ready: zmq=%s http=http://%s%s%s:%d db=%s workers=%d queue=%zu MiB",
+             EW_VERSION, ingest_endpoint(ingest), v6 ? "[" : "", host, v6 ? "]" : "", port,
+             cfg.db_path, cfg.workers, cfg.max_queue_bytes >> 20);
+    if (cfg.ready_file[0]) {
+        int e = s_write_ready(cfg.ready_file, ingest_endpoint(ingest), host, port);
+        if (e)
+            log_error("cannot write --ready-file %s: %s", cfg.ready_file, strerror(-e));
+    }
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("%s received: storing queued batches, then exiting",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+    ingest_stop(ingest);       /* closes the work queue when drained */
+    workers_join(&workers);
+    queue_close(results);
+    writer_join(&writer);      /* commits the rest, closes the store */
+    http_stop(&http);
+    ingest_destroy(&ingest);
+    queue_destroy(&work);
+    queue_destroy(&results);
+    s_final_report(&stats);
+    return stats_get(&stats.store_lost) ? 1 : 0;
+}

@@ -1,0 +1,245 @@
+/* ingest.c: the ZeroMQ PULL thread (see ingest.h).
+ *
+ * Messages are received as zmq_msg_t frames and handed to the decoder by
+ * pointer, so the tensor bytes are copied exactly once (into the batch's
+ * float32 views). Rejections are counted per reason and logged once per
+ * (run, reason), so a misbehaving client cannot flood the log.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "decode.h"
+#include "log.h"
+
+#define S_MAX_FRAMES 4          /* header + 2 views, +1 to detect extras */
+#define S_POLL_MS 100
+#define S_DRAIN_SECONDS 2.0     /* longest a shutdown keeps reading */
+#define S_LOGGED_CAP 4096       /* (run, reason) pairs remembered */
+
+struct ingest {
+    void *ctx;
+    void *sock;
+    queue_t *work;
+    stats_t *stats;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    char endpoint[512];
+    uint64_t logged[S_LOGGED_CAP]; /* open addressing; 0 = empty */
+    size_t nlogged;
+    int suppressed_said;
+};
+
+ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats, char *err,
+                     size_t errlen)
+{
+    ingest_t *in = calloc(1, sizeof(*in));
+    if (!in)
+        abort();
+    in->work = work;
+    in->stats = stats;
+    in->ctx = zmq_ctx_new();
+    in->sock = in->ctx ? zmq_socket(in->ctx, ZMQ_PULL) : NULL;
+    if (!in->sock) {
+        snprintf(err, errlen, "cannot create ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        ingest_destroy(&in);
+        return NULL;
+    }
+    /* A few messages in ZeroMQ's own buffer: the real bound is the work
+     * queue, and a large HWM would hide back-pressure from clients. */
+    int hwm = 4, linger = 0;
+    int64_t maxmsg = (int64_t)EW_ELEMS_MAX * 8 + 1;
+    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    if (zmq_bind(in->sock, endpoint) != 0) {
+        snprintf(err, errlen, "cannot bind ZeroMQ endpoint %s: %s", endpoint,
+                 zmq_strerror(zmq_errno()));
+        ingest_destroy(&in);
+        return NULL;
+    }
+    size_t len = sizeof(in->endpoint);
+    if (zmq_getsockopt(in->sock, ZMQ_LAST_ENDPOINT, in->endpoint, &len) != 0)
+        snprintf(in->endpoint, sizeof(in->endpoint), "%s", endpoint);
+    return in;
+}
+
+const char *ingest_endpoint(const ingest_t *in)
+{
+    return in->endpoint;
+}
+
+/* FNV-1a over the run name and the reason; never 0 (0 marks empty). */
+static uint64_t s_key(const char *run, ew_reject_t reason)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)run; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h = (h ^ (uint64_t)reason) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* Returns 1 the first time a (run, reason) pair is seen. */
+static int s_first_time(ingest_t *in, const char *run, ew_reject_t reason)
+{
+    uint64_t k = s_key(run, reason);
+    if (in->nlogged >= S_LOGGED_CAP / 2) {
+        if (!in->suppressed_said) {
+            in->suppressed_said = 1;
+            log_warn("too many distinct rejection kinds; further ones are counted in "
+                     "/api/health but not logged");
+        }
+        return 0;
+    }
+    size_t i = k % S_LOGGED_CAP;
+    while (in->logged[i]) {
+        if (in->logged[i] == k)
+            return 0;
+        i = (i + 1) % S_LOGGED_CAP;
+    }
+    in->logged[i] = k;
+    in->nlogged++;
+    return 1;
+}
+
+static void s_reject(ingest_t *in, const decode_error_t *e)
+{
+    stats_inc(&in->stats->rejected[e->reason], 1);
+    if (!s_first_time(in, e->run, e->reason))
+        return;
+    char step[32] = "?";
+    if (e->has_step)
+        snprintf(step, sizeof(step), "%llu", (unsigned long long)e->step);
+    log_warn("rejected batch (%s) run=\"%s\" step=%s: %s (logged once per run and reason)",
+             decode_reason_name(e->reason), e->run[0] ? e->run : "?", step, e->msg);
+}
+
+/* Reads one whole multipart message (all its frames, even extra ones).
+ * Returns the number of frames read (>= 1), 0 when nothing was waiting
+ * (flags has ZMQ_DONTWAIT), or -1 on a socket error. */
+static int s_recv(ingest_t *in, zmq_msg_t *parts, int flags, size_t *total)
+{
+    int n = 0;
+    *total = 0;
+    for (;;) {
+        zmq_msg_t tmp;
+        zmq_msg_t *m = n < S_MAX_FRAMES ? &parts[n] : &tmp;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, in->sock, n == 0 ? flags : 0) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(m);
+            if (n == 0 && (e == EAGAIN || e == EINTR))
+                return 0;
+            log_error("ZeroMQ receive failed: %s", zmq_strerror(e));
+            for (int i = 0; i < n && i < S_MAX_FRAMES; i++)
+                zmq_msg_close(&parts[i]);
+            return -1;
+        }
+        *total += zmq_msg_size(m);
+        int more = zmq_msg_more(m);
+        if (m == &tmp)
+            zmq_msg_close(&tmp);
+        n++;
+        if (!more)
+            return n;
+    }
+}
+
+static void s_handle(ingest_t *in, zmq_msg_t *parts, int n)
+{
+    stats_inc(&in->stats->received, 1);
+    decode_frame_t frames[S_MAX_FRAMES];
+    int nf = n < S_MAX_FRAMES ? n : S_MAX_FRAMES;
+    for (int i = 0; i < nf; i++)
+        frames[i] = (decode_frame_t){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+    batch_t *b = NULL;
+    decode_error_t e;
+    /* More frames than we keep is always a frame-count error; let the
+     * decoder say so by passing one frame too many. */
+    size_t count = (size_t)(n > S_MAX_FRAMES ? S_MAX_FRAMES : n);
+    if (decode_message(frames, count, ew_now(), &b, &e) != 0) {
+        s_reject(in, &e);
+    } else {
+        stats_inc(&in->stats->accepted, 1);
+        if (queue_push(in->work, b, b->bytes) != 0) {
+            /* Cannot happen: only this thread closes the work queue. */
+            log_error("work queue closed while ingest was running; batch dropped");
+            batch_destroy(&b);
+        }
+    }
+    for (int i = 0; i < nf; i++)
+        zmq_msg_close(&parts[i]);
+}
+
+static void *s_run(void *arg)
+{
+    ingest_t *in = arg;
+    zmq_msg_t parts[S_MAX_FRAMES];
+    size_t total;
+    while (!atomic_load(&in->stop)) {
+        zmq_pollitem_t item = {in->sock, 0, ZMQ_POLLIN, 0};
+        int r = zmq_poll(&item, 1, S_POLL_MS);
+        if (r < 0 && zmq_errno() != EINTR) {
+            log_error("ZeroMQ poll failed: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (r <= 0)
+            continue;
+        int n = s_recv(in, parts, ZMQ_DONTWAIT, &total);
+        if (n > 0)
+            s_handle(in, parts, n);
+    }
+    /* Shutdown: what ZeroMQ already received from clients is ours too. */
+    double until = ew_monotonic() + S_DRAIN_SECONDS;
+    int drained = 0;
+    while (ew_monotonic() < until) {
+        int n = s_recv(in, parts, ZMQ_DONTWAIT, &total);
+        if (n <= 0)
+            break;
+        s_handle(in, parts, n);
+        drained++;
+    }
+    if (drained)
+        log_info("ingest: read %d buffered batch(es) during shutdown", drained);
+    queue_close(in->work);
+    return NULL;
+}
+
+int ingest_start(ingest_t *in)
+{
+    int rc = pthread_create(&in->thread, NULL, s_run, in);
+    if (rc == 0)
+        in->started = 1;
+    return -rc;
+}
+
+void ingest_stop(ingest_t *in)
+{
+    if (!in->started)
+        return;
+    atomic_store(&in->stop, 1);
+    pthread_join(in->thread, NULL);
+    in->started = 0;
+}
+
+void ingest_destroy(ingest_t **inp)
+{
+    ingest_t *in = inp ? *inp : NULL;
+    if (!in)
+        return;
+    ingest_stop(in);
+    if (in->sock)
+        zmq_close(in->sock);
+    if (in->ctx)
+        zmq_ctx_term(in->ctx);
+    free(in);
+    *inp = NULL;
+}
