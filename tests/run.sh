@@ -1,0 +1,66 @@
+#!/bin/sh
+# run.sh BUILD: runs every test suite of erwatch and prints one closing line
+# "N passed, N failed". A suite is a program that prints TAP-like lines
+# ("ok NAME" / "not ok NAME" / "ok NAME # SKIP why"); each line is a test. A
+# suite that exits non-zero without reporting a failure (a crash, a
+# timeout) counts as one failed test, so nothing can fail silently.
+#
+#   unit         build/tests/test_*            (C, tests/unit/)
+#   fuzz replay  build/tests/fuzz_decode_replay (the decoder corpus)
+#   integration  tests/integration/test_*.py   (real daemon, /usr/bin/python3)
+#
+# TEST_FILTER=substr runs only suites whose name contains substr.
+set -u
+BUILD=${1:-build}
+LOGS="$BUILD/test-logs"
+mkdir -p "$LOGS"
+PY=/usr/bin/python3
+TIMEOUT=${TEST_TIMEOUT:-600}
+passed=0 failed=0 skipped=0
+failed_list=""
+export EW_BUILD="$BUILD"
+
+run_suite() { # name, command...
+    name=$1; shift
+    case "$name" in *"${TEST_FILTER:-}"*) ;; *) return ;; esac
+    log="$LOGS/$name.log"
+    start=$(date +%s)
+    timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^ok ' "$log")
+    s=$(grep -c '^ok .*# SKIP' "$log")
+    f=$(grep -c '^not ok ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "not ok $name (exit code $rc$( [ $rc -eq 124 ] && echo ', timed out after '"$TIMEOUT"'s'))" >>"$log"
+    fi
+    passed=$((passed + p - s)); skipped=$((skipped + s)); failed=$((failed + f))
+    printf '%-28s %4d passed %3d failed %3d skipped  (%ss)\n' "$name" $((p - s)) "$f" "$s" $(( $(date +%s) - start ))
+    if [ "$f" -ne 0 ]; then
+        failed_list="$failed_list $name"
+        grep '^not ok' "$log" | sed 's/^/    /'
+        echo "    --- last lines of $log:"
+        tail -n 25 "$log" | sed 's/^/    | /'
+    fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_suite "unit/$(basename "$t")" "$t"
+done
+if [ -x "$BUILD/tests/fuzz_decode_replay" ]; then
+    run_suite "fuzz/decode-corpus" "$BUILD/tests/fuzz_decode_replay" tests/fuzz/corpus/decode
+fi
+for t in tests/integration/test_*.py; do
+    [ -f "$t" ] || continue
+    run_suite "integration/$(basename "$t" .py)" "$PY" "$t"
+done
+
+echo
+[ -n "$failed_list" ] && echo "failed suites:$failed_list (logs in $LOGS/)"
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

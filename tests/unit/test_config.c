@@ -1,0 +1,112 @@
+/* test_config.c: erwatchd flag parsing: defaults, every flag, strict
+ * values, clear errors. */
+#include "config.h"
+#include "test.h"
+
+static int s_parse(config_t *c, char *err, int argc, char **argv)
+{
+    config_defaults(c);
+    FILE *devnull = fopen("/dev/null", "w");
+    int rc = config_parse(c, argc, argv, devnull, err, 512);
+    fclose(devnull);
+    return rc;
+}
+
+#define PARSE(c, err, ...)                                                    \
+    s_parse(c, err, (int)(sizeof((char *[]){"erwatchd", __VA_ARGS__}) / sizeof(char *)), \
+            (char *[]){"erwatchd", __VA_ARGS__})
+
+TEST(defaults_are_loopback_and_local_file)
+{
+    config_t c;
+    char err[512];
+    char *argv[] = {"erwatchd"};
+    ASSERT_EQ(s_parse(&c, err, 1, argv), 0);
+    ASSERT_STREQ(c.db_path, "erwatch.db");
+    ASSERT_STREQ(c.zmq_endpoint, "tcp://127.0.0.1:5557");
+    ASSERT_STREQ(c.http_host, "127.0.0.1");
+    ASSERT_EQ(c.http_port, 8080);
+    ASSERT(c.workers >= 1);
+    ASSERT_EQ(c.max_queue_bytes, 256u << 20);
+}
+
+TEST(every_flag)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--db", "/tmp/x.db", "--zmq", "tcp://127.0.0.1:*", "--http",
+                    "[::1]:0", "--workers", "3", "--max-queue-mb", "16", "--http-threads",
+                    "2", "--commit-ms", "50", "--log-level", "debug", "--ready-file",
+                    "/tmp/r"),
+              0);
+    ASSERT_STREQ(c.db_path, "/tmp/x.db");
+    ASSERT_STREQ(c.zmq_endpoint, "tcp://127.0.0.1:*");
+    ASSERT_STREQ(c.http_host, "::1");
+    ASSERT_EQ(c.http_port, 0);
+    ASSERT_EQ(c.workers, 3);
+    ASSERT_EQ(c.max_queue_bytes, 16u << 20);
+    ASSERT_EQ(c.http_threads, 2);
+    ASSERT_EQ(c.commit_ms, 50);
+    ASSERT_EQ(c.log_level, LOG_DEBUG);
+    ASSERT_STREQ(c.ready_file, "/tmp/r");
+}
+
+TEST(equals_form)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--workers=5", "--http=:9000"), 0);
+    ASSERT_EQ(c.workers, 5);
+    ASSERT_STREQ(c.http_host, "127.0.0.1");
+    ASSERT_EQ(c.http_port, 9000);
+}
+
+TEST(bad_values_rejected_with_message)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--workers", "0"), -1);
+    ASSERT(strstr(err, "--workers") && strstr(err, "'0'"));
+    ASSERT_EQ(PARSE(&c, err, "--workers", "2x"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--max-queue-mb", "-1"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--log-level", "loud"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--http", "8080"), -1);
+    ASSERT(strstr(err, "HOST:PORT"));
+    ASSERT_EQ(PARSE(&c, err, "--http", "::1:8080"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--http", "127.0.0.1:70000"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "127.0.0.1:5557"), -1);
+    ASSERT_EQ(PARSE(&c, err, "--db", ""), -1);
+}
+
+TEST(unknown_and_missing)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--frobnicate"), -1);
+    ASSERT(strstr(err, "unknown option"));
+    ASSERT_EQ(PARSE(&c, err, "--db"), -1);
+    ASSERT(strstr(err, "needs a value"));
+    ASSERT_EQ(PARSE(&c, err, "stray"), -1);
+    ASSERT(strstr(err, "unexpected argument"));
+}
+
+TEST(help_and_version_return_1)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--help"), 1);
+    ASSERT_EQ(PARSE(&c, err, "-V"), 1);
+}
+
+int main(void)
+{
+    return test_main((test_case_t[]){
+        T(defaults_are_loopback_and_local_file),
+        T(every_flag),
+        T(equals_form),
+        T(bad_values_rejected_with_message),
+        T(unknown_and_missing),
+        T(help_and_version_return_1),
+        {0},
+    });
+}
