@@ -1,0 +1,272 @@
+"""Shared helpers for erwatch integration tests.
+
+Each test file is a suite run by tests/run.sh with /usr/bin/python3. It
+starts the real daemon (build/erwatchd) on ephemeral loopback ports with a
+temporary database, drives it the way users do (CLI, C library through
+ctypes, raw ZeroMQ for malformed input) and prints TAP-like lines:
+"ok NAME" / "not ok NAME". Every process and file it makes is cleaned up,
+also when a test fails.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("EW_BUILD", "build"))
+ERWATCHD = os.path.join(BUILD, "erwatchd")
+ERWATCH = os.path.join(BUILD, "erwatch")
+VECTORS = os.environ.get("EW_VECTORS", os.path.join(ROOT, "..", "shared", "vectors"))
+
+_results = {"passed": 0, "failed": 0}
+_tests = []
+
+
+def test(fn):
+    """Registers a test function; run_all() runs them in order."""
+    _tests.append(fn)
+    return fn
+
+
+def run_all():
+    for fn in _tests:
+        only = os.environ.get("TEST_ONLY")
+        if only and only not in fn.__name__:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception:  # a failed assert or an error: report, go on
+            traceback.print_exc(file=sys.stdout)
+            print("not ok %s" % fn.__name__, flush=True)
+            _results["failed"] += 1
+        else:
+            print("ok %s  (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
+            _results["passed"] += 1
+    print("# %d passed, %d failed" % (_results["passed"], _results["failed"]))
+    sys.exit(1 if _results["failed"] else 0)
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Polls pred() until it is truthy; raises after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Daemon:
+    """A running erwatchd on ephemeral loopback ports with a temp database."""
+
+    def __init__(self, *extra, workers=2, db=None, http_host="127.0.0.1"):
+        self.dir = tempfile.mkdtemp(prefix="ew-it-")
+        self.db = db or os.path.join(self.dir, "test.db")
+        self.ready = os.path.join(self.dir, "ready")
+        self.log_path = os.path.join(self.dir, "erwatchd.log")
+        host = "[%s]" % http_host if ":" in http_host else http_host
+        self.args = [ERWATCHD, "--db", self.db, "--zmq", "tcp://127.0.0.1:*",
+                     "--http", "%s:0" % host, "--workers", str(workers),
+                     "--commit-ms", "20", "--ready-file", self.ready] + list(extra)
+        self.proc = None
+        self.returncode = None
+
+    def start(self):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
+                 timeout=15, what="erwatchd to be ready")
+        if self.proc.poll() is not None:
+            raise AssertionError("erwatchd exited at start:\n" + self.log())
+        with open(self.ready) as f:
+            self.zmq, self.http = f.read().split()
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.returncode = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("erwatchd did not stop within %ss" % timeout)
+        elif self.proc:
+            self.returncode = self.proc.returncode
+        return self.returncode
+
+    def cleanup(self):
+        try:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        finally:
+            if getattr(self, "_log", None):
+                self._log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            sys.stdout.write(self.log() if os.path.exists(self.log_path) else "")
+            self.cleanup()
+            raise
+
+    def __exit__(self, et, ev, tb):
+        if et is not None:
+            print("--- erwatchd log:\n" + self.log())
+        self.cleanup()
+        return False
+
+    # ------------------------------------------------------------ HTTP
+    def get(self, path, **params):
+        """GET path; returns (status, parsed JSON or text)."""
+        q = urllib.parse.urlencode(params)
+        url = self.http + path + ("?" + q if q else "")
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                body, status, ctype = r.read(), r.status, r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            body, status, ctype = e.read(), e.code, e.headers.get("Content-Type", "")
+        text = body.decode("utf-8")
+        return status, (json.loads(text) if "json" in ctype else text)
+
+    def health(self):
+        st, h = self.get("/api/health")
+        assert st == 200, (st, h)
+        return h
+
+    def wait_stored(self, n, timeout=20):
+        """Waits until the daemon has committed n batches in total."""
+        return wait_for(lambda: self.health()["batches"]["stored"] >= n, timeout,
+                        what="%d stored batches" % n)
+
+    def sql(self, query, *args):
+        with contextlib.closing(sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)) as c:
+            return c.execute(query, args).fetchall()
+
+
+def run_cli(*args, check=True, timeout=60):
+    p = subprocess.run([ERWATCH] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise AssertionError("erwatch %s: exit %d\nstdout: %s\nstderr: %s"
+                             % (" ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def save_npy(path, arr):
+    import numpy as np
+    np.save(path, np.ascontiguousarray(arr))
+    return path
+
+
+def unit_rows(rng, n, d, dtype="float32"):
+    """Random rows scaled to unit length (in double, then cast)."""
+    import numpy as np
+    x = rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(dtype)
+
+
+def assert_close(got, exp, tol, what=""):
+    import math
+    if exp is None or (isinstance(exp, float) and math.isnan(exp)):
+        assert got is None or (isinstance(got, float) and math.isnan(got)), (what, got, exp)
+        return
+    err = abs(got - exp) / max(1.0, abs(exp))
+    assert err <= tol, "%s: got %.17g expected %.17g (mixed err %.3g > %.3g)" % (
+        what, got, exp, err, tol)
+
+
+# ------------------------------------------------------------ C library
+class ErwatchBatch(ctypes.Structure):
+    _fields_ = [
+        ("run", ctypes.c_char_p), ("tag", ctypes.c_char_p), ("step", ctypes.c_uint64),
+        ("dtype", ctypes.c_int), ("n", ctypes.c_uint32), ("d", ctypes.c_uint32),
+        ("x", ctypes.c_void_p), ("y", ctypes.c_void_p), ("support", ctypes.c_int),
+        ("kappa", ctypes.c_double), ("rank", ctypes.c_int32), ("world", ctypes.c_int32),
+        ("time", ctypes.c_double), ("scalars", ctypes.c_void_p), ("nscalars", ctypes.c_size_t),
+    ]
+
+
+class ErwatchScalar(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_double)]
+
+
+class ErwatchStats(ctypes.Structure):
+    _fields_ = [("sent", ctypes.c_uint64), ("dropped", ctypes.c_uint64),
+                ("bytes", ctypes.c_uint64), ("invalid", ctypes.c_uint64)]
+
+
+DTYPES = {"float32": 0, "float64": 1, "float16": 2}
+
+
+class CClient:
+    """The C client library (build/liberwatch.so) driven through ctypes."""
+
+    def __init__(self, endpoint, hwm=0):
+        self.lib = ctypes.CDLL(os.path.join(BUILD, "liberwatch.so"))
+        self.lib.erwatch_new.restype = ctypes.c_void_p
+        self.lib.erwatch_new.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        self.lib.erwatch_push.argtypes = [ctypes.c_void_p, ctypes.POINTER(ErwatchBatch)]
+        self.lib.erwatch_wait_connected.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        self.lib.erwatch_flush.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        self.lib.erwatch_stats.argtypes = [ctypes.c_void_p, ctypes.POINTER(ErwatchStats)]
+        self.lib.erwatch_destroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        self.c = ctypes.c_void_p(self.lib.erwatch_new(endpoint.encode(), hwm))
+        assert self.c.value, "erwatch_new failed"
+
+    def wait_connected(self, ms=5000):
+        return self.lib.erwatch_wait_connected(self.c, ms)
+
+    def push(self, run, tag, step, x, y=None, support=0, kappa=0.0, scalars=None):
+        import numpy as np
+        x = np.ascontiguousarray(x)
+        b = ErwatchBatch(run=run.encode(), tag=tag.encode(), step=step,
+                         dtype=DTYPES[str(x.dtype)], n=x.shape[0], d=x.shape[1],
+                         x=x.ctypes.data, support=support, kappa=kappa)
+        keep = [x]
+        if y is not None:
+            y = np.ascontiguousarray(y, dtype=x.dtype)
+            keep.append(y)
+            b.y = y.ctypes.data
+        if scalars:
+            arr = (ErwatchScalar * len(scalars))(
+                *[ErwatchScalar(k.encode(), v) for k, v in scalars.items()])
+            keep.append(arr)
+            b.scalars = ctypes.cast(arr, ctypes.c_void_p)
+            b.nscalars = len(scalars)
+        return self.lib.erwatch_push(self.c, ctypes.byref(b))
+
+    def flush(self, ms=5000):
+        return self.lib.erwatch_flush(self.c, ms)
+
+    def stats(self):
+        s = ErwatchStats()
+        self.lib.erwatch_stats(self.c, ctypes.byref(s))
+        return s
+
+    def close(self):
+        self.lib.erwatch_destroy(ctypes.byref(self.c))

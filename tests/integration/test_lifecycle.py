@@ -1,0 +1,112 @@
+"""Daemon lifecycle: clear start-up errors, --help, and SIGTERM in the
+middle of a burst losing no accepted batch."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import ERWATCHD, CClient, Daemon, run_all, test, unit_rows  # noqa: E402
+
+
+def run_daemon(*args, timeout=20):
+    return subprocess.run([ERWATCHD] + list(args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@test
+def help_and_bad_flag():
+    p = run_daemon("--help")
+    assert p.returncode == 0 and "--max-queue-mb" in p.stdout, p
+    p = run_daemon("--workers", "zero")
+    assert p.returncode == 2 and "--workers" in p.stderr, p
+
+
+@test
+def http_port_taken_is_a_clear_error():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = run_daemon("--db", os.path.join(tmp, "x.db"), "--zmq", "tcp://127.0.0.1:*",
+                           "--http", "127.0.0.1:%d" % port)
+        assert p.returncode != 0, p
+        assert ("127.0.0.1:%d" % port) in p.stderr and "in use" in p.stderr, p.stderr
+    finally:
+        s.close()
+
+
+@test
+def zmq_port_taken_is_a_clear_error():
+    with Daemon() as d:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = run_daemon("--db", os.path.join(tmp, "x.db"), "--zmq", d.zmq,
+                           "--http", "127.0.0.1:0")
+        assert p.returncode != 0 and "cannot bind ZeroMQ endpoint" in p.stderr, p.stderr
+
+
+@test
+def unopenable_database_is_a_clear_error():
+    p = run_daemon("--db", "/nonexistent-dir/sub/x.db", "--zmq", "tcp://127.0.0.1:*",
+                   "--http", "127.0.0.1:0")
+    assert p.returncode != 0 and "/nonexistent-dir/sub/x.db" in p.stderr, p.stderr
+
+
+@test
+def sigterm_mid_burst_loses_no_accepted_batch():
+    rng = np.random.default_rng(11)
+    x = unit_rows(rng, 256, 128)
+    with Daemon("--max-queue-mb", "64", workers=2) as d:
+        c = CClient(d.zmq, hwm=100000)
+        try:
+            c.wait_connected()
+            sent = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 1.5:
+                if c.push("burst", "t", sent, x) == 0:
+                    sent += 1
+            assert d.stop() == 0, d.log()
+        finally:
+            c.close()
+        log = d.log()
+        line = [l for l in log.splitlines() if "stopped:" in l][-1]
+        fields = dict(kv.split("=") for kv in line.split("stopped:")[1].split())
+        accepted = int(fields["accepted"])
+        stored = d.sql("SELECT count(*) FROM batches")[0][0]
+        assert accepted > 0, log
+        assert stored == accepted == int(fields["stored"]), (accepted, stored, fields)
+        assert int(fields["lost"]) == 0
+        print("# burst: client handed %d batches to ZeroMQ, daemon accepted %d, stored %d"
+              % (sent, accepted, stored))
+
+
+@test
+def database_survives_restart():
+    rng = np.random.default_rng(12)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "keep.db")
+        for step in (0, 1):
+            with Daemon(db=db) as d:
+                c = CClient(d.zmq)
+                try:
+                    c.wait_connected()
+                    assert c.push("restart", "t", step, unit_rows(rng, 8, 4)) == 0
+                    c.flush()
+                finally:
+                    c.close()
+                d.wait_stored(1)
+                assert d.stop() == 0
+        with Daemon(db=db) as d:
+            rows = d.sql("SELECT step FROM series_points WHERE run='restart' ORDER BY step")
+            assert rows == [(0,), (1,)], rows
+
+
+if __name__ == "__main__":
+    run_all()
