@@ -1,0 +1,455 @@
+/* erwatch.c: the C client library (client/erwatch.h). A training job calls
+ * erwatch_push() in its loop; each call becomes one ZeroMQ multipart message
+ * (schema/protocol.md): a msgpack header, then one or two raw tensor frames.
+ *
+ * Design decisions a reader must know:
+ *  - Never block the training loop. The PUSH socket has ZMQ_IMMEDIATE=1, so
+ *    nothing is queued for a daemon that is not connected, and every send
+ *    uses ZMQ_DONTWAIT. When the first frame (the header) is refused, the
+ *    batch is dropped and counted; ZeroMQ accepts the remaining frames of a
+ *    message once its first frame is in, so a batch is never half-sent. The
+ *    running drop count rides in the `dropped` key of later headers.
+ *  - Tensors are copied by zmq_send(): the caller may reuse its buffer as
+ *    soon as push returns, so zero-copy with a no-op free would be unsafe.
+ *  - Each client owns its own ZeroMQ context. erwatch_flush() is the only
+ *    call that waits for data to leave: it closes the socket with a linger
+ *    of the timeout, terminates the context (which returns once every queued
+ *    message is written to the kernel or the linger expires), and then
+ *    builds a fresh context and socket. Elsewhere linger is 0.
+ *  - Never abort, exit or print: every failure is a negative errno code.
+ */
+#include "erwatch.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <msgpack.h>
+#include <zmq.h>
+
+/* Limits from schema/protocol.md. Repeated here (not taken from the daemon's
+ * batch.h) so that the client library builds and installs on its own. */
+#define S_NAME_MAX 128
+#define S_N_MAX 65536u
+#define S_D_MAX 8192u
+#define S_ELEMS_MAX (UINT64_C(1) << 25)
+#define S_SCALARS_MAX 64
+#define S_KAPPA_MAX 100000.0
+#define S_WORLD_MAX 65536
+#define S_HEADER_MAX 65536
+#define S_DEFAULT_HWM 64
+
+struct erwatch {
+    void *ctx;
+    void *sock;
+    char *endpoint;          /* owned copy */
+    int sndhwm;
+    uint64_t since_flush;    /* batches sent since the last flush */
+    msgpack_sbuffer hdr;     /* reused header buffer */
+    erwatch_stats_t stats;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double s_wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Length of the well-formed UTF-8 sequence starting at s (at most n bytes
+ * available), or 0 when it is malformed (overlong, surrogate, > U+10FFFF). */
+static size_t s_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2; cp = c & 0x1f; min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3; cp = c & 0x0f; min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4; cp = c & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* protocol.md name rule: 1..128 bytes of UTF-8, no byte < 0x20 or 0x7f. */
+static int s_name_ok(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t len = strnlen(name, S_NAME_MAX + 1);
+    if (len < 1 || len > S_NAME_MAX)
+        return 0;
+    const unsigned char *p = (const unsigned char *)name;
+    for (size_t i = 0; i < len;) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return 0;
+        size_t k = s_utf8_seq(p + i, len - i);
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static size_t s_dtype_size(erwatch_dtype_t t)
+{
+    switch (t) {
+    case ERWATCH_F32: return 4;
+    case ERWATCH_F64: return 8;
+    case ERWATCH_F16:
+    case ERWATCH_BF16: return 2;
+    }
+    return 0;
+}
+
+static const char *s_dtype_name(erwatch_dtype_t t)
+{
+    switch (t) {
+    case ERWATCH_F32: return "f32";
+    case ERWATCH_F64: return "f64";
+    case ERWATCH_F16: return "f16";
+    case ERWATCH_BF16: return "bf16";
+    }
+    return NULL;
+}
+
+/* Returns 0 when b satisfies every rule of protocol.md that the client can
+ * check cheaply. Tensor contents (NaN/Inf) are left to the daemon: scanning
+ * them would double the cost of a push, and the daemon reports them per run
+ * in /api/health. */
+static int s_validate(const erwatch_batch_t *b)
+{
+    if (!s_name_ok(b->run) || !s_name_ok(b->tag))
+        return -EINVAL;
+    if (b->step > (uint64_t)INT64_MAX)
+        return -EINVAL;
+    if (!s_dtype_name(b->dtype))
+        return -EINVAL;
+    if (b->support != ERWATCH_SPHERE && b->support != ERWATCH_DISCRETE)
+        return -EINVAL;
+    if (b->n < 1 || b->n > S_N_MAX || b->d < 1 || b->d > S_D_MAX)
+        return -EINVAL;
+    if ((uint64_t)b->n * b->d > S_ELEMS_MAX)
+        return -EINVAL;
+    if (!b->x)
+        return -EINVAL;
+    if (b->kappa != 0.0 && !(isfinite(b->kappa) && b->kappa > 0.0 &&
+                             b->kappa <= S_KAPPA_MAX))
+        return -EINVAL;
+    if (b->world < 0 || b->world > S_WORLD_MAX)
+        return -EINVAL;
+    if (b->world > 0 && (b->rank < 0 || b->rank >= b->world))
+        return -EINVAL;
+    if (b->time != 0.0 && !(isfinite(b->time) && b->time > 0.0))
+        return -EINVAL;
+    if (b->nscalars > S_SCALARS_MAX || (b->nscalars && !b->scalars))
+        return -EINVAL;
+    for (size_t i = 0; i < b->nscalars; i++) {
+        if (!s_name_ok(b->scalars[i].name) || !isfinite(b->scalars[i].value))
+            return -EINVAL;
+        for (size_t j = 0; j < i; j++) /* a key twice is a protocol error */
+            if (strcmp(b->scalars[i].name, b->scalars[j].name) == 0)
+                return -EINVAL;
+    }
+    return 0;
+}
+
+static int s_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t len = strlen(s);
+    if (msgpack_pack_str(pk, len) != 0)
+        return -1;
+    return msgpack_pack_str_body(pk, s, len);
+}
+
+static int s_pack_key(msgpack_packer *pk, const char *key)
+{
+    return s_pack_str(pk, key);
+}
+
+/* Packs the header of b into c->hdr. Returns 0 or -ENOMEM. */
+static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
+{
+    msgpack_sbuffer_clear(&c->hdr);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->hdr, msgpack_sbuffer_write);
+
+    size_t nkeys = 10; /* v run tag step dtype shape views support time dropped */
+    if (b->kappa > 0.0)
+        nkeys++;
+    if (b->world > 0)
+        nkeys += 2;
+    if (b->nscalars > 0)
+        nkeys++;
+
+    int rc = msgpack_pack_map(&pk, nkeys);
+    rc |= s_pack_key(&pk, "v") | msgpack_pack_uint32(&pk, 1);
+    rc |= s_pack_key(&pk, "run") | s_pack_str(&pk, b->run);
+    rc |= s_pack_key(&pk, "tag") | s_pack_str(&pk, b->tag);
+    rc |= s_pack_key(&pk, "step") | msgpack_pack_uint64(&pk, b->step);
+    rc |= s_pack_key(&pk, "dtype") | s_pack_str(&pk, s_dtype_name(b->dtype));
+    rc |= s_pack_key(&pk, "shape") | msgpack_pack_array(&pk, 2);
+    rc |= msgpack_pack_uint32(&pk, b->n) | msgpack_pack_uint32(&pk, b->d);
+    rc |= s_pack_key(&pk, "views") | msgpack_pack_uint32(&pk, b->y ? 2 : 1);
+    rc |= s_pack_key(&pk, "support") |
+          s_pack_str(&pk, b->support == ERWATCH_DISCRETE ? "discrete" : "sphere");
+    if (b->kappa > 0.0)
+        rc |= s_pack_key(&pk, "kappa") | msgpack_pack_double(&pk, b->kappa);
+    if (b->world > 0) {
+        rc |= s_pack_key(&pk, "rank") | msgpack_pack_int32(&pk, b->rank);
+        rc |= s_pack_key(&pk, "world") | msgpack_pack_int32(&pk, b->world);
+    }
+    rc |= s_pack_key(&pk, "time") |
+          msgpack_pack_double(&pk, b->time != 0.0 ? b->time : s_wall_time());
+    if (b->nscalars > 0) {
+        rc |= s_pack_key(&pk, "scalars") | msgpack_pack_map(&pk, b->nscalars);
+        for (size_t i = 0; i < b->nscalars; i++) {
+            rc |= s_pack_str(&pk, b->scalars[i].name);
+            rc |= msgpack_pack_double(&pk, b->scalars[i].value);
+        }
+    }
+    rc |= s_pack_key(&pk, "dropped") | msgpack_pack_uint64(&pk, c->stats.dropped);
+    /* msgpack-c's only failure here is realloc failing in the sbuffer. */
+    return rc ? -ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- socket */
+
+static void s_close_socket(erwatch_t *c, int linger_ms)
+{
+    if (c->sock) {
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+        zmq_close(c->sock);
+        c->sock = NULL;
+    }
+    if (c->ctx) {
+        /* Returns once the socket's queued messages are written out or its
+         * linger expired; with linger 0 it returns at once. */
+        while (zmq_ctx_term(c->ctx) == -1 && errno == EINTR)
+            ;
+        c->ctx = NULL;
+    }
+}
+
+/* Creates the context and the connected PUSH socket. Returns 0 or -errno
+ * (-EINVAL for an endpoint ZeroMQ does not accept). */
+static int s_open_socket(erwatch_t *c)
+{
+    int rc = -ENOMEM;
+    c->ctx = zmq_ctx_new();
+    if (!c->ctx)
+        return -ENOMEM;
+    c->sock = zmq_socket(c->ctx, ZMQ_PUSH);
+    if (!c->sock)
+        goto fail;
+    int one = 1, zero = 0;
+    if (zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_SNDHWM, &c->sndhwm, sizeof c->sndhwm) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
+        goto fail;
+    }
+    return 0;
+fail:
+    s_close_socket(c, 0);
+    return rc;
+}
+
+/* Polls the socket for ZMQ_POLLOUT until deadline (monotonic ms). With
+ * ZMQ_IMMEDIATE=1 a PUSH socket is writable only once a peer is connected
+ * (and its queue has room). Returns 0 or -ETIMEDOUT. */
+static int s_wait_writable(erwatch_t *c, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - s_now_ms();
+        if (left < 0)
+            left = 0;
+        zmq_pollitem_t item = { c->sock, 0, ZMQ_POLLOUT, 0 };
+        int n = zmq_poll(&item, 1, (long)left);
+        if (n > 0 && (item.revents & ZMQ_POLLOUT))
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -ETIMEDOUT;
+        if (left == 0)
+            return -ETIMEDOUT;
+    }
+}
+
+/* ---------------------------------------------------------------- API */
+
+erwatch_t *erwatch_new(const char *endpoint, int sndhwm)
+{
+    if (!endpoint) {
+        const char *env = getenv("ERWATCH_ENDPOINT");
+        endpoint = env && *env ? env : ERWATCH_DEFAULT_ENDPOINT;
+    }
+    if (!*endpoint)
+        return NULL;
+    erwatch_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->endpoint = strdup(endpoint);
+    c->sndhwm = sndhwm > 0 ? sndhwm : S_DEFAULT_HWM;
+    msgpack_sbuffer_init(&c->hdr);
+    if (!c->endpoint || s_open_socket(c) != 0) {
+        erwatch_destroy(&c);
+        return NULL;
+    }
+    return c;
+}
+
+void erwatch_destroy(erwatch_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    erwatch_t *c = *cp;
+    s_close_socket(c, 0);
+    msgpack_sbuffer_destroy(&c->hdr);
+    free(c->endpoint);
+    free(c);
+    *cp = NULL;
+}
+
+int erwatch_push(erwatch_t *c, const erwatch_batch_t *b)
+{
+    if (!c)
+        return -EINVAL;
+    if (!b || s_validate(b) != 0) {
+        c->stats.invalid++;
+        return -EINVAL;
+    }
+    if (!c->sock) {
+        /* A flush could not rebuild the socket (out of memory): try again. */
+        if (s_open_socket(c) != 0) {
+            c->stats.dropped++;
+            return -ENOMEM;
+        }
+    }
+    int rc = s_pack_header(c, b);
+    if (rc != 0)
+        return rc;
+    if (c->hdr.size > S_HEADER_MAX) { /* cannot happen within the limits */
+        c->stats.invalid++;
+        return -EINVAL;
+    }
+
+    size_t tensor = (size_t)b->n * b->d * s_dtype_size(b->dtype);
+    int views = b->y ? 2 : 1;
+    if (zmq_send(c->sock, c->hdr.data, c->hdr.size, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
+        int e = errno;
+        c->stats.dropped++;
+        return (e == EAGAIN || e == EINTR) ? -EAGAIN : -e;
+    }
+    /* The header is in, so ZeroMQ takes the rest of the message too. */
+    if (zmq_send(c->sock, b->x, tensor, ZMQ_DONTWAIT | (views == 2 ? ZMQ_SNDMORE : 0)) < 0 ||
+        (views == 2 && zmq_send(c->sock, b->y, tensor, ZMQ_DONTWAIT) < 0)) {
+        /* Only out of memory gets here. A half-sent message cannot be
+         * withdrawn, so drop the socket (and the partial message with it). */
+        int e = errno;
+        s_close_socket(c, 0);
+        c->stats.dropped++;
+        if (s_open_socket(c) != 0)
+            return -ENOMEM;
+        return e == EAGAIN ? -EAGAIN : -e;
+    }
+    c->stats.sent++;
+    c->stats.bytes += c->hdr.size + (uint64_t)views * tensor;
+    c->since_flush++;
+    return 0;
+}
+
+int erwatch_wait_connected(erwatch_t *c, int timeout_ms)
+{
+    if (!c)
+        return -EINVAL;
+    if (!c->sock && s_open_socket(c) != 0)
+        return -ENOMEM;
+    int64_t deadline = s_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    return s_wait_writable(c, deadline);
+}
+
+int erwatch_flush(erwatch_t *c, int timeout_ms)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->since_flush == 0 && c->sock)
+        return 0; /* nothing was handed to ZeroMQ since the last flush */
+    if (timeout_ms <= 0)
+        return -ETIMEDOUT; /* leave the queue alone rather than discard it */
+
+    int64_t start = s_now_ms();
+    s_close_socket(c, timeout_ms);
+    int64_t took = s_now_ms() - start;
+    c->since_flush = 0;
+    /* Terminating the context returns early only when every queued message
+     * was written out; taking the whole linger means some were discarded.
+     * The 1 ms of slack covers the truncation of s_now_ms(); erring towards
+     * -ETIMEDOUT is the honest side ("some may still be queued"). */
+    int rc = took >= (int64_t)timeout_ms - 1 ? -ETIMEDOUT : 0;
+
+    if (s_open_socket(c) != 0)
+        return rc ? rc : -ENOMEM;
+    /* Reconnect within what is left of the budget, so that the batches the
+     * training loop pushes right after a flush are not dropped while the new
+     * socket is still connecting. */
+    if (rc == 0)
+        (void)s_wait_writable(c, start + timeout_ms);
+    return rc;
+}
+
+void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out)
+{
+    if (!out)
+        return;
+    if (!c) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = c->stats;
+}
+
+const char *erwatch_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case -EAGAIN: return "batch dropped: daemon slow or not reachable";
+    case -EINVAL: return "invalid argument (see schema/protocol.md for limits)";
+    case -ENOMEM: return "out of memory";
+    case -ETIMEDOUT: return "timed out";
+    default:
+        if (err < 0)
+            return zmq_strerror(-err); /* errno and ZeroMQ codes; static text */
+        return "unknown error";
+    }
+}
