@@ -20,6 +20,14 @@ SAN     ?=
 OPT     ?= -O2 -g
 RUN_ARGS ?=
 FUZZ_SECONDS ?= 60
+V       ?= 0
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say :=
+endif
 
 PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -77,40 +85,40 @@ tsan:
 # ---------------------------------------------------------------- objects
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # The schema is compiled in, so the daemon creates its database on its own.
 $(BUILD)/gen/schema_sql.c: schema/schema.sql scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh ew_schema_sql $< > $@
+	$(call say,GEN,$@)sh scripts/embed.sh ew_schema_sql $< > $@
 $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libewcore.a: $(CORE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 $(BUILD)/liberwatch.a: $(CLIENT_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 $(BUILD)/liberwatch.so: $(CLIENT_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/erwatch: $(CLI_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # The fuzz corpus is replayed by an ordinary binary in `make test`; `make
 # fuzz` builds the same target with clang's libFuzzer to grow the corpus.
 $(BUILD)/tests/fuzz_decode_replay: $(BUILD)/obj/tests/fuzz/fuzz_decode.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
@@ -127,7 +135,7 @@ web:
 # ---------------------------------------------------------------- bench
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 bench:
 	@sh scripts/deps.sh bench
