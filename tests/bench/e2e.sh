@@ -1,0 +1,32 @@
+#!/bin/sh
+# e2e.sh BUILD SHAPE VIEWS SECONDS: end-to-end daemon throughput. Starts
+# erwatchd (2 workers, temp DB, ephemeral ports), runs the load generator
+# for SECONDS, then waits until everything accepted is stored and reports
+# batches stored per second (first push to last commit).
+set -eu
+BUILD=$1; N=${2%x*}; D=${2#*x}; VIEWS=$3; SECS=$4
+tmp=$(mktemp -d /tmp/ew-bench-XXXXXX)
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+"$BUILD/erwatchd" --db "$tmp/b.db" --zmq 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
+    --workers 2 --ready-file "$tmp/ready" --log-level warn 2>"$tmp/log" &
+pid=$!
+i=0; while [ ! -s "$tmp/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+zmq=$(sed -n 1p "$tmp/ready"); http=$(sed -n 2p "$tmp/ready")
+t0=$(date +%s.%N)
+out=$("$BUILD/bench/loadgen" "$zmq" "$N" "$D" "$VIEWS" "$SECS" bench)
+sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
+# Wait (bounded) until the daemon has stored what it accepted.
+i=0
+while :; do
+    h=$(curl -s "$http/api/health")
+    acc=$(echo "$h" | /usr/bin/python3 -c 'import json,sys; h=json.load(sys.stdin); print(h["batches"]["accepted"], h["batches"]["stored"])')
+    set -- $acc
+    [ "$1" -ge "$sent" ] && [ "$2" -ge "$1" ] && break
+    i=$((i+1)); [ $i -gt 600 ] && { echo "timeout waiting for the daemon"; exit 1; }
+    sleep 0.05
+done
+t1=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+/usr/bin/python3 -c "
+import sys; n=$2; dt=$t1-$t0
+print('e2e %sx%s views=%s: %d batches stored in %.2f s = %.0f batches/s (client: $out; peak RSS %d MiB)' % ('$N','$D','$VIEWS', n, dt, n/dt, $rss//1024))"
