@@ -20,13 +20,13 @@ i=0
 while :; do
     h=$(curl -s "$http/api/health")
     acc=$(echo "$h" | /usr/bin/python3 -c 'import json,sys; h=json.load(sys.stdin); print(h["batches"]["accepted"], h["batches"]["stored"])')
-    set -- $acc
-    [ "$1" -ge "$sent" ] && [ "$2" -ge "$1" ] && break
+    accepted=${acc% *}; stored=${acc#* }
+    [ "$accepted" -ge "$sent" ] && [ "$stored" -ge "$accepted" ] && break
     i=$((i+1)); [ $i -gt 600 ] && { echo "timeout waiting for the daemon"; exit 1; }
     sleep 0.05
 done
 t1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 /usr/bin/python3 -c "
-import sys; n=$2; dt=$t1-$t0
+import sys; n=$stored; dt=$t1-$t0
 print('e2e %sx%s views=%s: %d batches stored in %.2f s = %.0f batches/s (client: $out; peak RSS %d MiB)' % ('$N','$D','$VIEWS', n, dt, n/dt, $rss//1024))"
