@@ -61,6 +61,7 @@ BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BINS := $(BUILD)/erwatchd $(BUILD)/erwatch $(BUILD)/liberwatch.a $(BUILD)/liberwatch.so
 
 .PHONY: all deps run test check asan tsan fuzz bench install clean web
+.SECONDARY:
 all: $(BINS) web
 
 deps:
