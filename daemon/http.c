@@ -1,0 +1,805 @@
+/* http.c: the JSON API over libmicrohttpd (see http.h).
+ *
+ * Design decisions a reader must know:
+ *
+ * - We create, bind and listen on the socket ourselves and hand it to
+ *   libmicrohttpd (MHD_OPTION_LISTEN_SOCKET) instead of MHD_OPTION_SOCK_ADDR.
+ *   MHD reports a failed bind only in its log, with no errno; binding here
+ *   gives the exact reason ("cannot listen on 127.0.0.1:8080: Address already
+ *   in use") with no test-then-bind race. MHD owns the socket from then on
+ *   (it closes it in MHD_stop_daemon, and, as 0.9.75 does, when
+ *   MHD_start_daemon fails after taking it).
+ * - Handlers run on MHD's worker threads and read through a pool of
+ *   read-only query_t connections, opened lazily, never the writer's. There
+ *   are at most threads + 1 of them, so a handler (one per worker thread)
+ *   never waits for one in practice; the condvar is a safeguard. A connection
+ *   that reported a database error is closed rather than returned, so a bad
+ *   handle cannot poison later requests.
+ * - Every response body is built in a strbuf_t and handed to MHD with
+ *   MHD_RESPMEM_MUST_FREE: no copy, and MHD frees it after sending. Handlers
+ *   do bounded work (one query, one pass over the points) and never block on
+ *   the writer (WAL).
+ * - Query parameters are parsed strictly (the whole string, no overflow) and
+ *   every rejection names the parameter, because the callers are people
+ *   typing URLs and scripts that need to know what to fix.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "decode.h"
+#include "downsample.h"
+#include "query.h"
+#include "strbuf.h"
+
+#ifndef EW_VERSION
+#define EW_VERSION "0.1.0"
+#endif
+
+#define S_DEFAULT_POINTS 10000
+#define S_MAX_POINTS 1000000
+#define S_CONN_TIMEOUT_S 30u
+#define S_CONN_LIMIT_MIN 256u
+#define S_LISTEN_BACKLOG 128
+
+#define S_CT_JSON "application/json; charset=utf-8"
+#define S_CT_CSV "text/csv; charset=utf-8"
+
+struct http {
+    struct MHD_Daemon *mhd;
+    int port;
+    char *db_path;
+    stats_t *stats;
+    queue_t *in_queue;
+    queue_t *out_queue;
+
+    /* The read-only connection pool, guarded by `lock`. nopen counts idle
+     * connections, busy ones and slots reserved by a thread that is opening
+     * one outside the lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    query_t **idle;
+    size_t nidle;
+    size_t nopen;
+    size_t maxopen;
+};
+
+/* ------------------------------------------------------------ responses */
+
+static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status,
+                              const char *ctype, strbuf_t *body,
+                              const char *allow)
+{
+    size_t len = body->len;
+    char *data = strbuf_steal(body);
+    strbuf_free(body); /* steal leaves a fresh empty buffer behind */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result s_send_json(struct MHD_Connection *c, unsigned status,
+                                   strbuf_t *body)
+{
+    return s_send(c, status, S_CT_JSON, body, NULL);
+}
+
+/* {"error":"<printf>"} with the given status. */
+__attribute__((format(printf, 3, 4)))
+static enum MHD_Result s_error(struct MHD_Connection *c, unsigned status,
+                               const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    int n = vasprintf(&msg, fmt, ap); /* messages may echo long names */
+    va_end(ap);
+    if (n < 0)
+        abort(); /* out of memory: daemon policy */
+    strbuf_t body;
+    strbuf_init(&body);
+    strbuf_puts(&body, "{\"error\":");
+    strbuf_json_str(&body, msg);
+    strbuf_putc(&body, '}');
+    free(msg);
+    return s_send_json(c, status, &body);
+}
+
+/* ------------------------------------------------------------ query pool */
+
+/* Returns 0 and *out, -ENOENT when the database file does not exist yet,
+ * or -EIO with err filled when it cannot be opened. */
+static int s_pool_get(http_t *h, query_t **out, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        if (h->nidle > 0) {
+            *out = h->idle[--h->nidle];
+            pthread_mutex_unlock(&h->lock);
+            return 0;
+        }
+        if (h->nopen < h->maxopen)
+            break;
+        pthread_cond_wait(&h->freed, &h->lock);
+    }
+    h->nopen++; /* reserve the slot; open outside the lock */
+    pthread_mutex_unlock(&h->lock);
+
+    struct stat st;
+    int rc;
+    if (stat(h->db_path, &st) != 0 && errno == ENOENT)
+        rc = -ENOENT;
+    else if (query_open(out, h->db_path, err, errlen) != 0)
+        rc = -EIO;
+    else
+        return 0;
+
+    *out = NULL;
+    pthread_mutex_lock(&h->lock);
+    h->nopen--;
+    pthread_cond_signal(&h->freed);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* Returns q to the pool, or closes it when it reported an error. */
+static void s_pool_put(http_t *h, query_t *q, int broken)
+{
+    if (!q)
+        return;
+    if (broken)
+        query_close(&q);
+    pthread_mutex_lock(&h->lock);
+    if (q)
+        h->idle[h->nidle++] = q;
+    else
+        h->nopen--;
+    pthread_cond_signal(&h->freed);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Takes a connection or queues the matching error response. Returns 0 with
+ * *q set, or -1 with *ret set to the queued response's result. */
+static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c,
+                                 query_t **q, enum MHD_Result *ret)
+{
+    char err[256] = "";
+    int rc = s_pool_get(h, q, err, sizeof err);
+    if (rc == 0)
+        return 0;
+    if (rc == -ENOENT)
+        *ret = s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database not ready");
+    else
+        *ret = s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "cannot open database: %s", err);
+    return -1;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+/* The URL-decoded value of a query parameter, or NULL when absent.
+ * *has_nul is set when the decoded value holds a NUL byte (%00), which no
+ * name can contain and which C strings would silently truncate. */
+static const char *s_arg(struct MHD_Connection *c, const char *name,
+                         int *has_nul)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    *has_nul = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name,
+                                      strlen(name), &v, &n) != MHD_YES)
+        return NULL;
+    if (!v)
+        return "";  /* "?run" without '=' */
+    if (strlen(v) != n)
+        *has_nul = 1;
+    return v;
+}
+
+/* Strict signed 64-bit decimal: optional sign, digits, nothing else. */
+static int s_parse_i64(const char *s, int64_t *out)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (*p < '0' || *p > '9')
+        return -1;  /* also rejects "", leading spaces and a lone sign */
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno == ERANGE || *end != '\0')
+        return -1;
+    _Static_assert(sizeof(long long) == sizeof(int64_t), "64-bit long long");
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Reads format=json|csv (default json) into *csv. 0, or -1 when invalid. */
+static int s_parse_format(struct MHD_Connection *c, int *csv)
+{
+    int nul;
+    const char *f = s_arg(c, "format", &nul);
+    *csv = 0;
+    if (!f)
+        return 0;
+    if (nul)
+        return -1;
+    if (strcmp(f, "json") == 0)
+        return 0;
+    if (strcmp(f, "csv") == 0) {
+        *csv = 1;
+        return 0;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ /api/health */
+
+static double s_wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void s_put_queue(strbuf_t *b, const char *name, queue_t *q)
+{
+    size_t items = 0, bytes = 0;
+    if (q)
+        queue_depth(q, &items, &bytes);
+    strbuf_printf(b, "\"%s\":{\"items\":%zu,\"bytes\":%zu}", name, items,
+                  bytes);
+}
+
+static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
+{
+    /* client_dropped is the only value read from the database; health must
+     * answer even before the database exists (0 then). */
+    int64_t dropped = 0;
+    query_t *q = NULL;
+    char err[256];
+    if (s_pool_get(h, &q, err, sizeof err) == 0) {
+        dropped = query_client_dropped(q);
+        s_pool_put(h, q, dropped < 0);
+        if (dropped < 0)
+            dropped = 0;
+    }
+
+    const stats_t *s = h->stats;
+    stats_t zero;
+    if (!s) {
+        stats_init(&zero, s_wall_now());
+        s = &zero;
+    }
+    double uptime = s_wall_now() - s->start_time;
+    if (!(uptime >= 0))
+        uptime = 0;
+
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_puts(&b, "{\"status\":\"ok\",\"version\":");
+    strbuf_json_str(&b, EW_VERSION);
+    strbuf_printf(&b, ",\"uptime_s\":%.3f", uptime);
+    strbuf_printf(&b,
+                  ",\"batches\":{\"received\":%" PRIu64 ",\"accepted\":%" PRIu64
+                  ",\"rejected\":%" PRIu64 ",\"computed\":%" PRIu64
+                  ",\"stored\":%" PRIu64 "}",
+                  stats_get(&s->received), stats_get(&s->accepted),
+                  stats_rejected_total(s), stats_get(&s->computed),
+                  stats_get(&s->stored));
+    strbuf_puts(&b, ",\"rejected\":{");
+    for (int r = 0; r < EW_REJ_COUNT; r++) {
+        if (r)
+            strbuf_putc(&b, ',');
+        strbuf_json_str(&b, decode_reason_name((ew_reject_t)r));
+        strbuf_printf(&b, ":%" PRIu64, stats_get(&s->rejected[r]));
+    }
+    strbuf_printf(&b,
+                  "},\"points_written\":%" PRIu64 ",\"store_errors\":%" PRIu64
+                  ",\"undefined_metrics\":%" PRIu64,
+                  stats_get(&s->points_written), stats_get(&s->store_errors),
+                  stats_get(&s->undefined_metrics));
+    strbuf_puts(&b, ",\"queue\":{");
+    s_put_queue(&b, "in", h->in_queue);
+    strbuf_putc(&b, ',');
+    s_put_queue(&b, "out", h->out_queue);
+    strbuf_printf(&b, "},\"client_dropped\":%" PRId64 "}", dropped);
+    return s_send_json(c, MHD_HTTP_OK, &b);
+}
+
+/* ------------------------------------------------------------ /api/runs */
+
+static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
+{
+    int csv;
+    if (s_parse_format(c, &csv) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST,
+                       "parameter 'format' must be 'json' or 'csv'");
+
+    enum MHD_Result ret;
+    query_t *q;
+    if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
+        return ret;
+
+    strbuf_t b;
+    strbuf_init(&b);
+    char err[256] = "";
+    int rc = query_runs(q, &b, csv, err, sizeof err);
+    s_pool_put(h, q, rc != 0);
+    if (rc != 0) {
+        strbuf_free(&b);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "database error: %s", err);
+    }
+    return s_send(c, MHD_HTTP_OK, csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+}
+
+/* ------------------------------------------------------------ /api/series */
+
+typedef struct {
+    const char *run, *tag, *metric;
+    int64_t after, before;
+    size_t points;
+    int csv;
+} s_series_req_t;
+
+/* Fills *r from the query string. Returns 0, or -1 with a message naming
+ * the offending parameter in msg. */
+static int s_series_parse(struct MHD_Connection *c, s_series_req_t *r,
+                          char *msg, size_t msglen)
+{
+    static const char *const names[3] = { "run", "tag", "metric" };
+    const char **dst[3] = { &r->run, &r->tag, &r->metric };
+    int nul;
+    for (int i = 0; i < 3; i++) {
+        const char *v = s_arg(c, names[i], &nul);
+        if (!v) {
+            snprintf(msg, msglen, "missing parameter '%s'", names[i]);
+            return -1;
+        }
+        if (!*v) {
+            snprintf(msg, msglen, "parameter '%s' is empty", names[i]);
+            return -1;
+        }
+        if (nul) {
+            snprintf(msg, msglen, "parameter '%s' contains a NUL byte",
+                     names[i]);
+            return -1;
+        }
+        *dst[i] = v;
+    }
+
+    static const char *const bounds[2] = { "after", "before" };
+    int64_t *bdst[2] = { &r->after, &r->before };
+    r->after = INT64_MIN;
+    r->before = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        const char *v = s_arg(c, bounds[i], &nul);
+        if (v && (nul || s_parse_i64(v, bdst[i]) != 0)) {
+            snprintf(msg, msglen,
+                     "parameter '%s' must be an integer step from %" PRId64
+                     " to %" PRId64,
+                     bounds[i], INT64_MIN, INT64_MAX);
+            return -1;
+        }
+    }
+    if (r->after >= r->before) {
+        snprintf(msg, msglen,
+                 "parameter 'after' (%" PRId64
+                 ") must be less than 'before' (%" PRId64 ")",
+                 r->after, r->before);
+        return -1;
+    }
+
+    r->points = S_DEFAULT_POINTS;
+    const char *p = s_arg(c, "points", &nul);
+    if (p) {
+        int64_t v;
+        if (nul || s_parse_i64(p, &v) != 0 || v < 1 || v > S_MAX_POINTS) {
+            snprintf(msg, msglen,
+                     "parameter 'points' must be an integer from 1 to %d",
+                     S_MAX_POINTS);
+            return -1;
+        }
+        r->points = (size_t)v;
+    }
+
+    if (s_parse_format(c, &r->csv) != 0) {
+        snprintf(msg, msglen, "parameter 'format' must be 'json' or 'csv'");
+        return -1;
+    }
+    return 0;
+}
+
+static void s_json_doubles(strbuf_t *b, const char *key, const double *v,
+                           size_t n)
+{
+    strbuf_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strbuf_putc(b, ',');
+        strbuf_json_num(b, v[i]);
+    }
+    strbuf_putc(b, ']');
+}
+
+static void s_series_json(strbuf_t *b, const s_series_req_t *r,
+                          const series_t *s)
+{
+    strbuf_puts(b, "{\"run\":");
+    strbuf_json_str(b, r->run);
+    strbuf_puts(b, ",\"tag\":");
+    strbuf_json_str(b, r->tag);
+    strbuf_puts(b, ",\"metric\":");
+    strbuf_json_str(b, r->metric);
+    strbuf_printf(b, ",\"bucketed\":%s,\"step\":[",
+                  s->bucketed ? "true" : "false");
+    for (size_t i = 0; i < s->n; i++)
+        strbuf_printf(b, i ? ",%" PRId64 : "%" PRId64, s->step[i]);
+    strbuf_putc(b, ']');
+    s_json_doubles(b, "value", s->value, s->n);
+    if (s->bucketed) {
+        s_json_doubles(b, "min", s->min, s->n);
+        s_json_doubles(b, "max", s->max, s->n);
+    }
+    strbuf_putc(b, '}');
+}
+
+/* A CSV number: the JSON spelling for finite values, an empty field for
+ * NaN (undefined metric) so that spreadsheet tools see a missing cell. */
+static void s_csv_num(strbuf_t *b, double v)
+{
+    if (isfinite(v))
+        strbuf_json_num(b, v);
+}
+
+static void s_series_csv(strbuf_t *b, const series_t *s)
+{
+    strbuf_puts(b, s->bucketed ? "step,value,min,max\n" : "step,value\n");
+    for (size_t i = 0; i < s->n; i++) {
+        strbuf_printf(b, "%" PRId64 ",", s->step[i]);
+        s_csv_num(b, s->value[i]);
+        if (s->bucketed) {
+            strbuf_putc(b, ',');
+            s_csv_num(b, s->min[i]);
+            strbuf_putc(b, ',');
+            s_csv_num(b, s->max[i]);
+        }
+        strbuf_putc(b, '\n');
+    }
+}
+
+static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
+{
+    s_series_req_t r;
+    char msg[256];
+    if (s_series_parse(c, &r, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+
+    enum MHD_Result ret;
+    query_t *q;
+    if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
+        return ret;
+
+    series_t s;
+    memset(&s, 0, sizeof s);
+    char err[256] = "";
+    int rc = query_series(q, r.run, r.tag, r.metric, r.after, r.before, &s,
+                          err, sizeof err);
+    s_pool_put(h, q, rc != 0 && rc != -ENOENT);
+    if (rc == -ENOENT) {
+        series_free(&s);
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s",
+                       r.run, r.tag, r.metric);
+    }
+    if (rc != 0) {
+        series_free(&s);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "database error: %s", err);
+    }
+
+    if (s.n > r.points) {
+        series_t d;
+        memset(&d, 0, sizeof d);
+        downsample(s.step, s.value, s.n, r.points, &d);
+        series_free(&s);
+        s = d;
+    }
+
+    strbuf_t b;
+    strbuf_init(&b);
+    if (r.csv)
+        s_series_csv(&b, &s);
+    else
+        s_series_json(&b, &r, &s);
+    series_free(&s);
+    return s_send(c, MHD_HTTP_OK, r.csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+typedef enum MHD_Result (*s_route_fn)(http_t *h, struct MHD_Connection *c);
+
+static const struct {
+    const char *path;
+    s_route_fn fn;
+} s_routes[] = {
+    { "/api/health", s_health },
+    { "/api/runs", s_runs },
+    { "/api/series", s_series },
+};
+
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
+                                const char *url, const char *method,
+                                const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls)
+{
+    static int s_seen; /* address only: marks a request's first call */
+    (void)version;
+    (void)upload_data;
+    http_t *h = cls;
+    int readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+    /* GET and HEAD answer on the second call, once MHD has read the whole
+     * request: answering on the first makes MHD close the connection,
+     * which would cost dashboards polling the API a TCP handshake per
+     * request. Anything else is refused at once, body unread (and the
+     * connection closed, which is what we want then). */
+    if (readonly && *con_cls == NULL) {
+        *con_cls = &s_seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* a GET with a body: ignore the body */
+        return MHD_YES;
+    }
+
+    s_route_fn fn = NULL;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++)
+        if (strcmp(url, s_routes[i].path) == 0)
+            fn = s_routes[i].fn;
+    if (!fn)
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", url);
+
+    if (!readonly) {
+        strbuf_t b;
+        strbuf_init(&b);
+        strbuf_puts(&b, "{\"error\":");
+        char msg[160];
+        snprintf(msg, sizeof msg, "method %.64s not allowed; use GET or HEAD",
+                 method);
+        strbuf_json_str(&b, msg);
+        strbuf_putc(&b, '}');
+        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, S_CT_JSON, &b,
+                      "GET, HEAD");
+    }
+    /* HEAD: MHD sends the headers of the GET response without its body. */
+    return fn(h, c);
+}
+
+/* ------------------------------------------------------------ listening */
+
+/* "127.0.0.1:8080" or "[::1]:8080", for messages. */
+static void s_addr_text(char *out, size_t outlen, const char *host, int port)
+{
+    if (strchr(host, ':') && host[0] != '[')
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    else
+        snprintf(out, outlen, "%s:%d", host, port);
+}
+
+/* Creates a listening TCP socket on host:port. Returns the fd, or -1 with
+ * err filled. *v6 is set when it is an IPv6 socket. */
+static int s_listen(const char *host_in, int port, int *v6, char *err,
+                    size_t errlen)
+{
+    char host[256];
+    size_t hl = strlen(host_in);
+    if (hl >= 2 && host_in[0] == '[' && host_in[hl - 1] == ']' &&
+        hl - 2 < sizeof host) {
+        memcpy(host, host_in + 1, hl - 2); /* "[::1]" as written in URLs */
+        host[hl - 2] = '\0';
+    } else {
+        snprintf(host, sizeof host, "%s", host_in);
+    }
+    char where[300];
+    s_addr_text(where, sizeof where, host, port);
+
+    if (port < 0 || port > 65535) {
+        snprintf(err, errlen, "cannot listen on %s: port must be 0 to 65535",
+                 where);
+        return -1;
+    }
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    int g = getaddrinfo(host, service, &hints, &res);
+    if (g == EAI_NONAME && strcmp(host, "localhost") == 0) {
+        hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE | AI_ADDRCONFIG;
+        g = getaddrinfo(host, service, &hints, &res);
+    }
+    if (g != 0) {
+        if (g == EAI_NONAME)
+            snprintf(err, errlen,
+                     "cannot listen on %s: not a numeric IP address "
+                     "(or localhost)",
+                     where);
+        else
+            snprintf(err, errlen, "cannot listen on %s: %s", where,
+                     gai_strerror(g));
+        return -1;
+    }
+
+    /* For "localhost" take the first address that binds; report the first
+     * failure when none does. */
+    int fd = -1, first_errno = 0;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0);
+        if (fd < 0) {
+            if (!first_errno)
+                first_errno = errno;
+            continue;
+        }
+        int on = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (ai->ai_family == AF_INET6)
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+            listen(fd, S_LISTEN_BACKLOG) != 0) {
+            if (!first_errno)
+                first_errno = errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        *v6 = ai->ai_family == AF_INET6;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot listen on %s: %s", where,
+                 strerror(first_errno ? first_errno : EADDRNOTAVAIL));
+    return fd;
+}
+
+static int s_sock_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void s_free(http_t *h)
+{
+    for (size_t i = 0; i < h->nidle; i++)
+        query_close(&h->idle[i]);
+    free(h->idle);
+    free(h->db_path);
+    pthread_cond_destroy(&h->freed);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->host || !cfg->db_path) {
+        snprintf(err, errlen, "http: host and db_path are required");
+        return NULL;
+    }
+    int threads = cfg->threads < 1 ? 1 : cfg->threads;
+    if (threads > 1024)
+        threads = 1024;
+
+    int v6 = 0;
+    int fd = s_listen(cfg->host, cfg->port, &v6, err, errlen);
+    if (fd < 0)
+        return NULL;
+    int port = s_sock_port(fd);
+
+    http_t *h = calloc(1, sizeof *h);
+    if (!h)
+        abort();
+    h->db_path = strdup(cfg->db_path);
+    h->maxopen = (size_t)threads + 1;
+    h->idle = calloc(h->maxopen, sizeof *h->idle);
+    if (!h->db_path || !h->idle)
+        abort();
+    h->stats = cfg->stats;
+    h->in_queue = cfg->in_queue;
+    h->out_queue = cfg->out_queue;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->freed, NULL);
+
+    unsigned limit = (unsigned)threads * 16u;
+    if (limit < S_CONN_LIMIT_MIN)
+        limit = S_CONN_LIMIT_MIN;
+    /* MHD_USE_AUTO picks epoll on Linux, so connection fds are not limited
+     * by FD_SETSIZE as they are with select(). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0);
+    /* LISTEN_SOCKET comes first so that MHD owns fd on every failure path
+     * that follows (it closes it). A pool size of 0 or 1 means "no pool"
+     * to MHD, which warns when given one: leave the option out then. */
+    struct MHD_OptionItem opts[] = {
+        { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL },
+        { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+          threads, NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    h->mhd = MHD_start_daemon(flags, (uint16_t)(port > 0 ? port : 0), NULL,
+                              NULL, s_handle, h, MHD_OPTION_ARRAY, opts,
+                              MHD_OPTION_END);
+    if (!h->mhd) {
+        char where[300];
+        s_addr_text(where, sizeof where, cfg->host, cfg->port);
+        snprintf(err, errlen,
+                 "cannot listen on %s: libmicrohttpd failed to start "
+                 "(see its message above)",
+                 where);
+        s_free(h);
+        return NULL;
+    }
+
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = (info && info->port) ? info->port : port;
+    return h;
+}
+
+int http_port(const http_t *h)
+{
+    return h ? h->port : -1;
+}
+
+void http_stop(http_t **hp)
+{
+    if (!hp || !*hp)
+        return;
+    http_t *h = *hp;
+    /* Joins MHD's threads: no handler holds a pool connection after this. */
+    MHD_stop_daemon(h->mhd);
+    s_free(h);
+    *hp = NULL;
+}

@@ -1,0 +1,863 @@
+/* test_http.c: the JSON API end to end over loopback.
+ *
+ * main() builds one fixture before the tests run: a temporary directory with
+ * a database written through store.h (the writer's own code), a stats_t with
+ * known counters, an input queue holding one item, and http_start() on
+ * 127.0.0.1 port 0. Tests talk to it with libcurl and check status codes,
+ * headers and bodies; a few start extra servers (missing database, port in
+ * use, IPv6, localhost). Everything is removed at the end.
+ *
+ * Fixture data: run "r1", tag "train", steps 0..99 with
+ *   erank = step * 0.5, except step 50 = 1000 (the spike)
+ *   maybe = step, except step 3 = NaN (undefined metric)
+ *   "spa ce/é+&=" = 42 at step 0 only (a name that needs URL encoding)
+ * and run "r2", tag "val", step 5, x = 1. Client drop counts: r1 7, r2 0.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "batch.h"
+#include "decode.h"
+#include "http.h"
+#include "queue.h"
+#include "stats.h"
+#include "store.h"
+#include "test.h"
+
+#define S_NSTEPS 100
+#define S_SPIKE_STEP 50
+#define S_SPIKE 1000.0
+#define S_NAN_STEP 3
+#define S_ODD_METRIC "spa ce/\xc3\xa9+&="
+
+static char s_dir[64];
+static char s_db[128];
+static store_t *s_store;
+static stats_t s_stats;
+static queue_t *s_inq;
+static http_t *s_http;
+static int s_port;
+
+/* ------------------------------------------------------------ fixture */
+
+static result_t *s_result(const char *run, const char *tag, uint64_t step,
+                          uint64_t dropped)
+{
+    result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    snprintf(r->run, sizeof r->run, "%s", run);
+    snprintf(r->tag, sizeof r->tag, "%s", tag);
+    r->step = step;
+    r->wall_time = 1.7e9 + (double)step;
+    r->recv_time = r->wall_time;
+    r->n = 4;
+    r->d = 8;
+    r->views = 1;
+    r->support = EW_SUPPORT_SPHERE;
+    r->kappa = EW_KAPPA_DEFAULT;
+    r->rank = -1;
+    r->world = -1;
+    r->dropped = dropped;
+    return r;
+}
+
+static void s_point(result_t *r, const char *metric, double v)
+{
+    result_point_t *p = &r->points[r->npoints++];
+    snprintf(p->metric, sizeof p->metric, "%s", metric);
+    p->value = v;
+}
+
+static double s_erank(int step)
+{
+    return step == S_SPIKE_STEP ? S_SPIKE : step * 0.5;
+}
+
+static int s_write_fixture(char *err, size_t errlen)
+{
+    result_t *rs[S_NSTEPS + 1];
+    for (int i = 0; i < S_NSTEPS; i++) {
+        rs[i] = s_result("r1", "train", (uint64_t)i, 7);
+        s_point(rs[i], "erank", s_erank(i));
+        s_point(rs[i], "maybe", i == S_NAN_STEP ? NAN : (double)i);
+        if (i == 0)
+            s_point(rs[i], S_ODD_METRIC, 42.0);
+    }
+    rs[S_NSTEPS] = s_result("r2", "val", 5, 0);
+    s_point(rs[S_NSTEPS], "x", 1.0);
+    long n = store_write(s_store, rs, S_NSTEPS + 1, err, errlen);
+    for (int i = 0; i <= S_NSTEPS; i++)
+        free(rs[i]);
+    return n < 0 ? -1 : 0;
+}
+
+static int s_setup(void)
+{
+    char err[512] = "";
+    snprintf(s_dir, sizeof s_dir, "/tmp/ew-http-XXXXXX");
+    if (!mkdtemp(s_dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(s_db, sizeof s_db, "%s/erwatch.db", s_dir);
+    if (store_open(&s_store, s_db, err, sizeof err) != 0 ||
+        s_write_fixture(err, sizeof err) != 0) {
+        fprintf(stderr, "fixture: %s\n", err);
+        return -1;
+    }
+
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    stats_init(&s_stats, (double)now.tv_sec - 12.0); /* up for 12 s */
+    stats_inc(&s_stats.received, 5);
+    stats_inc(&s_stats.accepted, 4);
+    stats_inc(&s_stats.rejected[EW_REJ_SHAPE], 1);
+    stats_inc(&s_stats.computed, 4);
+    stats_inc(&s_stats.stored, 3);
+    stats_inc(&s_stats.points_written, 42);
+    stats_inc(&s_stats.store_errors, 2);
+    stats_inc(&s_stats.undefined_metrics, 1);
+
+    s_inq = queue_new(16, 1 << 20);
+    if (queue_push(s_inq, (void *)1, 100) != 0)
+        return -1;
+
+    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = s_db,
+                          .threads = 4, .stats = &s_stats,
+                          .in_queue = s_inq, .out_queue = NULL };
+    s_http = http_start(&cfg, err, sizeof err);
+    if (!s_http) {
+        fprintf(stderr, "http_start: %s\n", err);
+        return -1;
+    }
+    s_port = http_port(s_http);
+    return s_port > 0 ? 0 : -1;
+}
+
+static void s_teardown(void)
+{
+    http_stop(&s_http);
+    store_close(&s_store);
+    if (s_inq) {
+        (void)queue_pop_timed(s_inq, 0);
+        queue_destroy(&s_inq);
+    }
+    if (!s_dir[0] || strncmp(s_dir, "/tmp/ew-http-", 13) != 0)
+        return;
+    DIR *d = opendir(s_dir);
+    if (d) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", s_dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(s_dir);
+}
+
+/* ------------------------------------------------------------ HTTP client */
+
+typedef struct {
+    long status;
+    char *body;       /* NUL-terminated, owned */
+    size_t len;
+    char ctype[128];
+    char allow[64];
+    char cache[64];
+} s_resp_t;
+
+static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
+{
+    s_resp_t *r = ud;
+    size_t add = size * n;
+    char *b = realloc(r->body, r->len + add + 1);
+    if (!b)
+        return 0;
+    memcpy(b + r->len, p, add);
+    r->len += add;
+    b[r->len] = '\0';
+    r->body = b;
+    return add;
+}
+
+static void s_header_value(const char *line, size_t n, const char *name,
+                           char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+        return;
+    const char *v = line + nl + 1;
+    const char *end = line + n;
+    while (v < end && *v == ' ')
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    snprintf(out, outlen, "%.*s", (int)(end - v), v);
+}
+
+static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
+{
+    s_resp_t *r = ud;
+    s_header_value(p, size * n, "Allow", r->allow, sizeof r->allow);
+    s_header_value(p, size * n, "Cache-Control", r->cache, sizeof r->cache);
+    s_header_value(p, size * n, "Content-Type", r->ctype, sizeof r->ctype);
+    return size * n;
+}
+
+/* Performs one request to a full URL. Returns 0, or -1 on transport error. */
+static int s_fetch(const char *method, const char *url, s_resp_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->body = calloc(1, 1);
+    CURL *c = curl_easy_init();
+    if (!c || !r->body)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        fprintf(stderr, "  curl %s %s: %s\n", method, url,
+                curl_easy_strerror(rc));
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+/* A request to the fixture server; path includes the query string. */
+static int s_req(const char *method, const char *path, s_resp_t *r)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_port, path);
+    return s_fetch(method, url, r);
+}
+
+static void s_resp_free(s_resp_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* ------------------------------------------------------------ JSON peeking */
+
+/* Parses the array after "key":[ into out (null -> NaN). Returns the number
+ * of elements, or -1 when the key is missing. */
+static long s_json_array(const char *body, const char *key, double *out,
+                         size_t max)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":[", key);
+    const char *p = strstr(body, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    long n = 0;
+    while (*p && *p != ']') {
+        double v;
+        if (strncmp(p, "null", 4) == 0) {
+            v = NAN;
+            p += 4;
+        } else {
+            char *end;
+            v = strtod(p, &end);
+            if (end == p)
+                return -1;
+            p = end;
+        }
+        if ((size_t)n < max)
+            out[n] = v;
+        n++;
+        if (*p == ',')
+            p++;
+    }
+    return *p == ']' ? n : -1;
+}
+
+/* The integer after `"key":` at its first occurrence, or -1. */
+static long long s_json_int(const char *body, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(body, pat);
+    return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+#define ASSERT_JSON_CT(r)                                                     \
+    do {                                                                      \
+        ASSERT_STREQ((r).ctype, "application/json; charset=utf-8");           \
+        ASSERT_STREQ((r).cache, "no-store");                                  \
+    } while (0)
+
+#define ASSERT_HAS(hay, needle)                                               \
+    do {                                                                      \
+        if (!strstr((hay), (needle)))                                         \
+            T_FAIL_("expected %s in: %s", (needle), (hay));                   \
+    } while (0)
+
+/* ------------------------------------------------------------ health */
+
+TEST(health_fields_and_counters)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/health", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_JSON_CT(r);
+    ASSERT_HAS(r.body, "{\"status\":\"ok\",\"version\":\"0.1.0\",\"uptime_s\":");
+    ASSERT_HAS(r.body, "\"batches\":{\"received\":5,\"accepted\":4,"
+                       "\"rejected\":1,\"computed\":4,\"stored\":3}");
+    ASSERT_EQ(s_json_int(r.body, "points_written"), 42);
+    ASSERT_EQ(s_json_int(r.body, "store_errors"), 2);
+    ASSERT_EQ(s_json_int(r.body, "undefined_metrics"), 1);
+    ASSERT_EQ(s_json_int(r.body, "client_dropped"), 7);
+    /* Every rejection reason is listed, by its protocol name. */
+    for (int i = 0; i < EW_REJ_COUNT; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"%s\":%d", decode_reason_name(i),
+                 i == EW_REJ_SHAPE ? 1 : 0);
+        ASSERT_HAS(r.body, want);
+    }
+    ASSERT_HAS(r.body, "\"queue\":{\"in\":{\"items\":1,\"bytes\":100},"
+                       "\"out\":{\"items\":0,\"bytes\":0}}");
+    /* The fixture's daemon started 12 s before the tests. */
+    const char *u = strstr(r.body, "\"uptime_s\":");
+    ASSERT(u);
+    double up = strtod(u + 11, NULL);
+    ASSERT(up >= 11.0 && up < 600.0);
+    s_resp_free(&r);
+}
+
+TEST(head_has_headers_no_body)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("HEAD", "/api/health", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_JSON_CT(r);
+    ASSERT_EQ(r.len, 0);
+    s_resp_free(&r);
+}
+
+/* ------------------------------------------------------------ runs */
+
+TEST(runs_json_lists_runs)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/runs", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_JSON_CT(r);
+    ASSERT_HAS(r.body, "\"r1\"");
+    ASSERT_HAS(r.body, "\"r2\"");
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/api/runs?format=json", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"r1\"");
+    s_resp_free(&r);
+}
+
+TEST(runs_csv)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/runs?format=csv", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STREQ(r.ctype, "text/csv; charset=utf-8");
+    ASSERT_STREQ(r.cache, "no-store");
+    ASSERT_HAS(r.body, "r1");
+    ASSERT(r.body[0] != '{' && r.body[0] != '[');
+    s_resp_free(&r);
+}
+
+/* ------------------------------------------------------------ series */
+
+TEST(series_values_equal_written)
+{
+    s_resp_t r;
+    double v[S_NSTEPS + 1], st[S_NSTEPS + 1];
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_JSON_CT(r);
+    ASSERT_HAS(r.body, "{\"run\":\"r1\",\"tag\":\"train\",\"metric\":\"erank\","
+                       "\"bucketed\":false,");
+    ASSERT(!strstr(r.body, "\"min\""));
+    ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS + 1), S_NSTEPS);
+    ASSERT_EQ(s_json_array(r.body, "value", v, S_NSTEPS + 1), S_NSTEPS);
+    for (int i = 0; i < S_NSTEPS; i++) {
+        ASSERT_EQ(st[i], i);
+        ASSERT_MIXED(v[i], s_erank(i), 0);
+    }
+    s_resp_free(&r);
+}
+
+TEST(series_nan_is_null)
+{
+    s_resp_t r;
+    double v[S_NSTEPS];
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=maybe", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "value", v, S_NSTEPS), S_NSTEPS);
+    ASSERT(isnan(v[S_NAN_STEP]));
+    ASSERT_MIXED(v[S_NAN_STEP + 1], S_NAN_STEP + 1, 0);
+    ASSERT_HAS(r.body, ",null,");
+    s_resp_free(&r);
+}
+
+TEST(series_open_range_after_before)
+{
+    s_resp_t r;
+    double st[S_NSTEPS];
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&after=10"
+                    "&before=20",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), 9);
+    ASSERT_EQ(st[0], 11);
+    ASSERT_EQ(st[8], 19);
+    s_resp_free(&r);
+
+    /* The extreme bounds are accepted and mean "everything". */
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank"
+                    "&after=-9223372036854775808&before=9223372036854775807",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), S_NSTEPS);
+    s_resp_free(&r);
+
+    /* An empty window of an existing series is not an error. */
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&after=500",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), 0);
+    s_resp_free(&r);
+}
+
+TEST(series_bucketed_keeps_spike)
+{
+    s_resp_t r;
+    double st[8], v[8], mn[8], mx[8];
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&points=3", &r),
+              0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"bucketed\":true");
+    ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
+    ASSERT_EQ(s_json_array(r.body, "value", v, 8), 3);
+    ASSERT_EQ(s_json_array(r.body, "min", mn, 8), 3);
+    ASSERT_EQ(s_json_array(r.body, "max", mx, 8), 3);
+    ASSERT_EQ(st[2], S_NSTEPS - 1);
+    int spike = 0;
+    for (int i = 0; i < 3; i++) {
+        ASSERT(mn[i] <= v[i] && v[i] <= mx[i]);
+        spike |= mx[i] == S_SPIKE;
+    }
+    ASSERT(spike);
+    ASSERT_EQ(mn[0], 0);
+    s_resp_free(&r);
+
+    /* Exactly P points: returned as they are. */
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&points=100", &r),
+              0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"bucketed\":false");
+    s_resp_free(&r);
+}
+
+TEST(series_csv)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=maybe&format=csv"
+                    "&before=5",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STREQ(r.ctype, "text/csv; charset=utf-8");
+    ASSERT_STREQ(r.cache, "no-store");
+    ASSERT_STREQ(r.body, "step,value\n0,0\n1,1\n2,2\n3,\n4,4\n");
+    s_resp_free(&r);
+
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&format=csv"
+                    "&points=3",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(strncmp(r.body, "step,value,min,max\n", 19) == 0);
+    int lines = 0;
+    for (const char *p = r.body; *p; p++)
+        lines += *p == '\n';
+    ASSERT_EQ(lines, 4);
+    ASSERT_HAS(r.body, ",1000\n");
+    s_resp_free(&r);
+}
+
+TEST(series_name_needing_url_encoding)
+{
+    CURL *c = curl_easy_init();
+    ASSERT(c);
+    char *m = curl_easy_escape(c, S_ODD_METRIC, 0);
+    char path[512];
+    snprintf(path, sizeof path, "/api/series?run=r1&tag=train&metric=%s", m);
+    curl_free(m);
+    curl_easy_cleanup(c);
+
+    s_resp_t r;
+    double v[4];
+    ASSERT_EQ(s_req("GET", path, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"metric\":\"" S_ODD_METRIC "\"");
+    ASSERT_EQ(s_json_array(r.body, "value", v, 4), 1);
+    ASSERT_MIXED(v[0], 42, 0);
+    s_resp_free(&r);
+}
+
+/* ------------------------------------------------------------ errors */
+
+TEST(bad_parameters_are_400_naming_the_parameter)
+{
+    static const struct {
+        const char *path;
+        const char *param;
+    } cases[] = {
+        { "/api/series", "'run'" },
+        { "/api/series?tag=train&metric=erank", "'run'" },
+        { "/api/series?run=r1&metric=erank", "'tag'" },
+        { "/api/series?run=r1&tag=train", "'metric'" },
+        { "/api/series?run=&tag=train&metric=erank", "'run'" },
+        { "/api/series?run=r1&tag=&metric=erank", "'tag'" },
+        { "/api/series?run=r1&tag=train&metric=", "'metric'" },
+        { "/api/series?run=r%00x&tag=train&metric=erank", "'run'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=abc", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=1.5", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=%201", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=-", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank"
+          "&after=9223372036854775808", "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank"
+          "&before=-9223372036854775809", "'before'" },
+        { "/api/series?run=r1&tag=train&metric=erank&before=12abc",
+          "'before'" },
+        { "/api/series?run=r1&tag=train&metric=erank&before=0x10",
+          "'before'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=5&before=5",
+          "'after'" },
+        { "/api/series?run=r1&tag=train&metric=erank&after=6&before=5",
+          "'before'" },
+        { "/api/series?run=r1&tag=train&metric=erank&points=0", "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank&points=-1", "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank&points=1000001",
+          "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank&points=3.0",
+          "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank&points=", "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank"
+          "&points=99999999999999999999", "'points'" },
+        { "/api/series?run=r1&tag=train&metric=erank&format=xml",
+          "'format'" },
+        { "/api/series?run=r1&tag=train&metric=erank&format=JSON",
+          "'format'" },
+        { "/api/runs?format=xml", "'format'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_resp_t r;
+        ASSERT_EQ(s_req("GET", cases[i].path, &r), 0);
+        if (r.status != 400 || !strstr(r.body, "{\"error\":\"") ||
+            !strstr(r.body, cases[i].param)) {
+            fprintf(stderr, "  %s -> %ld %s\n", cases[i].path, r.status,
+                    r.body);
+            s_resp_free(&r);
+            ASSERT(0);
+        }
+        ASSERT_JSON_CT(r);
+        s_resp_free(&r);
+    }
+
+    /* The largest allowed points value is accepted. */
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&points=1000000",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    s_resp_free(&r);
+}
+
+TEST(unknown_series_is_404)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=nope", &r), 0);
+    ASSERT_EQ(r.status, 404);
+    ASSERT_JSON_CT(r);
+    ASSERT_STREQ(r.body,
+                 "{\"error\":\"no series run=r1 tag=train metric=nope\"}");
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/api/series?run=zz&tag=train&metric=erank", &r),
+              0);
+    ASSERT_EQ(r.status, 404);
+    s_resp_free(&r);
+}
+
+TEST(unknown_route_is_404)
+{
+    const char *paths[] = { "/", "/api", "/api/nope", "/api/runs/",
+                            "/api/healthz" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        s_resp_t r;
+        ASSERT_EQ(s_req("GET", paths[i], &r), 0);
+        ASSERT_EQ(r.status, 404);
+        ASSERT_JSON_CT(r);
+        ASSERT_HAS(r.body, "{\"error\":\"");
+        s_resp_free(&r);
+    }
+}
+
+TEST(other_methods_are_405_with_allow)
+{
+    const char *methods[] = { "POST", "PUT", "DELETE", "PATCH" };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        s_resp_t r;
+        ASSERT_EQ(s_req(methods[i], "/api/health", &r), 0);
+        ASSERT_EQ(r.status, 405);
+        ASSERT_STREQ(r.allow, "GET, HEAD");
+        ASSERT_JSON_CT(r);
+        ASSERT_HAS(r.body, "{\"error\":\"");
+        s_resp_free(&r);
+    }
+}
+
+/* ------------------------------------------------------------ listening */
+
+TEST(port_in_use_gives_clear_message)
+{
+    char err[256] = "", want[256];
+    http_config_t cfg = { .host = "127.0.0.1", .port = s_port,
+                          .db_path = s_db, .threads = 1 };
+    http_t *h = http_start(&cfg, err, sizeof err);
+    ASSERT(h == NULL);
+    snprintf(want, sizeof want,
+             "cannot listen on 127.0.0.1:%d: Address already in use", s_port);
+    ASSERT_STREQ(err, want);
+    /* The first server is unharmed. */
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/health", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    s_resp_free(&r);
+}
+
+TEST(bad_host_and_port_are_rejected)
+{
+    char err[256] = "";
+    http_config_t cfg = { .host = "no.such.host.invalid", .port = 0,
+                          .db_path = s_db, .threads = 1 };
+    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_HAS(err, "cannot listen on no.such.host.invalid:0: ");
+    cfg.host = "127.0.0.1";
+    cfg.port = 70000;
+    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_HAS(err, "port");
+}
+
+static int s_have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+TEST(ipv6_loopback)
+{
+    if (!s_have_ipv6_loopback()) {
+        printf("# skip ipv6_loopback: no IPv6 loopback on this machine\n");
+        return;
+    }
+    char err[256] = "";
+    http_config_t cfg = { .host = "::1", .port = 0, .db_path = s_db,
+                          .threads = 2, .stats = &s_stats };
+    http_t *h = http_start(&cfg, err, sizeof err);
+    if (!h)
+        T_FAIL_("http_start ::1: %s", err);
+    char url[128];
+    snprintf(url, sizeof url, "http://[::1]:%d/api/series?run=r1&tag=train"
+             "&metric=erank&points=3", http_port(h));
+    s_resp_t r;
+    int rc = s_fetch("GET", url, &r);
+    http_stop(&h);
+    ASSERT(h == NULL);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"bucketed\":true");
+    s_resp_free(&r);
+
+    /* Bracketed form, as written in URLs, works too. */
+    cfg.host = "[::1]";
+    h = http_start(&cfg, err, sizeof err);
+    if (!h)
+        T_FAIL_("http_start [::1]: %s", err);
+    http_stop(&h);
+}
+
+TEST(localhost_is_allowed)
+{
+    char err[256] = "";
+    http_config_t cfg = { .host = "localhost", .port = 0, .db_path = s_db,
+                          .threads = 1 };
+    http_t *h = http_start(&cfg, err, sizeof err);
+    if (!h)
+        T_FAIL_("http_start localhost: %s", err);
+    char url[128];
+    snprintf(url, sizeof url, "http://localhost:%d/api/health", http_port(h));
+    s_resp_t r;
+    int rc = s_fetch("GET", url, &r);
+    http_stop(&h);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(r.status, 200);
+    /* No stats and no queues: zeros, not a crash. */
+    ASSERT_HAS(r.body, "\"received\":0");
+    ASSERT_HAS(r.body, "\"queue\":{\"in\":{\"items\":0,\"bytes\":0}");
+    s_resp_free(&r);
+}
+
+/* ------------------------------------------------------------ database */
+
+TEST(missing_database_is_503)
+{
+    char err[256] = "", db[160];
+    snprintf(db, sizeof db, "%s/not-yet.db", s_dir);
+    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = db,
+                          .threads = 2 };
+    http_t *h = http_start(&cfg, err, sizeof err);
+    if (!h)
+        T_FAIL_("http_start: %s", err);
+    char url[256];
+    s_resp_t r;
+    long status[3];
+    char body[3][2048];
+    const char *paths[3] = { "/api/runs",
+                             "/api/series?run=r1&tag=train&metric=erank",
+                             "/api/health" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port(h),
+                 paths[i]);
+        status[i] = s_fetch("GET", url, &r) == 0 ? r.status : -1;
+        snprintf(body[i], sizeof body[i], "%s", r.body ? r.body : "");
+        s_resp_free(&r);
+    }
+    http_stop(&h);
+    ASSERT_EQ(status[0], 503);
+    ASSERT_STREQ(body[0], "{\"error\":\"database not ready\"}");
+    ASSERT_EQ(status[1], 503);
+    ASSERT_STREQ(body[1], "{\"error\":\"database not ready\"}");
+    ASSERT_EQ(status[2], 200);
+    ASSERT_HAS(body[2], "\"client_dropped\":0}");
+    /* Looking must not create the file. */
+    struct stat st;
+    ASSERT(stat(db, &st) != 0 && errno == ENOENT);
+}
+
+/* Many clients at once: the read pool hands out connections safely and
+ * every answer is complete (run under `make tsan` too). */
+#define S_CLIENTS 8
+#define S_REQS 20
+
+static void *s_client(void *arg)
+{
+    intptr_t bad = 0;
+    (void)arg;
+    for (int i = 0; i < S_REQS; i++) {
+        s_resp_t r;
+        const char *path = (i % 3 == 0) ? "/api/runs"
+                         : (i % 3 == 1) ? "/api/health"
+                                        : "/api/series?run=r1&tag=train"
+                                          "&metric=erank&points=7";
+        if (s_req("GET", path, &r) != 0 || r.status != 200 || r.len == 0 ||
+            r.body[r.len - 1] != '}')
+            bad++;
+        s_resp_free(&r);
+    }
+    return (void *)bad;
+}
+
+TEST(concurrent_requests)
+{
+    pthread_t t[S_CLIENTS];
+    for (int i = 0; i < S_CLIENTS; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, s_client, NULL), 0);
+    intptr_t bad = 0;
+    for (int i = 0; i < S_CLIENTS; i++) {
+        void *b;
+        pthread_join(t[i], &b);
+        bad += (intptr_t)b;
+    }
+    ASSERT_EQ(bad, 0);
+}
+
+int main(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return 1;
+    if (s_setup() != 0) {
+        s_teardown();
+        curl_global_cleanup();
+        printf("not ok setup\n# 0 passed, 1 failed\n");
+        return 1;
+    }
+    int rc = test_main((test_case_t[]){
+        T(health_fields_and_counters),
+        T(head_has_headers_no_body),
+        T(runs_json_lists_runs),
+        T(runs_csv),
+        T(series_values_equal_written),
+        T(series_nan_is_null),
+        T(series_open_range_after_before),
+        T(series_bucketed_keeps_spike),
+        T(series_csv),
+        T(series_name_needing_url_encoding),
+        T(bad_parameters_are_400_naming_the_parameter),
+        T(unknown_series_is_404),
+        T(unknown_route_is_404),
+        T(other_methods_are_405_with_allow),
+        T(port_in_use_gives_clear_message),
+        T(bad_host_and_port_are_rejected),
+        T(ipv6_loopback),
+        T(localhost_is_allowed),
+        T(missing_database_is_503),
+        T(concurrent_requests),
+        { 0 },
+    });
+    s_teardown();
+    curl_global_cleanup();
+    return rc;
+}
