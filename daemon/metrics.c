@@ -66,6 +66,14 @@ static double s_result(double v, const char **why)
     return v;
 }
 
+static int s_all_finite(const double *x, size_t count)
+{
+    for (size_t j = 0; j < count; j++)
+        if (!isfinite(x[j]))
+            return 0;
+    return 1;
+}
+
 static int s_kappa_ok(double kappa)
 {
     return kappa > 0.0 && isfinite(kappa);
@@ -75,11 +83,14 @@ static int s_kappa_ok(double kappa)
 static double s_lse(const double *v, size_t n)
 {
     double m = -INFINITY;
-    for (size_t j = 0; j < n; j++)
+    for (size_t j = 0; j < n; j++) {
         if (v[j] > m)
             m = v[j];
+        else if (isnan(v[j]))
+            return NAN;
+    }
     if (!isfinite(m))
-        return m; /* -inf: empty or all -inf; +inf or NaN propagate */
+        return m; /* -inf: empty or all -inf; +inf propagates */
     double s = 0.0;
     for (size_t j = 0; j < n; j++)
         s += exp(v[j] - m);
@@ -87,12 +98,16 @@ static double s_lse(const double *v, size_t n)
 }
 
 /* Fold a partial log-sum-exp (mt, st), meaning mt + ln st, into the running
- * pair (*m, *s). st == 0 contributes nothing; *s == 0 means "empty". */
+ * pair (*m, *s). st == 0 contributes nothing; *s == 0 means "empty"; a NaN
+ * (from NaN input) sticks, so it cannot be lost in a comparison. */
 static void s_lse_merge(double *m, double *s, double mt, double st)
 {
-    if (!(st > 0.0))
+    if (st == 0.0)
         return;
-    if (!(*s > 0.0)) {
+    if (isnan(st) || isnan(mt) || isnan(*m)) {
+        *m = NAN;
+        *s = 1.0;
+    } else if (*s == 0.0) {
         *m = mt;
         *s = st;
     } else if (mt > *m) {
@@ -150,6 +165,8 @@ static const char *s_er_check(size_t n, size_t d, ew_support_t s, double kappa)
 {
     if (n == 0 || d == 0)
         return "empty batch (N = 0 or d = 0)";
+    if (n > (size_t)INT32_MAX || d > (size_t)INT32_MAX)
+        return "batch too large for BLAS";
     if (s != EW_SUPPORT_SPHERE && s != EW_SUPPORT_DISCRETE)
         return "unknown support";
     if (s == EW_SUPPORT_SPHERE && !s_kappa_ok(kappa))
@@ -428,4 +445,298 @@ double metrics_er_reconstruction_f32(const float *a, const float *b, size_t n,
         acc += cblas_dsdot((int)d, a + i * d, 1, b + i * d, 1);
     double c = metrics_vmf_log_norm(d, kappa);
     return s_result(c - kappa * (acc / (double)n), why);
+}
+
+/* ================================================================ geometry */
+
+double metrics_align(const double *x, const double *y, size_t n, size_t d,
+                     double alpha, const char **why)
+{
+    if (n == 0)
+        return s_undefined(why, "empty batch (N = 0)");
+    if (!(alpha > 0.0) || isinf(alpha))
+        return s_undefined(why, "alpha must be finite and > 0");
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double ss = 0.0;
+        for (size_t k = 0; k < d; k++) {
+            double t = x[i * d + k] - y[i * d + k];
+            ss += t * t;
+        }
+        /* ||.||^2 needs no sqrt; other exponents go through the norm */
+        acc += alpha == 2.0 ? ss : pow(sqrt(ss), alpha);
+    }
+    return s_result(acc / (double)n, why);
+}
+
+double metrics_uniform(const double *x, size_t n, size_t d, double t,
+                       const char **why)
+{
+    if (n < 2)
+        return s_undefined(why, "uniformity needs N >= 2 (no pairs)");
+    if (!(t > 0.0) || isinf(t))
+        return s_undefined(why, "t must be finite and > 0");
+    /* LSE over the pairs i < j, one exact-max LSE per row i folded into a
+     * running total; distances from differences, not from the Gram matrix,
+     * so identical rows give exactly 0. */
+    double *row = s_alloc(n, sizeof *row), m = -INFINITY, s = 0.0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        const double *xi = x + i * d;
+        for (size_t j = i + 1; j < n; j++) {
+            const double *xj = x + j * d;
+            double ss = 0.0;
+            for (size_t k = 0; k < d; k++) {
+                double u = xi[k] - xj[k];
+                ss += u * u;
+            }
+            row[j - i - 1] = -t * ss;
+        }
+        double l = s_lse(row, n - i - 1);
+        if (l != -INFINITY)
+            s_lse_merge(&m, &s, l, 1.0);
+    }
+    free(row);
+    double pairs = 0.5 * (double)n * (double)(n - 1);
+    return s_result(m + log(s) - log(pairs), why);
+}
+
+/* ================================================================ spectra */
+
+/* Mean (OUT mu, d), centred copy (OUT xc, n x d) and the eigenvalues of the
+ * biased covariance (OUT lam, sorted ascending, d of them: those of the
+ * smaller of the d x d covariance and the n x n centred Gram, padded with
+ * exact zeros; both have the same nonzero spectrum). Returns tr(Sigma) and
+ * ||mu||^2 in *tr, *mu2; 0, or -1 when the eigensolver fails. */
+static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
+                          double *tr, double *mu2)
+{
+    double *mu = calloc(d, sizeof *mu);
+    double *xc = s_alloc(n * d, sizeof *xc);
+    if (!mu)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < d; k++)
+            mu[k] += x[i * d + k];
+    *mu2 = 0.0;
+    for (size_t k = 0; k < d; k++) {
+        mu[k] /= (double)n;
+        *mu2 += mu[k] * mu[k];
+    }
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < d; k++) {
+            double u = x[i * d + k] - mu[k];
+            xc[i * d + k] = u;
+            ss += u * u;
+        }
+    *tr = ss / (double)n;
+
+    size_t p = n < d ? n : d;
+    double *c = s_alloc(p * p, sizeof *c);
+    if (n < d) /* (1/n) Xc Xc^T */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d,
+                    1.0 / (double)n, xc, (int)d, 0.0, c, (int)p);
+    else /* (1/n) Xc^T Xc */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n,
+                    1.0 / (double)n, xc, (int)d, 0.0, c, (int)p);
+    for (size_t k = 0; k < d - p; k++)
+        lam[k] = 0.0;
+    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)p,
+                                     c, (lapack_int)p, lam + (d - p));
+    free(c);
+    free(xc);
+    free(mu);
+    return info == 0 ? 0 : -1;
+}
+
+static const char *s_spectral_check(const double *x, size_t n, size_t d)
+{
+    if (n == 0 || d == 0)
+        return "empty batch (N = 0 or d = 0)";
+    if (n > (size_t)INT32_MAX || d > (size_t)INT32_MAX)
+        return "batch too large for BLAS";
+    if (!s_all_finite(x, n * d)) /* LAPACK's behaviour on NaN is undefined */
+        return "input contains NaN or infinity";
+    return NULL;
+}
+
+double metrics_w2(const double *x, size_t n, size_t d, double eps,
+                  const char **why)
+{
+    const char *bad = s_spectral_check(x, n, d);
+    if (bad)
+        return s_undefined(why, bad);
+    if (!(eps >= 0.0) || isinf(eps))
+        return s_undefined(why, "eps must be finite and >= 0");
+    double *lam = s_alloc(d, sizeof *lam), tr, mu2;
+    int rc = s_cov_spectrum(x, n, d, lam, &tr, &mu2);
+    double roots = 0.0;
+    for (size_t k = 0; k < d; k++) /* a symmetric PSD matrix: lam >= 0 */
+        roots += sqrt((lam[k] > 0.0 ? lam[k] : 0.0) + eps);
+    free(lam);
+    if (rc != 0)
+        return s_undefined(why, "eigensolver did not converge");
+    double w2sq = mu2 + 1.0 + tr - 2.0 / sqrt((double)d) * roots;
+    return s_result(sqrt(w2sq > 0.0 ? w2sq : 0.0), why);
+}
+
+double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
+                       const char **why)
+{
+    const char *bad = s_spectral_check(x, n, d);
+    if (bad)
+        return s_undefined(why, bad);
+    if (!(ridge >= 0.0) || isinf(ridge))
+        return s_undefined(why, "ridge must be finite and >= 0");
+    double *lam = s_alloc(d, sizeof *lam), tr, mu2;
+    int rc = s_cov_spectrum(x, n, d, lam, &tr, &mu2);
+    double roots = 0.0;
+    for (size_t k = 0; k < d; k++) /* eigenvalues of Sigma + ridge I */
+        roots += sqrt(fabs(lam[k] + ridge));
+    free(lam);
+    if (rc != 0)
+        return s_undefined(why, "eigensolver did not converge");
+    double wsq = mu2 + 1.0 + tr + (double)d * ridge -
+                 2.0 / sqrt((double)d) * roots;
+    return s_result(sqrt(wsq > 0.0 ? wsq : 0.0), why);
+}
+
+double metrics_rankme(const double *x, size_t n, size_t d, double eps,
+                      const char **why)
+{
+    const char *bad = s_spectral_check(x, n, d);
+    if (bad)
+        return s_undefined(why, bad);
+    if (!(eps >= 0.0) || isinf(eps))
+        return s_undefined(why, "eps must be finite and >= 0");
+    /* The SVD itself, not the eigenvalues of a Gram matrix: those would
+     * square the condition number and bury the small singular values that
+     * dominate -p ln p near rank deficiency. */
+    size_t r = n < d ? n : d;
+    double *a = s_alloc(n * d, sizeof *a), *sv = s_alloc(r, sizeof *sv);
+    memcpy(a, x, n * d * sizeof *a);
+    /* U and V^T are not referenced for jobz = 'N', but the row-major
+     * LAPACKE wrapper still insists on ldvt >= d (and ldu >= 1). */
+    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)n,
+                                     (lapack_int)d, a, (lapack_int)d, sv, NULL,
+                                     (lapack_int)n, NULL, (lapack_int)d);
+    free(a);
+    double total = 0.0;
+    for (size_t k = 0; k < r; k++)
+        total += sv[k];
+    double h = 0.0;
+    for (size_t k = 0; k < r && total > 0.0; k++) {
+        double p = sv[k] / total + eps;
+        h -= p * log(p);
+    }
+    free(sv);
+    if (info != 0)
+        return s_undefined(why, "SVD did not converge");
+    if (!(total > 0.0))
+        return s_undefined(why, "all-zero matrix (no singular values)");
+    return s_result(exp(h), why);
+}
+
+double metrics_std_l2(const double *x, size_t n, size_t d, const char **why)
+{
+    if (d == 0)
+        return s_undefined(why, "empty batch (d = 0)");
+    if (n < 2)
+        return s_undefined(why, "std needs N >= 2 (divisor N - 1)");
+    double *mean = calloc(d, sizeof *mean), *m2 = calloc(d, sizeof *m2);
+    double *inv = s_alloc(n, sizeof *inv);
+    if (!mean || !m2)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        double ss = 0.0;
+        for (size_t k = 0; k < d; k++)
+            ss += x[i * d + k] * x[i * d + k];
+        double norm = sqrt(ss);
+        inv[i] = 1.0 / (norm > 1e-12 ? norm : 1e-12);
+        for (size_t k = 0; k < d; k++)
+            mean[k] += x[i * d + k] * inv[i];
+    }
+    for (size_t k = 0; k < d; k++)
+        mean[k] /= (double)n;
+    for (size_t i = 0; i < n; i++) /* two passes: no cancellation */
+        for (size_t k = 0; k < d; k++) {
+            double u = x[i * d + k] * inv[i] - mean[k];
+            m2[k] += u * u;
+        }
+    double acc = 0.0;
+    for (size_t k = 0; k < d; k++)
+        acc += sqrt(m2[k] / (double)(n - 1));
+    free(mean);
+    free(m2);
+    free(inv);
+    return s_result(acc / (double)d, why);
+}
+
+/* ================================================================ sinkhorn */
+
+/* In the log domain on q itself (b x k, the transpose of the reference's
+ * K x B Q): no exp can overflow, and a prototype whose scores all underflow
+ * in the linear domain still gets its share. */
+int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps,
+                     int iters, double *q, const char **why)
+{
+    const char *bad = NULL;
+    if (b == 0 || k == 0)
+        bad = "empty score matrix";
+    else if (!(eps > 0.0) || isinf(eps))
+        bad = "eps must be finite and > 0";
+    else if (iters < 0)
+        bad = "iters must be >= 0";
+    else if (!s_all_finite(s, b * k))
+        bad = "scores contain NaN or infinity";
+    if (bad) {
+        if (why)
+            *why = bad;
+        return -EINVAL;
+    }
+    double *cm = malloc(k * sizeof *cm), *cs = malloc(k * sizeof *cs);
+    if (!cm || !cs) {
+        free(cm);
+        free(cs);
+        if (why)
+            *why = "out of memory";
+        return -ENOMEM;
+    }
+
+    for (size_t j = 0; j < b * k; j++)
+        q[j] = s[j] / eps;
+    double total = s_lse(q, b * k); /* Q /= sum Q */
+    for (size_t j = 0; j < b * k; j++)
+        q[j] -= total;
+    double ln_b = log((double)b), ln_k = log((double)k);
+    for (int it = 0; it < iters; it++) {
+        /* each prototype (column here) sums to 1/K */
+        for (size_t c = 0; c < k; c++) {
+            cm[c] = -INFINITY;
+            cs[c] = 0.0;
+        }
+        for (size_t i = 0; i < b; i++)
+            for (size_t c = 0; c < k; c++)
+                if (q[i * k + c] > cm[c])
+                    cm[c] = q[i * k + c];
+        for (size_t i = 0; i < b; i++)
+            for (size_t c = 0; c < k; c++)
+                cs[c] += exp(q[i * k + c] - cm[c]);
+        for (size_t c = 0; c < k; c++)
+            cm[c] += log(cs[c]) + ln_k;
+        for (size_t i = 0; i < b; i++)
+            for (size_t c = 0; c < k; c++)
+                q[i * k + c] -= cm[c];
+        /* each sample (row here) sums to 1/B */
+        for (size_t i = 0; i < b; i++) {
+            double l = s_lse(q + i * k, k) + ln_b;
+            for (size_t c = 0; c < k; c++)
+                q[i * k + c] -= l;
+        }
+    }
+    for (size_t j = 0; j < b * k; j++) /* Q *= B */
+        q[j] = exp(q[j] + ln_b);
+    free(cm);
+    free(cs);
+    return 0;
 }
