@@ -54,6 +54,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC)) $(BUILD)/obj/gen/schema_sql.o
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+CLILIB_OBJ := $(call obj,$(filter-out client/cli/main.c,$(CLI_SRC)))
 TLIB_OBJ   := $(call obj,$(TLIB_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -102,16 +103,20 @@ $(BUILD)/libewcore.a: $(CORE_OBJ)
 $(BUILD)/liberwatch.a: $(CLIENT_OBJ)
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
+# The CLI minus main(), so that unit tests (test_npy) link the CLI's code.
+$(BUILD)/libewcli.a: $(CLILIB_OBJ)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
 $(BUILD)/liberwatch.so: $(CLIENT_OBJ)
 	$(call say,LD,$@)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/erwatch: $(CLI_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+$(BUILD)/erwatch: $(BUILD)/obj/client/cli/main.o $(BUILD)/libewcli.a $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcli.a $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 

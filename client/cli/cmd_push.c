@@ -1,0 +1,277 @@
+/* cmd_push.c: `erwatch push`, sends one batch to erwatchd through the client
+ * library, exactly as a training job would (same header, same socket).
+ *
+ * Unlike a training loop, a one-shot command wants its batch delivered, so
+ * it waits: for the connection, then for the library to accept the batch,
+ * then for the flush. Each wait is bounded by --timeout. Retries are gated
+ * on the socket becoming writable, so the library counts (and reports in
+ * `dropped`) only pushes that were really refused, not every polling step.
+ */
+#include "cli.h"
+#include "npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "erwatch.h"
+
+static const char *const S_CMD = "erwatch push";
+
+#define S_MAX_SCALARS 64
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: erwatch push --run R --tag T --step S [options] X [Y]\n"
+        "\n"
+        "Sends one batch (X, and Y as the second view) to erwatchd and waits\n"
+        "until it has left this process. X, Y: .npy files (2-D, '<f4' or '<f8',\n"
+        "C order; sent as f32 or f64 as loaded), or raw little-endian float32\n"
+        "with --shape N,d.\n"
+        "\n"
+        "options:\n"
+        "  --endpoint E        daemon endpoint (default $ERWATCH_ENDPOINT, else\n"
+        "                      " ERWATCH_DEFAULT_ENDPOINT ")\n"
+        "  --run R             run name (required)\n"
+        "  --tag T             embedding tag, e.g. projector (required)\n"
+        "  --step S            training step, 0..2^63-1 (required)\n"
+        "  --support S         sphere | discrete (default sphere)\n"
+        "  --kappa K           vMF concentration, 0 < K <= 100000 (default: the\n"
+        "                      daemon's, 10)\n"
+        "  --scalar NAME=VAL   a scalar stored beside the metrics; repeatable\n"
+        "  --shape N,d         inputs are raw float32\n"
+        "  --timeout MS        how long to wait at each stage (default 5000)\n"
+        "  -v, --verbose       print one line when the batch is sent\n"
+        "  -h, --help          this help\n");
+}
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_load(const char *path, int have_shape, size_t n, size_t d,
+                  npy_array_t *a)
+{
+    char err[256];
+    int rc = have_shape ? npy_load_raw_f32(path, n, d, a, err, sizeof err)
+                        : npy_load(path, a, err, sizeof err);
+    if (rc != 0)
+        return cli_fail(S_CMD, CLI_RUNTIME, "%s: %s", path, err);
+    return 0;
+}
+
+/* "NAME=VALUE" (split at the last '=') into sc; the name is copied to
+ * name (at least 129 bytes). */
+static int s_parse_scalar(const char *arg, char *name, erwatch_scalar_t *sc)
+{
+    const char *eq = strrchr(arg, '=');
+    if (!eq)
+        return cli_fail(S_CMD, CLI_USAGE, "--scalar: '%s' is not NAME=VALUE", arg);
+    size_t len = (size_t)(eq - arg);
+    if (len > 128)
+        return cli_fail(S_CMD, CLI_USAGE, "--scalar: name '%.*s...' is longer "
+                        "than 128 bytes", 20, arg);
+    memcpy(name, arg, len);
+    name[len] = '\0';
+    const char *problem = cli_name_problem(name);
+    if (problem)
+        return cli_fail(S_CMD, CLI_USAGE, "--scalar: name '%s' %s", name, problem);
+    if (cli_parse_double(S_CMD, "--scalar", eq + 1, &sc->value) != 0)
+        return CLI_USAGE;
+    sc->name = name;
+    return 0;
+}
+
+/* Pushes b, retrying while the library reports -EAGAIN, until deadline. */
+static int s_push_until(erwatch_t *c, const erwatch_batch_t *b, int64_t deadline)
+{
+    int rc = erwatch_push(c, b);
+    while (rc == -EAGAIN) {
+        int64_t left = deadline - s_now_ms();
+        if (left <= 0)
+            break;
+        /* At most 10 ms between attempts; attempt only once writable. */
+        if (erwatch_wait_connected(c, left < 10 ? (int)left : 10) == 0)
+            rc = erwatch_push(c, b);
+    }
+    return rc;
+}
+
+int cmd_push(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {
+        { "help", 'h', 0 },    { "verbose", 'v', 0 }, { "endpoint", 0, 1 },
+        { "run", 0, 1 },       { "tag", 0, 1 },       { "step", 0, 1 },
+        { "support", 0, 1 },   { "kappa", 0, 1 },     { "scalar", 0, 1 },
+        { "timeout", 0, 1 },   { "shape", 0, 1 },     { NULL, 0, 0 },
+    };
+    enum { O_HELP, O_VERBOSE, O_ENDPOINT, O_RUN, O_TAG, O_STEP, O_SUPPORT,
+           O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE };
+
+    erwatch_batch_t b;
+    memset(&b, 0, sizeof b);
+    erwatch_scalar_t scalars[S_MAX_SCALARS];
+    char names[S_MAX_SCALARS][129];
+    const char *endpoint = NULL, *pos[3];
+    int npos = 0, verbose = 0, have_step = 0, have_shape = 0;
+    int64_t timeout = 5000, iv;
+    size_t sn = 0, sd = 0;
+
+    cli_args_t a;
+    cli_args_init(&a, S_CMD, argc, argv);
+    for (;;) {
+        const char *v;
+        int k = cli_next(&a, opts, &v);
+        if (k == CLI_DONE)
+            break;
+        if (k == CLI_BAD)
+            return CLI_USAGE;
+        if (k == CLI_ARG) {
+            if (npos == 2)
+                return cli_fail(S_CMD, CLI_USAGE, "too many inputs ('%s'); "
+                                "a batch has at most two views, X and Y", v);
+            pos[npos++] = v;
+            continue;
+        }
+        switch (k) {
+        case O_HELP:
+            s_usage(stdout);
+            return CLI_OK;
+        case O_VERBOSE:
+            verbose = 1;
+            break;
+        case O_ENDPOINT:
+            endpoint = v;
+            break;
+        case O_RUN:
+            b.run = v;
+            break;
+        case O_TAG:
+            b.tag = v;
+            break;
+        case O_STEP:
+            if (cli_parse_i64(S_CMD, "--step", v, 0, INT64_MAX, &iv) != 0)
+                return CLI_USAGE;
+            b.step = (uint64_t)iv;
+            have_step = 1;
+            break;
+        case O_SUPPORT:
+            if (strcmp(v, "sphere") == 0)
+                b.support = ERWATCH_SPHERE;
+            else if (strcmp(v, "discrete") == 0)
+                b.support = ERWATCH_DISCRETE;
+            else
+                return cli_fail(S_CMD, CLI_USAGE, "--support must be sphere or "
+                                "discrete, got '%s'", v);
+            break;
+        case O_KAPPA:
+            if (cli_parse_double(S_CMD, "--kappa", v, &b.kappa) != 0)
+                return CLI_USAGE;
+            if (!(b.kappa > 0 && b.kappa <= 100000))
+                return cli_fail(S_CMD, CLI_USAGE, "--kappa must be in (0, 100000], "
+                                "got %s", v);
+            break;
+        case O_SCALAR:
+            if (b.nscalars == S_MAX_SCALARS)
+                return cli_fail(S_CMD, CLI_USAGE, "at most %d --scalar",
+                                S_MAX_SCALARS);
+            if (s_parse_scalar(v, names[b.nscalars], &scalars[b.nscalars]) != 0)
+                return CLI_USAGE;
+            for (size_t i = 0; i < b.nscalars; i++)
+                if (strcmp(scalars[i].name, scalars[b.nscalars].name) == 0)
+                    return cli_fail(S_CMD, CLI_USAGE, "--scalar '%s' given twice",
+                                    scalars[i].name);
+            b.nscalars++;
+            break;
+        case O_TIMEOUT:
+            if (cli_parse_i64(S_CMD, "--timeout", v, 1, 3600 * 1000, &timeout) != 0)
+                return CLI_USAGE;
+            break;
+        case O_SHAPE:
+            if (cli_parse_shape(S_CMD, v, &sn, &sd) != 0)
+                return CLI_USAGE;
+            have_shape = 1;
+            break;
+        }
+    }
+    if (!b.run || !b.tag || !have_step)
+        return cli_fail(S_CMD, CLI_USAGE, "--run, --tag and --step are required "
+                        "(see --help)");
+    const char *problem;
+    if ((problem = cli_name_problem(b.run)))
+        return cli_fail(S_CMD, CLI_USAGE, "--run %s", problem);
+    if ((problem = cli_name_problem(b.tag)))
+        return cli_fail(S_CMD, CLI_USAGE, "--tag %s", problem);
+    if (npos == 0)
+        return cli_fail(S_CMD, CLI_USAGE, "missing input X (see --help)");
+    b.scalars = b.nscalars ? scalars : NULL;
+    if (!endpoint) {
+        const char *env = getenv("ERWATCH_ENDPOINT");
+        endpoint = env && *env ? env : ERWATCH_DEFAULT_ENDPOINT;
+    }
+
+    npy_array_t xa = { 0 }, ya = { 0 };
+    int rc = s_load(pos[0], have_shape, sn, sd, &xa);
+    if (rc == 0 && npos == 2)
+        rc = s_load(pos[1], have_shape, sn, sd, &ya);
+    if (rc == 0 && npos == 2 && (xa.n != ya.n || xa.d != ya.d || xa.dtype != ya.dtype))
+        rc = cli_fail(S_CMD, CLI_RUNTIME, "X is %zu x %zu %s but Y is %zu x %zu %s; "
+                      "the views must have the same shape and dtype", xa.n, xa.d,
+                      xa.dtype == NPY_F64 ? "f64" : "f32", ya.n, ya.d,
+                      ya.dtype == NPY_F64 ? "f64" : "f32");
+    if (rc == 0 && (xa.n > 65536 || xa.d > 8192 || xa.n * xa.d > (1u << 25)))
+        rc = cli_fail(S_CMD, CLI_RUNTIME, "%zu x %zu is over the protocol's "
+                      "limits (N <= 65536, d <= 8192, N*d <= 2^25)", xa.n, xa.d);
+    if (rc != 0)
+        goto done;
+    b.dtype = xa.dtype == NPY_F64 ? ERWATCH_F64 : ERWATCH_F32;
+    b.n = (uint32_t)xa.n;
+    b.d = (uint32_t)xa.d;
+    b.x = xa.data;
+    b.y = npos == 2 ? ya.data : NULL;
+
+    erwatch_t *c = erwatch_new(endpoint, 0);
+    if (!c) {
+        rc = cli_fail(S_CMD, CLI_USAGE, "bad endpoint '%s' (expected e.g. "
+                      "tcp://127.0.0.1:5557)", endpoint);
+        goto done;
+    }
+    double secs = (double)timeout / 1000.0;
+    int e = erwatch_wait_connected(c, (int)timeout);
+    if (e == -ETIMEDOUT) {
+        rc = cli_fail(S_CMD, CLI_RUNTIME, "no daemon reachable at %s within %.1f s",
+                      endpoint, secs);
+    } else if (e == 0) {
+        e = s_push_until(c, &b, s_now_ms() + timeout);
+        if (e == -EAGAIN)
+            rc = cli_fail(S_CMD, CLI_RUNTIME, "the daemon at %s did not accept "
+                          "the batch within %.1f s (is its queue full?)", endpoint,
+                          secs);
+        else if (e == -EINVAL)
+            rc = cli_fail(S_CMD, CLI_USAGE, "the batch breaks a protocol rule "
+                          "(see schema/protocol.md)");
+        else if (e != 0)
+            rc = cli_fail(S_CMD, CLI_RUNTIME, "push failed: %s", erwatch_strerror(e));
+        else if ((e = erwatch_flush(c, (int)timeout)) != 0)
+            rc = cli_fail(S_CMD, CLI_RUNTIME, "the batch may not have reached "
+                          "the daemon at %s within %.1f s", endpoint, secs);
+    } else {
+        rc = cli_fail(S_CMD, CLI_RUNTIME, "%s", erwatch_strerror(e));
+    }
+    if (rc == 0 && verbose)
+        printf("pushed run=%s tag=%s step=%llu: %zu x %zu %s, %d view%s to %s\n",
+               b.run, b.tag, (unsigned long long)b.step, xa.n, xa.d,
+               b.dtype == ERWATCH_F64 ? "f64" : "f32", npos, npos == 2 ? "s" : "",
+               endpoint);
+    erwatch_destroy(&c);
+done:
+    npy_free(&xa);
+    npy_free(&ya);
+    return rc;
+}
