@@ -1,0 +1,71 @@
+/* batch.c: freeing batches and results, and the names of the enums that
+ * travel in them (dtype, support).
+ *
+ * Design: a batch_t is one malloc for the struct plus one per view, made by
+ * decode_message(); a result_t is a single malloc. The destroy functions take
+ * the owner's pointer by address and set it to NULL, so a second destroy is a
+ * no-op rather than a double free. Name lookups never return NULL: an
+ * out-of-range value (only possible through memory corruption or a bad cast)
+ * gives "?" so a log line stays printable.
+ */
+#include <stdlib.h>
+
+#include "batch.h"
+
+void batch_destroy(batch_t **b)
+{
+    if (!b || !*b)
+        return;
+    free((*b)->view[0]);
+    free((*b)->view[1]);
+    free(*b);
+    *b = NULL;
+}
+
+void result_destroy(result_t **r)
+{
+    if (!r || !*r)
+        return;
+    free(*r);
+    *r = NULL;
+}
+
+const char *ew_dtype_name(ew_dtype_t t)
+{
+    switch (t) {
+    case EW_DTYPE_F32:
+        return "f32";
+    case EW_DTYPE_F64:
+        return "f64";
+    case EW_DTYPE_F16:
+        return "f16";
+    case EW_DTYPE_BF16:
+        return "bf16";
+    }
+    return "?";
+}
+
+size_t ew_dtype_size(ew_dtype_t t)
+{
+    switch (t) {
+    case EW_DTYPE_F32:
+        return 4;
+    case EW_DTYPE_F64:
+        return 8;
+    case EW_DTYPE_F16:
+    case EW_DTYPE_BF16:
+        return 2;
+    }
+    return 0;
+}
+
+const char *ew_support_name(ew_support_t s)
+{
+    switch (s) {
+    case EW_SUPPORT_SPHERE:
+        return "sphere";
+    case EW_SUPPORT_DISCRETE:
+        return "discrete";
+    }
+    return "?";
+}

@@ -1,0 +1,983 @@
+/* decode.c: one ZeroMQ multipart message (schema/protocol.md) -> a validated
+ * batch_t, or a rejection reason and a message a user can act on.
+ *
+ * Pure and fuzzed: no I/O, no globals, never reads outside the given frames.
+ *
+ * Design decisions a reader must know:
+ *
+ * - Header bytes are walked by s_scan() BEFORE msgpack-c sees them. msgpack-c
+ *   allocates array/map storage from the declared count, so a 6-byte header
+ *   declaring a 2^31-element array would make it ask for ~48 GB. The walk
+ *   allocates nothing, is iterative with an explicit stack of S_DEPTH_MAX
+ *   levels, and accepts only a single complete object whose every declared
+ *   str/bin/ext length fits in the bytes left and every array/map count is at
+ *   most the bytes left (each element takes at least one byte). msgpack-c
+ *   then allocates about 24 bytes per header byte (one msgpack_object per
+ *   element, every element at least one byte): ~1.6 MB for the largest
+ *   (64 KiB) header.
+ *
+ * - Validation order is fixed, so a message breaking several rules always
+ *   gets the same reason: a frame count outside 2..3 -> header structure
+ *   (msgpack, then non-string or repeated keys) -> v -> the other keys in
+ *   protocol.md table order -> frame count against views -> frame sizes ->
+ *   tensor values. Run and step are picked up first whenever they are
+ *   well-formed, so every rejection after that can be logged with them.
+ *
+ * - Type strictness follows protocol.md: an "int" must be a msgpack int (a
+ *   float 3.0 is bad_type); a "number" is an int or a float. `shape` that is
+ *   not an array at all is bad_type; an array that is not two ints in range
+ *   is `shape`. A key repeated, known or not, is bad_type (found by sorting
+ *   the unknown keys, so a 30,000-key header costs n log n, not n^2).
+ *   `dropped`, like `step`, must fit in int64 because it is stored in SQLite.
+ *   `time` must be finite and >= 0. `rank` needs `world`; `world` alone is
+ *   fine.
+ *
+ * - Tensor frames are read byte by byte as little-endian (no pointer casts,
+ *   so any alignment and any host byte order work; bits become floats via
+ *   memcpy) and checked for NaN/Inf on the source bits. An f64 that is
+ *   finite but rounds beyond float32 range would become Inf after the cast:
+ *   it is rejected as nonfinite too, before the cast, so no overflowing
+ *   conversion is ever executed.
+ */
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "decode.h"
+
+#define S_HEADER_MAX 65536u
+#define S_DEPTH_MAX 8 /* nesting levels, the header map itself is level 1 */
+
+/* Smallest double that rounds (to nearest, ties to even) to float32 +Inf:
+ * FLT_MAX plus half an ulp of FLT_MAX. */
+#define S_F32_OVERFLOW 0x1.ffffffp+127
+
+/* ------------------------------------------------------------ errors */
+
+/* clang-format off */
+static const char *const s_reason_names[EW_REJ_COUNT] = {
+    [EW_REJ_FRAMES] = "frames",           [EW_REJ_MSGPACK] = "msgpack",
+    [EW_REJ_MISSING_KEY] = "missing_key", [EW_REJ_BAD_TYPE] = "bad_type",
+    [EW_REJ_VERSION] = "version",         [EW_REJ_BAD_NAME] = "bad_name",
+    [EW_REJ_DTYPE] = "dtype",             [EW_REJ_SHAPE] = "shape",
+    [EW_REJ_BAD_VALUE] = "bad_value",     [EW_REJ_FRAME_SIZE] = "frame_size",
+    [EW_REJ_NONFINITE] = "nonfinite",
+};
+/* clang-format on */
+
+const char *decode_reason_name(ew_reject_t r)
+{
+    if ((unsigned)r < EW_REJ_COUNT)
+        return s_reason_names[r];
+    return "?";
+}
+
+static void s_err_reset(decode_error_t *err)
+{
+    memset(err, 0, sizeof *err);
+}
+
+__attribute__((format(printf, 3, 4))) static int s_fail(decode_error_t *err, ew_reject_t reason,
+                                                        const char *fmt, ...)
+{
+    va_list ap;
+    err->reason = reason;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Copies at most 32 bytes of a client-supplied string into out (>= 140
+ * bytes) for a message: printable ASCII as is, anything else as \xNN, so a
+ * log line never carries control characters or broken UTF-8. */
+#define S_QUOTE_SIZE 140
+static const char *s_quote(char *out, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, lim = n < 32 ? n : 32;
+    for (size_t i = 0; i < lim; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (lim < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ------------------------------------------------------------ pre-scan */
+
+static const char *s_plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* A name for the msgpack family of a type byte, for messages. */
+static const char *s_byte_kind(uint8_t b)
+{
+    if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3))
+        return "int";
+    if (b <= 0x8f || b == 0xde || b == 0xdf)
+        return "map";
+    if (b <= 0x9f || b == 0xdc || b == 0xdd)
+        return "array";
+    if (b <= 0xbf || (b >= 0xd9 && b <= 0xdb))
+        return "string";
+    switch (b) {
+    case 0xc0:
+        return "nil";
+    case 0xc2:
+    case 0xc3:
+        return "bool";
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        return "binary";
+    case 0xca:
+    case 0xcb:
+        return "float";
+    case 0xc1:
+        return "invalid byte";
+    default:
+        return "ext";
+    }
+}
+
+static uint64_t s_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Walks the single msgpack object at p[0..len) without allocating. On
+ * success returns 0 and *end (OUT) is the offset just past the object. On
+ * failure returns -1 with err filled (reason msgpack). */
+static int s_scan(const uint8_t *p, size_t len, size_t *end, decode_error_t *err)
+{
+    uint64_t left[S_DEPTH_MAX]; /* items still to read in each open container */
+    int depth = 0;
+    size_t off = 0;
+
+    for (;;) {
+        size_t at = off;
+        if (off >= len)
+            return s_fail(err, EW_REJ_MSGPACK, "header msgpack is truncated at byte %zu", off);
+        uint8_t t = p[off++];
+        uint64_t n = 0;    /* declared length: entries, elements or bytes */
+        uint64_t skip = 0; /* payload bytes of a scalar */
+        int lenbytes = 0;  /* big-endian length field that follows t */
+        int container = 0; /* 1 array, 2 map */
+        int ext = 0;
+
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            /* fixint, nil, bool: the type byte is all */
+        } else if (t <= 0x8f) {
+            n = t & 0x0fu;
+            container = 2;
+        } else if (t <= 0x9f) {
+            n = t & 0x0fu;
+            container = 1;
+        } else if (t <= 0xbf) {
+            skip = t & 0x1fu;
+        } else {
+            /* clang-format off */
+            switch (t) {
+            case 0xc4: case 0xd9: lenbytes = 1; break; /* bin8, str8 */
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xc7: lenbytes = 1; ext = 1; break;   /* ext8/16/32 */
+            case 0xc8: lenbytes = 2; ext = 1; break;
+            case 0xc9: lenbytes = 4; ext = 1; break;
+            case 0xca: skip = 4; break;                /* float32 */
+            case 0xcb: skip = 8; break;                /* float64 */
+            case 0xcc: case 0xd0: skip = 1; break;     /* (u)int8..64 */
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;                /* fixext: type + data */
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: lenbytes = 2; container = 1; break; /* array16/32 */
+            case 0xdd: lenbytes = 4; container = 1; break;
+            case 0xde: lenbytes = 2; container = 2; break; /* map16/32 */
+            case 0xdf: lenbytes = 4; container = 2; break;
+            default: /* 0xc1: never used */
+                return s_fail(err, EW_REJ_MSGPACK,
+                              "header msgpack has invalid byte 0x%02x at byte %zu", t, at);
+            }
+            /* clang-format on */
+            if (lenbytes) {
+                if ((size_t)lenbytes > len - off)
+                    return s_fail(err, EW_REJ_MSGPACK, "header msgpack is truncated at byte %zu",
+                                  len);
+                n = s_be(p + off, lenbytes);
+                off += (size_t)lenbytes;
+                if (!container)
+                    skip = n + (uint64_t)ext; /* ext: one type byte, then data */
+            }
+        }
+
+        if (container) {
+            uint64_t count = container == 2 ? 2 * n : n; /* child objects */
+            if (count > len - off)
+                return s_fail(err, EW_REJ_MSGPACK,
+                              "header msgpack is truncated: %s at byte %zu declares %" PRIu64
+                              " entries, only %zu byte%s left",
+                              s_byte_kind(t), at, n, len - off, s_plural(len - off));
+            if (count > 0) {
+                if (depth == S_DEPTH_MAX)
+                    return s_fail(err, EW_REJ_MSGPACK,
+                                  "header msgpack nests deeper than %d levels at byte %zu",
+                                  S_DEPTH_MAX, at);
+                left[depth++] = count;
+                continue;
+            }
+        } else if (skip > len - off) {
+            return s_fail(err, EW_REJ_MSGPACK,
+                          "header msgpack is truncated: %s at byte %zu needs %" PRIu64
+                          " more bytes, only %zu left",
+                          s_byte_kind(t), at, skip, len - off);
+        } else {
+            off += (size_t)skip;
+        }
+
+        /* One object is complete: close every container it completes. */
+        while (depth > 0 && --left[depth - 1] == 0)
+            depth--;
+        if (depth == 0) {
+            *end = off;
+            return 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ values */
+
+static const char *s_type_name(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return "nil";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "a bool";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return "an int";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return "a float";
+    case MSGPACK_OBJECT_STR:
+        return "a string";
+    case MSGPACK_OBJECT_ARRAY:
+        return "an array";
+    case MSGPACK_OBJECT_MAP:
+        return "a map";
+    case MSGPACK_OBJECT_BIN:
+        return "a binary";
+    case MSGPACK_OBJECT_EXT:
+        return "an ext";
+    }
+    return "?";
+}
+
+static int s_is_int(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+}
+
+static int s_is_number(const msgpack_object *o)
+{
+    return s_is_int(o) || o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64;
+}
+
+static double s_number(const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (double)o->via.u64;
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return (double)o->via.i64;
+    return o->via.f64;
+}
+
+/* 1 when the msgpack int o is in [lo, hi], with its value in *v (OUT). */
+static int s_int_in(const msgpack_object *o, int64_t lo, int64_t hi, int64_t *v)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > (uint64_t)INT64_MAX)
+            return 0;
+        *v = (int64_t)o->via.u64;
+    } else {
+        *v = o->via.i64;
+    }
+    return *v >= lo && *v <= hi;
+}
+
+/* The decimal text of a msgpack int, into buf (>= 24 bytes). */
+static const char *s_int_text(char *buf, const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        snprintf(buf, 24, "%" PRIu64, o->via.u64);
+    else
+        snprintf(buf, 24, "%" PRId64, o->via.i64);
+    return buf;
+}
+
+static int s_str_is(const msgpack_object_str *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s->size == n && memcmp(s->ptr, lit, n) == 0;
+}
+
+/* ------------------------------------------------------------ names */
+
+/* Length of the valid UTF-8 sequence starting at p[0] (p[0] >= 0x80), or 0. */
+static size_t s_utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        if (c == 0xed)
+            hi = 0x9f; /* UTF-16 surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        if (c == 0xf4)
+            hi = 0x8f; /* beyond U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (len > n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Checks a name (run, tag, scalar) against protocol.md: 1..EW_NAME_MAX bytes
+ * of UTF-8, no byte < 0x20 or 0x7f. Returns 0, or -1 with why[] (OUT) said. */
+static int s_name_problem(const msgpack_object_str *s, char *why, size_t whysz)
+{
+    const uint8_t *p = (const uint8_t *)s->ptr;
+    size_t n = s->size;
+    if (n == 0) {
+        snprintf(why, whysz, "is empty");
+        return -1;
+    }
+    if (n > EW_NAME_MAX) {
+        snprintf(why, whysz, "is %zu bytes, the limit is %d", n, EW_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x20 || p[i] == 0x7f) {
+            snprintf(why, whysz, "has control character 0x%02x at byte %zu", p[i], i);
+            return -1;
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = s_utf8_seq(p + i, n - i);
+        if (k == 0) {
+            snprintf(why, whysz, "is not valid UTF-8 at byte %zu", i);
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
+
+/* Validates the name and copies it, NUL-terminated, into out (OUT,
+ * EW_NAME_MAX + 1 bytes). `what` names it in the message. */
+static int s_take_name(const char *what, const msgpack_object_str *s, char *out,
+                       decode_error_t *err)
+{
+    char why[64], q[S_QUOTE_SIZE];
+    if (s_name_problem(s, why, sizeof why) != 0)
+        return s_fail(err, EW_REJ_BAD_NAME, "%s \"%s\" %s", what, s_quote(q, s->ptr, s->size), why);
+    memcpy(out, s->ptr, s->size);
+    out[s->size] = '\0';
+    return 0;
+}
+
+/* ------------------------------------------------------------ header keys */
+
+typedef enum {
+    K_V = 0,
+    K_RUN,
+    K_TAG,
+    K_STEP,
+    K_DTYPE,
+    K_SHAPE,
+    K_VIEWS,
+    K_SUPPORT,
+    K_KAPPA,
+    K_RANK,
+    K_WORLD,
+    K_TIME,
+    K_SCALARS,
+    K_DROPPED,
+    K_COUNT
+} s_key_t;
+
+/* clang-format off */
+static const char *const s_key_names[K_COUNT] = {
+    [K_V] = "v",         [K_RUN] = "run",         [K_TAG] = "tag",     [K_STEP] = "step",
+    [K_DTYPE] = "dtype", [K_SHAPE] = "shape",     [K_VIEWS] = "views", [K_SUPPORT] = "support",
+    [K_KAPPA] = "kappa", [K_RANK] = "rank",       [K_WORLD] = "world", [K_TIME] = "time",
+    [K_SCALARS] = "scalars", [K_DROPPED] = "dropped",
+};
+/* clang-format on */
+
+static int s_key_index(const msgpack_object_str *s)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (s_str_is(s, s_key_names[k]))
+            return k;
+    return -1;
+}
+
+static int s_str_cmp(const void *a, const void *b)
+{
+    const msgpack_object_str *x = *(const msgpack_object_str *const *)a;
+    const msgpack_object_str *y = *(const msgpack_object_str *const *)b;
+    if (x->size != y->size)
+        return x->size < y->size ? -1 : 1;
+    return x->size ? memcmp(x->ptr, y->ptr, x->size) : 0;
+}
+
+/* Sorts the unknown keys and reports the first repeated one, if any. */
+static int s_unknown_dups(const msgpack_object_str **keys, size_t n, decode_error_t *err)
+{
+    char q[S_QUOTE_SIZE];
+    qsort(keys, n, sizeof *keys, s_str_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (s_str_cmp(&keys[i - 1], &keys[i]) == 0)
+            return s_fail(err, EW_REJ_BAD_TYPE, "key \"%s\" appears twice",
+                          s_quote(q, keys[i]->ptr, keys[i]->size));
+    return 0;
+}
+
+/* Pass 1 over the header map: every key a string, no key twice; vals[k]
+ * (OUT) points at the (first) value of known key k, or NULL. Records the first
+ * problem but indexes every key anyway, so run and step can still be noted. */
+static int s_index_keys(const msgpack_object_map *m, const msgpack_object *vals[K_COUNT],
+                        decode_error_t *err)
+{
+    const msgpack_object_str **unknown = NULL;
+    size_t nunknown = 0;
+    int rc = 0;
+
+    for (int k = 0; k < K_COUNT; k++)
+        vals[k] = NULL;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *key = &m->ptr[i].key;
+        if (key->type != MSGPACK_OBJECT_STR) {
+            if (rc == 0)
+                rc = s_fail(err, EW_REJ_BAD_TYPE,
+                            "header key %" PRIu32 " is %s, keys must be strings", i + 1,
+                            s_type_name(key));
+            continue;
+        }
+        int k = s_key_index(&key->via.str);
+        if (k >= 0) {
+            if (!vals[k])
+                vals[k] = &m->ptr[i].val;
+            else if (rc == 0)
+                rc = s_fail(err, EW_REJ_BAD_TYPE, "key \"%s\" appears twice", s_key_names[k]);
+            continue;
+        }
+        if (!unknown) {
+            unknown = malloc(m->size * sizeof *unknown);
+            if (!unknown)
+                abort(); /* out of memory: the daemon's policy */
+        }
+        unknown[nunknown++] = &key->via.str;
+    }
+    if (rc == 0 && nunknown > 1)
+        rc = s_unknown_dups(unknown, nunknown, err);
+    free(unknown);
+    return rc;
+}
+
+/* Sets err->run / err->step from well-formed run and step values, so that
+ * any rejection found afterwards can be logged with them. */
+static void s_note_run_step(const msgpack_object *vals[K_COUNT], decode_error_t *err)
+{
+    const msgpack_object *run = vals[K_RUN], *step = vals[K_STEP];
+    char why[64];
+    if (run && run->type == MSGPACK_OBJECT_STR &&
+        s_name_problem(&run->via.str, why, sizeof why) == 0) {
+        memcpy(err->run, run->via.str.ptr, run->via.str.size);
+        err->run[run->via.str.size] = '\0';
+    }
+    if (step && step->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        step->via.u64 <= (uint64_t)INT64_MAX) {
+        err->has_step = 1;
+        err->step = step->via.u64;
+    }
+}
+
+/* Fails unless the key is present (when required) and of the msgpack type
+ * the table asks for. kind: 'i' int, 'n' number, 's' string, 'a' array,
+ * 'm' map. Returns 1 when present and well-typed, 0 when absent and
+ * optional, -1 on failure. */
+static int s_want(const msgpack_object *vals[K_COUNT], s_key_t k, int required, char kind,
+                  decode_error_t *err)
+{
+    const msgpack_object *o = vals[k];
+    if (!o) {
+        if (required)
+            return s_fail(err, EW_REJ_MISSING_KEY, "missing required key \"%s\"", s_key_names[k]);
+        return 0;
+    }
+    int ok;
+    const char *want;
+    switch (kind) {
+    case 'i':
+        ok = s_is_int(o), want = "an int";
+        break;
+    case 'n':
+        ok = s_is_number(o), want = "a number";
+        break;
+    case 's':
+        ok = o->type == MSGPACK_OBJECT_STR, want = "a string";
+        break;
+    case 'a':
+        ok = o->type == MSGPACK_OBJECT_ARRAY, want = "an array [N, d]";
+        break;
+    default:
+        ok = o->type == MSGPACK_OBJECT_MAP, want = "a map";
+        break;
+    }
+    if (!ok)
+        return s_fail(err, EW_REJ_BAD_TYPE, "\"%s\" must be %s, got %s", s_key_names[k], want,
+                      s_type_name(o));
+    return 1;
+}
+
+static int s_take_version(const msgpack_object *vals[K_COUNT], ew_header_t *h, decode_error_t *err)
+{
+    char t[24];
+    int64_t v;
+    if (s_want(vals, K_V, 1, 'i', err) < 0)
+        return -1;
+    if (!s_int_in(vals[K_V], EW_PROTOCOL_VERSION, EW_PROTOCOL_VERSION, &v))
+        return s_fail(err, EW_REJ_VERSION, "v %s is not supported (this daemon speaks v%d)",
+                      s_int_text(t, vals[K_V]), EW_PROTOCOL_VERSION);
+    h->version = (int)v;
+    return 0;
+}
+
+static int s_take_dtype(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    static const ew_dtype_t all[] = {EW_DTYPE_F32, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16};
+    char q[S_QUOTE_SIZE];
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (s_str_is(&o->via.str, ew_dtype_name(all[i]))) {
+            h->dtype = all[i];
+            return 0;
+        }
+    }
+    return s_fail(err, EW_REJ_DTYPE, "dtype \"%s\" is unknown (f32, f64, f16, bf16)",
+                  s_quote(q, o->via.str.ptr, o->via.str.size));
+}
+
+static int s_take_shape(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    const msgpack_object_array *a = &o->via.array;
+    char tn[24], td[24];
+    int64_t n, d;
+    if (a->size != 2)
+        return s_fail(err, EW_REJ_SHAPE, "shape has %" PRIu32 " element%s, must be [N, d]", a->size,
+                      s_plural(a->size));
+    for (int i = 0; i < 2; i++)
+        if (!s_is_int(&a->ptr[i]))
+            return s_fail(err, EW_REJ_SHAPE, "shape %s is %s, must be an int", i ? "d" : "N",
+                          s_type_name(&a->ptr[i]));
+    s_int_text(tn, &a->ptr[0]);
+    s_int_text(td, &a->ptr[1]);
+    if (!s_int_in(&a->ptr[0], 1, EW_N_MAX, &n))
+        return s_fail(err, EW_REJ_SHAPE, "shape [%s, %s]: N must be 1..%u", tn, td, EW_N_MAX);
+    if (!s_int_in(&a->ptr[1], 1, EW_D_MAX, &d))
+        return s_fail(err, EW_REJ_SHAPE, "shape [%s, %s]: d must be 1..%u", tn, td, EW_D_MAX);
+    if ((uint64_t)n * (uint64_t)d > EW_ELEMS_MAX)
+        return s_fail(err, EW_REJ_SHAPE, "shape [%s, %s]: N*d = %" PRIu64 " is over the limit %u",
+                      tn, td, (uint64_t)n * (uint64_t)d, EW_ELEMS_MAX);
+    h->n = (uint32_t)n;
+    h->d = (uint32_t)d;
+    return 0;
+}
+
+static int s_take_support(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    char q[S_QUOTE_SIZE];
+    if (s_str_is(&o->via.str, "sphere"))
+        h->support = EW_SUPPORT_SPHERE;
+    else if (s_str_is(&o->via.str, "discrete"))
+        h->support = EW_SUPPORT_DISCRETE;
+    else
+        return s_fail(err, EW_REJ_BAD_VALUE, "support \"%s\" must be \"sphere\" or \"discrete\"",
+                      s_quote(q, o->via.str.ptr, o->via.str.size));
+    return 0;
+}
+
+static int s_take_rank_world(const msgpack_object *vals[K_COUNT], ew_header_t *h,
+                             decode_error_t *err)
+{
+    char t[24];
+    int64_t v;
+    int has_rank, has_world;
+    if ((has_rank = s_want(vals, K_RANK, 0, 'i', err)) < 0 ||
+        (has_world = s_want(vals, K_WORLD, 0, 'i', err)) < 0)
+        return -1;
+    if (has_world) {
+        if (!s_int_in(vals[K_WORLD], 1, EW_WORLD_MAX, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "world %s must be 1..%d",
+                          s_int_text(t, vals[K_WORLD]), EW_WORLD_MAX);
+        h->world = (int32_t)v;
+    }
+    if (has_rank) {
+        if (!has_world)
+            return s_fail(err, EW_REJ_BAD_VALUE, "rank %s is given without world",
+                          s_int_text(t, vals[K_RANK]));
+        if (!s_int_in(vals[K_RANK], 0, h->world - 1, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "rank %s must be 0..%d (world %d)",
+                          s_int_text(t, vals[K_RANK]), h->world - 1, h->world);
+        h->rank = (int32_t)v;
+    }
+    return 0;
+}
+
+static int s_take_scalars(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    const msgpack_object_map *m = &o->via.map;
+    char q[S_QUOTE_SIZE];
+    if (m->size > EW_SCALARS_MAX)
+        return s_fail(err, EW_REJ_BAD_VALUE, "scalars has %" PRIu32 " entries, the limit is %d",
+                      m->size, EW_SCALARS_MAX);
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *key = &m->ptr[i].key, *val = &m->ptr[i].val;
+        ew_scalar_t *s = &h->scalars[i];
+        if (key->type != MSGPACK_OBJECT_STR)
+            return s_fail(err, EW_REJ_BAD_TYPE, "scalars key %" PRIu32 " is %s, must be a string",
+                          i + 1, s_type_name(key));
+        if (s_take_name("scalar name", &key->via.str, s->name, err) < 0)
+            return -1;
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(h->scalars[j].name, s->name) == 0)
+                return s_fail(err, EW_REJ_BAD_TYPE, "scalars name \"%s\" appears twice",
+                              s_quote(q, s->name, strlen(s->name)));
+        if (!s_is_number(val))
+            return s_fail(err, EW_REJ_BAD_TYPE, "scalar \"%s\" must be a number, got %s",
+                          s_quote(q, s->name, strlen(s->name)), s_type_name(val));
+        s->value = s_number(val);
+        if (!isfinite(s->value))
+            return s_fail(err, EW_REJ_BAD_VALUE, "scalar \"%s\" is %g, must be finite",
+                          s_quote(q, s->name, strlen(s->name)), s->value);
+        h->nscalars = (int)i + 1;
+    }
+    return 0;
+}
+
+/* Pass 2: every key in protocol.md table order, defaults for the absent. */
+static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, decode_error_t *err)
+{
+    char t[24];
+    int64_t v;
+    int has;
+
+    h->views = 1;
+    h->support = EW_SUPPORT_SPHERE;
+    h->kappa = EW_KAPPA_DEFAULT;
+    h->rank = h->world = -1;
+    h->time = NAN;
+    h->dropped = 0;
+    h->nscalars = 0;
+
+    if (s_take_version(vals, h, err) < 0)
+        return -1;
+    if (s_want(vals, K_RUN, 1, 's', err) < 0 ||
+        s_take_name("run", &vals[K_RUN]->via.str, h->run, err) < 0)
+        return -1;
+    if (s_want(vals, K_TAG, 1, 's', err) < 0 ||
+        s_take_name("tag", &vals[K_TAG]->via.str, h->tag, err) < 0)
+        return -1;
+    if (s_want(vals, K_STEP, 1, 'i', err) < 0)
+        return -1;
+    if (!s_int_in(vals[K_STEP], 0, INT64_MAX, &v))
+        return s_fail(err, EW_REJ_BAD_VALUE, "step %s must be 0..%" PRId64,
+                      s_int_text(t, vals[K_STEP]), INT64_MAX);
+    h->step = (uint64_t)v;
+    if (s_want(vals, K_DTYPE, 1, 's', err) < 0 || s_take_dtype(vals[K_DTYPE], h, err) < 0)
+        return -1;
+    if (s_want(vals, K_SHAPE, 1, 'a', err) < 0 || s_take_shape(vals[K_SHAPE], h, err) < 0)
+        return -1;
+
+    if ((has = s_want(vals, K_VIEWS, 0, 'i', err)) < 0)
+        return -1;
+    if (has) {
+        if (!s_int_in(vals[K_VIEWS], 1, 2, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "views %s must be 1 or 2",
+                          s_int_text(t, vals[K_VIEWS]));
+        h->views = (int)v;
+    }
+    if ((has = s_want(vals, K_SUPPORT, 0, 's', err)) < 0 ||
+        (has && s_take_support(vals[K_SUPPORT], h, err) < 0))
+        return -1;
+    if ((has = s_want(vals, K_KAPPA, 0, 'n', err)) < 0)
+        return -1;
+    if (has) {
+        double k = s_number(vals[K_KAPPA]);
+        if (!(isfinite(k) && k > 0 && k <= EW_KAPPA_MAX))
+            return s_fail(err, EW_REJ_BAD_VALUE, "kappa %.9g must be finite, 0 < kappa <= %g", k,
+                          EW_KAPPA_MAX);
+        h->kappa = k;
+    }
+    if (s_take_rank_world(vals, h, err) < 0)
+        return -1;
+    if ((has = s_want(vals, K_TIME, 0, 'n', err)) < 0)
+        return -1;
+    if (has) {
+        double tm = s_number(vals[K_TIME]);
+        if (!(isfinite(tm) && tm >= 0))
+            return s_fail(err, EW_REJ_BAD_VALUE,
+                          "time %.9g must be finite seconds since the epoch, >= 0", tm);
+        h->time = tm;
+    }
+    if ((has = s_want(vals, K_SCALARS, 0, 'm', err)) < 0 ||
+        (has && s_take_scalars(vals[K_SCALARS], h, err) < 0))
+        return -1;
+    if ((has = s_want(vals, K_DROPPED, 0, 'i', err)) < 0)
+        return -1;
+    if (has) {
+        if (!s_int_in(vals[K_DROPPED], 0, INT64_MAX, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "dropped %s must be 0..%" PRId64,
+                          s_int_text(t, vals[K_DROPPED]), INT64_MAX);
+        h->dropped = (uint64_t)v;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ header */
+
+int decode_header(const void *buf, size_t len, ew_header_t *h, decode_error_t *err)
+{
+    decode_error_t scratch;
+    const uint8_t *p = buf;
+    size_t end = 0, off = 0;
+    const msgpack_object *vals[K_COUNT];
+
+    if (!err)
+        err = &scratch;
+    s_err_reset(err);
+    memset(h, 0, sizeof *h);
+
+    if (len == 0)
+        return s_fail(err, EW_REJ_MSGPACK, "header frame is empty");
+    if (len > S_HEADER_MAX)
+        return s_fail(err, EW_REJ_MSGPACK, "header is %zu bytes, the limit is %u", len,
+                      S_HEADER_MAX);
+    if (!(p[0] >= 0x80 && p[0] <= 0x8f) && p[0] != 0xde && p[0] != 0xdf)
+        return s_fail(err, EW_REJ_MSGPACK,
+                      "header must be a msgpack map, it starts with byte 0x%02x (%s)", p[0],
+                      s_byte_kind(p[0]));
+    if (s_scan(p, len, &end, err) < 0)
+        return -1;
+    if (end != len)
+        return s_fail(err, EW_REJ_MSGPACK, "header has %zu trailing byte%s after the map",
+                      len - end, s_plural(len - end));
+
+    /* Safe now: every declared count is bounded by the bytes present. */
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    msgpack_unpack_return ret = msgpack_unpack_next(&up, buf, len, &off);
+    int rc;
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len || up.data.type != MSGPACK_OBJECT_MAP)
+        rc = s_fail(err, EW_REJ_MSGPACK, "header is not a single msgpack map (msgpack-c says %d)",
+                    (int)ret);
+    else {
+        rc = s_index_keys(&up.data.via.map, vals, err);
+        s_note_run_step(vals, err); /* for the log, even when pass 1 failed */
+        if (rc == 0)
+            rc = s_take_keys(vals, h, err);
+    }
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tensors */
+
+static uint16_t s_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t s_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t s_le64(const uint8_t *p)
+{
+    return (uint64_t)s_le32(p) | (uint64_t)s_le32(p + 4) << 32;
+}
+
+static float s_f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* IEEE half -> float32, exact. Caller has ruled out exponent 31. */
+static float s_half(uint16_t x)
+{
+    uint32_t sign = (uint32_t)(x >> 15) << 31, e = (x >> 10) & 0x1fu, m = x & 0x3ffu;
+    if (e == 0) {
+        float f = (float)m * 0x1p-24f; /* subnormal or zero: m * 2^-24, exact */
+        return sign ? -f : f;
+    }
+    return s_f32_from_bits(sign | (e + 112u) << 23 | m << 13);
+}
+
+static int s_nonfinite(decode_error_t *err, int frame, size_t i, uint32_t d, int nan, int neg)
+{
+    return s_fail(err, EW_REJ_NONFINITE, "tensor frame %d has %s at row %zu, column %zu", frame,
+                  nan   ? "NaN"
+                  : neg ? "-Inf"
+                        : "+Inf",
+                  i / d, i % d);
+}
+
+/* Converts one tensor frame of h->n * h->d elements to float32 into dst.
+ * `frame` is its 1-based frame number, for messages. */
+static int s_convert(const ew_header_t *h, const uint8_t *src, float *dst, int frame,
+                     decode_error_t *err)
+{
+    size_t count = (size_t)h->n * h->d;
+    switch (h->dtype) {
+    case EW_DTYPE_F32:
+        for (size_t i = 0; i < count; i++) {
+            uint32_t u = s_le32(src + 4 * i);
+            if ((u & 0x7f800000u) == 0x7f800000u)
+                return s_nonfinite(err, frame, i, h->d, (u & 0x7fffffu) != 0, u >> 31);
+            dst[i] = s_f32_from_bits(u);
+        }
+        return 0;
+    case EW_DTYPE_F64:
+        for (size_t i = 0; i < count; i++) {
+            uint64_t u = s_le64(src + 8 * i);
+            double x;
+            memcpy(&x, &u, sizeof x);
+            if (!isfinite(x))
+                return s_nonfinite(err, frame, i, h->d, isnan(x), x < 0);
+            if (fabs(x) >= S_F32_OVERFLOW)
+                return s_fail(err, EW_REJ_NONFINITE,
+                              "tensor frame %d value %.9g at row %zu, column %zu overflows float32",
+                              frame, x, i / h->d, i % h->d);
+            dst[i] = (float)x;
+        }
+        return 0;
+    case EW_DTYPE_F16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t x = s_le16(src + 2 * i);
+            if ((x & 0x7c00u) == 0x7c00u)
+                return s_nonfinite(err, frame, i, h->d, (x & 0x3ffu) != 0, x >> 15);
+            dst[i] = s_half(x);
+        }
+        return 0;
+    case EW_DTYPE_BF16:
+        for (size_t i = 0; i < count; i++) {
+            uint32_t u = (uint32_t)s_le16(src + 2 * i) << 16;
+            if ((u & 0x7f800000u) == 0x7f800000u)
+                return s_nonfinite(err, frame, i, h->d, (u & 0x7fffffu) != 0, u >> 31);
+            dst[i] = s_f32_from_bits(u);
+        }
+        return 0;
+    }
+    return s_fail(err, EW_REJ_DTYPE, "dtype %d is unknown", (int)h->dtype);
+}
+
+/* ------------------------------------------------------------ message */
+
+int decode_message(const decode_frame_t *frames, size_t nframes, double recv_time, batch_t **out,
+                   decode_error_t *err)
+{
+    decode_error_t scratch;
+    ew_header_t h;
+
+    if (!err)
+        err = &scratch;
+    *out = NULL;
+    s_err_reset(err);
+    if (!frames || nframes == 0)
+        return s_fail(err, EW_REJ_FRAMES, "message has no frames");
+
+    /* The header first, even when the frame count is wrong: its run and step
+     * make the frames rejection loggable. */
+    int hrc = decode_header(frames[0].data, frames[0].size, &h, err);
+    if (nframes < 2 || nframes > 3)
+        return s_fail(err, EW_REJ_FRAMES,
+                      "message has %zu frame%s, expected 2 or 3 (a header and 1 or 2 tensors)",
+                      nframes, s_plural(nframes));
+    if (hrc < 0)
+        return -1;
+    if (nframes != 1 + (size_t)h.views)
+        return s_fail(err, EW_REJ_FRAMES,
+                      "message has %zu frames, header says views=%d (%d frames)", nframes, h.views,
+                      1 + h.views);
+
+    size_t count = (size_t)h.n * h.d;
+    size_t want = count * ew_dtype_size(h.dtype);
+    for (int v = 0; v < h.views; v++)
+        if (frames[1 + v].size != want)
+            return s_fail(err, EW_REJ_FRAME_SIZE,
+                          "tensor frame %d is %zu bytes, header says %zu (N=%" PRIu32 ", d=%" PRIu32
+                          ", %s)",
+                          2 + v, frames[1 + v].size, want, h.n, h.d, ew_dtype_name(h.dtype));
+
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b)
+        abort(); /* out of memory: the daemon's policy */
+    b->h = h;
+    b->recv_time = recv_time;
+    for (int v = 0; v < h.views; v++) {
+        b->view[v] = malloc(count * sizeof(float));
+        if (!b->view[v])
+            abort();
+        if (s_convert(&h, frames[1 + v].data, b->view[v], 2 + v, err) < 0) {
+            batch_destroy(&b);
+            return -1;
+        }
+    }
+    b->bytes = sizeof *b + (size_t)h.views * count * sizeof(float);
+    *out = b;
+    return 0;
+}
