@@ -7,20 +7,21 @@
  *    the input as given; only the numerically necessary changes are made:
  *    every log-sum-exp subtracts its maximum, Sinkhorn runs on log Q,
  *    W2 uses a symmetric eigensolver and clamps, RankMe uses an SVD.
- *  - the float path (metrics_*_f32) is what the daemon's workers run. For ER
- *    entropy it never holds the N x N Gram matrix: the upper triangle is
- *    produced tile by tile (cblas_ssyrk on diagonal tiles, cblas_sgemm on
- *    the tiles above them, so half the Gram flops are saved) and each tile
- *    is folded into a per-row running (max, sum) pair in double, an online
- *    log-sum-exp. Memory is O(N + T^2) with T = S_TILE, from a reusable
- *    metrics_ws_t.
+ *  - the float path (metrics_*_f32) is what the daemon's workers run.
+ * Neither ever holds the N x N Gram matrix of ER entropy: it is produced in
+ * square tiles (S_TILE rows) and each tile row is folded into that row's
+ * running (max, sum) pair in double, an online log-sum-exp, so memory is
+ * O(N + S_TILE^2) for any N. The float path builds only the upper triangle
+ * (cblas_ssyrk on diagonal tiles, cblas_sgemm on the tiles above them: half
+ * the Gram flops; a batch of <= S_TILE rows is one ssyrk call), folding each
+ * off-diagonal tile into its rows and its columns; it takes the diagonal
+ * kappa ||z_i||^2, which dominates each row at large kappa, from a dot
+ * product in double. Past the Gram, the cost is one exp per pair (N^2).
  * Allocation failure aborts (the daemon may abort on OOM), except in
  * metrics_sinkhorn, whose contract returns -ENOMEM.
  */
 #include <errno.h>
-#include <float.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,8 +268,6 @@ struct metrics_ws {
     size_t row_cap;
     double *cm, *cs;   /* per-tile column (max, sum), S_TILE each */
     size_t col_cap;
-    double *mean;      /* column means for the discrete support, d */
-    size_t mean_cap;
 };
 
 metrics_ws_t *metrics_ws_new(void)
@@ -289,7 +288,6 @@ void metrics_ws_destroy(metrics_ws_t **wsp)
     free(ws->s);
     free(ws->cm);
     free(ws->cs);
-    free(ws->mean);
     free(ws);
     *wsp = NULL;
 }
@@ -309,9 +307,11 @@ static void s_reserve2(double **a, double **b, size_t *cap, size_t need)
 {
     if (need <= *cap)
         return;
-    size_t c = *cap;
-    s_reserve((void **)a, &c, need, sizeof **a);
-    s_reserve((void **)b, cap, need, sizeof **b);
+    free(*a);
+    free(*b);
+    *a = s_alloc(need, sizeof **a);
+    *b = s_alloc(need, sizeof **b);
+    *cap = need;
 }
 
 void metrics_l2_normalise_f32(float *z, size_t n, size_t d)
@@ -420,12 +420,9 @@ static void s_er_lse_f32(const float *z, size_t n, size_t d, double kappa,
         ws->m[i] += log(ws->s[i]);
 }
 
-/* Column means of a float matrix, in double, into ws->mean. */
-static const double *s_mean_f32(const float *z, size_t n, size_t d,
-                                metrics_ws_t *ws)
+/* Column means of a float matrix, in double (OUT m, d). */
+static void s_mean_f32(const float *z, size_t n, size_t d, double *m)
 {
-    s_reserve((void **)&ws->mean, &ws->mean_cap, d, sizeof *ws->mean);
-    double *m = ws->mean;
     for (size_t k = 0; k < d; k++)
         m[k] = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -433,7 +430,6 @@ static const double *s_mean_f32(const float *z, size_t n, size_t d,
             m[k] += z[i * d + k];
     for (size_t k = 0; k < d; k++)
         m[k] /= (double)n;
-    return m;
 }
 
 double metrics_er_entropy_f32(const float *z, size_t n, size_t d,
@@ -443,12 +439,21 @@ double metrics_er_entropy_f32(const float *z, size_t n, size_t d,
     const char *bad = s_er_check(n, d, s, kappa);
     if (bad)
         return s_undefined(why, bad);
-    if (s == EW_SUPPORT_DISCRETE)
-        return s_result(s_er_discrete_finish(s_mean_f32(z, n, d, ws), d, r),
-                        why);
+    if (s == EW_SUPPORT_DISCRETE) {
+        double *m = s_alloc(d, sizeof *m);
+        s_mean_f32(z, n, d, m);
+        double h = s_er_discrete_finish(m, d, r);
+        free(m);
+        return s_result(h, why);
+    }
+    metrics_ws_t *own = ws ? NULL : metrics_ws_new();
+    if (own)
+        ws = own;
     s_er_lse_f32(z, n, d, kappa, ws);
     double c = metrics_vmf_log_norm(d, kappa);
-    return s_result(s_er_sphere_finish(ws->m, n, c, r), why);
+    double h = s_er_sphere_finish(ws->m, n, c, r);
+    metrics_ws_destroy(&own);
+    return s_result(h, why);
 }
 
 double metrics_er_reconstruction_f32(const float *a, const float *b, size_t n,

@@ -119,6 +119,51 @@ static double s_er_tol32(const s_er_case_t *e)
     return 10.0 * 2e-7;
 }
 
+/* ================================================================ reader */
+
+/* The index parses, and every input it names exists with the size N x d
+ * implies (and every Sinkhorn output B x K), so a damaged vectors directory
+ * is reported here by file name rather than as odd metric failures. */
+TEST(vectors_files)
+{
+    vectors_t *v = vectors_load("cases.txt");
+    ASSERT(v != NULL);
+    size_t cases = 0, bad = 0;
+    for (size_t i = 0; i < vectors_count(v); i++) {
+        const vectors_case_t *c = vectors_case(v, i);
+        const char *name = vectors_str(c, "name");
+        if (!name || !vectors_str(c, "metric") || !vectors_str(c, "note") ||
+            vectors_size(c, "N") == 0 || vectors_size(c, "d") == 0) {
+            fprintf(stderr, "  case %zu (%s): missing fields\n", i,
+                    name ? name : "?");
+            bad++;
+            continue;
+        }
+        cases++;
+        static const char *const keys[] = {"x", "y"};
+        for (size_t k = 0; k < 2; k++) {
+            const char *f = vectors_str(c, keys[k]);
+            if (!f || strcmp(f, "na") == 0)
+                continue;
+            float *x = vectors_input_f32(c, keys[k]);
+            bad += x == NULL;
+            free(x);
+        }
+        if (s_is(c, "sinkhorn")) {
+            double *q = vectors_read_f64(
+                vectors_str(c, "out"),
+                vectors_size(c, "N") * vectors_size(c, "d"));
+            bad += q == NULL;
+            free(q);
+        }
+    }
+    vectors_destroy(&v);
+    ASSERT(v == NULL);
+    printf("# vectors: %zu cases, %zu problems\n", cases, bad);
+    ASSERT(cases > 0);
+    ASSERT_EQ(bad, 0);
+}
+
 /* ================================================================ bessel */
 
 TEST(bessel_table)
@@ -476,6 +521,9 @@ TEST(er_f32_undefined)
     ASSERT(isnan(h));
     ASSERT(isnan(r));
     ASSERT(why != NULL);
+    /* ws may be NULL (a temporary one is used) */
+    ASSERT(isfinite(metrics_er_entropy_f32(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
+                                           EW_REDUCE_AVERAGE, NULL, NULL)));
     /* a NaN anywhere must not vanish inside a max or a merge */
     for (size_t at = 0; at < 6; at++) {
         float zz[6] = {1, 0, 0, 0, 1, 0};
@@ -717,6 +765,7 @@ TEST(others_undefined)
 int main(void)
 {
     return test_main((test_case_t[]){
+        T(vectors_files),
         T(bessel_table),
         T(bessel_extremes),
         T(er_entropy_cases),
