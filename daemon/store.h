@@ -15,6 +15,8 @@
 #include "batch.h"
 
 #define EW_SCHEMA_VERSION 1
+/* PRAGMA application_id of an erwatch database ("erwt"; schema/schema.sql). */
+#define EW_APPLICATION_ID 0x65727774
 
 typedef struct store store_t;
 

@@ -1,0 +1,382 @@
+/* query.c: read-only access to the database for the HTTP API and tools.
+ *
+ * Design decisions:
+ *  - Each query_t is one SQLITE_OPEN_READONLY connection. The database is in
+ *    WAL mode (store.c), so a reader sees the last committed group and never
+ *    waits for the writer, nor the writer for it. busy_timeout covers the
+ *    rare moments WAL still needs a lock (recovery after a crash).
+ *  - Statements are prepared once per connection and reset right after use:
+ *    a statement left mid-step would hold a read snapshot open and stop the
+ *    writer's checkpoints from shrinking the WAL.
+ *  - The run list is one SELECT (runs LEFT JOIN series, a window function
+ *    for each tag's last step), streamed into JSON or CSV in a single pass.
+ *    On an error the output buffer is cut back to where it was, so a caller
+ *    never sends half a document.
+ *  - Every name goes out through strbuf_json_str / strbuf_csv_str; integers
+ *    (steps, counts) are printed exactly, reals through strbuf_json_num.
+ */
+#include "query.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define Q_BUSY_TIMEOUT_MS 5000
+
+enum { Q_RUNS, Q_SERIES_ID, Q_POINTS, Q_DROPPED, Q_NSTMT };
+
+static const char *const s_sql[Q_NSTMT] = {
+    /* Columns: 0 run id, 1 name, 2 first_seen, 3 last_seen, 4 last_step,
+     * 5 dropped, 6 world, 7 tag, 8 metric, 9 series last_step, 10 the tag's
+     * last step. Rows of one run, and of one tag, are contiguous. */
+    "SELECT r.id, r.name, r.first_seen, r.last_seen, r.last_step, r.dropped,"
+    " r.world, s.tag, s.metric, s.last_step,"
+    " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag)"
+    " FROM runs AS r LEFT JOIN series AS s ON s.run_id = r.id"
+    " ORDER BY r.last_seen DESC, r.name, s.tag, s.metric",
+    "SELECT s.id FROM series AS s JOIN runs AS r ON r.id = s.run_id"
+    " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
+    "SELECT step, value FROM points"
+    " WHERE series_id = ?1 AND step > ?2 AND step < ?3 ORDER BY step",
+    "SELECT total(dropped) FROM runs",
+};
+
+struct query {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q_NSTMT];
+};
+
+__attribute__((format(printf, 3, 4)))
+static void s_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void *s_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "erwatchd: out of memory (query, %zu bytes)\n", n);
+        abort();
+    }
+    return q;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static void s_destroy(query_t *q)
+{
+    if (!q)
+        return;
+    for (int i = 0; i < Q_NSTMT; i++)
+        sqlite3_finalize(q->stmt[i]);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static int s_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_check(query_t *q, const char *path, char *err, size_t errlen)
+{
+    int64_t app = 0, ver = 0;
+    if (s_pragma_int(q->db, "PRAGMA application_id", &app) != SQLITE_OK ||
+        s_pragma_int(q->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
+        s_err(err, errlen, "cannot read database '%s': %s", path,
+              sqlite3_errmsg(q->db));
+        return -1;
+    }
+    if (app != EW_APPLICATION_ID) {
+        s_err(err, errlen, "'%s' is not an erwatch database", path);
+        return -1;
+    }
+    if (ver < 1 || ver > EW_SCHEMA_VERSION) {
+        s_err(err, errlen,
+              "database '%s' has schema version %lld; this erwatch reads "
+              "version %d",
+              path, (long long)ver, EW_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+int query_open(query_t **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    query_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        fprintf(stderr, "erwatchd: out of memory (query_open)\n");
+        abort();
+    }
+    int rc = sqlite3_open_v2(path ? path : "", &q->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int sys = q->db ? sqlite3_system_errno(q->db) : 0;
+        s_err(err, errlen, "cannot open database '%s' read-only: %s%s%s%s",
+              path ? path : "", q->db ? sqlite3_errmsg(q->db) : "out of memory",
+              sys ? " (" : "", sys ? strerror(sys) : "", sys ? ")" : "");
+        s_destroy(q);
+        return -1;
+    }
+    sqlite3_busy_timeout(q->db, Q_BUSY_TIMEOUT_MS);
+    if (s_check(q, path, err, errlen) != 0) {
+        s_destroy(q);
+        return -1;
+    }
+    for (int i = 0; i < Q_NSTMT; i++) {
+        if (sqlite3_prepare_v3(q->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &q->stmt[i], NULL) != SQLITE_OK) {
+            s_err(err, errlen, "cannot prepare queries on '%s': %s", path,
+                  sqlite3_errmsg(q->db));
+            s_destroy(q);
+            return -1;
+        }
+    }
+    *out = q;
+    return 0;
+}
+
+void query_close(query_t **q)
+{
+    if (!q || !*q)
+        return;
+    s_destroy(*q);
+    *q = NULL;
+}
+
+/* ---------------------------------------------------------------- runs */
+
+static void s_json_int(strbuf_t *b, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        strbuf_puts(b, "null");
+    else
+        strbuf_printf(b, "%" PRId64, (int64_t)sqlite3_column_int64(st, col));
+}
+
+static void s_json_real(strbuf_t *b, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        strbuf_puts(b, "null");
+    else
+        strbuf_json_num(b, sqlite3_column_double(st, col));
+}
+
+static void s_csv_int(strbuf_t *b, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_NULL)
+        strbuf_printf(b, "%" PRId64, (int64_t)sqlite3_column_int64(st, col));
+}
+
+static void s_csv_real(strbuf_t *b, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return;
+    double v = sqlite3_column_double(st, col);
+    if (isfinite(v))
+        strbuf_json_num(b, v);
+}
+
+static const char *s_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+/* Where the JSON run list stands between rows. */
+typedef struct {
+    int64_t run;   /* id of the open run object, -1 before the first */
+    int tag_open;  /* a tag object (and its metrics array) is open */
+    strbuf_t tag;  /* its name */
+} s_runs_state_t;
+
+/* Closes what is open: the tag object, then (when `run`) the run object. */
+static void s_runs_close(strbuf_t *b, s_runs_state_t *z, int run)
+{
+    if (z->tag_open)
+        strbuf_puts(b, "]}");
+    z->tag_open = 0;
+    if (run && z->run != -1)
+        strbuf_puts(b, "]}");
+}
+
+/* One row of the runs query (one series, or a run without any) as JSON. */
+static void s_runs_json_row(strbuf_t *b, sqlite3_stmt *st, s_runs_state_t *z)
+{
+    int64_t run = sqlite3_column_int64(st, 0);
+    const char *tag = s_text(st, 7);
+    int has_series = sqlite3_column_type(st, 7) != SQLITE_NULL;
+
+    if (run != z->run) {
+        int first = z->run == -1;
+        s_runs_close(b, z, 1);
+        if (!first)
+            strbuf_putc(b, ',');
+        strbuf_puts(b, "{\"run\":");
+        strbuf_json_str(b, s_text(st, 1));
+        strbuf_puts(b, ",\"first_seen\":");
+        s_json_real(b, st, 2);
+        strbuf_puts(b, ",\"last_seen\":");
+        s_json_real(b, st, 3);
+        strbuf_puts(b, ",\"last_step\":");
+        s_json_int(b, st, 4);
+        strbuf_puts(b, ",\"dropped\":");
+        s_json_int(b, st, 5);
+        strbuf_puts(b, ",\"world\":");
+        s_json_int(b, st, 6);
+        strbuf_puts(b, ",\"tags\":[");
+        z->run = run;
+    }
+    if (!has_series)
+        return;
+    if (z->tag_open && strcmp(tag, z->tag.data) == 0) {
+        strbuf_putc(b, ',');
+    } else {
+        if (z->tag_open) {
+            s_runs_close(b, z, 0);
+            strbuf_putc(b, ',');
+        }
+        strbuf_puts(b, "{\"tag\":");
+        strbuf_json_str(b, tag);
+        strbuf_puts(b, ",\"last_step\":");
+        s_json_int(b, st, 10);
+        strbuf_puts(b, ",\"metrics\":[");
+        strbuf_reset(&z->tag);
+        strbuf_puts(&z->tag, tag);
+        z->tag_open = 1;
+    }
+    strbuf_json_str(b, s_text(st, 8));
+}
+
+static void s_runs_csv_row(strbuf_t *b, sqlite3_stmt *st)
+{
+    if (sqlite3_column_type(st, 7) == SQLITE_NULL)
+        return; /* a run without series: no line (one line per series) */
+    strbuf_csv_str(b, s_text(st, 1));
+    strbuf_putc(b, ',');
+    strbuf_csv_str(b, s_text(st, 7));
+    strbuf_putc(b, ',');
+    strbuf_csv_str(b, s_text(st, 8));
+    strbuf_putc(b, ',');
+    s_csv_int(b, st, 9);
+    strbuf_putc(b, ',');
+    s_csv_real(b, st, 3);
+    strbuf_putc(b, ',');
+    s_csv_int(b, st, 5);
+    strbuf_putc(b, '\n');
+}
+
+int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = q->stmt[Q_RUNS];
+    size_t start = out->len;
+    s_runs_state_t z = {.run = -1, .tag_open = 0};
+    strbuf_init(&z.tag);
+
+    strbuf_puts(out, csv ? "run,tag,metric,last_step,last_seen,dropped\n"
+                         : "{\"runs\":[");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (csv)
+            s_runs_csv_row(out, st);
+        else
+            s_runs_json_row(out, st, &z);
+    }
+    if (rc != SQLITE_DONE)
+        s_err(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
+    sqlite3_reset(st);
+    strbuf_free(&z.tag);
+    if (rc != SQLITE_DONE) {
+        out->len = start;
+        out->data[start] = '\0';
+        return -1;
+    }
+    if (!csv) {
+        s_runs_close(out, &z, 1);
+        strbuf_puts(out, "]}");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- series */
+
+int query_series(query_t *q, const char *run, const char *tag,
+                 const char *metric, int64_t after, int64_t before,
+                 series_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *id_st = q->stmt[Q_SERIES_ID];
+    sqlite3_bind_text(id_st, 1, run, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(id_st, 2, tag, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(id_st, 3, metric, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(id_st);
+    int64_t sid = rc == SQLITE_ROW ? sqlite3_column_int64(id_st, 0) : 0;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+    sqlite3_reset(id_st);
+    sqlite3_clear_bindings(id_st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return -EIO;
+
+    sqlite3_stmt *st = q->stmt[Q_POINTS];
+    sqlite3_bind_int64(st, 1, sid);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, before);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            out->step = s_xrealloc(out->step, cap * sizeof *out->step);
+            out->value = s_xrealloc(out->value, cap * sizeof *out->value);
+        }
+        out->step[out->n] = sqlite3_column_int64(st, 0);
+        out->value[out->n] = sqlite3_column_type(st, 1) == SQLITE_NULL
+                                 ? NAN
+                                 : sqlite3_column_double(st, 1);
+        out->n++;
+    }
+    if (rc != SQLITE_DONE) {
+        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        sqlite3_reset(st);
+        series_free(out);
+        return -EIO;
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+int64_t query_client_dropped(query_t *q)
+{
+    sqlite3_stmt *st = q->stmt[Q_DROPPED];
+    int64_t total = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        double v = sqlite3_column_double(st, 0);
+        total = v >= 9.2e18 ? INT64_MAX : (int64_t)v;
+    }
+    sqlite3_reset(st);
+    return total;
+}

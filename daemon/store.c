@@ -1,0 +1,764 @@
+/* store.c: the single writer's SQLite connection (schema/schema.sql).
+ *
+ * Design decisions:
+ *  - One connection, used by the writer thread only. WAL mode, so readers
+ *    (query.c, the sqlite3 CLI, pandas) never block it and it never blocks
+ *    them; synchronous=NORMAL, so a commit costs no fsync (a power cut may
+ *    lose the last few groups, never corrupt the file).
+ *  - A whole group of results is one transaction (BEGIN IMMEDIATE ...
+ *    COMMIT) through statements prepared once in store_open(). On any error
+ *    the transaction is rolled back and the caller gets -1 and SQLite's
+ *    message: nothing of a failed group is stored.
+ *  - Run and series ids are cached in two small open-addressing hash maps
+ *    (keys "run" and "run\0tag\0metric"), so a point costs one INSERT and no
+ *    lookup. Rows created inside a transaction that rolls back vanish, so any
+ *    rollback empties both caches.
+ *  - runs.last_seen/last_step/dropped/world and series.last_step are updated
+ *    once per group per row, from values gathered while the points go in,
+ *    instead of once per result or point.
+ *  - A file is accepted only if it is empty (a new database: the schema is
+ *    created in one transaction) or carries our PRAGMA application_id with a
+ *    user_version we understand. Anything else is refused untouched, before
+ *    the journal mode is switched to WAL.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
+
+#define S_BUSY_TIMEOUT_MS 5000
+#define S_CACHE_MAX (1u << 20) /* entries; beyond that the caches restart */
+
+/* ---------------------------------------------------------------- helpers */
+
+static void *s_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "erwatchd: out of memory (store, %zu bytes)\n", n);
+        abort();
+    }
+    return q;
+}
+
+static void *s_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "erwatchd: out of memory (store, %zu x %zu)\n", n,
+                size);
+        abort();
+    }
+    return p;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void s_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- id cache */
+
+typedef struct {
+    uint64_t hash;
+    char *key;      /* owned; NULL marks an empty slot */
+    size_t klen;
+    int64_t id;
+    uint32_t gen;   /* store_t.gen of the group that last touched the row */
+    uint32_t slot;  /* index in that group's touched list */
+} s_entry_t;
+
+typedef struct {
+    s_entry_t *e;
+    size_t cap;     /* power of two, or 0 */
+    size_t count;
+} s_map_t;
+
+static uint64_t s_hash(const char *key, size_t klen)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < klen; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen,
+                             uint64_t hash)
+{
+    if (m->cap == 0)
+        return NULL;
+    for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        s_entry_t *e = &m->e[i];
+        if (!e->key)
+            return NULL;
+        if (e->hash == hash && e->klen == klen &&
+            memcmp(e->key, key, klen) == 0)
+            return e;
+    }
+}
+
+static void s_map_grow(s_map_t *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    s_entry_t *e = s_xcalloc(cap, sizeof *e);
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->e[i].key)
+            continue;
+        size_t j = m->e[i].hash & (cap - 1);
+        while (e[j].key)
+            j = (j + 1) & (cap - 1);
+        e[j] = m->e[i];
+    }
+    free(m->e);
+    m->e = e;
+    m->cap = cap;
+}
+
+/* Adds a key known to be absent. */
+static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen,
+                            uint64_t hash, int64_t id)
+{
+    if ((m->count + 1) * 2 > m->cap)
+        s_map_grow(m);
+    size_t i = hash & (m->cap - 1);
+    while (m->e[i].key)
+        i = (i + 1) & (m->cap - 1);
+    s_entry_t *e = &m->e[i];
+    e->hash = hash;
+    e->key = s_xrealloc(NULL, klen);
+    memcpy(e->key, key, klen);
+    e->klen = klen;
+    e->id = id;
+    e->gen = 0;
+    e->slot = 0;
+    m->count++;
+    return e;
+}
+
+static void s_map_clear(s_map_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->e[i].key);
+    free(m->e);
+    m->e = NULL;
+    m->cap = 0;
+    m->count = 0;
+}
+
+/* ---------------------------------------------------------------- store */
+
+/* What a group changes in one runs row or series row, applied at its end. */
+typedef struct {
+    int64_t id;
+    double first_seen;
+    double last_seen;
+    int64_t last_step;
+    int64_t dropped;
+    int64_t world; /* -1: not sent in this group */
+} s_run_touch_t;
+
+typedef struct {
+    int64_t id;
+    int64_t last_step;
+} s_series_touch_t;
+
+enum {
+    S_BEGIN, S_COMMIT, S_ROLLBACK,
+    S_RUN_GET, S_RUN_ADD, S_RUN_SET,
+    S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET,
+    S_POINT_PUT, S_BATCH_PUT,
+    S_NSTMT
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[S_NSTMT]; /* prepared once, by the enum above */
+    s_map_t runs, series;
+    uint32_t gen;
+    s_run_touch_t *rt;
+    size_t nrt, crt;
+    s_series_touch_t *st;
+    size_t nst, cst;
+};
+
+/* The statements, in the order of the enum above. */
+static const char *const s_sql[S_NSTMT] = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT id FROM runs WHERE name = ?1",
+    "INSERT INTO runs (name, first_seen, last_seen) VALUES (?1, ?2, ?2)",
+    "UPDATE runs SET first_seen = min(coalesce(first_seen, ?6), ?6),"
+    " last_seen = max(coalesce(last_seen, ?2), ?2),"
+    " last_step = max(coalesce(last_step, ?3), ?3), dropped = ?4,"
+    " world = coalesce(?5, world) WHERE id = ?1",
+    "SELECT id FROM series WHERE run_id = ?1 AND tag = ?2 AND metric = ?3",
+    "INSERT INTO series (run_id, tag, metric) VALUES (?1, ?2, ?3)",
+    "UPDATE series SET last_step = max(coalesce(last_step, ?2), ?2)"
+    " WHERE id = ?1",
+    "INSERT OR REPLACE INTO points (series_id, step, value, wall_time)"
+    " VALUES (?1, ?2, ?3, ?4)",
+    "INSERT OR REPLACE INTO batches (run_id, tag, step, n, d, views, support,"
+    " kappa, rank, world, client_time, recv_time, dropped)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+};
+
+static void s_finalize_all(store_t *s)
+{
+    for (size_t i = 0; i < S_NSTMT; i++) {
+        sqlite3_finalize(s->stmt[i]);
+        s->stmt[i] = NULL;
+    }
+}
+
+static void s_destroy(store_t *s)
+{
+    if (!s)
+        return;
+    s_finalize_all(s);
+    if (s->db)
+        sqlite3_close(s->db);
+    s_map_clear(&s->runs);
+    s_map_clear(&s->series);
+    free(s->rt);
+    free(s->st);
+    free(s->path);
+    free(s);
+}
+
+/* "cannot open database 'x': unable to open database file (No such file or
+ * directory)": SQLite's message plus the OS error behind it, if any. */
+static void s_open_err(store_t *s, const char *path, char *err, size_t errlen)
+{
+    const char *msg = s->db ? sqlite3_errmsg(s->db) : "out of memory";
+    int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+    if (sys)
+        s_err(err, errlen, "cannot open database '%s': %s (%s)", path, msg,
+              strerror(sys));
+    else
+        s_err(err, errlen, "cannot open database '%s': %s", path, msg);
+}
+
+/* Reads one integer (a PRAGMA or a count) on s->db. */
+static int s_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Inside the open write transaction: accept an erwatch database we can read,
+ * or create the schema in an empty file. */
+static int s_check_or_create(store_t *s, const char *path, char *err,
+                             size_t errlen)
+{
+    int64_t app = 0, ver = 0, objects = 0;
+    if (s_int(s->db, "PRAGMA application_id", &app) != SQLITE_OK ||
+        s_int(s->db, "PRAGMA user_version", &ver) != SQLITE_OK ||
+        s_int(s->db, "SELECT count(*) FROM sqlite_schema", &objects) !=
+            SQLITE_OK) {
+        s_open_err(s, path, err, errlen);
+        return -1;
+    }
+    if (app == 0 && ver == 0 && objects == 0) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) !=
+            SQLITE_OK) {
+            s_err(err, errlen, "cannot create the schema in '%s': %s", path,
+                  msg ? msg : sqlite3_errmsg(s->db));
+            sqlite3_free(msg);
+            return -1;
+        }
+        return 0;
+    }
+    if (app != EW_APPLICATION_ID) {
+        s_err(err, errlen,
+              "'%s' is not an erwatch database (application_id %lld, %lld "
+              "schema objects); give erwatchd a new file or one it created",
+              path, (long long)app, (long long)objects);
+        return -1;
+    }
+    if (ver > EW_SCHEMA_VERSION) {
+        s_err(err, errlen,
+              "database '%s' has schema version %lld, newer than this "
+              "erwatchd understands (%d); use a newer erwatchd",
+              path, (long long)ver, EW_SCHEMA_VERSION);
+        return -1;
+    }
+    if (ver < 1) {
+        s_err(err, errlen,
+              "database '%s' has erwatch schema version %lld, which this "
+              "erwatchd cannot read",
+              path, (long long)ver);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        s_err(err, errlen,
+              "cannot open database '%s' for writing: permission denied", path);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, S_BUSY_TIMEOUT_MS);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        s_open_err(s, path, err, errlen);
+        return -1;
+    }
+    if (s_check_or_create(s, path, err, errlen) != 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        s_open_err(s, path, err, errlen);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+
+    /* WAL is what lets readers work while we write; refuse to run without
+     * it rather than block every reader (":memory:" has no WAL). */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        s_err(err, errlen, "cannot switch '%s' to WAL mode: %s", path,
+              sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    int ok = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
+    if (!ok)
+        s_err(err, errlen,
+              "cannot switch '%s' to WAL mode (journal_mode stays '%s'); is it "
+              "on a file system without shared memory?",
+              path, mode ? mode : "?");
+    sqlite3_finalize(st);
+    if (!ok)
+        return -1;
+
+    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) !=
+        SQLITE_OK) {
+        s_err(err, errlen, "cannot set up '%s': %s", path, msg);
+        sqlite3_free(msg);
+        return -1;
+    }
+
+    for (size_t i = 0; i < S_NSTMT; i++) {
+        if (sqlite3_prepare_v3(s->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->stmt[i], NULL) != SQLITE_OK) {
+            s_err(err, errlen, "cannot prepare statements on '%s': %s", path,
+                  sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int store_open(store_t **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!path || !*path) {
+        s_err(err, errlen, "cannot open database: no path given");
+        return -1;
+    }
+    store_t *s = s_xcalloc(1, sizeof *s);
+    size_t plen = strlen(path) + 1;
+    s->path = s_xrealloc(NULL, plen);
+    memcpy(s->path, path, plen);
+
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        s_open_err(s, path, err, errlen);
+        s_destroy(s);
+        return -1;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if (s_setup(s, path, err, errlen) != 0) {
+        s_destroy(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    store_t *s = *sp;
+    /* Keeps the planner's statistics fresh for the readers; cheap. */
+    if (s->db)
+        sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+    s_destroy(s);
+    *sp = NULL;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* Steps a statement that returns no row (or ignores its rows) and resets it.
+ * Returns SQLITE_OK or the error code; the message stays in sqlite3_errmsg
+ * until the next call on the connection. */
+static int s_exec(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Steps a statement expected to return at most one integer. *found = 0 when
+ * it returns no row. */
+static int s_get_id(sqlite3_stmt *st, int64_t *id, int *found)
+{
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static size_t s_name_len(const char *name, const char *what, char *err,
+                         size_t errlen)
+{
+    size_t n = strnlen(name, EW_NAME_MAX + 1);
+    if (n == 0 || n > EW_NAME_MAX) {
+        s_err(err, errlen, "cannot store: %s name is %s", what,
+              n ? "longer than 128 bytes" : "empty");
+        return 0;
+    }
+    return n;
+}
+
+static int64_t s_clamp_u64(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static const char *s_support(ew_support_t sup)
+{
+    switch (sup) {
+    case EW_SUPPORT_SPHERE: return "sphere";
+    case EW_SUPPORT_DISCRETE: return "discrete";
+    }
+    return NULL;
+}
+
+/* The run's id, creating the row if needed, and its touched-list entry. */
+static int s_run_id(store_t *s, const result_t *r, size_t rlen,
+                    s_run_touch_t **touch)
+{
+    uint64_t h = s_hash(r->run, rlen);
+    s_entry_t *e = s_map_find(&s->runs, r->run, rlen, h);
+    if (!e) {
+        sqlite3_stmt *get = s->stmt[S_RUN_GET], *add = s->stmt[S_RUN_ADD];
+        int64_t id = 0;
+        int found = 0, rc;
+        sqlite3_bind_text(get, 1, r->run, (int)rlen, SQLITE_STATIC);
+        rc = s_get_id(get, &id, &found);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (!found) {
+            sqlite3_bind_text(add, 1, r->run, (int)rlen, SQLITE_STATIC);
+            sqlite3_bind_double(add, 2, r->recv_time);
+            rc = s_exec(add);
+            if (rc != SQLITE_OK)
+                return rc;
+            id = sqlite3_last_insert_rowid(s->db);
+        }
+        e = s_map_add(&s->runs, r->run, rlen, h, id);
+    }
+    if (e->gen != s->gen) {
+        if (s->nrt == s->crt) {
+            s->crt = s->crt ? s->crt * 2 : 16;
+            s->rt = s_xrealloc(s->rt, s->crt * sizeof *s->rt);
+        }
+        e->gen = s->gen;
+        e->slot = (uint32_t)s->nrt;
+        s_run_touch_t *t = &s->rt[s->nrt++];
+        t->id = e->id;
+        t->first_seen = r->recv_time;
+        t->last_seen = r->recv_time;
+        t->last_step = (int64_t)r->step;
+        t->dropped = s_clamp_u64(r->dropped);
+        t->world = r->world >= 0 ? r->world : -1;
+    } else {
+        s_run_touch_t *t = &s->rt[e->slot];
+        if (r->recv_time < t->first_seen)
+            t->first_seen = r->recv_time;
+        if (r->recv_time > t->last_seen)
+            t->last_seen = r->recv_time;
+        if ((int64_t)r->step > t->last_step)
+            t->last_step = (int64_t)r->step;
+        t->dropped = s_clamp_u64(r->dropped); /* the latest report wins */
+        if (r->world >= 0)
+            t->world = r->world;
+    }
+    *touch = &s->rt[e->slot];
+    return SQLITE_OK;
+}
+
+/* The series id for (run, tag, metric), creating the row if needed; records
+ * the step in the group's touched list. */
+static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
+                       size_t rlen, size_t tlen, const char *metric,
+                       size_t mlen, int64_t *id)
+{
+    char key[3 * (EW_NAME_MAX + 1)];
+    memcpy(key, r->run, rlen);
+    key[rlen] = '\0';
+    memcpy(key + rlen + 1, r->tag, tlen);
+    key[rlen + 1 + tlen] = '\0';
+    memcpy(key + rlen + tlen + 2, metric, mlen);
+    size_t klen = rlen + tlen + mlen + 2;
+
+    uint64_t h = s_hash(key, klen);
+    s_entry_t *e = s_map_find(&s->series, key, klen, h);
+    if (!e) {
+        sqlite3_stmt *get = s->stmt[S_SERIES_GET];
+        sqlite3_stmt *add = s->stmt[S_SERIES_ADD];
+        int64_t sid = 0;
+        int found = 0, rc;
+        sqlite3_bind_int64(get, 1, run_id);
+        sqlite3_bind_text(get, 2, r->tag, (int)tlen, SQLITE_STATIC);
+        sqlite3_bind_text(get, 3, metric, (int)mlen, SQLITE_STATIC);
+        rc = s_get_id(get, &sid, &found);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (!found) {
+            sqlite3_bind_int64(add, 1, run_id);
+            sqlite3_bind_text(add, 2, r->tag, (int)tlen, SQLITE_STATIC);
+            sqlite3_bind_text(add, 3, metric, (int)mlen, SQLITE_STATIC);
+            rc = s_exec(add);
+            if (rc != SQLITE_OK)
+                return rc;
+            sid = sqlite3_last_insert_rowid(s->db);
+        }
+        e = s_map_add(&s->series, key, klen, h, sid);
+    }
+    int64_t step = (int64_t)r->step;
+    if (e->gen != s->gen) {
+        if (s->nst == s->cst) {
+            s->cst = s->cst ? s->cst * 2 : 64;
+            s->st = s_xrealloc(s->st, s->cst * sizeof *s->st);
+        }
+        e->gen = s->gen;
+        e->slot = (uint32_t)s->nst;
+        s->st[s->nst].id = e->id;
+        s->st[s->nst].last_step = step;
+        s->nst++;
+    } else if (step > s->st[e->slot].last_step) {
+        s->st[e->slot].last_step = step;
+    }
+    *id = e->id;
+    return SQLITE_OK;
+}
+
+static int s_put_batch(store_t *s, int64_t run_id, const result_t *r,
+                       size_t tlen, const char *support)
+{
+    sqlite3_stmt *st = s->stmt[S_BATCH_PUT];
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, r->tag, (int)tlen, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)r->step);
+    sqlite3_bind_int64(st, 4, r->n);
+    sqlite3_bind_int64(st, 5, r->d);
+    sqlite3_bind_int(st, 6, r->views);
+    sqlite3_bind_text(st, 7, support, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 8, r->kappa);
+    if (r->rank >= 0)
+        sqlite3_bind_int(st, 9, r->rank);
+    else
+        sqlite3_bind_null(st, 9);
+    if (r->world >= 0)
+        sqlite3_bind_int(st, 10, r->world);
+    else
+        sqlite3_bind_null(st, 10);
+    /* result_t has no "client sent a time" flag: wall_time is the client's
+     * time when given, else exactly recv_time. */
+    if (isnan(r->wall_time) || r->wall_time == r->recv_time)
+        sqlite3_bind_null(st, 11);
+    else
+        sqlite3_bind_double(st, 11, r->wall_time);
+    sqlite3_bind_double(st, 12, r->recv_time);
+    sqlite3_bind_int64(st, 13, s_clamp_u64(r->dropped));
+    return s_exec(st);
+}
+
+/* Stores one result. Returns SQLITE_OK, an SQLite error code, or -1 for an
+ * invalid result (err filled). */
+static int s_put_result(store_t *s, const result_t *r, char *err,
+                        size_t errlen)
+{
+    size_t rlen = s_name_len(r->run, "run", err, errlen);
+    size_t tlen = rlen ? s_name_len(r->tag, "tag", err, errlen) : 0;
+    if (!rlen || !tlen)
+        return -1;
+    const char *support = s_support(r->support);
+    if (!support || r->step > (uint64_t)INT64_MAX || r->npoints < 0 ||
+        r->npoints > EW_RESULT_POINTS_MAX) {
+        s_err(err, errlen,
+              "cannot store run '%s' tag '%s': invalid result (support %d, "
+              "step %llu, %d points)",
+              r->run, r->tag, (int)r->support, (unsigned long long)r->step,
+              r->npoints);
+        return -1;
+    }
+
+    s_run_touch_t *touch;
+    int rc = s_run_id(s, r, rlen, &touch);
+    if (rc != SQLITE_OK)
+        return rc;
+    int64_t run_id = touch->id;
+    rc = s_put_batch(s, run_id, r, tlen, support);
+    if (rc != SQLITE_OK)
+        return rc;
+
+    double wall = isnan(r->wall_time) ? r->recv_time : r->wall_time;
+    for (int i = 0; i < r->npoints; i++) {
+        const result_point_t *p = &r->points[i];
+        size_t mlen = s_name_len(p->metric, "metric", err, errlen);
+        if (!mlen)
+            return -1;
+        int64_t sid;
+        rc = s_series_id(s, run_id, r, rlen, tlen, p->metric, mlen, &sid);
+        if (rc != SQLITE_OK)
+            return rc;
+        sqlite3_stmt *st = s->stmt[S_POINT_PUT];
+        sqlite3_bind_int64(st, 1, sid);
+        sqlite3_bind_int64(st, 2, (int64_t)r->step);
+        if (isnan(p->value))
+            sqlite3_bind_null(st, 3); /* undefined for this batch */
+        else
+            sqlite3_bind_double(st, 3, p->value);
+        sqlite3_bind_double(st, 4, wall);
+        rc = s_exec(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static int s_put_touched(store_t *s)
+{
+    for (size_t i = 0; i < s->nrt; i++) {
+        const s_run_touch_t *t = &s->rt[i];
+        sqlite3_stmt *st = s->stmt[S_RUN_SET];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_double(st, 2, t->last_seen);
+        sqlite3_bind_int64(st, 3, t->last_step);
+        sqlite3_bind_int64(st, 4, t->dropped);
+        if (t->world >= 0)
+            sqlite3_bind_int64(st, 5, t->world);
+        else
+            sqlite3_bind_null(st, 5);
+        sqlite3_bind_double(st, 6, t->first_seen);
+        int rc = s_exec(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    sqlite3_stmt *set = s->stmt[S_SERIES_SET];
+    for (size_t i = 0; i < s->nst; i++) {
+        sqlite3_bind_int64(set, 1, s->st[i].id);
+        sqlite3_bind_int64(set, 2, s->st[i].last_step);
+        int rc = s_exec(set);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* Forgets every cached id: rows they name may have been rolled back. */
+static void s_cache_reset(store_t *s)
+{
+    s_map_clear(&s->runs);
+    s_map_clear(&s->series);
+    s->gen = 0;
+}
+
+long store_write(store_t *s, result_t *const *results, size_t n, char *err,
+                 size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (s->runs.count + s->series.count > S_CACHE_MAX || s->gen == UINT32_MAX)
+        s_cache_reset(s);
+    s->gen++;
+    s->nrt = 0;
+    s->nst = 0;
+
+    int rc = s_exec(s->stmt[S_BEGIN]);
+    if (rc != SQLITE_OK) {
+        s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path,
+              sqlite3_errmsg(s->db));
+        return -1;
+    }
+    long points = 0;
+    const result_t *r = NULL;
+    for (size_t i = 0; i < n; i++) {
+        r = results[i];
+        if (!r)
+            continue;
+        rc = s_put_result(s, r, err, errlen);
+        if (rc != SQLITE_OK)
+            goto fail;
+        points += r->npoints;
+    }
+    r = NULL;
+    rc = s_put_touched(s);
+    if (rc == SQLITE_OK)
+        rc = s_exec(s->stmt[S_COMMIT]);
+    if (rc == SQLITE_OK)
+        return points;
+
+fail:
+    if (rc != -1) {
+        if (r)
+            s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s",
+                  r->run, r->tag, (unsigned long long)r->step,
+                  sqlite3_errmsg(s->db));
+        else
+            s_err(err, errlen, "cannot store %zu results in '%s': %s", n,
+                  s->path, sqlite3_errmsg(s->db));
+    }
+    /* Some errors (disk full, I/O) already rolled the transaction back. */
+    if (!sqlite3_get_autocommit(s->db))
+        s_exec(s->stmt[S_ROLLBACK]);
+    s_cache_reset(s);
+    return -1;
+}

@@ -1,0 +1,250 @@
+/* strbuf.c: the growable byte buffer behind every JSON body, CSV export and
+ * log line the daemon builds.
+ *
+ * Design decisions:
+ *  - The buffer is always NUL-terminated (data[len] == 0) and data is never
+ *    NULL after strbuf_init(), so callers may hand b->data to printf-style
+ *    code at any moment. A zeroed strbuf_t ({0}) also works: the first append
+ *    allocates.
+ *  - Out of memory aborts (daemon policy, see STYLE.md): no caller has to
+ *    check an append.
+ *  - JSON strings: '"', '\\' and every control character (< 0x20 and 0x7f)
+ *    are escaped ("\n", "\r", "\t", "\b", "\f" in their short forms, the
+ *    rest as \u00XX). Valid UTF-8 passes through unchanged; each byte of an
+ *    invalid sequence becomes U+FFFD, so the output is always valid JSON
+ *    whatever a database file holds.
+ *  - JSON numbers: the shortest of %.15g, %.16g, %.17g that strtod() reads
+ *    back to the same double; NaN and +-Inf become null (JSON has neither).
+ */
+#include "strbuf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define S_MIN_CAP 64
+
+static void s_oom(size_t want)
+{
+    fprintf(stderr, "erwatchd: out of memory (strbuf wants %zu bytes)\n", want);
+    abort();
+}
+
+/* Makes room for `more` bytes plus the terminating NUL. */
+static void s_reserve(strbuf_t *b, size_t more)
+{
+    if (more > SIZE_MAX - b->len - 1)
+        s_oom(SIZE_MAX);
+    size_t need = b->len + more + 1;
+    if (b->data && need <= b->cap)
+        return;
+    size_t cap = b->cap < S_MIN_CAP ? S_MIN_CAP : b->cap;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        s_oom(cap);
+    if (!b->data)
+        p[0] = '\0';
+    b->data = p;
+    b->cap = cap;
+}
+
+void strbuf_init(strbuf_t *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    s_reserve(b, 0);
+}
+
+void strbuf_free(strbuf_t *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void strbuf_reset(strbuf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+char *strbuf_steal(strbuf_t *b)
+{
+    s_reserve(b, 0);
+    char *p = b->data;
+    strbuf_init(b);
+    return p;
+}
+
+void strbuf_append(strbuf_t *b, const void *p, size_t n)
+{
+    s_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void strbuf_puts(strbuf_t *b, const char *s)
+{
+    strbuf_append(b, s, strlen(s));
+}
+
+void strbuf_putc(strbuf_t *b, char c)
+{
+    s_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void strbuf_printf(strbuf_t *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    s_reserve(b, 0);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        /* An encoding error: keep the buffer as it was. */
+        b->data[b->len] = '\0';
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n >= room) {
+        s_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+    }
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Length of the valid UTF-8 sequence at p (at most `avail` bytes), or 0 when
+ * the bytes there are not one (overlong forms, surrogates and code points
+ * above U+10FFFF are invalid, as RFC 3629 says). */
+static size_t s_utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < len)
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+void strbuf_json_str(strbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+    strbuf_putc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        /* Copy the longest run that needs no escaping in one append. */
+        size_t start = i;
+        while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
+               p[i] != '\\')
+            i++;
+        if (i > start)
+            strbuf_append(b, p + start, i - start);
+        if (i >= n)
+            break;
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t len = s_utf8_len(p + i, n - i);
+            if (len) {
+                strbuf_append(b, p + i, len);
+                i += len;
+            } else {
+                strbuf_puts(b, "\\ufffd");
+                i++;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': strbuf_puts(b, "\\\""); break;
+        case '\\': strbuf_puts(b, "\\\\"); break;
+        case '\n': strbuf_puts(b, "\\n"); break;
+        case '\r': strbuf_puts(b, "\\r"); break;
+        case '\t': strbuf_puts(b, "\\t"); break;
+        case '\b': strbuf_puts(b, "\\b"); break;
+        case '\f': strbuf_puts(b, "\\f"); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            strbuf_append(b, esc, sizeof esc);
+        }
+        }
+        i++;
+    }
+    strbuf_putc(b, '"');
+}
+
+void strbuf_json_num(strbuf_t *b, double v)
+{
+    if (!isfinite(v)) {
+        strbuf_puts(b, "null");
+        return;
+    }
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (prec == 17 || strtod(tmp, NULL) == v)
+            break;
+    }
+    strbuf_puts(b, tmp);
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+void strbuf_csv_str(strbuf_t *b, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        strbuf_puts(b, s);
+        return;
+    }
+    strbuf_putc(b, '"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            strbuf_putc(b, '"');
+        strbuf_putc(b, *p);
+    }
+    strbuf_putc(b, '"');
+}

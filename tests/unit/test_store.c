@@ -1,0 +1,1063 @@
+/* test_store.c: the writer (store.c) and the readers (query.c) against real
+ * database files: round trips through query_* and through the documented
+ * series_points view, replacement of duplicate steps, NULL for undefined
+ * values, all-or-nothing groups, reopening, refusing files that are not ours,
+ * and reading while a write transaction is open (WAL).
+ *
+ * Every test gets its own directory under /tmp (mkdtemp); all of them are
+ * removed when the suite ends, failed tests included.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "query.h"
+#include "store.h"
+#include "strbuf.h"
+#include "test.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+#define MAX_DIRS 64
+static char g_dirs[MAX_DIRS][64];
+static int g_ndirs;
+
+/* A fresh directory; *path is "<dir>/erwatch.db" (not created). */
+static void tmp_db(char *path, size_t len)
+{
+    char *dir = g_dirs[g_ndirs];
+    snprintf(dir, sizeof g_dirs[0], "/tmp/ew-test-XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    g_ndirs++;
+    snprintf(path, len, "%s/erwatch.db", dir);
+}
+
+static void tmp_cleanup(void)
+{
+    for (int i = 0; i < g_ndirs; i++) {
+        DIR *d = opendir(g_dirs[i]);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                    continue;
+                /* files, and the directory one test puts there */
+                if (unlinkat(dirfd(d), e->d_name, 0) != 0)
+                    unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+            }
+            closedir(d);
+        }
+        rmdir(g_dirs[i]);
+    }
+    g_ndirs = 0;
+}
+
+/* A result with `np` points named metric[i] = value[i]. Free with free(). */
+static result_t *mk(const char *run, const char *tag, uint64_t step, int np,
+                    const char *const *metric, const double *value)
+{
+    result_t *r = calloc(1, sizeof *r);
+    snprintf(r->run, sizeof r->run, "%s", run);
+    snprintf(r->tag, sizeof r->tag, "%s", tag);
+    r->step = step;
+    r->recv_time = 1700000000.0 + (double)step;
+    r->wall_time = r->recv_time;
+    r->n = 256;
+    r->d = 128;
+    r->views = 1;
+    r->support = EW_SUPPORT_SPHERE;
+    r->kappa = 10.0;
+    r->rank = -1;
+    r->world = -1;
+    r->npoints = np;
+    for (int i = 0; i < np; i++) {
+        snprintf(r->points[i].metric, sizeof r->points[i].metric, "%s",
+                 metric[i]);
+        r->points[i].value = value[i];
+    }
+    return r;
+}
+
+/* The usual two-metric result: er_entropy = v, loss = 2v. */
+static result_t *mk2(const char *run, const char *tag, uint64_t step, double v)
+{
+    static const char *const m[] = {"er_entropy", "loss"};
+    double vals[] = {v, 2 * v};
+    return mk(run, tag, step, 2, m, vals);
+}
+
+static void free_all(result_t **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(r[i]);
+}
+
+static sqlite3 *raw_open(const char *path)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        fprintf(stderr, "raw_open %s: %s\n", path, sqlite3_errmsg(db));
+        exit(2);
+    }
+    sqlite3_busy_timeout(db, 2000);
+    return db;
+}
+
+static int raw_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "  raw_exec(%s): %s\n", sql, msg);
+    sqlite3_free(msg);
+    return rc;
+}
+
+/* First column of the first row as int64 (INT64_MIN when no row or error,
+ * -999 when NULL), or as double / text below. */
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = INT64_MIN;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "  raw_int(%s): %s\n", sql, sqlite3_errmsg(db));
+        return v;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL
+                ? -999
+                : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static double raw_double(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    double v = -12345.0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return v;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL
+                ? NAN
+                : sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static char g_text[1024];
+static const char *raw_text(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    g_text[0] = '\0';
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return "(error)";
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(g_text, sizeof g_text, "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return g_text;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- a tiny JSON syntax checker (enough to prove the body parses) ---- */
+
+static const char *js_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    return p;
+}
+
+static const char *js_value(const char *p, int depth);
+
+static const char *js_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p && *p != '"') {
+        if ((unsigned char)*p < 0x20)
+            return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+        p++;
+    }
+    return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *js_number(const char *p)
+{
+    const char *s = p;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > s ? p : NULL;
+}
+
+static const char *js_seq(const char *p, int depth, char close, int object)
+{
+    p = js_ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (object) {
+            if (!(p = js_string(p)))
+                return NULL;
+            p = js_ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        if (!(p = js_value(p, depth + 1)))
+            return NULL;
+        p = js_ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+        p = js_ws(p);
+    }
+}
+
+static const char *js_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = js_ws(p);
+    switch (*p) {
+    case '{': return js_seq(p, depth, '}', 1);
+    case '[': return js_seq(p, depth, ']', 0);
+    case '"': return js_string(p);
+    case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
+    default: return js_number(p);
+    }
+}
+
+static int json_valid(const char *s)
+{
+    const char *p = js_value(s, 0);
+    return p && *js_ws(p) == '\0';
+}
+
+/* ---------------------------------------------------------------- tests */
+
+TEST(json_checker_sanity)
+{
+    ASSERT(json_valid("{\"a\":[1,2.5,-0.1e+3,null,true,\"x\\\"y\"],\"b\":{}}"));
+    ASSERT(!json_valid("{\"a\":[1,]}"));
+    ASSERT(!json_valid("{\"a\":\"x\"y\"}"));
+    ASSERT(!json_valid("{\"a\":1"));
+}
+
+TEST(new_db_has_schema_and_wal)
+{
+    char path[128], err[256];
+    tmp_db(path, sizeof path);
+    store_t *s = NULL;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT(s != NULL);
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "PRAGMA application_id"), EW_APPLICATION_ID);
+    ASSERT_EQ(raw_int(db, "PRAGMA user_version"), EW_SCHEMA_VERSION);
+    ASSERT_STREQ(raw_text(db, "PRAGMA journal_mode"), "wal");
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                          "('runs','series','points','batches',"
+                          "'series_points','batch_info')"),
+              6);
+    sqlite3_close(db);
+    store_close(&s);
+    ASSERT(s == NULL);
+    store_close(&s); /* harmless */
+}
+
+TEST(round_trip)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *g[3] = {mk2("r1", "projector", 1, 0.5),
+                      mk2("r1", "projector", 2, 0.25),
+                      mk2("r1", "backbone", 2, 4.0)};
+    g[1]->world = 4;
+    g[1]->rank = 3;
+    g[1]->wall_time = 1600000000.5; /* a client time */
+    g[2]->dropped = 7;
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 6);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    series_t ser;
+    ASSERT_EQ(query_series(q, "r1", "projector", "loss", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 2);
+    ASSERT_EQ(ser.bucketed, 0);
+    ASSERT_EQ(ser.step[0], 1);
+    ASSERT_EQ(ser.step[1], 2);
+    ASSERT(ser.value[0] == 1.0 && ser.value[1] == 0.5);
+    series_free(&ser);
+    /* after < step < before, both exclusive */
+    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 1, 3, &ser, err,
+                           sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 1);
+    ASSERT_EQ(ser.step[0], 2);
+    series_free(&ser);
+    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 0, 2, &ser, err,
+                           sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 1);
+    ASSERT_EQ(ser.step[0], 1);
+    series_free(&ser);
+    ASSERT_EQ(query_series(q, "r1", "projector", "nope", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              -ENOENT);
+    ASSERT_EQ(query_series(q, "r2", "projector", "loss", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              -ENOENT);
+    ASSERT_EQ(query_client_dropped(q), 7);
+
+    /* The documented view, with plain sqlite3 calls. */
+    sqlite3 *db = raw_open(path);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT step, value, wall_time FROM "
+                                 "series_points WHERE run = 'r1' AND tag = "
+                                 "'projector' AND metric = 'er_entropy' "
+                                 "ORDER BY step",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int64(st, 0), 1);
+    ASSERT(sqlite3_column_double(st, 1) == 0.5);
+    ASSERT(sqlite3_column_double(st, 2) == 1700000001.0);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int64(st, 0), 2);
+    ASSERT(sqlite3_column_double(st, 1) == 0.25);
+    ASSERT(sqlite3_column_double(st, 2) == 1600000000.5);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+
+    /* runs: first/last seen are receive times, last_step the max step, world
+     * the latest sent, dropped the latest report. */
+    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000001.0);
+    ASSERT(raw_double(db, "SELECT last_seen FROM runs") == 1700000002.0);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT world FROM runs"), 4);
+    ASSERT_EQ(raw_int(db, "SELECT dropped FROM runs"), 7);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 4);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE tag = "
+                          "'projector' AND metric = 'loss'"),
+              2);
+
+    /* batches: one row per batch, NULL for what the client did not send */
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 3);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batch_info WHERE run = 'r1' "
+                          "AND n = 256 AND d = 128 AND views = 1 AND support "
+                          "= 'sphere' AND kappa = 10.0"),
+              3);
+    ASSERT_EQ(raw_int(db, "SELECT rank FROM batches WHERE step = 1"), -999);
+    ASSERT_EQ(raw_int(db, "SELECT client_time IS NULL FROM batches WHERE "
+                          "step = 1"),
+              1);
+    ASSERT_EQ(raw_int(db, "SELECT rank FROM batches WHERE step = 2 AND tag = "
+                          "'projector'"),
+              3);
+    ASSERT(raw_double(db, "SELECT client_time FROM batches WHERE step = 2 AND "
+                          "tag = 'projector'") == 1600000000.5);
+    ASSERT_EQ(raw_int(db, "SELECT dropped FROM batch_info WHERE tag = "
+                          "'backbone'"),
+              7);
+    sqlite3_close(db);
+    query_close(&q);
+    ASSERT(q == NULL);
+    store_close(&s);
+    free_all(g, 3);
+}
+
+TEST(duplicate_step_replaces)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *a = mk2("r", "t", 5, 1.0);
+    result_t *b = mk2("r", "t", 5, 3.0);
+    result_t *c = mk2("r", "t", 5, 9.0);
+    ASSERT_EQ(store_write(s, &a, 1, err, sizeof err), 2);
+    ASSERT_EQ(store_write(s, &b, 1, err, sizeof err), 2); /* a later group */
+    result_t *g[2] = {a, c};                              /* within a group */
+    ASSERT_EQ(store_write(s, g, 2, err, sizeof err), 4);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 1);
+    ASSERT(raw_double(db, "SELECT value FROM series_points WHERE metric = "
+                          "'er_entropy'") == 9.0);
+    ASSERT(raw_double(db, "SELECT value FROM series_points WHERE metric = "
+                          "'loss'") == 18.0);
+    sqlite3_close(db);
+    store_close(&s);
+    free(a);
+    free(b);
+    free(c);
+}
+
+TEST(nan_stored_as_null)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    static const char *const m[] = {"er_entropy", "er_reconstruction"};
+    double v[] = {NAN, 0.75};
+    result_t *r = mk("r", "t", 3, 2, m, v);
+    ASSERT_EQ(store_write(s, &r, 1, err, sizeof err), 2);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_STREQ(raw_text(db, "SELECT typeof(value) FROM series_points WHERE "
+                              "metric = 'er_entropy'"),
+                 "null");
+    ASSERT_STREQ(raw_text(db, "SELECT typeof(value) FROM series_points WHERE "
+                              "metric = 'er_reconstruction'"),
+                 "real");
+    sqlite3_close(db);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    series_t ser;
+    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 1);
+    ASSERT(isnan(ser.value[0]));
+    series_free(&ser);
+    query_close(&q);
+    store_close(&s);
+    free(r);
+}
+
+/* A failure in the middle of a group leaves nothing of the group, and the
+ * id caches do not remember rows that were rolled back. */
+TEST(rollback_leaves_nothing)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *base = mk2("old", "t", 1, 1.0);
+    ASSERT_EQ(store_write(s, &base, 1, err, sizeof err), 2);
+
+    /* 1. a CHECK constraint (n >= 1) fails on the third result */
+    result_t *g[3] = {mk2("new", "t", 10, 1.0), mk2("old", "t2", 11, 2.0),
+                      mk2("new", "t", 12, 3.0)};
+    g[2]->n = 0;
+    err[0] = '\0';
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), -1);
+    ASSERT(strstr(err, "CHECK constraint failed") != NULL);
+    ASSERT(strstr(err, "'new'") != NULL && strstr(err, "step 12") != NULL);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 1);
+
+    /* the same runs again, fixed: stored under fresh, correct ids */
+    g[2]->n = 64;
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 6);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 2);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points"), 8);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = "
+                          "'new' AND tag = 't'"),
+              4);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points WHERE series_id NOT IN "
+                          "(SELECT id FROM series)"),
+              0);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series WHERE run_id NOT IN "
+                          "(SELECT id FROM runs)"),
+              0);
+
+    /* 2. an injected failure on a point, after a new series was made in the
+     * same group (a trigger, added by another connection) */
+    ASSERT_EQ(raw_exec(db, "CREATE TRIGGER inject BEFORE INSERT ON points "
+                           "WHEN NEW.step = 999 BEGIN SELECT RAISE(ABORT, "
+                           "'injected failure'); END"),
+              SQLITE_OK);
+    static const char *const m[] = {"fresh_metric"};
+    double one = 1.0;
+    result_t *h[2] = {mk("new", "t", 998, 1, m, &one), mk2("new", "t", 999, 5)};
+    ASSERT_EQ(store_write(s, h, 2, err, sizeof err), -1);
+    ASSERT(strstr(err, "injected failure") != NULL);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series WHERE metric = "
+                          "'fresh_metric'"),
+              0);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points WHERE step >= 998"), 0);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs WHERE name = 'new'"), 12);
+    ASSERT_EQ(raw_exec(db, "DROP TRIGGER inject"), SQLITE_OK);
+    ASSERT_EQ(store_write(s, h, 2, err, sizeof err), 3);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE metric = "
+                          "'fresh_metric' AND step = 998"),
+              1);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs WHERE name = 'new'"),
+              999);
+
+    /* 3. an invalid result (too many points) is refused the same way */
+    result_t *bad = mk2("new", "t", 2000, 1.0);
+    bad->npoints = EW_RESULT_POINTS_MAX + 1;
+    result_t *k[2] = {mk2("new", "t", 1999, 1.0), bad};
+    ASSERT_EQ(store_write(s, k, 2, err, sizeof err), -1);
+    ASSERT(strstr(err, "invalid result") != NULL);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points WHERE step = 1999"), 0);
+
+    sqlite3_close(db);
+    store_close(&s);
+    free(base);
+    free_all(g, 3);
+    free_all(h, 2);
+    free_all(k, 2);
+}
+
+TEST(reopen_keeps_data)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *a = mk2("r", "t", 1, 1.0);
+    ASSERT_EQ(store_write(s, &a, 1, err, sizeof err), 2);
+    store_close(&s);
+
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *b = mk2("r", "t", 2, 2.0);
+    ASSERT_EQ(store_write(s, &b, 1, err, sizeof err), 2);
+    store_close(&s);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    series_t ser;
+    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 2);
+    ASSERT(ser.value[0] == 1.0 && ser.value[1] == 2.0);
+    series_free(&ser);
+    query_close(&q);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 2);
+    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000001.0);
+    sqlite3_close(db);
+    free(a);
+    free(b);
+}
+
+TEST(refuses_newer_schema)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    store_close(&s);
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_exec(db, "PRAGMA user_version = 2"), SQLITE_OK);
+    sqlite3_close(db);
+
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
+    ASSERT(s == NULL);
+    ASSERT(strstr(err, "newer") != NULL);
+    ASSERT(strstr(err, path) != NULL);
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
+    ASSERT(q == NULL);
+    ASSERT(strstr(err, "version 2") != NULL);
+}
+
+TEST(refuses_other_sqlite_db_untouched)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_exec(db, "CREATE TABLE notes (x TEXT); INSERT INTO notes "
+                           "VALUES ('mine')"),
+              SQLITE_OK);
+    sqlite3_close(db);
+
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
+    ASSERT(strstr(err, "not an erwatch database") != NULL);
+    ASSERT(strstr(err, path) != NULL);
+
+    db = raw_open(path);
+    ASSERT_STREQ(raw_text(db, "PRAGMA journal_mode"), "delete");
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema"), 1);
+    ASSERT_STREQ(raw_text(db, "SELECT x FROM notes"), "mine");
+    sqlite3_close(db);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
+    ASSERT(strstr(err, "not an erwatch database") != NULL);
+}
+
+TEST(refuses_non_database_file)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    for (int i = 0; i < 100; i++)
+        fputs("this is a text file, not a database\n", f);
+    fclose(f);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
+    ASSERT(strstr(err, path) != NULL);
+    ASSERT(strstr(err, "not a database") != NULL);
+    struct stat sb;
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(sb.st_size, 100 * 36); /* untouched */
+}
+
+TEST(empty_file_becomes_database)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fclose(f);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    store_close(&s);
+}
+
+TEST(cannot_open_names_path)
+{
+    char err[256] = "";
+    store_t *s;
+    const char *path = "/nonexistent-ew-dir/sub/erwatch.db";
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
+    ASSERT(s == NULL);
+    ASSERT(strstr(err, path) != NULL);
+    ASSERT(strstr(err, "cannot open") != NULL);
+    ASSERT(strstr(err, "No such file or directory") != NULL);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
+    ASSERT(strstr(err, path) != NULL);
+
+    /* a directory where the file should be */
+    char dpath[128];
+    tmp_db(dpath, sizeof dpath);
+    ASSERT_EQ(mkdir(dpath, 0700), 0);
+    ASSERT_EQ(store_open(&s, dpath, err, sizeof err), -1);
+    ASSERT(strstr(err, dpath) != NULL);
+
+    /* permission: meaningless as root, who may write anywhere */
+    if (geteuid() != 0) {
+        char ppath[128];
+        tmp_db(ppath, sizeof ppath);
+        ASSERT_EQ(store_open(&s, ppath, err, sizeof err), 0);
+        store_close(&s);
+        ASSERT_EQ(chmod(ppath, 0400), 0);
+        ASSERT_EQ(store_open(&s, ppath, err, sizeof err), -1);
+        ASSERT(strstr(err, ppath) != NULL);
+        ASSERT(strstr(err, "permission denied") != NULL);
+        chmod(ppath, 0600);
+    }
+}
+
+/* WAL: readers see the last commit while a write transaction is open, and a
+ * reader's open snapshot does not stop the writer. */
+TEST(read_while_writing)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *a = mk2("committed", "t", 1, 1.0);
+    ASSERT_EQ(store_write(s, &a, 1, err, sizeof err), 2);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+
+    /* Another writer holds an open write transaction. */
+    sqlite3 *w = raw_open(path);
+    ASSERT_EQ(raw_exec(w, "BEGIN IMMEDIATE; INSERT INTO runs (name, "
+                          "last_seen) VALUES ('uncommitted', 2e9)"),
+              SQLITE_OK);
+    double t0 = now_s();
+    strbuf_t b;
+    strbuf_init(&b);
+    ASSERT_EQ(query_runs(q, &b, 0, err, sizeof err), 0);
+    ASSERT(now_s() - t0 < 1.0); /* did not wait for the lock */
+    ASSERT(strstr(b.data, "\"committed\"") != NULL);
+    ASSERT(strstr(b.data, "uncommitted") == NULL);
+    series_t ser;
+    ASSERT_EQ(query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 1);
+    series_free(&ser);
+    ASSERT_EQ(raw_exec(w, "ROLLBACK"), SQLITE_OK);
+
+    /* A reader holds a snapshot open; the store still commits. */
+    sqlite3 *r = raw_open(path);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(r, "SELECT count(*) FROM points", -1, &st,
+                                 NULL),
+              SQLITE_OK);
+    ASSERT_EQ(raw_exec(r, "BEGIN"), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int(st, 0), 2);
+    sqlite3_reset(st);
+    result_t *c = mk2("committed", "t", 2, 2.0);
+    t0 = now_s();
+    ASSERT_EQ(store_write(s, &c, 1, err, sizeof err), 2);
+    ASSERT(now_s() - t0 < 1.0);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW); /* same snapshot */
+    ASSERT_EQ(sqlite3_column_int(st, 0), 2);
+    sqlite3_reset(st);
+    ASSERT_EQ(raw_exec(r, "COMMIT"), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW); /* a new snapshot */
+    ASSERT_EQ(sqlite3_column_int(st, 0), 4);
+    sqlite3_finalize(st);
+
+    /* The long-lived query_t sees the new commit too. */
+    ASSERT_EQ(query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX,
+                           &ser, err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 2);
+    series_free(&ser);
+
+    strbuf_free(&b);
+    sqlite3_close(r);
+    sqlite3_close(w);
+    query_close(&q);
+    store_close(&s);
+    free(a);
+    free(c);
+}
+
+/* A writer thread commits groups while this thread reads through its own
+ * query_t: no reader error, and what it sees only grows. */
+typedef struct {
+    store_t *s;
+    int groups;
+    atomic_int done;
+    long written;
+} writer_arg_t;
+
+static void *writer_main(void *p)
+{
+    writer_arg_t *a = p;
+    char err[256];
+    result_t *g[16];
+    for (int it = 0; it < a->groups; it++) {
+        for (int i = 0; i < 16; i++)
+            g[i] = mk2("live", i % 2 ? "a" : "b", (uint64_t)(it * 8 + i / 2),
+                       it);
+        long n = store_write(a->s, g, 16, err, sizeof err);
+        free_all(g, 16);
+        if (n < 0) {
+            fprintf(stderr, "  writer: %s\n", err);
+            break;
+        }
+        a->written += n;
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+TEST(concurrent_reader_and_writer)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    writer_arg_t a = {.groups = 150};
+    atomic_init(&a.done, 0);
+    ASSERT_EQ(store_open(&a.s, path, err, sizeof err), 0);
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, writer_main, &a), 0);
+    size_t seen = 0;
+    int reads = 0, errors = 0, shrank = 0;
+    strbuf_t b;
+    strbuf_init(&b);
+    while (!atomic_load(&a.done) || reads < 5) {
+        series_t ser;
+        int rc = query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX,
+                              &ser, err, sizeof err);
+        if (rc == 0) {
+            if (ser.n < seen)
+                shrank = 1;
+            seen = ser.n;
+            series_free(&ser);
+        } else if (rc != -ENOENT) {
+            errors++;
+        }
+        strbuf_reset(&b);
+        if (query_runs(q, &b, reads % 2, err, sizeof err) != 0)
+            errors++;
+        reads++;
+    }
+    pthread_join(th, NULL);
+    strbuf_free(&b);
+    ASSERT_EQ(errors, 0);
+    ASSERT_EQ(shrank, 0);
+    ASSERT_EQ(a.written, 150 * 16 * 2);
+    series_t ser;
+    ASSERT_EQ(query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX, &ser,
+                           err, sizeof err),
+              0);
+    ASSERT_EQ(ser.n, 150 * 8);
+    for (size_t i = 1; i < ser.n; i++)
+        ASSERT(ser.step[i] > ser.step[i - 1]);
+    series_free(&ser);
+    query_close(&q);
+    store_close(&a.s);
+}
+
+TEST(query_runs_json)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    strbuf_t b;
+    strbuf_init(&b);
+    ASSERT_EQ(query_runs(q, &b, 0, err, sizeof err), 0);
+    ASSERT_STREQ(b.data, "{\"runs\":[]}");
+    strbuf_reset(&b);
+
+    static const char *const m1[] = {"loss", "er_entropy"};
+    static const char *const m2[] = {"lr"};
+    double v2[] = {0.5, 0.25};
+    result_t *g[4] = {
+        mk("we\"ird\\run", "projector", 12, 2, m1, v2),
+        mk("we\"ird\\run", "backbone", 7, 1, m2, v2),
+        mk("plain", "projector", 3, 2, m1, v2),
+        mk("empty", "t", 1, 0, NULL, NULL), /* a run without series */
+    };
+    g[0]->recv_time = 1700000100.5; /* seen last: listed first */
+    g[1]->recv_time = 1700000050.0;
+    g[0]->dropped = 1;
+    g[1]->dropped = 3; /* the latest report */
+    g[2]->world = 8;
+    g[3]->recv_time = 1600000000.0;
+    ASSERT_EQ(store_write(s, g, 4, err, sizeof err), 5);
+
+    ASSERT_EQ(query_runs(q, &b, 0, err, sizeof err), 0);
+    const char *j = b.data;
+    if (!json_valid(j))
+        fprintf(stderr, "  invalid JSON: %s\n", j);
+    ASSERT(json_valid(j));
+    ASSERT(strncmp(j, "{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
+                      "\"first_seen\":1700000050,\"last_seen\":1700000100.5,"
+                      "\"last_step\":12,\"dropped\":3,\"world\":null,"
+                      "\"tags\":[",
+                   strlen("{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
+                          "\"first_seen\":1700000050,\"last_seen\":"
+                          "1700000100.5,\"last_step\":12,\"dropped\":3,"
+                          "\"world\":null,\"tags\":[")) == 0);
+    ASSERT(strstr(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
+                     "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
+                     "\"metrics\":[\"er_entropy\",\"loss\"]}]}") != NULL);
+    ASSERT(strstr(j, "{\"run\":\"plain\",") != NULL);
+    ASSERT(strstr(j, "\"world\":8,\"tags\":[{\"tag\":\"projector\"") != NULL);
+    ASSERT(strstr(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
+                     "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
+                     "\"world\":null,\"tags\":[]}]}") != NULL);
+    ASSERT(strstr(j, "\"plain\"") < strstr(j, "\"empty\""));
+
+    /* appends to what the buffer holds */
+    strbuf_reset(&b);
+    strbuf_puts(&b, "X");
+    ASSERT_EQ(query_runs(q, &b, 1, err, sizeof err), 0);
+    ASSERT_STREQ(b.data,
+                 "Xrun,tag,metric,last_step,last_seen,dropped\n"
+                 "\"we\"\"ird\\run\",backbone,lr,7,1700000100.5,3\n"
+                 "\"we\"\"ird\\run\",projector,er_entropy,12,1700000100.5,3\n"
+                 "\"we\"\"ird\\run\",projector,loss,12,1700000100.5,3\n"
+                 "plain,projector,er_entropy,3,1700000003,0\n"
+                 "plain,projector,loss,3,1700000003,0\n");
+
+    ASSERT_EQ(query_client_dropped(q), 3);
+    strbuf_free(&b);
+    query_close(&q);
+    store_close(&s);
+    free_all(g, 4);
+}
+
+TEST(run_fields_aggregate)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *g[3] = {mk2("r", "t", 50, 1.0), mk2("r", "t", 20, 1.0),
+                      mk2("r", "u", 30, 1.0)};
+    g[0]->dropped = 1;
+    g[0]->world = 2;
+    g[1]->dropped = 5; /* latest report wins, even when it is smaller */
+    g[2]->dropped = 4;
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 6);
+    result_t *h = mk2("r", "t", 10, 1.0); /* an older step, later */
+    h->recv_time = 1800000000.0;
+    ASSERT_EQ(store_write(s, &h, 1, err, sizeof err), 2);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 50);
+    ASSERT_EQ(raw_int(db, "SELECT dropped FROM runs"), 0);
+    ASSERT_EQ(raw_int(db, "SELECT world FROM runs"), 2); /* kept when absent */
+    ASSERT(raw_double(db, "SELECT last_seen FROM runs") == 1800000000.0);
+    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000020.0);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE tag = 't' AND "
+                          "metric = 'loss'"),
+              50);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE tag = 'u' AND "
+                          "metric = 'loss'"),
+              30);
+    sqlite3_close(db);
+
+    /* the sum over runs of their latest drop count */
+    result_t *o = mk2("other", "t", 1, 1.0);
+    o->dropped = 6;
+    ASSERT_EQ(store_write(s, &o, 1, err, sizeof err), 2);
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    ASSERT_EQ(query_client_dropped(q), 6);
+    query_close(&q);
+    store_close(&s);
+    free_all(g, 3);
+    free(h);
+    free(o);
+}
+
+/* Enough series to make the id cache grow and rehash several times. */
+TEST(many_series_cache)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    enum { R = 40, M = 8 };
+    static const char *const m[M] = {"m0", "m1", "m2", "m3",
+                                      "m4", "m5", "m6", "m7"};
+    double v[M] = {0, 1, 2, 3, 4, 5, 6, 7};
+    result_t *g[R];
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < R; i++) {
+            char run[32];
+            snprintf(run, sizeof run, "run%d", i % 10);
+            char tag[32];
+            snprintf(tag, sizeof tag, "tag%d", i / 10);
+            g[i] = mk(run, tag, (uint64_t)step, M, m, v);
+        }
+        ASSERT_EQ(store_write(s, g, R, err, sizeof err), R * M);
+        free_all(g, R);
+    }
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 10);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), R * M);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points"), 3 * R * M);
+    ASSERT_EQ(raw_int(db, "SELECT count(DISTINCT series_id) FROM points"),
+              R * M);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = "
+                          "'run3' AND tag = 'tag2' AND metric = 'm5' AND "
+                          "value = 5"),
+              3);
+    sqlite3_close(db);
+    store_close(&s);
+}
+
+TEST(empty_group_is_noop)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT_EQ(store_write(s, NULL, 0, err, sizeof err), 0);
+    store_close(&s);
+}
+
+int main(void)
+{
+    int rc = test_main((test_case_t[]){
+        T(json_checker_sanity),
+        T(new_db_has_schema_and_wal),
+        T(round_trip),
+        T(duplicate_step_replaces),
+        T(nan_stored_as_null),
+        T(rollback_leaves_nothing),
+        T(reopen_keeps_data),
+        T(refuses_newer_schema),
+        T(refuses_other_sqlite_db_untouched),
+        T(refuses_non_database_file),
+        T(empty_file_becomes_database),
+        T(cannot_open_names_path),
+        T(read_while_writing),
+        T(concurrent_reader_and_writer),
+        T(query_runs_json),
+        T(run_fields_aggregate),
+        T(many_series_cache),
+        T(empty_group_is_noop),
+        {0},
+    });
+    tmp_cleanup();
+    return rc;
+}

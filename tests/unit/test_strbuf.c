@@ -1,0 +1,250 @@
+/* test_strbuf.c: the byte buffer, JSON string escaping, JSON numbers that
+ * round-trip, and CSV quoting. */
+#include <float.h>
+#include <math.h>
+
+#include "strbuf.h"
+#include "test.h"
+
+/* The JSON literal strbuf_json_str makes of s, as a heap string. */
+static char *json_of(const char *s)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_json_str(&b, s);
+    char *out = strbuf_steal(&b);
+    strbuf_free(&b); /* steal leaves a fresh empty buffer */
+    return out;
+}
+
+static char *num_of(double v)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_json_num(&b, v);
+    char *out = strbuf_steal(&b);
+    strbuf_free(&b); /* steal leaves a fresh empty buffer */
+    return out;
+}
+
+static char *csv_of(const char *s)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_csv_str(&b, s);
+    char *out = strbuf_steal(&b);
+    strbuf_free(&b); /* steal leaves a fresh empty buffer */
+    return out;
+}
+
+#define CHECK_JSON(in, want)                                                  \
+    do {                                                                      \
+        char *got_ = json_of(in);                                             \
+        int ok_ = strcmp(got_, want) == 0;                                    \
+        if (!ok_)                                                             \
+            fprintf(stderr, "  json_of: got %s want %s\n", got_, want);       \
+        free(got_);                                                           \
+        ASSERT(ok_);                                                          \
+    } while (0)
+
+TEST(init_is_empty_string)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    ASSERT(b.data != NULL);
+    ASSERT_EQ(b.len, 0);
+    ASSERT_STREQ(b.data, "");
+    strbuf_free(&b);
+    ASSERT(b.data == NULL);
+    strbuf_free(&b); /* twice is harmless */
+}
+
+TEST(zeroed_struct_works)
+{
+    strbuf_t b = {0};
+    strbuf_puts(&b, "abc");
+    ASSERT_STREQ(b.data, "abc");
+    strbuf_free(&b);
+}
+
+TEST(append_grows_and_terminates)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    for (int i = 0; i < 10000; i++)
+        strbuf_putc(&b, (char)('a' + i % 26));
+    ASSERT_EQ(b.len, 10000);
+    ASSERT_EQ(b.data[10000], 0);
+    ASSERT_EQ(b.data[9999], 'a' + 9999 % 26);
+    strbuf_append(&b, "xyz", 2);
+    ASSERT_EQ(b.len, 10002);
+    ASSERT_STREQ(b.data + 10000, "xy");
+    strbuf_reset(&b);
+    ASSERT_EQ(b.len, 0);
+    ASSERT_STREQ(b.data, "");
+    ASSERT(b.cap >= 10002); /* reset keeps memory */
+    strbuf_free(&b);
+}
+
+TEST(printf_long_output)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_puts(&b, ">");
+    char big[5000];
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    strbuf_printf(&b, "%s|%d|%s", big, 42, "end");
+    ASSERT_EQ(b.len, 1 + 4999 + 4 + 3);
+    ASSERT(strcmp(b.data + 1 + 4999, "|42|end") == 0);
+    strbuf_printf(&b, "%s", "");
+    ASSERT_EQ(b.len, 1 + 4999 + 7);
+    strbuf_free(&b);
+}
+
+TEST(steal_resets)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_puts(&b, "hello");
+    char *s = strbuf_steal(&b);
+    ASSERT_STREQ(s, "hello");
+    free(s);
+    ASSERT_EQ(b.len, 0);
+    ASSERT(b.data != NULL);
+    ASSERT_STREQ(b.data, "");
+    strbuf_puts(&b, "again");
+    ASSERT_STREQ(b.data, "again");
+    strbuf_free(&b);
+    strbuf_t z = {0}; /* never used: steal still returns a string */
+    s = strbuf_steal(&z);
+    ASSERT_STREQ(s, "");
+    free(s);
+    strbuf_free(&z);
+}
+
+TEST(json_plain_and_quotes)
+{
+    CHECK_JSON("", "\"\"");
+    CHECK_JSON("run-1", "\"run-1\"");
+    CHECK_JSON("a\"b", "\"a\\\"b\"");
+    CHECK_JSON("a\\b", "\"a\\\\b\"");
+    CHECK_JSON("\"\\", "\"\\\"\\\\\"");
+    CHECK_JSON("a/b", "\"a/b\"");
+    CHECK_JSON(NULL, "\"\"");
+}
+
+TEST(json_control_chars)
+{
+    CHECK_JSON("a\nb\tc\rd", "\"a\\nb\\tc\\rd\"");
+    CHECK_JSON("\b\f", "\"\\b\\f\"");
+    CHECK_JSON("\x01", "\"\\u0001\"");
+    CHECK_JSON("x\x1fy", "\"x\\u001fy\"");
+    CHECK_JSON("\x7f", "\"\\u007f\"");
+}
+
+TEST(json_utf8_passes_invalid_replaced)
+{
+    CHECK_JSON("caf\xc3\xa9", "\"caf\xc3\xa9\"");            /* é */
+    CHECK_JSON("\xe2\x82\xac", "\"\xe2\x82\xac\"");          /* € */
+    CHECK_JSON("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""); /* emoji */
+    CHECK_JSON("\xff", "\"\\ufffd\"");                        /* never valid */
+    CHECK_JSON("a\xc3", "\"a\\ufffd\"");                      /* truncated */
+    CHECK_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");             /* overlong */
+    CHECK_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");  /* surrogate */
+    CHECK_JSON("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+}
+
+/* Each value prints short and reads back to the same double. */
+TEST(json_numbers_round_trip)
+{
+    const double vals[] = {0.0,     1.0,       -1.5,     0.1,     1.0 / 3.0,
+                           1e-300,  1e300,     DBL_MAX,  DBL_MIN, 5e-324,
+                           123456789012345678.0, 1.7e9,  0.30000000000000004,
+                           2.5e-7,  -0.0,      M_PI,     9007199254740993.0};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char *s = num_of(vals[i]);
+        double back = strtod(s, NULL);
+        int same = back == vals[i] && signbit(back) == signbit(vals[i]);
+        if (!same)
+            fprintf(stderr, "  %.17g printed as %s\n", vals[i], s);
+        free(s);
+        ASSERT(same);
+    }
+}
+
+TEST(json_numbers_shortest)
+{
+    char *s;
+    s = num_of(0.1);
+    ASSERT_STREQ(s, "0.1");
+    free(s);
+    s = num_of(12.0);
+    ASSERT_STREQ(s, "12");
+    free(s);
+    s = num_of(1700000000.25);
+    ASSERT_STREQ(s, "1700000000.25");
+    free(s);
+    s = num_of(0.30000000000000004); /* needs 17 digits */
+    ASSERT_STREQ(s, "0.30000000000000004");
+    free(s);
+}
+
+TEST(json_numbers_nonfinite_null)
+{
+    char *s;
+    s = num_of(NAN);
+    ASSERT_STREQ(s, "null");
+    free(s);
+    s = num_of(INFINITY);
+    ASSERT_STREQ(s, "null");
+    free(s);
+    s = num_of(-INFINITY);
+    ASSERT_STREQ(s, "null");
+    free(s);
+}
+
+TEST(csv_quoting)
+{
+    char *s;
+    s = csv_of("plain");
+    ASSERT_STREQ(s, "plain");
+    free(s);
+    s = csv_of("a,b");
+    ASSERT_STREQ(s, "\"a,b\"");
+    free(s);
+    s = csv_of("say \"hi\"");
+    ASSERT_STREQ(s, "\"say \"\"hi\"\"\"");
+    free(s);
+    s = csv_of("line\nbreak");
+    ASSERT_STREQ(s, "\"line\nbreak\"");
+    free(s);
+    s = csv_of("cr\r");
+    ASSERT_STREQ(s, "\"cr\r\"");
+    free(s);
+    s = csv_of("");
+    ASSERT_STREQ(s, "");
+    free(s);
+    s = csv_of("back\\slash");
+    ASSERT_STREQ(s, "back\\slash");
+    free(s);
+}
+
+int main(void)
+{
+    return test_main((test_case_t[]){
+        T(init_is_empty_string),
+        T(zeroed_struct_works),
+        T(append_grows_and_terminates),
+        T(printf_long_output),
+        T(steal_resets),
+        T(json_plain_and_quotes),
+        T(json_control_chars),
+        T(json_utf8_passes_invalid_replaced),
+        T(json_numbers_round_trip),
+        T(json_numbers_shortest),
+        T(json_numbers_nonfinite_null),
+        T(csv_quoting),
+        {0},
+    });
+}
