@@ -73,6 +73,7 @@ typedef struct {
     char tag[EW_NAME_MAX + 1];
     uint64_t step;
     double wall_time;   /* client time when given, else receive time */
+    double client_time; /* the header's `time`; NAN when not sent */
     double recv_time;
     uint32_t n, d;
     int views;

@@ -609,12 +609,10 @@ static int s_put_batch(store_t *s, int64_t run_id, const result_t *r,
         sqlite3_bind_int(st, 10, r->world);
     else
         sqlite3_bind_null(st, 10);
-    /* result_t has no "client sent a time" flag: wall_time is the client's
-     * time when given, else exactly recv_time. */
-    if (isnan(r->wall_time) || r->wall_time == r->recv_time)
+    if (isnan(r->client_time))
         sqlite3_bind_null(st, 11);
     else
-        sqlite3_bind_double(st, 11, r->wall_time);
+        sqlite3_bind_double(st, 11, r->client_time);
     sqlite3_bind_double(st, 12, r->recv_time);
     sqlite3_bind_int64(st, 13, s_clamp_u64(r->dropped));
     return s_exec(st);

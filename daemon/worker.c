@@ -43,6 +43,7 @@ void worker_compute(batch_t *b, metrics_ws_t *ws, result_t *r)
     memcpy(r->tag, h->tag, sizeof(r->tag));
     r->step = h->step;
     r->recv_time = b->recv_time;
+    r->client_time = h->time;
     r->wall_time = isnan(h->time) ? b->recv_time : h->time;
     r->n = h->n;
     r->d = h->d;

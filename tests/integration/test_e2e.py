@@ -42,7 +42,7 @@ def cli_push_value_matches_compute_over_http_and_sql():
         y = save_npy(os.path.join(tmp, "y.npy"), unit_rows(rng, 256, 128))
         for step in range(3):
             run_cli("push", "--endpoint", d.zmq, "--run", "cli-run", "--tag", "projector",
-                    "--step", step, "--kappa", 10, "--scalar", "loss=%g" % (1.0 / (step + 1)),
+                    "--step", step, "--kappa", 10, "--scalar", "loss=%r" % (1.0 / (step + 1)),
                     x, y)
         d.wait_stored(3)
         ent = compute("er_entropy", x, kappa=10)

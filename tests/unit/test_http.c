@@ -60,6 +60,7 @@ static result_t *s_result(const char *run, const char *tag, uint64_t step,
     r->step = step;
     r->wall_time = 1.7e9 + (double)step;
     r->recv_time = r->wall_time;
+    r->client_time = NAN;
     r->n = 4;
     r->d = 8;
     r->views = 1;

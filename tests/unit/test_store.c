@@ -73,6 +73,7 @@ static result_t *mk(const char *run, const char *tag, uint64_t step, int np,
     r->step = step;
     r->recv_time = 1700000000.0 + (double)step;
     r->wall_time = r->recv_time;
+    r->client_time = NAN;
     r->n = 256;
     r->d = 128;
     r->views = 1;
@@ -329,7 +330,7 @@ TEST(round_trip)
                       mk2("r1", "backbone", 2, 4.0)};
     g[1]->world = 4;
     g[1]->rank = 3;
-    g[1]->wall_time = 1600000000.5; /* a client time */
+    g[1]->wall_time = g[1]->client_time = 1600000000.5; /* a client time */
     g[2]->dropped = 7;
     ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 6);
 
