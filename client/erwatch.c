@@ -16,6 +16,10 @@
  *    of the timeout, terminates the context (which returns once every queued
  *    message is written to the kernel or the linger expires), and then
  *    builds a fresh context and socket. Elsewhere linger is 0.
+ *  - erwatch_wait_connected() polls the socket for ZMQ_POLLOUT: with
+ *    ZMQ_IMMEDIATE=1 a PUSH socket is writable only once a daemon is
+ *    connected, so "connected" here means "a batch would be accepted now"
+ *    (a connected daemon whose queue is full counts as not yet there).
  *  - Never abort, exit or print: every failure is a negative errno code.
  */
 #include "erwatch.h"
@@ -189,9 +193,22 @@ static int s_pack_str(msgpack_packer *pk, const char *s)
     return msgpack_pack_str_body(pk, s, len);
 }
 
-static int s_pack_key(msgpack_packer *pk, const char *key)
+/* One key/value pair each. The key must be packed before the value, so each
+ * pair is its own function with its own sequence points: the operands of an
+ * expression like `key() | value()` may be evaluated in either order. */
+static int s_kv_str(msgpack_packer *pk, const char *key, const char *v)
 {
-    return s_pack_str(pk, key);
+    return s_pack_str(pk, key) != 0 ? -1 : s_pack_str(pk, v);
+}
+
+static int s_kv_uint(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    return s_pack_str(pk, key) != 0 ? -1 : msgpack_pack_uint64(pk, v);
+}
+
+static int s_kv_double(msgpack_packer *pk, const char *key, double v)
+{
+    return s_pack_str(pk, key) != 0 ? -1 : msgpack_pack_double(pk, v);
 }
 
 /* Packs the header of b into c->hdr. Returns 0 or -ENOMEM. */
@@ -209,33 +226,34 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
     if (b->nscalars > 0)
         nkeys++;
 
+    /* Every call below is a separate statement, so they run in order. */
     int rc = msgpack_pack_map(&pk, nkeys);
-    rc |= s_pack_key(&pk, "v") | msgpack_pack_uint32(&pk, 1);
-    rc |= s_pack_key(&pk, "run") | s_pack_str(&pk, b->run);
-    rc |= s_pack_key(&pk, "tag") | s_pack_str(&pk, b->tag);
-    rc |= s_pack_key(&pk, "step") | msgpack_pack_uint64(&pk, b->step);
-    rc |= s_pack_key(&pk, "dtype") | s_pack_str(&pk, s_dtype_name(b->dtype));
-    rc |= s_pack_key(&pk, "shape") | msgpack_pack_array(&pk, 2);
-    rc |= msgpack_pack_uint32(&pk, b->n) | msgpack_pack_uint32(&pk, b->d);
-    rc |= s_pack_key(&pk, "views") | msgpack_pack_uint32(&pk, b->y ? 2 : 1);
-    rc |= s_pack_key(&pk, "support") |
-          s_pack_str(&pk, b->support == ERWATCH_DISCRETE ? "discrete" : "sphere");
+    rc |= s_kv_uint(&pk, "v", 1);
+    rc |= s_kv_str(&pk, "run", b->run);
+    rc |= s_kv_str(&pk, "tag", b->tag);
+    rc |= s_kv_uint(&pk, "step", b->step);
+    rc |= s_kv_str(&pk, "dtype", s_dtype_name(b->dtype));
+    rc |= s_pack_str(&pk, "shape");
+    rc |= msgpack_pack_array(&pk, 2);
+    rc |= msgpack_pack_uint32(&pk, b->n);
+    rc |= msgpack_pack_uint32(&pk, b->d);
+    rc |= s_kv_uint(&pk, "views", b->y ? 2 : 1);
+    rc |= s_kv_str(&pk, "support",
+                   b->support == ERWATCH_DISCRETE ? "discrete" : "sphere");
     if (b->kappa > 0.0)
-        rc |= s_pack_key(&pk, "kappa") | msgpack_pack_double(&pk, b->kappa);
-    if (b->world > 0) {
-        rc |= s_pack_key(&pk, "rank") | msgpack_pack_int32(&pk, b->rank);
-        rc |= s_pack_key(&pk, "world") | msgpack_pack_int32(&pk, b->world);
+        rc |= s_kv_double(&pk, "kappa", b->kappa);
+    if (b->world > 0) { /* validated: 0 <= rank < world */
+        rc |= s_kv_uint(&pk, "rank", (uint64_t)b->rank);
+        rc |= s_kv_uint(&pk, "world", (uint64_t)b->world);
     }
-    rc |= s_pack_key(&pk, "time") |
-          msgpack_pack_double(&pk, b->time != 0.0 ? b->time : s_wall_time());
+    rc |= s_kv_double(&pk, "time", b->time != 0.0 ? b->time : s_wall_time());
     if (b->nscalars > 0) {
-        rc |= s_pack_key(&pk, "scalars") | msgpack_pack_map(&pk, b->nscalars);
-        for (size_t i = 0; i < b->nscalars; i++) {
-            rc |= s_pack_str(&pk, b->scalars[i].name);
-            rc |= msgpack_pack_double(&pk, b->scalars[i].value);
-        }
+        rc |= s_pack_str(&pk, "scalars");
+        rc |= msgpack_pack_map(&pk, b->nscalars);
+        for (size_t i = 0; i < b->nscalars; i++)
+            rc |= s_kv_double(&pk, b->scalars[i].name, b->scalars[i].value);
     }
-    rc |= s_pack_key(&pk, "dropped") | msgpack_pack_uint64(&pk, c->stats.dropped);
+    rc |= s_kv_uint(&pk, "dropped", c->stats.dropped);
     /* msgpack-c's only failure here is realloc failing in the sbuffer. */
     return rc ? -ENOMEM : 0;
 }

@@ -454,8 +454,10 @@ TEST(no_daemon_10000_pushes_drop_promptly)
     ASSERT_EQ(st.bytes, 0);
     fprintf(stderr, "  # 10000 dropped pushes: %.1f ms total, worst %.3f ms\n",
             took * 1e3, worst * 1e3);
-    ASSERT(took < 2.0);
-    ASSERT(worst < 0.1);
+    /* A push that blocked would wait for a connection that never comes;
+     * the bounds only leave room for sanitizers and a loaded machine. */
+    ASSERT(took < 5.0);
+    ASSERT(worst < 0.5);
     /* With nothing queued a flush has nothing to wait for. */
     ASSERT_EQ(erwatch_flush(c, 1000), 0);
     erwatch_destroy(&c);
@@ -509,7 +511,7 @@ TEST(wait_connected_times_out_without_daemon)
     double t0 = s_now();
     ASSERT_EQ(erwatch_wait_connected(c, 150), -ETIMEDOUT);
     double took = s_now() - t0;
-    ASSERT(took >= 0.14 && took < 1.0);
+    ASSERT(took >= 0.14 && took < 2.0);
     ASSERT_EQ(erwatch_wait_connected(c, 0), -ETIMEDOUT);
     erwatch_destroy(&c);
 }
@@ -578,7 +580,7 @@ TEST(flush_times_out_when_daemon_does_not_read)
     double t0 = s_now();
     ASSERT_EQ(erwatch_flush(c, 200), -ETIMEDOUT);
     double took = s_now() - t0;
-    ASSERT(took >= 0.19 && took < 1.5);
+    ASSERT(took >= 0.19 && took < 3.0);
     erwatch_destroy(&c);
     s_daemon_stop(&d);
 }
