@@ -75,14 +75,18 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all tests-build
-	@sh tests/run.sh $(BUILD)
+	@EW_SAN=$(EW_SAN) sh tests/run.sh $(BUILD)
 
 tests-build: $(UNIT_BIN) $(BUILD)/tests/fuzz_decode_replay
 
+# The sanitizer runtimes must come first in a process: the Python suites that
+# load liberwatch.so through ctypes get them by LD_PRELOAD (tests/run.sh).
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT="-O1 -g" test
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT="-O1 -g" \
+	    EW_SAN=address test
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT="-O1 -g" test
+	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT="-O1 -g" \
+	    EW_SAN=thread test
 
 # ---------------------------------------------------------------- objects
 $(BUILD)/obj/%.o: %.c
@@ -127,11 +131,12 @@ $(BUILD)/tests/fuzz_decode_replay: $(BUILD)/obj/tests/fuzz/fuzz_decode.o $(BUILD
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 fuzz: deps
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_decode.c daemon/decode.c \
-	    daemon/batch.c -o $(BUILD)/fuzz/fuzz_decode $(PKG_LIBS) -lm
+	    -fno-sanitize-recover=all -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_decode.c \
+	    daemon/decode.c daemon/batch.c -o $(BUILD)/fuzz/fuzz_decode $(PKG_LIBS) -lm
 	$(BUILD)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -malloc_limit_mb=64 -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
 
 # ---------------------------------------------------------------- web

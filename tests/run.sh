@@ -19,11 +19,20 @@ TIMEOUT=${TEST_TIMEOUT:-600}
 passed=0 failed=0 skipped=0
 failed_list=""
 export EW_BUILD="$BUILD"
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 ${TSAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+# Python itself is not instrumented: preload the runtime for the suites that
+# load our sanitized liberwatch.so, and do not count CPython's own leaks.
+PYENV=""
+case "${EW_SAN:-}" in
+    address) PYENV="LD_PRELOAD=$(cc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0" ;;
+    thread) PYENV="LD_PRELOAD=$(cc -print-file-name=libtsan.so)" ;;
+esac
 
 run_suite() { # name, command...
     name=$1; shift
     case "$name" in *"${TEST_FILTER:-}"*) ;; *) return ;; esac
-    log="$LOGS/$name.log"
+    log="$LOGS/$(echo "$name" | tr / _).log"
     start=$(date +%s)
     timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1
     rc=$?
@@ -33,6 +42,9 @@ run_suite() { # name, command...
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "not ok $name (exit code $rc$( [ $rc -eq 124 ] && echo ', timed out after '"$TIMEOUT"'s'))" >>"$log"
+    elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1  # a suite that ran nothing has not shown anything works
+        echo "not ok $name (reported no test)" >>"$log"
     fi
     passed=$((passed + p - s)); skipped=$((skipped + s)); failed=$((failed + f))
     printf '%-28s %4d passed %3d failed %3d skipped  (%ss)\n' "$name" $((p - s)) "$f" "$s" $(( $(date +%s) - start ))
@@ -53,9 +65,14 @@ if [ -x "$BUILD/tests/fuzz_decode_replay" ]; then
 fi
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
-    run_suite "integration/$(basename "$t" .py)" "$PY" "$t"
+    # shellcheck disable=SC2086
+    run_suite "integration/$(basename "$t" .py)" env $PYENV "$PY" "$t"
 done
 
+if [ $((passed + failed)) -eq 0 ]; then
+    echo "no test ran (is the build there? $BUILD/tests)"
+    failed=1
+fi
 echo
 [ -n "$failed_list" ] && echo "failed suites:$failed_list (logs in $LOGS/)"
 if [ "$skipped" -gt 0 ]; then
