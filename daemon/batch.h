@@ -52,6 +52,7 @@ typedef struct {
 /* A decoded batch: header plus the views converted to float32, row-major. */
 typedef struct {
     ew_header_t h;
+    uint64_t seq;       /* arrival order among accepted batches, from 0 */
     double recv_time;   /* daemon wall clock at receipt */
     float *view[2];     /* view[1] is NULL for a one-view batch; owned */
     size_t bytes;       /* bytes held (for the byte-bounded queue) */
@@ -69,6 +70,7 @@ typedef struct {
 
 /* What the writer stores for one batch. */
 typedef struct {
+    uint64_t seq;       /* the batch's arrival order: the writer stores in it */
     char run[EW_NAME_MAX + 1];
     char tag[EW_NAME_MAX + 1];
     uint64_t step;

@@ -144,8 +144,10 @@ int main(int argc, char **argv)
     ingest_stop(ingest);       /* closes the work queue when drained */
     workers_join(&workers);
     queue_close(results);
-    writer_join(&writer);      /* commits the rest, closes the store */
+    /* Readers close before the writer: the last connection to close
+     * checkpoints the WAL and removes it, leaving one self-contained file. */
     http_stop(&http);
+    writer_join(&writer);      /* commits the rest, closes the store */
     ingest_destroy(&ingest);
     queue_destroy(&work);
     queue_destroy(&results);

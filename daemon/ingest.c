@@ -32,6 +32,7 @@ struct ingest {
     pthread_t thread;
     int started;
     atomic_int stop;
+    uint64_t next_seq;  /* stamped on each accepted batch */
     char endpoint[512];
     uint64_t logged[S_LOGGED_CAP]; /* open addressing; 0 = empty */
     size_t nlogged;
@@ -169,6 +170,7 @@ static void s_handle(ingest_t *in, zmq_msg_t *parts, int n)
         s_reject(in, &e);
     } else {
         stats_inc(&in->stats->accepted, 1);
+        b->seq = in->next_seq++;
         if (queue_push(in->work, b, b->bytes) != 0) {
             /* Cannot happen: only this thread closes the work queue. */
             log_error("work queue closed while ingest was running; batch dropped");

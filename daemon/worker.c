@@ -39,6 +39,7 @@ void worker_compute(batch_t *b, metrics_ws_t *ws, result_t *r)
 {
     const ew_header_t *h = &b->h;
     memset(r, 0, sizeof(*r));
+    r->seq = b->seq;
     memcpy(r->run, h->run, sizeof(r->run));
     memcpy(r->tag, h->tag, sizeof(r->tag));
     r->step = h->step;

@@ -1,4 +1,11 @@
-/* writer.c: the single SQLite writer thread (see writer.h). */
+/* writer.c: the single SQLite writer thread (see writer.h).
+ *
+ * Order: workers finish batches out of order, but a later batch for the
+ * same (run, tag, step) must replace an earlier one, so the writer stores
+ * results in arrival order. Ingest stamps each accepted batch with a
+ * sequence number; results wait in a small min-heap until every earlier
+ * one has arrived. The wait is short: at most one batch per worker is in
+ * flight ahead of a held result. */
 #include "writer.h"
 
 #include <pthread.h>
@@ -19,7 +26,80 @@ struct writer {
     stats_t *stats;
     int commit_ms;
     pthread_t thread;
+    /* reorder buffer: min-heap on seq */
+    result_t **heap;
+    size_t nheap, capheap;
+    uint64_t next_seq;
 };
+
+static void s_heap_push(writer_t *w, result_t *r)
+{
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? 2 * w->capheap : 16;
+        w->heap = realloc(w->heap, w->capheap * sizeof(*w->heap));
+        if (!w->heap)
+            abort();
+    }
+    size_t i = w->nheap++;
+    while (i > 0 && w->heap[(i - 1) / 2]->seq > r->seq) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = r;
+}
+
+static result_t *s_heap_pop(writer_t *w)
+{
+    result_t *top = w->heap[0], *last = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= w->nheap)
+            break;
+        if (c + 1 < w->nheap && w->heap[c + 1]->seq < w->heap[c]->seq)
+            c++;
+        if (w->heap[c]->seq >= last->seq)
+            break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (w->nheap)
+        w->heap[i] = last;
+    return top;
+}
+
+/* The next result in arrival order. timeout_ms < 0 waits as long as it
+ * takes. Returns NULL on timeout, or once the queue is closed and drained
+ * and nothing is held. */
+static result_t *s_next(writer_t *w, int timeout_ms)
+{
+    double deadline = ew_monotonic() + timeout_ms / 1000.0;
+    for (;;) {
+        if (w->nheap && w->heap[0]->seq <= w->next_seq) {
+            result_t *r = s_heap_pop(w);
+            w->next_seq = r->seq + 1;
+            return r;
+        }
+        result_t *r;
+        if (timeout_ms < 0) {
+            r = queue_pop(w->results);
+        } else {
+            double left_ms = (deadline - ew_monotonic()) * 1000.0;
+            r = left_ms > 0 ? queue_pop_timed(w->results, (int)left_ms + 1) : NULL;
+        }
+        if (r) {
+            s_heap_push(w, r);
+            continue;
+        }
+        if (!w->nheap || !queue_is_drained(w->results))
+            return NULL;
+        /* Closed, drained, and still a gap: a batch that never produced a
+         * result (a bug). Store what is held rather than lose it. */
+        log_error("writer: result %llu never arrived; storing later ones anyway",
+                  (unsigned long long)w->next_seq);
+        w->next_seq = w->heap[0]->seq;
+    }
+}
 
 static void s_commit(writer_t *w, result_t **group, size_t n)
 {
@@ -56,7 +136,7 @@ static void *s_run(void *arg)
     writer_t *w = arg;
     result_t *group[EW_WRITER_GROUP];
     for (;;) {
-        result_t *first = queue_pop(w->results);
+        result_t *first = s_next(w, -1);
         if (!first)
             break; /* closed and drained */
         size_t n = 0;
@@ -66,7 +146,7 @@ static void *s_run(void *arg)
             double left_ms = (deadline - ew_monotonic()) * 1000.0;
             if (left_ms <= 0)
                 break;
-            result_t *r = queue_pop_timed(w->results, (int)left_ms + 1);
+            result_t *r = s_next(w, (int)left_ms + 1);
             if (!r)
                 break;
             group[n++] = r;
@@ -99,6 +179,7 @@ void writer_join(writer_t **wp)
         return;
     pthread_join(w->thread, NULL);
     store_close(&w->store);
+    free(w->heap);
     free(w);
     *wp = NULL;
 }

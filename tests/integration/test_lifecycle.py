@@ -103,6 +103,8 @@ def database_survives_restart():
                     c.close()
                 d.wait_stored(1)
                 assert d.stop() == 0
+                # A clean exit leaves one self-contained file, no WAL beside it.
+                assert not os.path.exists(db + "-wal"), os.listdir(tmp)
         with Daemon(db=db) as d:
             rows = d.sql("SELECT step FROM series_points WHERE run='restart' ORDER BY step")
             assert rows == [(0,), (1,)], rows

@@ -1,0 +1,98 @@
+/* test_writer.c: the writer thread stores results in arrival order even
+ * when workers hand them over out of order, groups commits, and stores
+ * everything before writer_join returns. */
+#include <stdlib.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "queue.h"
+#include "stats.h"
+#include "store.h"
+#include "test.h"
+#include "writer.h"
+
+static char s_dir[64];
+
+static result_t *s_result(uint64_t seq, uint64_t step, double loss)
+{
+    result_t *r = calloc(1, sizeof(*r));
+    r->seq = seq;
+    snprintf(r->run, sizeof(r->run), "w");
+    snprintf(r->tag, sizeof(r->tag), "t");
+    r->step = step;
+    r->recv_time = r->wall_time = 1.7e9 + (double)seq;
+    r->client_time = NAN;
+    r->n = 4;
+    r->d = 2;
+    r->views = 1;
+    r->kappa = 10;
+    r->rank = r->world = -1;
+    r->npoints = 1;
+    snprintf(r->points[0].metric, sizeof(r->points[0].metric), "loss");
+    r->points[0].value = loss;
+    return r;
+}
+
+static double s_value(const char *db, uint64_t step)
+{
+    sqlite3 *c;
+    sqlite3_stmt *st;
+    double v = -1;
+    sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL);
+    sqlite3_prepare_v2(c, "SELECT value FROM series_points WHERE step = ?", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)step);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return v;
+}
+
+/* Three results for the same step arrive as seq 2, 0, 1: the value of seq 2
+ * (the last batch the daemon received) must be the one stored. */
+TEST(out_of_order_results_stored_in_arrival_order)
+{
+    char db[128], err[256];
+    snprintf(db, sizeof(db), "%s/w1.db", s_dir);
+    store_t *store = NULL;
+    ASSERT_EQ(store_open(&store, db, err, sizeof(err)), 0);
+    queue_t *q = queue_new(64, (size_t)-1);
+    stats_t st;
+    stats_init(&st, 0);
+    writer_t *w = writer_start(store, q, 5, &st);
+    ASSERT(w);
+    queue_push(q, s_result(2, 7, 3.0), 1);
+    usleep(30 * 1000); /* longer than commit_ms: seq 2 must still wait */
+    queue_push(q, s_result(0, 7, 1.0), 1);
+    queue_push(q, s_result(1, 7, 2.0), 1);
+    for (uint64_t a = 3; a + 1 < 200; a += 2) { /* a tail, swapped in pairs */
+        queue_push(q, s_result(a + 1, 100 + a + 1, (double)(a + 1)), 1);
+        queue_push(q, s_result(a, 100 + a, (double)a), 1);
+    }
+    queue_push(q, s_result(199, 299, 199.0), 1);
+    queue_close(q);
+    writer_join(&w);
+    ASSERT(w == NULL);
+    ASSERT(s_value(db, 7) == 3.0);
+    ASSERT_EQ(stats_get(&st.stored), 200);
+    ASSERT_EQ(stats_get(&st.store_lost), 0);
+    queue_destroy(&q);
+    unlink(db);
+}
+
+int main(void)
+{
+    snprintf(s_dir, sizeof(s_dir), "/tmp/ew-writer-XXXXXX");
+    if (!mkdtemp(s_dir))
+        return 1;
+    int rc = test_main((test_case_t[]){
+        T(out_of_order_results_stored_in_arrival_order),
+        {0},
+    });
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    return rc;
+}
