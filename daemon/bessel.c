@@ -60,7 +60,10 @@ double metrics_log_bessel_i(double nu, double x)
         if (t < S_TAIL * sum)
             break;
     }
-    return (2.0 * k0 + nu) * log(h) - lgamma(k0 + 1.0) - lgamma(k0 + nu + 1.0) +
+    /* lgamma_r, not lgamma: lgamma writes the global signgam, a data race
+     * between worker threads (found by TSan). Both arguments are > 0. */
+    int sign;
+    return (2.0 * k0 + nu) * log(h) - lgamma_r(k0 + 1.0, &sign) - lgamma_r(k0 + nu + 1.0, &sign) +
            log(sum);
 }
 
