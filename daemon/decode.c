@@ -6,15 +6,14 @@
  * Design decisions a reader must know:
  *
  * - Header bytes are walked by s_scan() BEFORE msgpack-c sees them. msgpack-c
- *   allocates array/map storage from the declared count, so a 6-byte header
+ *   allocates array/map storage from the declared count, so an 8-byte header
  *   declaring a 2^31-element array would make it ask for ~48 GB. The walk
  *   allocates nothing, is iterative with an explicit stack of S_DEPTH_MAX
  *   levels, and accepts only a single complete object whose every declared
  *   str/bin/ext length fits in the bytes left and every array/map count is at
  *   most the bytes left (each element takes at least one byte). msgpack-c
- *   then allocates about 24 bytes per header byte (one msgpack_object per
- *   element, every element at least one byte): ~1.6 MB for the largest
- *   (64 KiB) header.
+ *   then needs at most one 24-byte msgpack_object per header byte; with its
+ *   zone's rounding that is ~2.1 MB for the worst 64 KiB header (measured).
  *
  * - Validation order is fixed, so a message breaking several rules always
  *   gets the same reason: a frame count outside 2..3 -> header structure
@@ -448,9 +447,10 @@ typedef enum {
 
 /* clang-format off */
 static const char *const s_key_names[K_COUNT] = {
-    [K_V] = "v",         [K_RUN] = "run",         [K_TAG] = "tag",     [K_STEP] = "step",
-    [K_DTYPE] = "dtype", [K_SHAPE] = "shape",     [K_VIEWS] = "views", [K_SUPPORT] = "support",
-    [K_KAPPA] = "kappa", [K_RANK] = "rank",       [K_WORLD] = "world", [K_TIME] = "time",
+    [K_V] = "v",             [K_RUN] = "run",         [K_TAG] = "tag",
+    [K_STEP] = "step",       [K_DTYPE] = "dtype",     [K_SHAPE] = "shape",
+    [K_VIEWS] = "views",     [K_SUPPORT] = "support", [K_KAPPA] = "kappa",
+    [K_RANK] = "rank",       [K_WORLD] = "world",     [K_TIME] = "time",
     [K_SCALARS] = "scalars", [K_DROPPED] = "dropped",
 };
 /* clang-format on */
@@ -561,19 +561,24 @@ static int s_want(const msgpack_object *vals[K_COUNT], s_key_t k, int required, 
     const char *want;
     switch (kind) {
     case 'i':
-        ok = s_is_int(o), want = "an int";
+        ok = s_is_int(o);
+        want = "an int";
         break;
     case 'n':
-        ok = s_is_number(o), want = "a number";
+        ok = s_is_number(o);
+        want = "a number";
         break;
     case 's':
-        ok = o->type == MSGPACK_OBJECT_STR, want = "a string";
+        ok = o->type == MSGPACK_OBJECT_STR;
+        want = "a string";
         break;
     case 'a':
-        ok = o->type == MSGPACK_OBJECT_ARRAY, want = "an array [N, d]";
+        ok = o->type == MSGPACK_OBJECT_ARRAY;
+        want = "an array [N, d]";
         break;
     default:
-        ok = o->type == MSGPACK_OBJECT_MAP, want = "a map";
+        ok = o->type == MSGPACK_OBJECT_MAP;
+        want = "a map";
         break;
     }
     if (!ok)

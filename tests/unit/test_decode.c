@@ -578,8 +578,11 @@ static const bad_t s_bad[] = {
     {"int, not map", EW_REJ_MSGPACK, RAW("\x01")},
     {"two maps", EW_REJ_MSGPACK, RAW("\x80\x80")},
     {"byte 0xc1", EW_REJ_MSGPACK, RAW("\x81\xa1v\xc1"), .msg_has = "0xc1"},
-    {"2^31-element array", EW_REJ_MSGPACK, RAW("\x81\xa5shape\xdd\x7f\xff\xff\xff\x01\x02")},
-    {"2^32-entry map", EW_REJ_MSGPACK, RAW("\xdf\xff\xff\xff\xff\xa1v\x01")},
+    /* the pre-scan, not msgpack-c (which would allocate first), rejects these */
+    {"2^31-element array", EW_REJ_MSGPACK, RAW("\x81\xa5shape\xdd\x7f\xff\xff\xff\x01\x02"),
+     .msg_has = "array at byte 7 declares 2147483647 entries, only 2 bytes left"},
+    {"2^32-entry map", EW_REJ_MSGPACK, RAW("\xdf\xff\xff\xff\xff\xa1v\x01"),
+     .msg_has = "declares 4294967295 entries"},
     {"nested huge map", EW_REJ_MSGPACK, RAW("\x81\xa1x\x91\x91\xde\xff\xff\xa1v")},
     {"2^31-byte str", EW_REJ_MSGPACK, RAW("\x81\xa3run\xdb\x7f\xff\xff\xff" "abc")},
     {"4 GB bin", EW_REJ_MSGPACK, RAW("\x81\xa1x\xc6\xff\xff\xff\xf0" "abc")},
