@@ -33,10 +33,13 @@
  *
  * - Tensor frames are read byte by byte as little-endian (no pointer casts,
  *   so any alignment and any host byte order work; bits become floats via
- *   memcpy) and checked for NaN/Inf on the source bits. An f64 that is
+ *   memcpy) and checked for NaN/Inf on the source values. An f64 that is
  *   finite but rounds beyond float32 range would become Inf after the cast:
- *   it is rejected as nonfinite too, before the cast, so no overflowing
- *   conversion is ever executed.
+ *   it is rejected as nonfinite too, and never converted. Conversion runs in
+ *   blocks of S_BLOCK elements with loops that have no early exit (convert,
+ *   and OR together "bad"); only a bad block is walked again to name the
+ *   first bad element. For large batches the cost is dominated by the first
+ *   touch of the freshly allocated float32 buffer, not by the conversion.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -861,24 +864,120 @@ static float s_f32_from_bits(uint32_t u)
     return f;
 }
 
-/* IEEE half -> float32, exact. Caller has ruled out exponent 31. */
-static float s_half(uint16_t x)
+static uint32_t s_f32_bits(float f)
 {
-    uint32_t sign = (uint32_t)(x >> 15) << 31, e = (x >> 10) & 0x1fu, m = x & 0x3ffu;
-    if (e == 0) {
-        float f = (float)m * 0x1p-24f; /* subnormal or zero: m * 2^-24, exact */
-        return sign ? -f : f;
-    }
-    return s_f32_from_bits(sign | (e + 112u) << 23 | m << 13);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
 }
 
-static int s_nonfinite(decode_error_t *err, int frame, size_t i, uint32_t d, int nan, int neg)
+/* IEEE half -> float32, exact, with no branch on the value. Exponent 31 (Inf/NaN) gives a
+ * meaningless finite value: the caller rejects those. */
+static float s_half(uint16_t x)
 {
-    return s_fail(err, EW_REJ_NONFINITE, "tensor frame %d has %s at row %zu, column %zu", frame,
-                  nan   ? "NaN"
-                  : neg ? "-Inf"
-                        : "+Inf",
-                  i / d, i % d);
+    uint32_t sign = (uint32_t)(x & 0x8000u) << 16, em = x & 0x7fffu;
+    uint32_t normal = (em << 13) + (112u << 23);     /* rebias the exponent 15 -> 127 */
+    uint32_t sub = s_f32_bits((float)em * 0x1p-24f); /* em < 0x400: m * 2^-24, exact */
+    return s_f32_from_bits(sign | (em < 0x400u ? sub : normal));
+}
+
+/* Elements are converted in blocks of S_BLOCK: one pass converts a block and
+ * ORs together "this one is bad"; only a bad block is walked again, one
+ * element at a time, to say which element and why. */
+#define S_BLOCK 4096
+
+/* Converts elements [i0, i1) of src into dst. Returns nonzero when any of
+ * them is NaN or Inf, or for f64, beyond float32 range. */
+static int s_convert_block(ew_dtype_t t, const uint8_t *restrict src, float *restrict dst,
+                           size_t i0, size_t i1)
+{
+    unsigned bad = 0;
+    switch (t) {
+    case EW_DTYPE_F32:
+        for (size_t i = i0; i < i1; i++) {
+            uint32_t u = s_le32(src + 4 * i);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+            dst[i] = s_f32_from_bits(u);
+        }
+        break;
+    case EW_DTYPE_F64:
+        for (size_t i = i0; i < i1; i++) {
+            uint64_t u = s_le64(src + 8 * i);
+            double x;
+            memcpy(&x, &u, sizeof x);
+            bad |= !(fabs(x) < S_F32_OVERFLOW); /* true for NaN too */
+            /* Clamping never changes a good value (those above FLT_MAX round
+             * to it anyway) and keeps the conversion in range for bad ones. */
+            double c = x > FLT_MAX ? FLT_MAX : x;
+            dst[i] = (float)(c < -FLT_MAX ? -FLT_MAX : c);
+        }
+        break;
+    case EW_DTYPE_F16:
+        for (size_t i = i0; i < i1; i++) {
+            uint16_t x = s_le16(src + 2 * i);
+            bad |= (x & 0x7c00u) == 0x7c00u;
+            dst[i] = s_half(x);
+        }
+        break;
+    case EW_DTYPE_BF16:
+        for (size_t i = i0; i < i1; i++) {
+            uint32_t u = (uint32_t)s_le16(src + 2 * i) << 16;
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+            dst[i] = s_f32_from_bits(u);
+        }
+        break;
+    }
+    return bad != 0;
+}
+
+/* Element i of a tensor frame as a double (exact for every dtype). */
+static double s_element(ew_dtype_t t, const uint8_t *src, size_t i)
+{
+    switch (t) {
+    case EW_DTYPE_F32:
+        return s_f32_from_bits(s_le32(src + 4 * i));
+    case EW_DTYPE_F64: {
+        uint64_t u = s_le64(src + 8 * i);
+        double x;
+        memcpy(&x, &u, sizeof x);
+        return x;
+    }
+    case EW_DTYPE_F16: {
+        uint16_t v = s_le16(src + 2 * i);
+        if ((v & 0x7c00u) != 0x7c00u)
+            return s_half(v);
+        if (v & 0x3ffu)
+            return NAN;
+        return (v & 0x8000u) ? -INFINITY : INFINITY;
+    }
+    case EW_DTYPE_BF16:
+        return s_f32_from_bits((uint32_t)s_le16(src + 2 * i) << 16);
+    }
+    return 0;
+}
+
+/* Finds the first bad element in [i0, i1) and fails with a message naming
+ * it. `frame` is the 1-based frame number. */
+static int s_report_bad(const ew_header_t *h, const uint8_t *src, size_t i0, size_t i1, int frame,
+                        decode_error_t *err)
+{
+    for (size_t i = i0; i < i1; i++) {
+        double x = s_element(h->dtype, src, i);
+        size_t row = i / h->d, col = i % h->d;
+        if (isnan(x) || isinf(x))
+            return s_fail(err, EW_REJ_NONFINITE, "tensor frame %d has %s at row %zu, column %zu",
+                          frame,
+                          isnan(x) ? "NaN"
+                          : x > 0  ? "+Inf"
+                                   : "-Inf",
+                          row, col);
+        if (fabs(x) >= S_F32_OVERFLOW)
+            return s_fail(err, EW_REJ_NONFINITE,
+                          "tensor frame %d value %.9g at row %zu, column %zu overflows float32",
+                          frame, x, row, col);
+    }
+    /* unreachable: s_convert_block() found a bad element in this block */
+    return s_fail(err, EW_REJ_NONFINITE, "tensor frame %d has a non-finite value", frame);
 }
 
 /* Converts one tensor frame of h->n * h->d elements to float32 into dst.
@@ -887,47 +986,12 @@ static int s_convert(const ew_header_t *h, const uint8_t *src, float *dst, int f
                      decode_error_t *err)
 {
     size_t count = (size_t)h->n * h->d;
-    switch (h->dtype) {
-    case EW_DTYPE_F32:
-        for (size_t i = 0; i < count; i++) {
-            uint32_t u = s_le32(src + 4 * i);
-            if ((u & 0x7f800000u) == 0x7f800000u)
-                return s_nonfinite(err, frame, i, h->d, (u & 0x7fffffu) != 0, u >> 31);
-            dst[i] = s_f32_from_bits(u);
-        }
-        return 0;
-    case EW_DTYPE_F64:
-        for (size_t i = 0; i < count; i++) {
-            uint64_t u = s_le64(src + 8 * i);
-            double x;
-            memcpy(&x, &u, sizeof x);
-            if (!isfinite(x))
-                return s_nonfinite(err, frame, i, h->d, isnan(x), x < 0);
-            if (fabs(x) >= S_F32_OVERFLOW)
-                return s_fail(err, EW_REJ_NONFINITE,
-                              "tensor frame %d value %.9g at row %zu, column %zu overflows float32",
-                              frame, x, i / h->d, i % h->d);
-            dst[i] = (float)x;
-        }
-        return 0;
-    case EW_DTYPE_F16:
-        for (size_t i = 0; i < count; i++) {
-            uint16_t x = s_le16(src + 2 * i);
-            if ((x & 0x7c00u) == 0x7c00u)
-                return s_nonfinite(err, frame, i, h->d, (x & 0x3ffu) != 0, x >> 15);
-            dst[i] = s_half(x);
-        }
-        return 0;
-    case EW_DTYPE_BF16:
-        for (size_t i = 0; i < count; i++) {
-            uint32_t u = (uint32_t)s_le16(src + 2 * i) << 16;
-            if ((u & 0x7f800000u) == 0x7f800000u)
-                return s_nonfinite(err, frame, i, h->d, (u & 0x7fffffu) != 0, u >> 31);
-            dst[i] = s_f32_from_bits(u);
-        }
-        return 0;
+    for (size_t i0 = 0; i0 < count; i0 += S_BLOCK) {
+        size_t i1 = count - i0 < S_BLOCK ? count : i0 + S_BLOCK;
+        if (s_convert_block(h->dtype, src, dst, i0, i1))
+            return s_report_bad(h, src, i0, i1, frame, err);
     }
-    return s_fail(err, EW_REJ_DTYPE, "dtype %d is unknown", (int)h->dtype);
+    return 0;
 }
 
 /* ------------------------------------------------------------ message */

@@ -820,6 +820,85 @@ TEST(every_reason_is_produced)
     ASSERT(ncases > 100);
 }
 
+/* Reference IEEE half -> double, written independently of the decoder. */
+static double s_half_ref(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+TEST(f16_every_finite_value)
+{
+    /* all 63,488 finite halves, as one 62 x 1024 tensor */
+    enum { N = 62, D = 1024 };
+    uint8_t *t = malloc(2 * N * D);
+    uint16_t bits[N * D];
+    int k = 0;
+    for (uint32_t h = 0; h <= 0xffff; h++)
+        if ((h & 0x7c00) != 0x7c00)
+            bits[k++] = (uint16_t)h;
+    ASSERT_EQ(k, N * D);
+    for (int i = 0; i < k; i++)
+        s_put16(t + 2 * i, bits[i]);
+    batch_t *b = NULL;
+    decode_error_t err;
+    int rc = s_decode((kv_t[]){KS("dtype", "f16"), KA("shape", N, D), {0}}, t, 2 * N * D, &b, &err);
+    free(t);
+    ASSERT_EQ(rc, 0);
+    for (int i = 0; i < k; i++) {
+        double want = s_half_ref(bits[i]);
+        if ((double)b->view[0][i] != want || !signbit(b->view[0][i]) != !signbit(want))
+            T_FAIL_("f16 0x%04x -> %a, want %a", bits[i], b->view[0][i], want);
+    }
+    batch_destroy(&b);
+}
+
+/* Decodes a 3 x 4097 tensor of dtype `dt` (element size es) that is all
+ * ones except `bad` (es bytes) at each index of at[] (-1 ends). */
+static int s_decode_poisoned(const char *dt, size_t es, const uint8_t *one, const uint8_t *bad,
+                             const long *at, decode_error_t *err)
+{
+    enum { N = 3, D = 4097 };
+    uint8_t *t = malloc(es * N * D);
+    for (size_t i = 0; i < (size_t)N * D; i++)
+        memcpy(t + es * i, one, es);
+    for (; *at >= 0; at++)
+        memcpy(t + es * (size_t)*at, bad, es);
+    batch_t *b = NULL;
+    int rc = s_decode((kv_t[]){KS("dtype", dt), KA("shape", N, D), {0}}, t, es * N * D, &b, err);
+    free(t);
+    batch_destroy(&b);
+    return rc;
+}
+
+TEST(nonfinite_found_in_any_block)
+{
+    /* the decoder converts in blocks of 4096: bad values at block edges and
+     * in later blocks are found, and the first one is named */
+    static const uint8_t one32[] = {0x00, 0x00, 0x80, 0x3f}, nan32[] = {0x00, 0x00, 0xc0, 0x7f};
+    static const uint8_t one16[] = {0x00, 0x3c}, inf16[] = {0x00, 0x7c};
+    static const uint8_t onebf[] = {0x80, 0x3f}, ninfbf[] = {0x80, 0xff};
+    static const uint8_t one64[] = {0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
+    static const uint8_t big64[] = {0x1d, 0x4a, 0x9c, 0xf4, 0x87, 0x82, 0x07, 0x48}; /* 1e39 */
+    decode_error_t err;
+
+    ASSERT_EQ(s_decode_poisoned("f32", 4, one32, nan32, (long[]){4095, -1}, &err), -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 has NaN at row 0, column 4095");
+    ASSERT_EQ(s_decode_poisoned("f32", 4, one32, nan32, (long[]){4096, -1}, &err), -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 has NaN at row 0, column 4096");
+    ASSERT_EQ(s_decode_poisoned("f32", 4, one32, nan32, (long[]){3 * 4097 - 1, 9000, -1}, &err),
+              -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 has NaN at row 2, column 806");
+    ASSERT_EQ(s_decode_poisoned("f16", 2, one16, inf16, (long[]){12290, -1}, &err), -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 has +Inf at row 2, column 4096");
+    ASSERT_EQ(s_decode_poisoned("bf16", 2, onebf, ninfbf, (long[]){8192, -1}, &err), -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 has -Inf at row 1, column 4095");
+    ASSERT_EQ(s_decode_poisoned("f64", 8, one64, big64, (long[]){5000, -1}, &err), -1);
+    ASSERT_STREQ(err.msg, "tensor frame 2 value 1e+39 at row 1, column 903 overflows float32");
+    ASSERT_EQ(s_decode_poisoned("f64", 8, one64, one64, (long[]){-1}, &err), 0);
+}
+
 TEST(frame_size_message)
 {
     static uint8_t t[4096];
@@ -953,6 +1032,8 @@ int main(void)
         T(limits_are_inclusive),
         T(header_size_limit),
         T(every_reason_is_produced),
+        T(f16_every_finite_value),
+        T(nonfinite_found_in_any_block),
         T(frame_size_message),
         T(errors_carry_run_and_step),
         T(messages_do_not_echo_raw_bytes),
