@@ -1,0 +1,539 @@
+/* test_alerts.c: the alert state machine: `for` in batches and in steps, a
+ * pending episode that ends without firing, resolve hysteresis,
+ * keep_firing_for, drop from the run's best (both directions, and after a
+ * restart), restore, independence of runs and tags, levels of a real
+ * metric. Values are driven directly through results, as the writer does. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "alerts.h"
+#include "metrics.h"
+#include "rules.h"
+#include "test.h"
+
+static char s_err[512];
+
+static rules_t *s_rules(const char *text)
+{
+    rules_t *r = NULL;
+    if (rules_parse(text, "test", &r, s_err, sizeof s_err) != 0) {
+        fprintf(stderr, "  rules: %s\n", s_err);
+        return NULL;
+    }
+    return r;
+}
+
+static result_t s_res(const char *run, const char *tag, int64_t step, const char *metric,
+                      double value)
+{
+    result_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.run, sizeof r.run, "%s", run);
+    snprintf(r.tag, sizeof r.tag, "%s", tag);
+    r.step = (uint64_t)step;
+    r.n = 256;
+    r.d = 64;
+    r.views = 1;
+    r.kappa = 10;
+    r.rank = r.world = -1;
+    r.npoints = 2;
+    snprintf(r.points[0].metric, sizeof r.points[0].metric, "er_entropy");
+    r.points[0].value = NAN;
+    snprintf(r.points[1].metric, sizeof r.points[1].metric, "%s", metric);
+    r.points[1].value = value;
+    return r;
+}
+
+/* Feeds one value of scalar x; returns how many changes it produced. */
+static size_t s_feed(alerts_t *a, alert_changes_t *ch, int64_t step, double x)
+{
+    result_t r = s_res("run", "proj", step, "x", x);
+    size_t before = ch->n;
+    alerts_observe(a, &r, 1000.0 + (double)step, ch);
+    return ch->n - before;
+}
+
+static size_t s_notifications(const alert_changes_t *ch, alert_state_t state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ch->n; i++)
+        if (ch->v[i].notify && ch->v[i].a.state == state)
+            n++;
+    return n;
+}
+
+/* ---------------------------------------------------------------- for */
+
+TEST(for_batches_fires_on_the_nth_point_once)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches severity=page\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    uint64_t pending, firing;
+
+    ASSERT_EQ(s_feed(a, &ch, 1, 5), 0);            /* healthy: nothing */
+    ASSERT_EQ(s_feed(a, &ch, 2, 0.5), 1);          /* pending row */
+    ASSERT_EQ(ch.v[0].kind, ALERT_CH_UPSERT);
+    ASSERT_EQ(ch.v[0].notify, 0);
+    ASSERT_EQ(ch.v[0].a.state, ALERT_PENDING);
+    ASSERT_EQ(ch.v[0].a.id, 1);
+    ASSERT_EQ(ch.v[0].a.first_step, 2);
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 1);
+    ASSERT_EQ(firing, 0);
+    ASSERT_EQ(s_feed(a, &ch, 3, 0.4), 0);          /* 2 of 3: only dirty */
+    ASSERT_EQ(s_feed(a, &ch, 4, 0.3), 1);          /* 3 of 3: fires */
+    const alert_t *f = &ch.v[1].a;
+    ASSERT_EQ(ch.v[1].notify, 1);
+    ASSERT_EQ(f->state, ALERT_FIRING);
+    ASSERT_EQ(f->id, 1);
+    ASSERT_EQ(f->first_step, 2);
+    ASSERT_EQ(f->fired_step, 4);
+    ASSERT_EQ(f->last_step, 4);
+    ASSERT_MIXED(f->fired_time, 1004.0, 1e-12);
+    ASSERT_MIXED(f->value, 0.3, 1e-15);
+    ASSERT_STREQ(f->alertname, "Low");
+    ASSERT_STREQ(f->run, "run");
+    ASSERT_STREQ(f->tag, "proj");
+    ASSERT_STREQ(f->metric, "x");
+    ASSERT_STREQ(f->severity, "page");
+    ASSERT_STREQ(f->summary, "Low: x of run/proj is 0.3 at step 4");
+    ASSERT(strstr(f->description, "when value < 1 for 3 batches"));
+    for (int s = 5; s < 50; s++)
+        s_feed(a, &ch, s, 0.1);                    /* still low: no new notification */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    ASSERT_EQ(ch.n, 2);
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 0);
+    ASSERT_EQ(firing, 1);
+
+    /* the updates are written once per flush, with the latest values */
+    alerts_flush(a, &ch);
+    ASSERT_EQ(ch.n, 3);
+    ASSERT_EQ(ch.v[2].notify, 0);
+    ASSERT_EQ(ch.v[2].a.last_step, 49);
+    ASSERT_EQ(ch.v[2].a.state, ALERT_FIRING);
+    alerts_flush(a, &ch);
+    ASSERT_EQ(ch.n, 3);
+
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    ASSERT(a == NULL);
+    rules_destroy(&rs);
+}
+
+TEST(pending_that_recovers_is_deleted_and_never_notified)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 7);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 1, 0.5);
+    s_feed(a, &ch, 2, 0.5);
+    ASSERT_EQ(s_feed(a, &ch, 3, 2), 1);
+    ASSERT_EQ(ch.v[1].kind, ALERT_CH_DELETE);
+    ASSERT_EQ(ch.v[1].a.id, 7);
+    uint64_t pending, firing;
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 0);
+    /* the streak starts over: two more low points are not enough */
+    s_feed(a, &ch, 4, 0.5);
+    s_feed(a, &ch, 5, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    ASSERT_EQ(ch.v[ch.n - 1].a.id, 8);             /* a new episode, a new id */
+    s_feed(a, &ch, 6, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(for_steps_counts_steps_not_points)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 20 steps\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 100, 0.5);
+    s_feed(a, &ch, 110, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 119, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 120, 0.5);                       /* 20 steps after 100 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(for_zero_fires_at_the_first_point)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    ASSERT_EQ(s_feed(a, &ch, 1, 0.5), 1);
+    ASSERT_EQ(ch.v[0].a.state, ALERT_FIRING);
+    ASSERT_EQ(ch.v[0].notify, 1);
+    ASSERT_EQ(ch.v[0].a.first_step, 1);
+    ASSERT_EQ(ch.v[0].a.fired_step, 1);
+    /* no keep_firing_for, no resolve: the first point above resolves */
+    ASSERT_EQ(s_feed(a, &ch, 2, 1.5), 1);
+    ASSERT_EQ(ch.v[1].a.state, ALERT_RESOLVED);
+    ASSERT_EQ(ch.v[1].notify, 1);
+    ASSERT_EQ(ch.v[1].a.resolved_step, 2);
+    ASSERT_MIXED(ch.v[1].a.resolved_time, 1002.0, 1e-12);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+/* ---------------------------------------------------------------- flapping */
+
+TEST(oscillating_around_threshold_never_fires_with_for)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    for (int s = 0; s < 1000; s++)
+        s_feed(a, &ch, s, s % 2 ? 0.99 : 1.01);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(resolve_hysteresis_keeps_firing_in_the_band)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 resolve when value > 2\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 0, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    /* hovering around the firing threshold, and anywhere below 2 */
+    for (int s = 1; s < 500; s++)
+        s_feed(a, &ch, s, s % 2 ? 0.99 : 1.9);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
+    s_feed(a, &ch, 500, 2.1);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    /* hovering around the resolve threshold does not re-fire */
+    for (int s = 501; s < 1000; s++)
+        s_feed(a, &ch, s, s % 2 ? 1.9 : 2.1);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(keep_firing_for_needs_a_clean_streak)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 keep_firing_for 3 batches\n"
+                          "alert LowSteps scalar=y when value < 1 keep_firing_for 30 steps\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 0, 0.5);
+    s_feed(a, &ch, 1, 1.5);
+    s_feed(a, &ch, 2, 1.5);
+    s_feed(a, &ch, 3, 0.5);                        /* relapse: streak resets */
+    s_feed(a, &ch, 4, 1.5);
+    s_feed(a, &ch, 5, 1.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
+    s_feed(a, &ch, 6, 1.5);                        /* third clean point */
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    const alert_t *r = &ch.v[ch.n - 1].a;
+    ASSERT_EQ(r->first_step, 0);
+    ASSERT_EQ(r->fired_step, 0);
+    ASSERT_EQ(r->resolved_step, 6);
+
+    alert_changes_clear(&ch);
+    for (int s = 0; s <= 40; s += 10) {
+        result_t res = s_res("run", "proj", s, "y", s == 0 ? 0.5 : 1.5);
+        alerts_observe(a, &res, 1.0, &ch);
+    }
+    /* clean since step 10: resolved at step 40 (30 steps later) */
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    ASSERT_EQ(ch.v[ch.n - 1].a.resolved_step, 40);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+/* ---------------------------------------------------------------- best */
+
+TEST(drop_from_best_higher_is_better)
+{
+    rules_t *rs = s_rules("alert Dropped scalar=x ideal=1 collapsed=0 when drop > 0.5 "
+                          "resolve when drop < 0.2 summary=\"best {best} now {value}\"\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 0, 0.2);
+    s_feed(a, &ch, 1, 0.8);                        /* best 0.8 */
+    s_feed(a, &ch, 2, 0.5);                        /* drop 0.375 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 3, 0.3);                        /* drop 0.625 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    ASSERT_STREQ(ch.v[ch.n - 1].a.summary, "best 0.8 now 0.3");
+    s_feed(a, &ch, 4, 0.6);                        /* drop 0.25: in the band */
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
+    s_feed(a, &ch, 5, 0.7);                        /* drop 0.125 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(drop_from_best_lower_is_better)
+{
+    /* a loss: ideal 0 below collapsed 10, so best is the lowest value */
+    rules_t *rs = s_rules("alert Worse scalar=x ideal=0 collapsed=10 when drop > 0.5\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 0, 6);
+    s_feed(a, &ch, 1, 2);                          /* best 2 */
+    s_feed(a, &ch, 2, 5);                          /* drop 3/8 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 3, 7);                          /* drop 5/8 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+static int s_history_calls;
+
+static int s_history(void *ctx, const char *run, const char *tag, const char *metric,
+                     double *max, double *min)
+{
+    (void)ctx;
+    s_history_calls++;
+    if (strcmp(run, "run") || strcmp(tag, "proj") || strcmp(metric, "x"))
+        return -1;
+    *max = 0.9;
+    *min = 0.1;
+    return 0;
+}
+
+TEST(best_survives_a_restart_through_history)
+{
+    rules_t *rs = s_rules("alert Dropped scalar=x ideal=1 collapsed=0 when drop > 0.5\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alerts_set_history(a, s_history, NULL);
+    alert_changes_t ch = {0};
+    s_history_calls = 0;
+    s_feed(a, &ch, 10, 0.4);                       /* (0.9 - 0.4) / 0.9 = 0.56 */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    s_feed(a, &ch, 11, 0.4);
+    ASSERT_EQ(s_history_calls, 1);                 /* once per state */
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(run_that_never_left_collapsed_has_no_drop)
+{
+    rules_t *rs = s_rules("alert Dropped scalar=x ideal=1 collapsed=0 when drop > 0.5 "
+                          "alert Stays scalar=x ideal=1 collapsed=0 when drop < 0.5\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 0, 0);
+    s_feed(a, &ch, 1, 0);
+    ASSERT_EQ(ch.n, 1);
+    ASSERT_STREQ(ch.v[0].a.alertname, "Stays");
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+/* ---------------------------------------------------------------- scope */
+
+TEST(runs_and_tags_are_independent_and_tag_filters)
+{
+    rules_t *rs = s_rules("alert Any scalar=x when value < 1\n"
+                          "alert OnlyProj scalar=x tag=proj when value < 1\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    result_t r1 = s_res("r1", "proj", 1, "x", 0.5);
+    result_t r2 = s_res("r2", "back", 1, "x", 0.5);
+    result_t r3 = s_res("r1", "back", 1, "x", 2.0);
+    alerts_observe(a, &r1, 1, &ch);
+    alerts_observe(a, &r2, 1, &ch);
+    alerts_observe(a, &r3, 1, &ch);
+    ASSERT_EQ(ch.n, 3);                             /* Any r1/proj, OnlyProj r1/proj, Any r2/back */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 3);
+    ASSERT_STREQ(ch.v[1].a.alertname, "OnlyProj");
+    ASSERT_STREQ(ch.v[2].a.run, "r2");
+    ASSERT(ch.v[0].a.id != ch.v[1].a.id && ch.v[1].a.id != ch.v[2].a.id);
+    uint64_t pending, firing;
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(firing, 3);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(undefined_points_change_nothing)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 2 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 1, 0.5);
+    s_feed(a, &ch, 2, NAN);
+    s_feed(a, &ch, 3, NAN);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 4, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+/* ---------------------------------------------------------------- restore */
+
+TEST(restore_firing_episode_keeps_its_id_and_resolves_later)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_t row;
+    memset(&row, 0, sizeof row);
+    row.id = 41;
+    snprintf(row.alertname, sizeof row.alertname, "Low");
+    snprintf(row.run, sizeof row.run, "run");
+    snprintf(row.tag, sizeof row.tag, "proj");
+    snprintf(row.metric, sizeof row.metric, "x");
+    snprintf(row.severity, sizeof row.severity, "warning");
+    row.state = ALERT_FIRING;
+    row.first_step = row.fired_step = row.last_step = 5;
+    row.resolved_step = -1;
+    row.first_time = row.fired_time = row.last_time = 900;
+    row.resolved_time = NAN;
+    ASSERT_EQ(alerts_restore(a, &row), 0);
+    ASSERT_EQ(alerts_restore(a, &row), -EEXIST);
+    alert_t gone = row;
+    snprintf(gone.alertname, sizeof gone.alertname, "Removed");
+    ASSERT_EQ(alerts_restore(a, &gone), -ENOENT);
+    alert_t moved = row;
+    snprintf(moved.metric, sizeof moved.metric, "y");   /* the rule now watches x */
+    snprintf(moved.run, sizeof moved.run, "other");
+    ASSERT_EQ(alerts_restore(a, &moved), -ENOENT);
+    uint64_t pending, firing;
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(firing, 1);
+
+    alert_changes_t ch = {0};
+    s_feed(a, &ch, 6, 0.5);                         /* still low: no re-notification */
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 7, 2);
+    ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
+    ASSERT_EQ(ch.v[ch.n - 1].a.id, 41);
+    ASSERT_EQ(ch.v[ch.n - 1].a.fired_step, 5);
+    s_feed(a, &ch, 8, 0.5);                         /* next episode: a fresh id */
+    ASSERT_EQ(ch.v[ch.n - 1].a.id, 42);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+/* ---------------------------------------------------------------- levels */
+
+TEST(entropy_level_rule_on_real_levels)
+{
+    rules_t *rs = s_rules(rules_default_text);
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    double collapsed = metrics_vmf_log_norm(64, 10) - 10;
+    double ideal, c2;
+    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 256, 64, 10, &ideal, &c2), 0);
+    for (int s = 0; s < 10; s++) {
+        /* healthy at level 0.6, then 4 points at level 0.05 */
+        result_t r = s_res("run", "proj", s, "loss", 1.0);
+        double level = s < 6 ? 0.6 : 0.05;
+        r.points[0].value = collapsed + level * (ideal - collapsed);
+        alerts_observe(a, &r, 1, &ch);
+    }
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0); /* 4 of 5 batches */
+    result_t r = s_res("run", "proj", 10, "loss", 1.0);
+    r.points[0].value = collapsed + 0.05 * (ideal - collapsed);
+    alerts_observe(a, &r, 1, &ch);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    const alert_t *f = &ch.v[ch.n - 1].a;
+    ASSERT_STREQ(f->alertname, "EntropyCollapse");
+    ASSERT_STREQ(f->severity, "critical");
+    ASSERT(strstr(f->summary, "run/proj: complete collapse"));
+    ASSERT(strstr(f->summary, "at level 0.05 "));
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(dimensional_rule_needs_both_low_rank_and_a_drop)
+{
+    rules_t *rs = s_rules(rules_default_text);
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    /* n 256, d 64: ideal 64; a steady low rank of 10 never fires */
+    for (int s = 0; s < 20; s++) {
+        result_t r = s_res("steady", "proj", s, "rankme", 10.0);
+        alerts_observe(a, &r, 1, &ch);
+    }
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    /* a run at rank 50 that falls to 8 fires after 5 batches */
+    for (int s = 0; s < 20; s++) {
+        result_t r = s_res("falls", "proj", s, "rankme", s < 10 ? 50.0 : 8.0);
+        alerts_observe(a, &r, 1, &ch);
+    }
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+    ASSERT_STREQ(ch.v[ch.n - 1].a.alertname, "DimensionalCollapse");
+    ASSERT_EQ(ch.v[ch.n - 1].a.fired_step, 14);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
+TEST(state_names_round_trip)
+{
+    ASSERT_STREQ(alert_state_name(ALERT_PENDING), "pending");
+    ASSERT_STREQ(alert_state_name(ALERT_FIRING), "firing");
+    ASSERT_STREQ(alert_state_name(ALERT_RESOLVED), "resolved");
+    ASSERT_EQ(alert_state_parse("firing"), ALERT_FIRING);
+    ASSERT_EQ(alert_state_parse("Firing"), 0);
+}
+
+int main(void)
+{
+    return test_main((test_case_t[]){
+        T(for_batches_fires_on_the_nth_point_once),
+        T(pending_that_recovers_is_deleted_and_never_notified),
+        T(for_steps_counts_steps_not_points),
+        T(for_zero_fires_at_the_first_point),
+        T(oscillating_around_threshold_never_fires_with_for),
+        T(resolve_hysteresis_keeps_firing_in_the_band),
+        T(keep_firing_for_needs_a_clean_streak),
+        T(drop_from_best_higher_is_better),
+        T(drop_from_best_lower_is_better),
+        T(best_survives_a_restart_through_history),
+        T(run_that_never_left_collapsed_has_no_drop),
+        T(runs_and_tags_are_independent_and_tag_filters),
+        T(undefined_points_change_nothing),
+        T(restore_firing_episode_keeps_its_id_and_resolves_later),
+        T(entropy_level_rule_on_real_levels),
+        T(dimensional_rule_needs_both_low_rank_and_a_drop),
+        T(state_names_round_trip),
+        {0},
+    });
+}
