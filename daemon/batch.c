@@ -12,6 +12,8 @@
 
 #include "batch.h"
 
+#include <string.h>
+
 void batch_destroy(batch_t **b)
 {
     if (!b || !*b)
@@ -66,6 +68,28 @@ const char *ew_support_name(ew_support_t s)
         return "sphere";
     case EW_SUPPORT_DISCRETE:
         return "discrete";
+    case EW_SUPPORT_SCORES:
+        return "scores";
     }
     return "?";
+}
+
+static const char *const s_metric_names[EW_M_COUNT] = {
+    [EW_M_ER_ENTROPY] = "er_entropy", [EW_M_ER_RECONSTRUCTION] = "er_reconstruction",
+    [EW_M_UNIFORM] = "uniform",       [EW_M_ALIGN] = "align",
+    [EW_M_W2] = "w2",                 [EW_M_RANKME] = "rankme",
+    [EW_M_STD_L2] = "std_l2",
+};
+
+const char *ew_metric_name(ew_metric_t m)
+{
+    return (unsigned)m < EW_M_COUNT ? s_metric_names[m] : "?";
+}
+
+int ew_metric_lookup(const char *s, size_t n)
+{
+    for (int m = 0; m < EW_M_COUNT; m++)
+        if (strlen(s_metric_names[m]) == n && memcmp(s_metric_names[m], s, n) == 0)
+            return m;
+    return -1;
 }

@@ -24,7 +24,38 @@
 #define EW_KAPPA_DEFAULT 10.0
 
 typedef enum { EW_DTYPE_F32 = 0, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16 } ew_dtype_t;
-typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE } ew_support_t;
+/* sphere: embeddings (rows l2-normalised by the daemon); discrete: rows are
+ * probability vectors; scores: rows are prototype scores (B x K), turned
+ * into assignments by Sinkhorn-Knopp before the discrete ER metrics. */
+typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE, EW_SUPPORT_SCORES } ew_support_t;
+
+/* The metric catalogue: what a batch may ask the daemon to compute (header
+ * key `metrics`). The names are the series names and `erwatch compute`'s. */
+typedef enum {
+    EW_M_ER_ENTROPY = 0,
+    EW_M_ER_RECONSTRUCTION, /* two views */
+    EW_M_UNIFORM,
+    EW_M_ALIGN,             /* two views */
+    EW_M_W2,
+    EW_M_RANKME,
+    EW_M_STD_L2,
+    EW_M_COUNT
+} ew_metric_t;
+
+#define EW_MBIT(m) (1u << (m))
+/* The daemon's default set: every metric that applies to the batch. */
+#define EW_METRICS_ALL ((1u << EW_M_COUNT) - 1u)
+
+const char *ew_metric_name(ew_metric_t m);
+/* Returns the metric named by the n bytes at s, or -1. */
+int ew_metric_lookup(const char *s, size_t n);
+
+/* Per-batch metric parameters, with the defaults of shared/vectors. */
+#define EW_T_DEFAULT 2.0          /* uniformity temperature */
+#define EW_ALPHA_DEFAULT 2.0      /* alignment exponent */
+#define EW_SINKHORN_EPS_DEFAULT 0.05
+#define EW_SINKHORN_ITERS_DEFAULT 3
+#define EW_SINKHORN_ITERS_MAX 100
 
 typedef struct {
     char name[EW_NAME_MAX + 1];
@@ -42,6 +73,10 @@ typedef struct {
     int views;      /* 1 or 2 */
     ew_support_t support;
     double kappa;
+    unsigned metrics;    /* EW_MBIT set asked for; 0: the daemon's default */
+    double t, alpha;     /* uniform temperature, align exponent */
+    double eps;          /* Sinkhorn entropic regularisation (scores) */
+    int iters;           /* Sinkhorn iterations (scores) */
     int32_t rank, world; /* -1 when not given */
     double time;    /* client wall clock; NAN when not given */
     uint64_t dropped;

@@ -445,6 +445,11 @@ typedef enum {
     K_TIME,
     K_SCALARS,
     K_DROPPED,
+    K_METRICS,
+    K_T,
+    K_ALPHA,
+    K_EPS,
+    K_ITERS,
     K_COUNT
 } s_key_t;
 
@@ -454,7 +459,9 @@ static const char *const s_key_names[K_COUNT] = {
     [K_STEP] = "step",       [K_DTYPE] = "dtype",     [K_SHAPE] = "shape",
     [K_VIEWS] = "views",     [K_SUPPORT] = "support", [K_KAPPA] = "kappa",
     [K_RANK] = "rank",       [K_WORLD] = "world",     [K_TIME] = "time",
-    [K_SCALARS] = "scalars", [K_DROPPED] = "dropped",
+    [K_SCALARS] = "scalars", [K_DROPPED] = "dropped", [K_METRICS] = "metrics",
+    [K_T] = "t",             [K_ALPHA] = "alpha",     [K_EPS] = "eps",
+    [K_ITERS] = "iters",
 };
 /* clang-format on */
 
@@ -650,8 +657,11 @@ static int s_take_support(const msgpack_object *o, ew_header_t *h, decode_error_
         h->support = EW_SUPPORT_SPHERE;
     else if (s_str_is(&o->via.str, "discrete"))
         h->support = EW_SUPPORT_DISCRETE;
+    else if (s_str_is(&o->via.str, "scores"))
+        h->support = EW_SUPPORT_SCORES;
     else
-        return s_fail(err, EW_REJ_BAD_VALUE, "support \"%s\" must be \"sphere\" or \"discrete\"",
+        return s_fail(err, EW_REJ_BAD_VALUE,
+                      "support \"%s\" must be \"sphere\", \"discrete\" or \"scores\"",
                       s_quote(q, o->via.str.ptr, o->via.str.size));
     return 0;
 }
@@ -714,6 +724,47 @@ static int s_take_scalars(const msgpack_object *o, ew_header_t *h, decode_error_
     return 0;
 }
 
+/* `metrics`: an array of distinct catalogue names (batch.h). */
+static int s_take_metrics(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    const msgpack_object_array *a = &o->via.array;
+    char q[S_QUOTE_SIZE];
+    if (a->size == 0 || a->size > EW_M_COUNT)
+        return s_fail(err, EW_REJ_BAD_VALUE, "metrics has %" PRIu32 " entries, must be 1..%d",
+                      a->size, EW_M_COUNT);
+    for (uint32_t i = 0; i < a->size; i++) {
+        const msgpack_object *e = &a->ptr[i];
+        if (e->type != MSGPACK_OBJECT_STR)
+            return s_fail(err, EW_REJ_BAD_TYPE, "metrics entry %" PRIu32 " is %s, must be a string",
+                          i + 1, s_type_name(e));
+        int m = ew_metric_lookup(e->via.str.ptr, e->via.str.size);
+        if (m < 0)
+            return s_fail(err, EW_REJ_BAD_VALUE, "metrics: unknown metric \"%s\"",
+                          s_quote(q, e->via.str.ptr, e->via.str.size));
+        if (h->metrics & EW_MBIT(m))
+            return s_fail(err, EW_REJ_BAD_TYPE, "metrics: \"%s\" appears twice",
+                          ew_metric_name((ew_metric_t)m));
+        h->metrics |= EW_MBIT(m);
+    }
+    return 0;
+}
+
+/* An optional positive finite number no larger than hi. Returns 0 (absent
+ * or taken into *out) or -1. */
+static int s_take_param(const msgpack_object *vals[K_COUNT], s_key_t k, double hi, double *out,
+                        decode_error_t *err)
+{
+    int has = s_want(vals, k, 0, 'n', err);
+    if (has <= 0)
+        return has;
+    double v = s_number(vals[k]);
+    if (!(isfinite(v) && v > 0 && v <= hi))
+        return s_fail(err, EW_REJ_BAD_VALUE, "%s %.9g must be finite, 0 < %s <= %g",
+                      s_key_names[k], v, s_key_names[k], hi);
+    *out = v;
+    return 0;
+}
+
 /* Pass 2: every key in protocol.md table order, defaults for the absent. */
 static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, decode_error_t *err)
 {
@@ -728,6 +779,11 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
     h->time = NAN;
     h->dropped = 0;
     h->nscalars = 0;
+    h->metrics = 0;
+    h->t = EW_T_DEFAULT;
+    h->alpha = EW_ALPHA_DEFAULT;
+    h->eps = EW_SINKHORN_EPS_DEFAULT;
+    h->iters = EW_SINKHORN_ITERS_DEFAULT;
 
     if (s_take_version(vals, h, err) < 0)
         return -1;
@@ -789,6 +845,21 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
             return s_fail(err, EW_REJ_BAD_VALUE, "dropped %s must be 0..%" PRId64,
                           s_int_text(t, vals[K_DROPPED]), INT64_MAX);
         h->dropped = (uint64_t)v;
+    }
+    if ((has = s_want(vals, K_METRICS, 0, 'a', err)) < 0 ||
+        (has && s_take_metrics(vals[K_METRICS], h, err) < 0))
+        return -1;
+    if (s_take_param(vals, K_T, 1000.0, &h->t, err) < 0 ||
+        s_take_param(vals, K_ALPHA, 16.0, &h->alpha, err) < 0 ||
+        s_take_param(vals, K_EPS, 100.0, &h->eps, err) < 0)
+        return -1;
+    if ((has = s_want(vals, K_ITERS, 0, 'i', err)) < 0)
+        return -1;
+    if (has) {
+        if (!s_int_in(vals[K_ITERS], 1, EW_SINKHORN_ITERS_MAX, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "iters %s must be 1..%d",
+                          s_int_text(t, vals[K_ITERS]), EW_SINKHORN_ITERS_MAX);
+        h->iters = (int)v;
     }
     return 0;
 }

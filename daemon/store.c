@@ -470,13 +470,10 @@ static int64_t s_clamp_u64(uint64_t v)
     return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
+/* The support's name for the batches table, or NULL when out of range. */
 static const char *s_support(ew_support_t sup)
 {
-    switch (sup) {
-    case EW_SUPPORT_SPHERE: return "sphere";
-    case EW_SUPPORT_DISCRETE: return "discrete";
-    }
-    return NULL;
+    return (unsigned)sup <= EW_SUPPORT_SCORES ? ew_support_name(sup) : NULL;
 }
 
 /* The run's id, creating the row if needed, and its touched-list entry. */

@@ -51,7 +51,7 @@ CREATE TABLE batches (
     n           INTEGER NOT NULL CHECK (n >= 1),
     d           INTEGER NOT NULL CHECK (d >= 1),
     views       INTEGER NOT NULL CHECK (views >= 1),
-    support     TEXT    NOT NULL CHECK (support IN ('sphere', 'discrete')),
+    support     TEXT    NOT NULL CHECK (support IN ('sphere', 'discrete', 'scores')),
     kappa       REAL    NOT NULL,
     rank        INTEGER,                     -- NULL when not sent
     world       INTEGER,                     -- NULL when not sent

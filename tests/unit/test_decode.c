@@ -405,6 +405,35 @@ TEST(good_every_optional_key)
     ASSERT_EQ(h.nscalars, 0);
 }
 
+TEST(metric_set_and_parameters)
+{
+    ew_header_t h;
+    decode_error_t err;
+    /* defaults: the daemon's set, the parameters of shared/vectors */
+    ASSERT_EQ(s_header_decode((kv_t[]){{0}}, &h, &err), 0);
+    ASSERT_EQ(h.metrics, 0);
+    ASSERT(h.t == EW_T_DEFAULT && h.alpha == EW_ALPHA_DEFAULT);
+    ASSERT(h.eps == EW_SINKHORN_EPS_DEFAULT && h.iters == EW_SINKHORN_ITERS_DEFAULT);
+    ASSERT_EQ(s_header_decode((kv_t[]){KR("metrics", "\x92\xa6rankme\xa2w2"),
+                                       KD("t", 0.5),
+                                       KI("alpha", 1),
+                                       KD("eps", 0.1),
+                                       KI("iters", 7),
+                                       KS("support", "scores"),
+                                       {0}},
+                              &h, &err),
+              0);
+    ASSERT_EQ(h.metrics, EW_MBIT(EW_M_RANKME) | EW_MBIT(EW_M_W2));
+    ASSERT(h.t == 0.5 && h.alpha == 1.0 && h.eps == 0.1);
+    ASSERT_EQ(h.iters, 7);
+    ASSERT_EQ(h.support, EW_SUPPORT_SCORES);
+    for (int m = 0; m < EW_M_COUNT; m++) /* names and lookup agree */
+        ASSERT_EQ(ew_metric_lookup(ew_metric_name((ew_metric_t)m),
+                                   strlen(ew_metric_name((ew_metric_t)m))),
+                  m);
+    ASSERT_EQ(ew_metric_lookup("loss", 4), -1);
+}
+
 TEST(unknown_keys_are_ignored)
 {
     const kv_t nested[] = {KA("a", 1, 2), KN("b"), KM("c", (kv_t[]){KD("x", NAN), {0}}), {0}};
@@ -590,6 +619,18 @@ static const bad_t s_bad[] = {
     {"array16 one short", EW_REJ_MSGPACK, RAW("\x81\xa1x\xdc\x00\x03\x01\x02")},
     {"nested 9 deep", EW_REJ_MSGPACK,
      RAW("\x81\xa1x\x91\x91\x91\x91\x91\x91\x91\x91\x01"), .msg_has = "deeper than 8"},
+    /* metric set and parameters */
+    {"unknown metric", EW_REJ_BAD_VALUE, .over = {KR("metrics", "\x91\xa4loss"), {0}},
+     .msg_has = "unknown metric \"loss\""},
+    {"metric twice", EW_REJ_BAD_TYPE, .over = {KR("metrics", "\x92\xa2w2\xa2w2"), {0}}},
+    {"no metrics", EW_REJ_BAD_VALUE, .over = {KR("metrics", "\x90"), {0}}},
+    {"metric not str", EW_REJ_BAD_TYPE, .over = {KR("metrics", "\x91\x01"), {0}}},
+    {"metrics not array", EW_REJ_BAD_TYPE, .over = {KS("metrics", "w2"), {0}}},
+    {"t zero", EW_REJ_BAD_VALUE, .over = {KD("t", 0.0), {0}}, .msg_has = "t 0"},
+    {"alpha huge", EW_REJ_BAD_VALUE, .over = {KD("alpha", 1e9), {0}}},
+    {"eps nan", EW_REJ_BAD_VALUE, .over = {KD("eps", NAN), {0}}},
+    {"iters zero", EW_REJ_BAD_VALUE, .over = {KI("iters", 0), {0}}},
+    {"iters float", EW_REJ_BAD_TYPE, .over = {KD("iters", 3.0), {0}}},
     /* missing_key */
     {"no v", EW_REJ_MISSING_KEY, .over = {KOMIT("v"), {0}}, .msg_has = "\"v\""},
     {"no run", EW_REJ_MISSING_KEY, .over = {KOMIT("run"), {0}}},
@@ -1026,6 +1067,7 @@ int main(void)
         T(good_bf16_exact_widening),
         T(good_two_views),
         T(good_every_optional_key),
+        T(metric_set_and_parameters),
         T(unknown_keys_are_ignored),
         T(wide_int_encodings_are_ints),
         T(unaligned_frames),
