@@ -1,22 +1,16 @@
-/* metrics.c: the collapse metrics of shared/vectors/README.md, as pure
- * numeric kernels (no I/O, no globals; thread-safe). The Bessel function and
- * the vMF normaliser live in bessel.c.
+/* metrics.c: the double reference path of the collapse metrics of
+ * shared/vectors/README.md, as pure numeric kernels (no I/O, no globals;
+ * thread-safe), plus the small helpers the float path (metrics_f32.c)
+ * shares with it (metrics_impl.h). The Bessel function and the vMF
+ * normaliser live in bessel.c.
  *
- * Two paths share the small finishing steps:
- *  - the double reference path applies each formula literally, in double, to
- *    the input as given; only the numerically necessary changes are made:
- *    every log-sum-exp subtracts its maximum, Sinkhorn runs on log Q,
- *    W2 uses a symmetric eigensolver and clamps, RankMe uses an SVD.
- *  - the float path (metrics_*_f32) is what the daemon's workers run.
- * Neither ever holds the N x N Gram matrix of ER entropy: it is produced in
- * square tiles (S_TILE rows) and each tile row is folded into that row's
- * running (max, sum) pair in double, an online log-sum-exp, so memory is
- * O(N + S_TILE^2) for any N. The float path builds only the upper triangle
- * (cblas_ssyrk on diagonal tiles, cblas_sgemm on the tiles above them: half
- * the Gram flops; a batch of <= S_TILE rows is one ssyrk call), folding each
- * off-diagonal tile into its rows and its columns; it takes the diagonal
- * kappa ||z_i||^2, which dominates each row at large kappa, from a dot
- * product in double. Past the Gram, the cost is one exp per pair (N^2).
+ * The reference path applies each formula literally, in double, to the input
+ * as given; only the numerically necessary changes are made: every
+ * log-sum-exp subtracts its maximum, Sinkhorn runs on log Q, W2 uses a
+ * symmetric eigensolver and clamps, RankMe uses an SVD. ER entropy never
+ * holds the N x N Gram matrix: it is produced in square tiles (S_TILE64
+ * rows) and each tile row is folded into that row's running (max, sum) pair,
+ * an online log-sum-exp, so memory is O(N + S_TILE64^2) for any N.
  * Allocation failure aborts (the daemon may abort on OOM), except in
  * metrics_sinkhorn, whose contract returns -ENOMEM.
  */
@@ -29,19 +23,14 @@
 #include <lapacke.h>
 
 #include "metrics.h"
+#include "metrics_impl.h"
 
-/* Rows per Gram tile on the float path: a T x T float tile is 4 MiB, small
- * enough for cache-friendly passes, large enough for BLAS-3 efficiency. */
-#define S_TILE 1024
-/* The same for the double reference path (8 MiB tiles). */
+/* Rows per Gram tile of the reference ER entropy (8 MiB tiles). */
 #define S_TILE64 1024
-
-/* The probability floor of the ER reference (README, ER entropy). */
-#define S_ER_EPS 1e-7
 
 /* ================================================================ helpers */
 
-static void *s_alloc(size_t count, size_t size)
+void *metrics__alloc(size_t count, size_t size)
 {
     if (count == 0)
         count = 1;
@@ -53,19 +42,17 @@ static void *s_alloc(size_t count, size_t size)
     return p;
 }
 
-/* Set *why (when asked) and return NaN. */
-static double s_undefined(const char **why, const char *reason)
+double metrics__undefined(const char **why, const char *reason)
 {
     if (why)
         *why = reason;
     return NAN;
 }
 
-/* A NaN that no explicit check caught can only come from the input. */
-static double s_result(double v, const char **why)
+double metrics__result(double v, const char **why)
 {
     if (isnan(v))
-        return s_undefined(why, "input contains NaN or infinity");
+        return metrics__undefined(why, "input contains NaN or infinity");
     return v;
 }
 
@@ -100,10 +87,7 @@ static double s_lse(const double *v, size_t n)
     return m + log(s);
 }
 
-/* Fold a partial log-sum-exp (mt, st), meaning mt + ln st, into the running
- * pair (*m, *s). st == 0 contributes nothing; *s == 0 means "empty"; a NaN
- * (from NaN input) sticks, so it cannot be lost in a comparison. */
-static void s_lse_merge(double *m, double *s, double mt, double st)
+void metrics__lse_merge(double *m, double *s, double mt, double st)
 {
     if (st == 0.0)
         return;
@@ -126,7 +110,7 @@ static void s_lse_merge(double *m, double *s, double mt, double st)
 /* H from s_i = LSE_j(kappa <z_i, z_j>) (README, ER entropy, sphere):
  * l_i = c + ln N - s_i; average: mean l_i; expectation: softmax(s)-weighted
  * mean of l_i. Written relative to max s to keep the weights in range. */
-static double s_er_sphere_finish(const double *s, size_t n, double c,
+double metrics__er_sphere_finish(const double *s, size_t n, double c,
                                  ew_reduction_t r)
 {
     double smax = -INFINITY;
@@ -150,21 +134,20 @@ static double s_er_sphere_finish(const double *s, size_t n, double c,
 }
 
 /* H of the batch mean m (length d) for the discrete support. */
-static double s_er_discrete_finish(const double *m, size_t d, ew_reduction_t r)
+double metrics__er_discrete_finish(const double *m, size_t d, ew_reduction_t r)
 {
     double acc = 0.0;
     if (r == EW_REDUCE_AVERAGE) {
         for (size_t k = 0; k < d; k++)
-            acc += log(m[k] + S_ER_EPS);
+            acc += log(m[k] + METRICS__ER_EPS);
         return -acc / (double)d;
     }
     for (size_t k = 0; k < d; k++)
-        acc += m[k] * log(m[k] + S_ER_EPS);
+        acc += m[k] * log(m[k] + METRICS__ER_EPS);
     return -acc;
 }
 
-/* Common argument checks; returns a reason, or NULL when fine. */
-static const char *s_er_check(size_t n, size_t d, ew_support_t s, double kappa)
+const char *metrics__er_check(size_t n, size_t d, ew_support_t s, double kappa)
 {
     if (n == 0 || d == 0)
         return "empty batch (N = 0 or d = 0)";
@@ -180,9 +163,9 @@ static const char *s_er_check(size_t n, size_t d, ew_support_t s, double kappa)
 double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
                           double kappa, ew_reduction_t r, const char **why)
 {
-    const char *bad = s_er_check(n, d, s, kappa);
+    const char *bad = metrics__er_check(n, d, s, kappa);
     if (bad)
-        return s_undefined(why, bad);
+        return metrics__undefined(why, bad);
 
     if (s == EW_SUPPORT_DISCRETE) {
         double *m = calloc(d, sizeof *m);
@@ -193,16 +176,16 @@ double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
                 m[k] += z[i * d + k];
         for (size_t k = 0; k < d; k++)
             m[k] /= (double)n;
-        double h = s_er_discrete_finish(m, d, r);
+        double h = metrics__er_discrete_finish(m, d, r);
         free(m);
-        return s_result(h, why);
+        return metrics__result(h, why);
     }
 
     /* kappa Z Z^T tile by tile (S_TILE64 square), each tile row folded into
      * that row's running log-sum-exp: O(N + T^2) memory for any N. */
     size_t T = n < S_TILE64 ? n : S_TILE64;
-    double *g = s_alloc(T * T, sizeof *g);
-    double *m = s_alloc(n, sizeof *m), *acc = s_alloc(n, sizeof *acc);
+    double *g = metrics__alloc(T * T, sizeof *g);
+    double *m = metrics__alloc(n, sizeof *m), *acc = metrics__alloc(n, sizeof *acc);
     for (size_t i = 0; i < n; i++) {
         m[i] = -INFINITY;
         acc[i] = 0.0;
@@ -215,17 +198,17 @@ double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
                         (int)nj, (int)d, kappa, z + i0 * d, (int)d, z + j0 * d,
                         (int)d, 0.0, g, (int)nj);
             for (size_t u = 0; u < ni; u++)
-                s_lse_merge(&m[i0 + u], &acc[i0 + u], s_lse(g + u * nj, nj),
+                metrics__lse_merge(&m[i0 + u], &acc[i0 + u], s_lse(g + u * nj, nj),
                             1.0);
         }
     }
     for (size_t i = 0; i < n; i++)
         m[i] += log(acc[i]);
-    double h = s_er_sphere_finish(m, n, metrics_vmf_log_norm(d, kappa), r);
+    double h = metrics__er_sphere_finish(m, n, metrics_vmf_log_norm(d, kappa), r);
     free(g);
     free(m);
     free(acc);
-    return s_result(h, why);
+    return metrics__result(h, why);
 }
 
 /* R for the discrete support, summed per row in double. */
@@ -233,8 +216,8 @@ static double s_recon_discrete_row(const double *a, const double *b, size_t d)
 {
     double ab = 0.0, ba = 0.0;
     for (size_t k = 0; k < d; k++) {
-        ab += a[k] * log(b[k] + S_ER_EPS);
-        ba += b[k] * log(a[k] + S_ER_EPS);
+        ab += a[k] * log(b[k] + METRICS__ER_EPS);
+        ba += b[k] * log(a[k] + METRICS__ER_EPS);
     }
     return 0.5 * (-ab - ba);
 }
@@ -243,245 +226,20 @@ double metrics_er_reconstruction(const double *a, const double *b, size_t n,
                                  size_t d, ew_support_t s, double kappa,
                                  const char **why)
 {
-    const char *bad = s_er_check(n, d, s, kappa);
+    const char *bad = metrics__er_check(n, d, s, kappa);
     if (bad)
-        return s_undefined(why, bad);
+        return metrics__undefined(why, bad);
 
     double acc = 0.0;
     if (s == EW_SUPPORT_DISCRETE) {
         for (size_t i = 0; i < n; i++)
             acc += s_recon_discrete_row(a + i * d, b + i * d, d);
-        return s_result(acc / (double)n, why);
+        return metrics__result(acc / (double)n, why);
     }
     for (size_t i = 0; i < n; i++)
         acc += cblas_ddot((int)d, a + i * d, 1, b + i * d, 1);
     double c = metrics_vmf_log_norm(d, kappa);
-    return s_result(c - kappa * (acc / (double)n), why);
-}
-
-/* ================================================================ float */
-
-struct metrics_ws {
-    float *tile;       /* one Gram tile, S_TILE x S_TILE at most */
-    size_t tile_cap;
-    double *m, *s;     /* per-row running LSE (max, scaled sum), N each */
-    size_t row_cap;
-    double *cm, *cs;   /* per-tile column (max, sum), S_TILE each */
-    size_t col_cap;
-};
-
-metrics_ws_t *metrics_ws_new(void)
-{
-    metrics_ws_t *ws = calloc(1, sizeof *ws);
-    if (!ws)
-        abort();
-    return ws;
-}
-
-void metrics_ws_destroy(metrics_ws_t **wsp)
-{
-    if (!wsp || !*wsp)
-        return;
-    metrics_ws_t *ws = *wsp;
-    free(ws->tile);
-    free(ws->m);
-    free(ws->s);
-    free(ws->cm);
-    free(ws->cs);
-    free(ws);
-    *wsp = NULL;
-}
-
-/* Make *p hold at least need elements of size sz; contents are not kept. */
-static void s_reserve(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return;
-    free(*p);
-    *p = s_alloc(need, sz);
-    *cap = need;
-}
-
-/* Reserve two arrays that share one capacity counter. */
-static void s_reserve2(double **a, double **b, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return;
-    free(*a);
-    free(*b);
-    *a = s_alloc(need, sizeof **a);
-    *b = s_alloc(need, sizeof **b);
-    *cap = need;
-}
-
-void metrics_l2_normalise_f32(float *z, size_t n, size_t d)
-{
-    for (size_t i = 0; i < n; i++) {
-        float *row = z + i * d;
-        double ss = 0.0;
-        for (size_t k = 0; k < d; k++)
-            ss += (double)row[k] * row[k];
-        if (ss > 0.0) {
-            double inv = 1.0 / sqrt(ss);
-            for (size_t k = 0; k < d; k++)
-                row[k] = (float)(row[k] * inv);
-        }
-    }
-}
-
-/* Fold each row of a rows x cols tile (scaled by kappa) into (m, s). */
-static void s_tile_rows(const float *tile, size_t rows, size_t cols,
-                        double kappa, double *m, double *s)
-{
-    for (size_t i = 0; i < rows; i++) {
-        const float *t = tile + i * cols;
-        float tmax = -INFINITY;
-        for (size_t j = 0; j < cols; j++)
-            if (t[j] > tmax)
-                tmax = t[j];
-        if (tmax == -INFINITY) /* only the masked diagonal (or NaN) */
-            continue;
-        double mt = kappa * tmax, st = 0.0;
-        for (size_t j = 0; j < cols; j++)
-            st += exp(kappa * t[j] - mt);
-        s_lse_merge(&m[i], &s[i], mt, st);
-    }
-}
-
-/* Fold each column of the tile into (m, s) of the rows it stands for;
- * two row-wise sweeps keep the access contiguous. */
-static void s_tile_cols(const float *tile, size_t rows, size_t cols,
-                        double kappa, double *m, double *s, double *cm,
-                        double *cs)
-{
-    for (size_t j = 0; j < cols; j++) {
-        cm[j] = -INFINITY;
-        cs[j] = 0.0;
-    }
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            if (tile[i * cols + j] > cm[j])
-                cm[j] = tile[i * cols + j];
-    for (size_t j = 0; j < cols; j++)
-        cm[j] *= kappa;
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            cs[j] += exp(kappa * tile[i * cols + j] - cm[j]);
-    for (size_t j = 0; j < cols; j++)
-        s_lse_merge(&m[j], &s[j], cm[j], cs[j]);
-}
-
-/* s_i = LSE_j(kappa <z_i, z_j>) for all i, into ws->m (see file comment).
- * kappa > 0, so the max of kappa * g is kappa * (max of g). */
-static void s_er_lse_f32(const float *z, size_t n, size_t d, double kappa,
-                         metrics_ws_t *ws)
-{
-    size_t T = n < S_TILE ? n : S_TILE;
-    s_reserve((void **)&ws->tile, &ws->tile_cap, T * T, sizeof *ws->tile);
-    s_reserve2(&ws->m, &ws->s, &ws->row_cap, n);
-    s_reserve2(&ws->cm, &ws->cs, &ws->col_cap, T);
-    for (size_t i = 0; i < n; i++) {
-        ws->m[i] = -INFINITY;
-        ws->s[i] = 0.0;
-    }
-    float *tile = ws->tile;
-    for (size_t i0 = 0; i0 < n; i0 += T) {
-        size_t ni = n - i0 < T ? n - i0 : T;
-        const float *ai = z + i0 * d;
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)ni, (int)d,
-                    1.0f, ai, (int)d, 0.0f, tile, (int)ni);
-        for (size_t i = 0; i < ni; i++) /* mirror the upper triangle */
-            for (size_t j = i + 1; j < ni; j++)
-                tile[j * ni + i] = tile[i * ni + j];
-        /* The diagonal kappa ||z_i||^2 is the largest term of its row for
-         * unit rows and dominates the LSE at large kappa, so it is taken
-         * from a dot product accumulated in double instead of the float
-         * Gram: that removes most of the ~1e-7 kappa float error. */
-        for (size_t i = 0; i < ni; i++)
-            tile[i * ni + i] = -INFINITY;
-        s_tile_rows(tile, ni, ni, kappa, ws->m + i0, ws->s + i0);
-        for (size_t i = 0; i < ni; i++) {
-            const float *zi = ai + i * d;
-            s_lse_merge(&ws->m[i0 + i], &ws->s[i0 + i],
-                        kappa * cblas_dsdot((int)d, zi, 1, zi, 1), 1.0);
-        }
-
-        for (size_t j0 = i0 + T; j0 < n; j0 += T) {
-            size_t nj = n - j0 < T ? n - j0 : T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ni,
-                        (int)nj, (int)d, 1.0f, ai, (int)d, z + j0 * d, (int)d,
-                        0.0f, tile, (int)nj);
-            s_tile_rows(tile, ni, nj, kappa, ws->m + i0, ws->s + i0);
-            s_tile_cols(tile, ni, nj, kappa, ws->m + j0, ws->s + j0, ws->cm,
-                        ws->cs);
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        ws->m[i] += log(ws->s[i]);
-}
-
-/* Column means of a float matrix, in double (OUT m, d). */
-static void s_mean_f32(const float *z, size_t n, size_t d, double *m)
-{
-    for (size_t k = 0; k < d; k++)
-        m[k] = 0.0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < d; k++)
-            m[k] += z[i * d + k];
-    for (size_t k = 0; k < d; k++)
-        m[k] /= (double)n;
-}
-
-double metrics_er_entropy_f32(const float *z, size_t n, size_t d,
-                              ew_support_t s, double kappa, ew_reduction_t r,
-                              metrics_ws_t *ws, const char **why)
-{
-    const char *bad = s_er_check(n, d, s, kappa);
-    if (bad)
-        return s_undefined(why, bad);
-    if (s == EW_SUPPORT_DISCRETE) {
-        double *m = s_alloc(d, sizeof *m);
-        s_mean_f32(z, n, d, m);
-        double h = s_er_discrete_finish(m, d, r);
-        free(m);
-        return s_result(h, why);
-    }
-    metrics_ws_t *own = ws ? NULL : metrics_ws_new();
-    if (own)
-        ws = own;
-    s_er_lse_f32(z, n, d, kappa, ws);
-    double c = metrics_vmf_log_norm(d, kappa);
-    double h = s_er_sphere_finish(ws->m, n, c, r);
-    metrics_ws_destroy(&own);
-    return s_result(h, why);
-}
-
-double metrics_er_reconstruction_f32(const float *a, const float *b, size_t n,
-                                     size_t d, ew_support_t s, double kappa,
-                                     metrics_ws_t *ws, const char **why)
-{
-    (void)ws; /* row-wise only: no scratch needed today */
-    const char *bad = s_er_check(n, d, s, kappa);
-    if (bad)
-        return s_undefined(why, bad);
-
-    double acc = 0.0;
-    if (s == EW_SUPPORT_DISCRETE) {
-        for (size_t i = 0; i < n; i++) {
-            const float *ai = a + i * d, *bi = b + i * d;
-            double ab = 0.0, ba = 0.0;
-            for (size_t k = 0; k < d; k++) {
-                ab += ai[k] * log(bi[k] + S_ER_EPS);
-                ba += bi[k] * log(ai[k] + S_ER_EPS);
-            }
-            acc += 0.5 * (-ab - ba);
-        }
-        return s_result(acc / (double)n, why);
-    }
-    for (size_t i = 0; i < n; i++) /* dsdot accumulates in double */
-        acc += cblas_dsdot((int)d, a + i * d, 1, b + i * d, 1);
-    double c = metrics_vmf_log_norm(d, kappa);
-    return s_result(c - kappa * (acc / (double)n), why);
+    return metrics__result(c - kappa * (acc / (double)n), why);
 }
 
 /* ================================================================ geometry */
@@ -490,9 +248,9 @@ double metrics_align(const double *x, const double *y, size_t n, size_t d,
                      double alpha, const char **why)
 {
     if (n == 0)
-        return s_undefined(why, "empty batch (N = 0)");
+        return metrics__undefined(why, "empty batch (N = 0)");
     if (!(alpha > 0.0) || isinf(alpha))
-        return s_undefined(why, "alpha must be finite and > 0");
+        return metrics__undefined(why, "alpha must be finite and > 0");
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         double ss = 0.0;
@@ -503,20 +261,20 @@ double metrics_align(const double *x, const double *y, size_t n, size_t d,
         /* ||.||^2 needs no sqrt; other exponents go through the norm */
         acc += alpha == 2.0 ? ss : pow(sqrt(ss), alpha);
     }
-    return s_result(acc / (double)n, why);
+    return metrics__result(acc / (double)n, why);
 }
 
 double metrics_uniform(const double *x, size_t n, size_t d, double t,
                        const char **why)
 {
     if (n < 2)
-        return s_undefined(why, "uniformity needs N >= 2 (no pairs)");
+        return metrics__undefined(why, "uniformity needs N >= 2 (no pairs)");
     if (!(t > 0.0) || isinf(t))
-        return s_undefined(why, "t must be finite and > 0");
+        return metrics__undefined(why, "t must be finite and > 0");
     /* LSE over the pairs i < j, one exact-max LSE per row i folded into a
      * running total; distances from differences, not from the Gram matrix,
      * so identical rows give exactly 0. */
-    double *row = s_alloc(n, sizeof *row), m = -INFINITY, s = 0.0;
+    double *row = metrics__alloc(n, sizeof *row), m = -INFINITY, s = 0.0;
     for (size_t i = 0; i + 1 < n; i++) {
         const double *xi = x + i * d;
         for (size_t j = i + 1; j < n; j++) {
@@ -530,11 +288,11 @@ double metrics_uniform(const double *x, size_t n, size_t d, double t,
         }
         double l = s_lse(row, n - i - 1);
         if (l != -INFINITY)
-            s_lse_merge(&m, &s, l, 1.0);
+            metrics__lse_merge(&m, &s, l, 1.0);
     }
     free(row);
     double pairs = 0.5 * (double)n * (double)(n - 1);
-    return s_result(m + log(s) - log(pairs), why);
+    return metrics__result(m + log(s) - log(pairs), why);
 }
 
 /* ================================================================ spectra */
@@ -548,7 +306,7 @@ static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
                           double *tr, double *mu2)
 {
     double *mu = calloc(d, sizeof *mu);
-    double *xc = s_alloc(n * d, sizeof *xc);
+    double *xc = metrics__alloc(n * d, sizeof *xc);
     if (!mu)
         abort();
     for (size_t i = 0; i < n; i++)
@@ -569,7 +327,7 @@ static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
     *tr = ss / (double)n;
 
     size_t p = n < d ? n : d;
-    double *c = s_alloc(p * p, sizeof *c);
+    double *c = metrics__alloc(p * p, sizeof *c);
     if (n < d) /* (1/n) Xc Xc^T */
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d,
                     1.0 / (double)n, xc, (int)d, 0.0, c, (int)p);
@@ -602,19 +360,19 @@ double metrics_w2(const double *x, size_t n, size_t d, double eps,
 {
     const char *bad = s_spectral_check(x, n, d);
     if (bad)
-        return s_undefined(why, bad);
+        return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
-        return s_undefined(why, "eps must be finite and >= 0");
-    double *lam = s_alloc(d, sizeof *lam), tr, mu2;
+        return metrics__undefined(why, "eps must be finite and >= 0");
+    double *lam = metrics__alloc(d, sizeof *lam), tr, mu2;
     int rc = s_cov_spectrum(x, n, d, lam, &tr, &mu2);
     double roots = 0.0;
     for (size_t k = 0; k < d; k++) /* a symmetric PSD matrix: lam >= 0 */
         roots += sqrt((lam[k] > 0.0 ? lam[k] : 0.0) + eps);
     free(lam);
     if (rc != 0)
-        return s_undefined(why, "eigensolver did not converge");
+        return metrics__undefined(why, "eigensolver did not converge");
     double w2sq = mu2 + 1.0 + tr - 2.0 / sqrt((double)d) * roots;
-    return s_result(sqrt(w2sq > 0.0 ? w2sq : 0.0), why);
+    return metrics__result(sqrt(w2sq > 0.0 ? w2sq : 0.0), why);
 }
 
 double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
@@ -622,20 +380,20 @@ double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
 {
     const char *bad = s_spectral_check(x, n, d);
     if (bad)
-        return s_undefined(why, bad);
+        return metrics__undefined(why, bad);
     if (!(ridge >= 0.0) || isinf(ridge))
-        return s_undefined(why, "ridge must be finite and >= 0");
-    double *lam = s_alloc(d, sizeof *lam), tr, mu2;
+        return metrics__undefined(why, "ridge must be finite and >= 0");
+    double *lam = metrics__alloc(d, sizeof *lam), tr, mu2;
     int rc = s_cov_spectrum(x, n, d, lam, &tr, &mu2);
     double roots = 0.0;
     for (size_t k = 0; k < d; k++) /* eigenvalues of Sigma + ridge I */
         roots += sqrt(fabs(lam[k] + ridge));
     free(lam);
     if (rc != 0)
-        return s_undefined(why, "eigensolver did not converge");
+        return metrics__undefined(why, "eigensolver did not converge");
     double wsq = mu2 + 1.0 + tr + (double)d * ridge -
                  2.0 / sqrt((double)d) * roots;
-    return s_result(sqrt(wsq > 0.0 ? wsq : 0.0), why);
+    return metrics__result(sqrt(wsq > 0.0 ? wsq : 0.0), why);
 }
 
 double metrics_rankme(const double *x, size_t n, size_t d, double eps,
@@ -643,14 +401,14 @@ double metrics_rankme(const double *x, size_t n, size_t d, double eps,
 {
     const char *bad = s_spectral_check(x, n, d);
     if (bad)
-        return s_undefined(why, bad);
+        return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
-        return s_undefined(why, "eps must be finite and >= 0");
+        return metrics__undefined(why, "eps must be finite and >= 0");
     /* The SVD itself, not the eigenvalues of a Gram matrix: those would
      * square the condition number and bury the small singular values that
      * dominate -p ln p near rank deficiency. */
     size_t r = n < d ? n : d;
-    double *a = s_alloc(n * d, sizeof *a), *sv = s_alloc(r, sizeof *sv);
+    double *a = metrics__alloc(n * d, sizeof *a), *sv = metrics__alloc(r, sizeof *sv);
     memcpy(a, x, n * d * sizeof *a);
     /* U and V^T are not referenced for jobz = 'N', but the row-major
      * LAPACKE wrapper still insists on ldvt >= d (and ldu >= 1). */
@@ -668,20 +426,20 @@ double metrics_rankme(const double *x, size_t n, size_t d, double eps,
     }
     free(sv);
     if (info != 0)
-        return s_undefined(why, "SVD did not converge");
+        return metrics__undefined(why, "SVD did not converge");
     if (!(total > 0.0))
-        return s_undefined(why, "all-zero matrix (no singular values)");
-    return s_result(exp(h), why);
+        return metrics__undefined(why, "all-zero matrix (no singular values)");
+    return metrics__result(exp(h), why);
 }
 
 double metrics_std_l2(const double *x, size_t n, size_t d, const char **why)
 {
     if (d == 0)
-        return s_undefined(why, "empty batch (d = 0)");
+        return metrics__undefined(why, "empty batch (d = 0)");
     if (n < 2)
-        return s_undefined(why, "std needs N >= 2 (divisor N - 1)");
+        return metrics__undefined(why, "std needs N >= 2 (divisor N - 1)");
     double *mean = calloc(d, sizeof *mean), *m2 = calloc(d, sizeof *m2);
-    double *inv = s_alloc(n, sizeof *inv);
+    double *inv = metrics__alloc(n, sizeof *inv);
     if (!mean || !m2)
         abort();
     for (size_t i = 0; i < n; i++) {
@@ -706,7 +464,7 @@ double metrics_std_l2(const double *x, size_t n, size_t d, const char **why)
     free(mean);
     free(m2);
     free(inv);
-    return s_result(acc / (double)d, why);
+    return metrics__result(acc / (double)d, why);
 }
 
 /* ================================================================ sinkhorn */

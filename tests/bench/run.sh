@@ -1,5 +1,7 @@
 #!/bin/sh
 # run.sh BUILD: every benchmark; results go to stdout and tests/bench/RESULTS.md.
+# Sections: the daemon end to end (e2e.sh), then the metric kernels alone
+# (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there).
 set -eu
 BUILD=${1:-build}
 out=tests/bench/RESULTS.md
@@ -16,4 +18,23 @@ out=tests/bench/RESULTS.md
         sh tests/bench/e2e.sh "$BUILD" $shape 2 10
     done
     echo '```'
+    echo
+    echo "## Metric kernels, one thread (float path vs PyTorch vs one cblas_ssyrk)"
+    echo
+    echo "Median ms of each metric alone (a one-metric set, normalisation included)"
+    echo "and of the default set (two views), beside PyTorch (tests/bench/torch_ref.py:"
+    echo "the upstream formulas, float32, torch.set_num_threads(1)) on the same inputs"
+    echo "and one cblas_ssyrk of the same shape (the Gram matrix ER needs: the floor)."
+    echo "'mixed diff' is |ours - torch| / max(1, |torch|) on the value."
+    echo
+    tdir=$(mktemp -d /tmp/ew-bench-metrics-XXXXXX)
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        /usr/bin/python3 tests/bench/torch_ref.py "$tdir" >/dev/null
+        echo "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $(nproc) cores, 1 thread used."
+    else
+        echo "PyTorch not installed (\`sh scripts/deps.sh bench\`): torch columns are empty."
+    fi
+    echo
+    "$BUILD/bench/bench_metrics" "$tdir"
+    rm -rf "$tdir"
 } | tee "$out"
