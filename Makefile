@@ -140,8 +140,28 @@ fuzz: deps
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
 
 # ---------------------------------------------------------------- web
-web:
-	@:
+# The dashboard: our static files (web/index.html, web/src/) plus uPlot's
+# dist files from npm, copied into $(BUILD)/web, which erwatchd finds next
+# to its binary (--web overrides). No bundler, nothing fetched at run time.
+# `npm ci` runs only when the lock file changed (the stamp is npm's own).
+WEB_SRC   := web/index.html $(wildcard web/src/*)
+WEB_OUT   := $(BUILD)/web
+NPM_STAMP := web/node_modules/.package-lock.json
+UPLOT     := web/node_modules/uplot
+
+web: $(WEB_OUT)/index.html
+
+$(NPM_STAMP): web/package.json web/package-lock.json
+	$(call say,NPM,"ci (web/)")cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_OUT)/index.html: $(WEB_SRC) $(NPM_STAMP)
+	@rm -rf $(WEB_OUT).tmp && mkdir -p $(WEB_OUT).tmp/static/vendor
+	@cp web/src/* $(WEB_OUT).tmp/static/
+	@cp $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(WEB_OUT).tmp/static/vendor/
+	@cp $(UPLOT)/LICENSE $(WEB_OUT).tmp/static/vendor/uPlot.LICENSE
+	@cp web/index.html $(WEB_OUT).tmp/index.html
+	$(call say,WEB,$(WEB_OUT))rm -rf $(WEB_OUT) && mv $(WEB_OUT).tmp $(WEB_OUT)
 
 # ---------------------------------------------------------------- bench
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
@@ -162,6 +182,10 @@ install: all
 	install -m 755 $(BUILD)/liberwatch.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 client/erwatch.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 schema/schema.sql schema/protocol.md schema/README.md $(DESTDIR)$(PREFIX)/share/erwatch/
+	install -d $(DESTDIR)$(PREFIX)/share/erwatch/web/static/vendor
+	install -m 644 $(WEB_OUT)/index.html $(DESTDIR)$(PREFIX)/share/erwatch/web/
+	install -m 644 $(WEB_OUT)/static/*.* $(DESTDIR)$(PREFIX)/share/erwatch/web/static/
+	install -m 644 $(WEB_OUT)/static/vendor/* $(DESTDIR)$(PREFIX)/share/erwatch/web/static/vendor/
 
 clean:
 	rm -rf build

@@ -52,6 +52,8 @@ void config_usage(FILE *out)
         "  --log-level L        error, warn, info or debug (default: info)\n"
         "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
         "                       HTTP URL there (two lines), for scripts and tests\n"
+        "  --web DIR            the dashboard's files (default: build/web next to\n"
+        "                       the binary, else PREFIX/share/erwatch/web)\n"
         "  -h, --help           this help\n"
         "  -V, --version        print the version\n",
         out);
@@ -115,7 +117,7 @@ static int s_copy(char *dst, size_t n, const char *src)
 
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
-    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY };
+    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
@@ -126,6 +128,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"commit-ms", required_argument, NULL, O_COMMIT},
         {"log-level", required_argument, NULL, O_LOG},
         {"ready-file", required_argument, NULL, O_READY},
+        {"web", required_argument, NULL, O_WEB},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -186,6 +189,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             break;
         case O_READY:
             if (s_copy(c->ready_file, sizeof(c->ready_file), optarg) < 0)
+                goto bad;
+            break;
+        case O_WEB:
+            if (s_copy(c->web_dir, sizeof(c->web_dir), optarg) < 0)
                 goto bad;
             break;
         case ':':

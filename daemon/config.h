@@ -21,6 +21,8 @@ typedef struct {
     int commit_ms;             /* longest a stored point waits for commit */
     log_level_t log_level;
     char ready_file[4096];     /* "" or where to write the bound addresses */
+    char web_dir[4096];        /* "" : look for the dashboard's files
+                                  (http_find_web_dir) */
 } config_t;
 
 void config_defaults(config_t *c);

@@ -12,6 +12,10 @@
  *    and a bucket is finished as soon as the index changes.
  *  - NaN (metric undefined) is kept as the bucket's value when it is the last
  *    point, and ignored by min/max; a bucket of NaNs only has NaN min and max.
+ *  - The bucketing itself is a stream (begin / push / end) so that query.c
+ *    can feed it rows straight from SQLite without materialising a million
+ *    points; downsample() on an array is a loop over that stream, so both
+ *    give the same buckets by construction.
  */
 #include "downsample.h"
 
@@ -41,6 +45,7 @@ void series_free(series_t *s)
     free(s->value);
     free(s->min);
     free(s->max);
+    free(s->time);
     memset(s, 0, sizeof *s);
 }
 
@@ -55,6 +60,78 @@ static size_t s_bucket_of(uint64_t off, uint64_t p, uint64_t span)
 #else
     return (size_t)((long double)off * (long double)p / (long double)span);
 #endif
+}
+
+void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
+                      size_t buckets, int with_time, series_t *out)
+{
+    memset(ds, 0, sizeof *ds);
+    memset(out, 0, sizeof *out);
+    if (buckets == 0)
+        buckets = 1;
+    ds->out = out;
+    ds->buckets = buckets;
+    out->bucketed = 1;
+    out->step = s_alloc(buckets, sizeof *out->step);
+    out->value = s_alloc(buckets, sizeof *out->value);
+    out->min = s_alloc(buckets, sizeof *out->min);
+    out->max = s_alloc(buckets, sizeof *out->max);
+    if (with_time)
+        out->time = s_alloc(buckets, sizeof *out->time);
+
+    /* span = number of integer steps in [first, last]; it wraps to 0 only
+     * when the range covers all 2^64 int64 values, which we treat as 2^64 - 1
+     * (the last step then shares the last bucket with its neighbour). */
+    ds->first = (uint64_t)first;
+    ds->span = (uint64_t)last - ds->first + 1;
+    if (ds->span == 0)
+        ds->span = UINT64_MAX;
+    ds->lo = ds->hi = NAN;
+}
+
+static void s_emit(downsample_stream_t *ds)
+{
+    series_t *o = ds->out;
+    o->step[ds->nb] = ds->prev_step;
+    o->value[ds->nb] = ds->prev_value;
+    o->min[ds->nb] = ds->lo;
+    o->max[ds->nb] = ds->hi;
+    if (o->time)
+        o->time[ds->nb] = ds->prev_time;
+    ds->nb++;
+    ds->lo = ds->hi = NAN;
+}
+
+void downsample_push(downsample_stream_t *ds, int64_t step, double value,
+                     double time)
+{
+    size_t b = s_bucket_of((uint64_t)step - ds->first, ds->buckets, ds->span);
+    if (b >= ds->buckets)
+        b = ds->buckets - 1;
+    if (ds->pushed > 0 && step < ds->prev_step)
+        ds->unordered = 1;
+    if (b < ds->cur) /* steps not ascending: never write past `buckets` */
+        b = ds->cur;
+    if (ds->pushed > 0 && b != ds->cur)
+        s_emit(ds);
+    ds->cur = b;
+    if (!isnan(value)) {
+        if (isnan(ds->lo) || value < ds->lo)
+            ds->lo = value;
+        if (isnan(ds->hi) || value > ds->hi)
+            ds->hi = value;
+    }
+    ds->prev_step = step;
+    ds->prev_value = value;
+    ds->prev_time = time;
+    ds->pushed++;
+}
+
+void downsample_end(downsample_stream_t *ds)
+{
+    if (ds->pushed > 0)
+        s_emit(ds);
+    ds->out->n = ds->nb;
 }
 
 int downsample(const int64_t *step, const double *value, size_t n,
@@ -73,51 +150,10 @@ int downsample(const int64_t *step, const double *value, size_t n,
         }
         return 0;
     }
-
-    out->bucketed = 1;
-    out->step = s_alloc(buckets, sizeof *out->step);
-    out->value = s_alloc(buckets, sizeof *out->value);
-    out->min = s_alloc(buckets, sizeof *out->min);
-    out->max = s_alloc(buckets, sizeof *out->max);
-
-    /* span = number of integer steps in [first, last]; it wraps to 0 only
-     * when the range covers all 2^64 int64 values, which we treat as 2^64 - 1
-     * (the last step then shares the last bucket with its neighbour). */
-    uint64_t first = (uint64_t)step[0];
-    uint64_t span = (uint64_t)step[n - 1] - first + 1;
-    if (span == 0)
-        span = UINT64_MAX;
-
-    size_t nb = 0;     /* buckets emitted */
-    size_t cur = 0;    /* index of the open bucket */
-    double lo = NAN, hi = NAN;
-    for (size_t i = 0; i < n; i++) {
-        size_t b = s_bucket_of((uint64_t)step[i] - first, buckets, span);
-        if (b >= buckets)
-            b = buckets - 1;
-        if (b < cur) /* steps not ascending: never write past `buckets` */
-            b = cur;
-        if (i > 0 && b != cur) {
-            out->step[nb] = step[i - 1];
-            out->value[nb] = value[i - 1];
-            out->min[nb] = lo;
-            out->max[nb] = hi;
-            nb++;
-            lo = hi = NAN;
-        }
-        cur = b;
-        double v = value[i];
-        if (!isnan(v)) {
-            if (isnan(lo) || v < lo)
-                lo = v;
-            if (isnan(hi) || v > hi)
-                hi = v;
-        }
-    }
-    out->step[nb] = step[n - 1];
-    out->value[nb] = value[n - 1];
-    out->min[nb] = lo;
-    out->max[nb] = hi;
-    out->n = nb + 1;
+    downsample_stream_t ds;
+    downsample_begin(&ds, step[0], step[n - 1], buckets, 0, out);
+    for (size_t i = 0; i < n; i++)
+        downsample_push(&ds, step[i], value[i], 0.0);
+    downsample_end(&ds);
     return 0;
 }

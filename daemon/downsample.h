@@ -20,6 +20,8 @@ typedef struct {
     double *value;
     double *min;      /* NULL unless bucketed */
     double *max;
+    double *time;     /* wall time of each point (of a bucket's last point);
+                         NULL unless the reader asked for it */
 } series_t;
 
 void series_free(series_t *s);
@@ -29,5 +31,31 @@ void series_free(series_t *s);
  * Returns 0 (aborts on OOM). */
 int downsample(const int64_t *step, const double *value, size_t n,
                size_t buckets, series_t *out);
+
+/* The same bucketing fed one point at a time, so a reader can stream rows
+ * from the database straight into buckets without holding them all.
+ * Usage: downsample_begin() with the first and last step of the points that
+ * will be pushed (first <= last) and buckets >= 1, then downsample_push()
+ * for each point in ascending step order, then downsample_end(). *out gets
+ * at most `buckets` buckets, bucketed = 1, and a time array when with_time.
+ * For the same points, the buckets are exactly those of downsample() (which
+ * is built on this). A step that goes backwards sets ds->unordered (and is
+ * put in the current bucket) so the caller can notice and fall back. */
+typedef struct {
+    series_t *out;
+    size_t buckets;
+    uint64_t first, span;
+    size_t cur, nb;     /* open bucket index, buckets emitted */
+    size_t pushed;
+    int unordered;
+    int64_t prev_step;
+    double prev_value, prev_time, lo, hi;
+} downsample_stream_t;
+
+void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
+                      size_t buckets, int with_time, series_t *out);
+void downsample_push(downsample_stream_t *ds, int64_t step, double value,
+                     double time);
+void downsample_end(downsample_stream_t *ds);
 
 #endif

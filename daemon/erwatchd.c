@@ -100,6 +100,10 @@ int main(int argc, char **argv)
         store_close(&store);
         return 1;
     }
+    /* The dashboard is optional: without its files the API still serves. */
+    if (!cfg.web_dir[0] && http_find_web_dir(cfg.web_dir, sizeof(cfg.web_dir)) != 0)
+        log_warn("no dashboard files found (looked next to the binary and in build/web); "
+                 "the API serves, / explains; pass --web DIR");
     http_config_t hc = {
         .host = cfg.http_host,
         .port = cfg.http_port,
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
         .stats = &stats,
         .in_queue = work,
         .out_queue = results,
+        .web_dir = cfg.web_dir[0] ? cfg.web_dir : NULL,
     };
     http_t *http = http_start(&hc, err, sizeof(err));
     if (!http) {

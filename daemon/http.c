@@ -1,4 +1,4 @@
-/* http.c: the JSON API over libmicrohttpd (see http.h).
+/* http.c: the JSON API and the dashboard over libmicrohttpd (see http.h).
  *
  * Design decisions a reader must know:
  *
@@ -22,12 +22,29 @@
  * - Query parameters are parsed strictly (the whole string, no overflow) and
  *   every rejection names the parameter, because the callers are people
  *   typing URLs and scripts that need to know what to fix.
+ * - Live updates are incremental polling, not Server-Sent Events. An SSE
+ *   stream is a response that never ends: in MHD's thread-pool mode its
+ *   content callback either blocks a pool thread per open tab (four tabs
+ *   and the API stops answering) or needs suspend/resume plumbing plus a
+ *   notifier thread watching the database. The dashboard instead asks
+ *   GET /api/runs once a second (one small query) and, for a series whose
+ *   last step moved, GET /api/series?after=<last step it has>: an index
+ *   seek that returns only the new points. Every request is short, the
+ *   thread pool stays bounded, a sleeping laptop or a proxy cannot leave a
+ *   stuck stream behind, and a new point shows within about a second
+ *   (poll interval + --commit-ms).
+ * - Static files are served only from a fixed layout (index.html and
+ *   static/...), with every path segment made of [A-Za-z0-9._-] and not
+ *   starting with '.', so "..", hidden files and encoded tricks never reach
+ *   open(). The URL MHD hands us is already percent-decoded.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -45,7 +62,9 @@
 
 #include "decode.h"
 #include "downsample.h"
+#include "metrics.h"
 #include "query.h"
+#include "rules.h"
 #include "strbuf.h"
 
 #ifndef EW_VERSION
@@ -60,6 +79,8 @@
 
 #define S_CT_JSON "application/json; charset=utf-8"
 #define S_CT_CSV "text/csv; charset=utf-8"
+#define S_CT_HTML "text/html; charset=utf-8"
+#define S_MAX_STATIC_PATH 512
 
 struct http {
     struct MHD_Daemon *mhd;
@@ -68,6 +89,7 @@ struct http {
     stats_t *stats;
     queue_t *in_queue;
     queue_t *out_queue;
+    char *web_dir; /* NULL: no dashboard installed */
 
     /* The read-only connection pool, guarded by `lock`. nopen counts idle
      * connections, busy ones and slots reserved by a thread that is opening
@@ -367,6 +389,7 @@ typedef struct {
     int64_t after, before;
     size_t points;
     int csv;
+    int with_time;
 } s_series_req_t;
 
 /* Fills *r from the query string. Returns 0, or -1 with a message naming
@@ -434,7 +457,62 @@ static int s_series_parse(struct MHD_Connection *c, s_series_req_t *r,
         snprintf(msg, msglen, "parameter 'format' must be 'json' or 'csv'");
         return -1;
     }
+
+    r->with_time = 0;
+    const char *t = s_arg(c, "time", &nul);
+    if (t) {
+        if (nul || (strcmp(t, "0") != 0 && strcmp(t, "1") != 0)) {
+            snprintf(msg, msglen, "parameter 'time' must be 0 or 1");
+            return -1;
+        }
+        r->with_time = t[0] == '1';
+    }
     return 0;
+}
+
+/* ------------------------------------------------------------ references */
+
+/* Reference levels of a metric for the latest batch shape of its run/tag:
+ * where a fully collapsed batch lands and where a healthy one does. A level
+ * is NAN when the metric has none. */
+typedef struct {
+    double collapsed, ideal;
+} s_ref_t;
+
+/* ln E[exp(k <x, y>)] for x, y independent and uniform on S^(d-1):
+ * ln( Gamma(d/2) (2/k)^nu I_nu(k) ), nu = d/2 - 1. */
+static double s_log_mgf_uniform_sphere(double d, double k)
+{
+    double nu = d / 2.0 - 1.0;
+    int sign;
+    return lgamma_r(d / 2.0, &sign) + nu * log(2.0 / k) +
+           metrics_log_bessel_i(nu, k);
+}
+
+static s_ref_t s_refs(const char *metric, const query_shape_t *sh)
+{
+    s_ref_t r = { NAN, NAN };
+    if (sh->n < 1 || sh->d < 1 || sh->n > UINT32_MAX || sh->d > UINT32_MAX)
+        return r;
+    /* er_entropy, std_l2 and rankme: the levels the alert rules use
+     * (rules.h), so the dashboard and the alerts agree on "level". */
+    if (rules_levels(metric,
+                     sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE,
+                     (uint32_t)sh->n, (uint32_t)sh->d, sh->kappa, &r.ideal,
+                     &r.collapsed) == 0)
+        return r;
+    r.ideal = r.collapsed = NAN;
+    double d = (double)sh->d;
+    if (strcmp(metric, "uniform") == 0) {
+        /* t = 2: ln E exp(-2 |x - y|^2) = -4 + ln E exp(4 <x, y>) for unit
+         * rows; uniform on the sphere minimises it, a single point gives 0. */
+        r.collapsed = 0.0;
+        r.ideal = -4.0 + s_log_mgf_uniform_sphere(d, 4.0);
+    } else if (strcmp(metric, "w2") == 0) {
+        r.collapsed = sqrt(2.0); /* all rows one unit vector */
+        r.ideal = 0.0;           /* uniform on the sphere: N(0, I/d) moments */
+    }
+    return r;
 }
 
 static void s_json_doubles(strbuf_t *b, const char *key, const double *v,
@@ -450,7 +528,8 @@ static void s_json_doubles(strbuf_t *b, const char *key, const double *v,
 }
 
 static void s_series_json(strbuf_t *b, const s_series_req_t *r,
-                          const series_t *s)
+                          const series_t *s, const s_ref_t *ref,
+                          const query_shape_t *sh)
 {
     strbuf_puts(b, "{\"run\":");
     strbuf_json_str(b, r->run);
@@ -468,6 +547,19 @@ static void s_series_json(strbuf_t *b, const s_series_req_t *r,
         s_json_doubles(b, "min", s->min, s->n);
         s_json_doubles(b, "max", s->max, s->n);
     }
+    if (s->time)
+        s_json_doubles(b, "time", s->time, s->n);
+    if (ref && (!isnan(ref->collapsed) || !isnan(ref->ideal))) {
+        strbuf_puts(b, ",\"ref\":{\"collapsed\":");
+        strbuf_json_num(b, ref->collapsed);
+        strbuf_puts(b, ",\"ideal\":");
+        strbuf_json_num(b, ref->ideal);
+        strbuf_printf(b, ",\"n\":%" PRId64 ",\"d\":%" PRId64 ",\"kappa\":",
+                      sh->n, sh->d);
+        strbuf_json_num(b, sh->kappa);
+        strbuf_printf(b, ",\"support\":\"%s\",\"step\":%" PRId64 "}",
+                      sh->discrete ? "discrete" : "sphere", sh->step);
+    }
     strbuf_putc(b, '}');
 }
 
@@ -481,7 +573,8 @@ static void s_csv_num(strbuf_t *b, double v)
 
 static void s_series_csv(strbuf_t *b, const series_t *s)
 {
-    strbuf_puts(b, s->bucketed ? "step,value,min,max\n" : "step,value\n");
+    strbuf_puts(b, s->bucketed ? "step,value,min,max" : "step,value");
+    strbuf_puts(b, s->time ? ",time\n" : "\n");
     for (size_t i = 0; i < s->n; i++) {
         strbuf_printf(b, "%" PRId64 ",", s->step[i]);
         s_csv_num(b, s->value[i]);
@@ -490,6 +583,10 @@ static void s_series_csv(strbuf_t *b, const series_t *s)
             s_csv_num(b, s->min[i]);
             strbuf_putc(b, ',');
             s_csv_num(b, s->max[i]);
+        }
+        if (s->time) {
+            strbuf_putc(b, ',');
+            s_csv_num(b, s->time[i]);
         }
         strbuf_putc(b, '\n');
     }
@@ -508,28 +605,29 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
         return ret;
 
     series_t s;
-    memset(&s, 0, sizeof s);
     char err[256] = "";
-    int rc = query_series(q, r.run, r.tag, r.metric, r.after, r.before, &s,
-                          err, sizeof err);
-    s_pool_put(h, q, rc != 0 && rc != -ENOENT);
+    query_view_t v = { .run = r.run, .tag = r.tag, .metric = r.metric,
+                       .after = r.after, .before = r.before,
+                       .points = r.points, .with_time = r.with_time };
+    int rc = query_series_view(q, &v, &s, err, sizeof err);
+    query_shape_t sh;
+    memset(&sh, 0, sizeof sh);
+    s_ref_t ref = { NAN, NAN };
+    int src = rc == 0 && !r.csv
+                  ? query_batch_shape(q, r.run, r.tag, &sh, err, sizeof err)
+                  : -ENOENT;
+    if (src == 0)
+        ref = s_refs(r.metric, &sh);
+    s_pool_put(h, q, (rc != 0 && rc != -ENOENT) || src == -EIO);
     if (rc == -ENOENT) {
         series_free(&s);
         return s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s",
                        r.run, r.tag, r.metric);
     }
-    if (rc != 0) {
+    if (rc != 0 || src == -EIO) {
         series_free(&s);
         return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                        "database error: %s", err);
-    }
-
-    if (s.n > r.points) {
-        series_t d;
-        memset(&d, 0, sizeof d);
-        downsample(s.step, s.value, s.n, r.points, &d);
-        series_free(&s);
-        s = d;
     }
 
     strbuf_t b;
@@ -537,9 +635,129 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
     if (r.csv)
         s_series_csv(&b, &s);
     else
-        s_series_json(&b, &r, &s);
+        s_series_json(&b, &r, &s, &ref, &sh);
     series_free(&s);
     return s_send(c, MHD_HTTP_OK, r.csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+}
+
+/* ------------------------------------------------------------ static files */
+
+/* A path under web_dir we are willing to open: '/'-separated segments of
+ * [A-Za-z0-9._-], none empty or starting with '.'. */
+static int s_safe_rel_path(const char *p)
+{
+    size_t len = strlen(p);
+    if (len == 0 || len >= S_MAX_STATIC_PATH)
+        return 0;
+    int seg_start = 1;
+    for (const char *q = p; *q; q++) {
+        char ch = *q;
+        if (ch == '/') {
+            if (seg_start)
+                return 0; /* empty segment: "//" or a leading '/' */
+            seg_start = 1;
+            continue;
+        }
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+                 ch == '.';
+        if (!ok || (seg_start && ch == '.'))
+            return 0;
+        seg_start = 0;
+    }
+    return !seg_start; /* no trailing '/' */
+}
+
+static const char *s_content_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        { ".html", S_CT_HTML },
+        { ".js", "text/javascript; charset=utf-8" },
+        { ".mjs", "text/javascript; charset=utf-8" },
+        { ".css", "text/css; charset=utf-8" },
+        { ".json", S_CT_JSON },
+        { ".map", S_CT_JSON },
+        { ".svg", "image/svg+xml" },
+        { ".png", "image/png" },
+        { ".ico", "image/x-icon" },
+        { ".txt", "text/plain; charset=utf-8" },
+        { ".woff2", "font/woff2" },
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static enum MHD_Result s_not_installed(struct MHD_Connection *c)
+{
+    strbuf_t b;
+    strbuf_init(&b);
+    strbuf_puts(&b,
+                "<!doctype html><meta charset=utf-8><title>erwatch</title>"
+                "<p>The erwatch dashboard is not installed: erwatchd found no "
+                "web directory. Build it with <code>make</code> (it lands in "
+                "build/web) or pass <code>--web DIR</code>.</p>"
+                "<p>The JSON API works: <a href=\"/api/runs\">/api/runs</a>, "
+                "<a href=\"/api/health\">/api/health</a>.</p>\n");
+    return s_send(c, MHD_HTTP_NOT_FOUND, S_CT_HTML, &b, NULL);
+}
+
+/* Serves web_dir/rel (rel already checked by s_safe_rel_path). Files are
+ * revalidated on every load (no-cache + ETag), so a rebuilt dashboard is
+ * picked up at once while unchanged files cost a 304. */
+static enum MHD_Result s_static_file(http_t *h, struct MHD_Connection *c,
+                                     const char *rel)
+{
+    if (!h->web_dir)
+        return s_not_installed(c);
+    char path[PATH_MAX];
+    int pn = snprintf(path, sizeof path, "%s/%s", h->web_dir, rel);
+    if (pn < 0 || (size_t)pn >= sizeof path)
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no such file");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no such file: /%s", rel);
+    }
+    char etag[64];
+    snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+                 (unsigned long long)st.st_mtim.tv_nsec);
+
+    struct MHD_Response *r;
+    unsigned status = MHD_HTTP_OK;
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && strcmp(inm, etag) == 0) {
+        close(fd);
+        status = MHD_HTTP_NOT_MODIFIED;
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* MHD owns fd from here (it closes it, also on failure). */
+        r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+    }
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            s_content_type(rel));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (strcmp(rel, "index.html") == 0)
+        MHD_add_response_header(
+            r, "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; "
+            "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -585,8 +803,15 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
     for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++)
         if (strcmp(url, s_routes[i].path) == 0)
             fn = s_routes[i].fn;
-    if (!fn)
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", url);
+    const char *file = NULL; /* a dashboard file, relative to web_dir */
+    if (!fn) {
+        if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+            file = "index.html";
+        else if (strncmp(url, "/static/", 8) == 0 && s_safe_rel_path(url + 1))
+            file = url + 1;
+        else
+            return s_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", url);
+    }
 
     if (!readonly) {
         strbuf_t b;
@@ -601,7 +826,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
                       "GET, HEAD");
     }
     /* HEAD: MHD sends the headers of the GET response without its body. */
-    return fn(h, c);
+    return file ? s_static_file(h, c, file) : fn(h, c);
 }
 
 /* ------------------------------------------------------------ listening */
@@ -709,12 +934,50 @@ static int s_sock_port(int fd)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static int s_has_index(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/index.html", dir);
+    return n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 &&
+           S_ISREG(st.st_mode);
+}
+
+int http_find_web_dir(char *out, size_t outlen)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char cand[3][PATH_MAX];
+    int ncand = 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(cand[ncand++], PATH_MAX, "%.*s/web", PATH_MAX - 8, exe);
+            snprintf(cand[ncand++], PATH_MAX, "%.*s/../share/erwatch/web",
+                     PATH_MAX - 32, exe);
+        }
+    }
+    snprintf(cand[ncand++], PATH_MAX, "build/web");
+    for (int i = 0; i < ncand; i++) {
+        char real[PATH_MAX];
+        if (s_has_index(cand[i]) && realpath(cand[i], real) &&
+            strlen(real) < outlen) {
+            snprintf(out, outlen, "%s", real);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 static void s_free(http_t *h)
 {
     for (size_t i = 0; i < h->nidle; i++)
         query_close(&h->idle[i]);
     free(h->idle);
     free(h->db_path);
+    free(h->web_dir);
     pthread_cond_destroy(&h->freed);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -730,6 +993,14 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (threads > 1024)
         threads = 1024;
 
+    if (cfg->web_dir && *cfg->web_dir && !s_has_index(cfg->web_dir)) {
+        snprintf(err, errlen,
+                 "--web %s: no index.html there (build the dashboard with "
+                 "make; it lands in build/web)",
+                 cfg->web_dir);
+        return NULL;
+    }
+
     int v6 = 0;
     int fd = s_listen(cfg->host, cfg->port, &v6, err, errlen);
     if (fd < 0)
@@ -740,6 +1011,8 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (!h)
         abort();
     h->db_path = strdup(cfg->db_path);
+    if (cfg->web_dir && *cfg->web_dir && !(h->web_dir = strdup(cfg->web_dir)))
+        abort();
     h->maxopen = (size_t)threads + 1;
     h->idle = calloc(h->maxopen, sizeof *h->idle);
     if (!h->db_path || !h->idle)

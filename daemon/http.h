@@ -1,8 +1,9 @@
-/* http.h: the JSON API (and, later, the dashboard) over libmicrohttpd.
+/* http.h: the JSON API and the dashboard over libmicrohttpd.
  *
  * libmicrohttpd runs its own thread pool; handlers read through a pool of
  * read-only query_t connections and never touch the writer. Routes:
  *   GET /api/health  GET /api/runs  GET /api/series
+ *   GET /  GET /static/...   (the dashboard's files, from web_dir)
  * Bad parameters: 400 with {"error": "..."}; unknown series: 404.
  */
 #ifndef ERWATCH_HTTP_H
@@ -23,6 +24,8 @@ typedef struct {
     stats_t *stats;        /* read for /api/health */
     queue_t *in_queue;     /* decoded batches waiting for workers */
     queue_t *out_queue;    /* results waiting for the writer */
+    const char *web_dir;   /* the dashboard's files (index.html, static/);
+                              NULL: / explains how to install them */
 } http_config_t;
 
 /* Starts serving. Returns NULL with a message in err ("cannot listen on
@@ -30,5 +33,12 @@ typedef struct {
 http_t *http_start(const http_config_t *cfg, char *err, size_t errlen);
 int http_port(const http_t *h); /* the bound port */
 void http_stop(http_t **h);
+
+/* Where the dashboard's files are when --web is not given: the first
+ * directory holding index.html among <dir of the running binary>/web (the
+ * build output, build/web beside build/erwatchd), <dir>/../share/erwatch/web
+ * (make install) and ./build/web (the source tree). Returns 0 with the path
+ * in out (OUT), or -ENOENT. */
+int http_find_web_dir(char *out, size_t outlen);
 
 #endif

@@ -30,6 +30,35 @@ int query_series(query_t *q, const char *run, const char *tag,
                  const char *metric, int64_t after, int64_t before,
                  series_t *out, char *err, size_t errlen);
 
+/* What the dashboard asks for: one series, a step window, a point budget. */
+typedef struct {
+    const char *run, *tag, *metric;
+    int64_t after, before;  /* after < step < before; INT64_MIN/MAX: open */
+    size_t points;          /* at most this many points or buckets, >= 1 */
+    int with_time;          /* also fill out->time (wall time, Unix s) */
+} query_view_t;
+
+/* Reads the series of v reduced to at most v->points entries into *out:
+ * the points themselves when no more fall in the window, otherwise the
+ * buckets of downsample(), computed while the rows stream out of SQLite
+ * (never materialised). All reads happen in one read transaction.
+ * Returns 0, -ENOENT for an unknown series, or -EIO with err filled. */
+int query_series_view(query_t *q, const query_view_t *v, series_t *out,
+                      char *err, size_t errlen);
+
+/* The shape of the latest (highest step) batch of (run, tag), from which
+ * reference levels such as 1/sqrt(d) are computed. */
+typedef struct {
+    int64_t step, n, d;
+    double kappa;
+    int discrete;           /* support: 0 sphere, 1 discrete */
+} query_shape_t;
+
+/* Returns 0 with *out, -ENOENT when (run, tag) has no batch, -EIO with err
+ * filled. */
+int query_batch_shape(query_t *q, const char *run, const char *tag,
+                      query_shape_t *out, char *err, size_t errlen);
+
 /* Sum over runs of the latest client-reported drop count. -1 on error. */
 int64_t query_client_dropped(query_t *q);
 

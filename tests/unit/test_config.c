@@ -37,7 +37,7 @@ TEST(every_flag)
     ASSERT_EQ(PARSE(&c, err, "--db", "/tmp/x.db", "--zmq", "tcp://127.0.0.1:*", "--http",
                     "[::1]:0", "--workers", "3", "--max-queue-mb", "16", "--http-threads",
                     "2", "--commit-ms", "50", "--log-level", "debug", "--ready-file",
-                    "/tmp/r"),
+                    "/tmp/r", "--web", "/srv/erwatch/web"),
               0);
     ASSERT_STREQ(c.db_path, "/tmp/x.db");
     ASSERT_STREQ(c.zmq_endpoint, "tcp://127.0.0.1:*");
@@ -49,6 +49,7 @@ TEST(every_flag)
     ASSERT_EQ(c.commit_ms, 50);
     ASSERT_EQ(c.log_level, LOG_DEBUG);
     ASSERT_STREQ(c.ready_file, "/tmp/r");
+    ASSERT_STREQ(c.web_dir, "/srv/erwatch/web");
 }
 
 TEST(equals_form)

@@ -12,6 +12,9 @@
  *   maybe = step, except step 3 = NaN (undefined metric)
  *   "spa ce/é+&=" = 42 at step 0 only (a name that needs URL encoding)
  * and run "r2", tag "val", step 5, x = 1. Client drop counts: r1 7, r2 0.
+ * Run "ref", tag "p" (n = 4, d = 8, kappa 10, sphere), steps 0..2, and run
+ * "refd", tag "p" (discrete), step 0, carry the metrics that have reference
+ * levels. The dashboard's files are a small tree in <tmp>/web.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,8 +30,11 @@
 
 #include "batch.h"
 #include "decode.h"
+#include "downsample.h"
 #include "http.h"
+#include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 #include "stats.h"
 #include "store.h"
 #include "test.h"
@@ -46,6 +52,12 @@ static stats_t s_stats;
 static queue_t *s_inq;
 static http_t *s_http;
 static int s_port;
+static char s_web[160];
+static http_t *s_webhttp; /* the fixture with a web directory */
+static int s_webport;
+
+#define S_INDEX "<!doctype html><title>erwatch test</title>\n"
+#define S_APPJS "export const x = 1;\n"
 
 /* ------------------------------------------------------------ fixture */
 
@@ -99,7 +111,64 @@ static int s_write_fixture(char *err, size_t errlen)
     long n = store_write(s_store, rs, S_NSTEPS + 1, err, errlen);
     for (int i = 0; i <= S_NSTEPS; i++)
         free(rs[i]);
+    if (n < 0)
+        return -1;
+
+    static const char *const refm[] = { "er_entropy", "rankme", "std_l2",
+                                        "uniform", "w2", "loss" };
+    result_t *ref[4];
+    for (int i = 0; i < 3; i++) {
+        ref[i] = s_result("ref", "p", (uint64_t)i, 0);
+        for (size_t k = 0; k < sizeof refm / sizeof refm[0]; k++)
+            s_point(ref[i], refm[k], (double)k + i);
+    }
+    ref[3] = s_result("refd", "p", 0, 0);
+    ref[3]->support = EW_SUPPORT_DISCRETE;
+    s_point(ref[3], "er_entropy", 1.0);
+    n = store_write(s_store, ref, 4, err, errlen);
+    for (int i = 0; i < 4; i++)
+        free(ref[i]);
     return n < 0 ? -1 : 0;
+}
+
+static int s_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* <tmp>/web: index.html, static/{app.js,style.css,logo.svg,blob.bin},
+ * static/vendor/v.css, static/.hidden, static/link.js -> /etc/passwd. */
+static int s_write_web(void)
+{
+    char p[256];
+    snprintf(s_web, sizeof s_web, "%s/web", s_dir);
+    snprintf(p, sizeof p, "%s/static/vendor", s_web);
+    if (mkdir(s_web, 0755) || snprintf(p, sizeof p, "%s/static", s_web) < 0 ||
+        mkdir(p, 0755) || snprintf(p, sizeof p, "%s/static/vendor", s_web) < 0 ||
+        mkdir(p, 0755))
+        return -1;
+    static const struct {
+        const char *name, *text;
+    } files[] = {
+        { "index.html", S_INDEX },
+        { "static/app.js", S_APPJS },
+        { "static/style.css", "body{}\n" },
+        { "static/logo.svg", "<svg/>\n" },
+        { "static/blob.bin", "xyz" },
+        { "static/vendor/v.css", ".v{}\n" },
+        { "static/.hidden", "secret\n" },
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", s_web, files[i].name);
+        if (s_write_file(p, files[i].text) != 0)
+            return -1;
+    }
+    snprintf(p, sizeof p, "%s/static/link.js", s_web);
+    return symlink("/etc/passwd", p);
 }
 
 static int s_setup(void)
@@ -142,12 +211,44 @@ static int s_setup(void)
         return -1;
     }
     s_port = http_port(s_http);
-    return s_port > 0 ? 0 : -1;
+    if (s_port <= 0 || s_write_web() != 0)
+        return -1;
+    cfg.web_dir = s_web;
+    s_webhttp = http_start(&cfg, err, sizeof err);
+    if (!s_webhttp) {
+        fprintf(stderr, "http_start (web): %s\n", err);
+        return -1;
+    }
+    s_webport = http_port(s_webhttp);
+    return 0;
+}
+
+/* Removes dir and everything below it (the fixture's own tree only). */
+static void s_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                s_rmtree(path);
+            else
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
 }
 
 static void s_teardown(void)
 {
     http_stop(&s_http);
+    http_stop(&s_webhttp);
     store_close(&s_store);
     if (s_inq) {
         (void)queue_pop_timed(s_inq, 0);
@@ -155,19 +256,7 @@ static void s_teardown(void)
     }
     if (!s_dir[0] || strncmp(s_dir, "/tmp/ew-http-", 13) != 0)
         return;
-    DIR *d = opendir(s_dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", s_dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(s_dir);
+    s_rmtree(s_dir);
 }
 
 /* ------------------------------------------------------------ HTTP client */
@@ -179,6 +268,9 @@ typedef struct {
     char ctype[128];
     char allow[64];
     char cache[64];
+    char etag[64];
+    char csp[256];
+    char nosniff[32];
 } s_resp_t;
 
 static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
@@ -216,11 +308,26 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     s_header_value(p, size * n, "Allow", r->allow, sizeof r->allow);
     s_header_value(p, size * n, "Cache-Control", r->cache, sizeof r->cache);
     s_header_value(p, size * n, "Content-Type", r->ctype, sizeof r->ctype);
+    s_header_value(p, size * n, "ETag", r->etag, sizeof r->etag);
+    s_header_value(p, size * n, "Content-Security-Policy", r->csp, sizeof r->csp);
+    s_header_value(p, size * n, "X-Content-Type-Options", r->nosniff,
+                   sizeof r->nosniff);
     return size * n;
 }
 
-/* Performs one request to a full URL. Returns 0, or -1 on transport error. */
+/* Performs one request to a full URL, sending the URL's path exactly as
+ * written ("/static/../x" is not folded by curl) and an optional extra
+ * header line. Returns 0, or -1 on transport error. */
+static int s_fetch_h(const char *method, const char *url, const char *header,
+                     s_resp_t *r);
+
 static int s_fetch(const char *method, const char *url, s_resp_t *r)
+{
+    return s_fetch_h(method, url, NULL, r);
+}
+
+static int s_fetch_h(const char *method, const char *url, const char *header,
+                     s_resp_t *r)
 {
     memset(r, 0, sizeof *r);
     r->body = calloc(1, 1);
@@ -235,6 +342,10 @@ static int s_fetch(const char *method, const char *url, s_resp_t *r)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    struct curl_slist *hdrs = header ? curl_slist_append(NULL, header) : NULL;
+    if (hdrs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "POST") == 0) {
@@ -249,6 +360,7 @@ static int s_fetch(const char *method, const char *url, s_resp_t *r)
         fprintf(stderr, "  curl %s %s: %s\n", method, url,
                 curl_easy_strerror(rc));
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
     return rc == CURLE_OK ? 0 : -1;
 }
 
@@ -258,6 +370,15 @@ static int s_req(const char *method, const char *path, s_resp_t *r)
     char url[1024];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_port, path);
     return s_fetch(method, url, r);
+}
+
+/* A request to the fixture server that has a web directory. */
+static int s_wreq(const char *method, const char *path, const char *header,
+                  s_resp_t *r)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_webport, path);
+    return s_fetch_h(method, url, header, r);
 }
 
 static void s_resp_free(s_resp_t *r)
@@ -538,6 +659,363 @@ TEST(series_name_needing_url_encoding)
     s_resp_free(&r);
 }
 
+
+/* ------------------------------------------------------------ refs, time */
+
+/* The "ref" object of a series answer: 1 and the two levels when present
+ * (null -> NaN), 0 when the answer has none. */
+static int s_ref(const char *body, double *collapsed, double *ideal)
+{
+    const char *p = strstr(body, "\"ref\":{\"collapsed\":");
+    if (!p)
+        return 0;
+    p += strlen("\"ref\":{\"collapsed\":");
+    *collapsed = strncmp(p, "null", 4) == 0 ? NAN : strtod(p, NULL);
+    const char *q = strstr(p, "\"ideal\":");
+    if (!q)
+        return 0;
+    q += strlen("\"ideal\":");
+    *ideal = strncmp(q, "null", 4) == 0 ? NAN : strtod(q, NULL);
+    return 1;
+}
+
+TEST(series_reference_levels)
+{
+    static const struct {
+        const char *run, *metric;
+        int has;
+        double collapsed, ideal;
+    } cases[] = {
+        { "ref", "rankme", 1, 1.0, 4.0 },          /* min(N, d) = min(4, 8) */
+        { "ref", "std_l2", 1, 0.0, 0.35355339059327373 }, /* 1/sqrt(8) */
+        { "ref", "w2", 1, 1.4142135623730951, 0.0 },
+        /* discrete: every sample on one prototype, uniform use of all 8,
+         * with the estimator's +1e-7 floor */
+        { "refd", "er_entropy", 1, -9.999999500000033e-08, 2.079440741680156 },
+        { "ref", "loss", 0, 0, 0 },
+        { "r1", "erank", 0, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/api/series?run=%s&tag=p&metric=%s",
+                 cases[i].run, cases[i].metric);
+        if (strcmp(cases[i].run, "r1") == 0)
+            snprintf(path, sizeof path,
+                     "/api/series?run=r1&tag=train&metric=erank");
+        s_resp_t r;
+        ASSERT_EQ(s_req("GET", path, &r), 0);
+        ASSERT_EQ(r.status, 200);
+        double c = 0, id = 0;
+        int has = s_ref(r.body, &c, &id);
+        if (has != cases[i].has) {
+            fprintf(stderr, "  %s: %s\n", path, r.body);
+            s_resp_free(&r);
+            ASSERT(0);
+        }
+        if (has) {
+            ASSERT_MIXED(c, cases[i].collapsed, 1e-15);
+            ASSERT_MIXED(id, cases[i].ideal, 1e-15);
+            ASSERT_HAS(r.body, "\"n\":4,\"d\":8,\"kappa\":10,\"support\":");
+        }
+        s_resp_free(&r);
+    }
+
+    /* er_entropy on the sphere: the alert rules' levels (rules_levels):
+     * c(d, kappa) - kappa collapsed, a uniform spread for this N, d, kappa
+     * ideal, which lies below the estimator's ceiling (ln N higher). */
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=er_entropy", &r),
+              0);
+    double c = 0, id = 0;
+    ASSERT(s_ref(r.body, &c, &id));
+    double want_i, want_c;
+    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 4, 8, 10.0,
+                           &want_i, &want_c), 0);
+    ASSERT_MIXED(c, want_c, 0);
+    ASSERT_MIXED(id, want_i, 0);
+    ASSERT_MIXED(c, metrics_vmf_log_norm(8, 10.0) - 10.0, 1e-15);
+    ASSERT(id > c && id < c + log(4.0));
+    ASSERT_HAS(r.body, "\"support\":\"sphere\",\"step\":2}}");
+    s_resp_free(&r);
+
+    /* uniformity (t = 2): 0 collapsed; the uniform distribution's value,
+     * ln E exp(-2|x-y|^2), is negative and above -4 (its d -> inf limit). */
+    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=uniform", &r), 0);
+    ASSERT(s_ref(r.body, &c, &id));
+    ASSERT_MIXED(c, 0.0, 0);
+    ASSERT(id < -3.0 && id > -4.0);
+    s_resp_free(&r);
+
+    /* CSV has no place for levels: unchanged. */
+    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=rankme&format=csv",
+                    &r), 0);
+    ASSERT_STREQ(r.body, "step,value\n0,1\n1,2\n2,3\n");
+    s_resp_free(&r);
+}
+
+TEST(series_wall_time_on_request)
+{
+    s_resp_t r;
+    double t[8], st[8];
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&after=4"
+                    "&before=8&time=1",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
+    ASSERT_EQ(s_json_array(r.body, "time", t, 8), 3);
+    for (int i = 0; i < 3; i++)
+        ASSERT_MIXED(t[i], 1.7e9 + st[i], 0);
+    s_resp_free(&r);
+
+    /* Buckets carry the time of their last point. */
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&points=3"
+                    "&time=1",
+                    &r), 0);
+    ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
+    ASSERT_EQ(s_json_array(r.body, "time", t, 8), 3);
+    for (int i = 0; i < 3; i++)
+        ASSERT_MIXED(t[i], 1.7e9 + st[i], 0);
+    s_resp_free(&r);
+
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=maybe&before=3"
+                    "&time=1&format=csv",
+                    &r), 0);
+    ASSERT_STREQ(r.body, "step,value,time\n0,0,1700000000\n1,1,1700000001\n"
+                         "2,2,1700000002\n");
+    s_resp_free(&r);
+
+    /* time=0 is the default; anything else is refused. */
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=0",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(!strstr(r.body, "\"time\""));
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=2",
+                    &r), 0);
+    ASSERT_EQ(r.status, 400);
+    ASSERT_HAS(r.body, "'time'");
+    s_resp_free(&r);
+}
+
+/* The buckets streamed out of SQLite equal downsample() of the same points,
+ * for every budget, in windows too. */
+TEST(series_streamed_buckets_equal_downsample)
+{
+    int64_t all[S_NSTEPS];
+    double vals[S_NSTEPS];
+    for (int i = 0; i < S_NSTEPS; i++) {
+        all[i] = i;
+        vals[i] = s_erank(i);
+    }
+    static const int windows[][2] = { { -1, S_NSTEPS }, { 10, 90 }, { 48, 53 } };
+    for (size_t w = 0; w < 3; w++) {
+        int a = windows[w][0], b = windows[w][1];
+        for (size_t p = 1; p < 40; p = p * 2 + 1) {
+            series_t want;
+            ASSERT_EQ(downsample(all + a + 1, vals + a + 1, (size_t)(b - a - 1),
+                                 p, &want), 0);
+            char path[256];
+            snprintf(path, sizeof path,
+                     "/api/series?run=r1&tag=train&metric=erank&after=%d"
+                     "&before=%d&points=%zu",
+                     a, b, p);
+            s_resp_t r;
+            double st[64], v[64], mn[64], mx[64];
+            ASSERT_EQ(s_req("GET", path, &r), 0);
+            ASSERT_EQ(r.status, 200);
+            long n = s_json_array(r.body, "step", st, 64);
+            ASSERT_EQ(n, (long)want.n);
+            ASSERT_EQ(s_json_array(r.body, "value", v, 64), n);
+            ASSERT_HAS(r.body, want.bucketed ? "\"bucketed\":true"
+                                             : "\"bucketed\":false");
+            if (want.bucketed) {
+                ASSERT_EQ(s_json_array(r.body, "min", mn, 64), n);
+                ASSERT_EQ(s_json_array(r.body, "max", mx, 64), n);
+            }
+            for (long i = 0; i < n; i++) {
+                ASSERT_EQ(st[i], want.step[i]);
+                ASSERT_MIXED(v[i], want.value[i], 0);
+                if (want.bucketed) {
+                    ASSERT_MIXED(mn[i], want.min[i], 0);
+                    ASSERT_MIXED(mx[i], want.max[i], 0);
+                }
+            }
+            series_free(&want);
+            s_resp_free(&r);
+        }
+    }
+}
+
+/* Live updates are polling: after=<last step held> returns only the new
+ * points, and nothing (not an error) when there is none. */
+TEST(polling_after_last_step)
+{
+    s_resp_t r;
+    double st[8];
+    ASSERT_EQ(s_req("GET",
+                    "/api/series?run=r1&tag=train&metric=erank&after=97"
+                    "&points=500",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, 8), 2);
+    ASSERT_EQ(st[0], 98);
+    ASSERT_EQ(st[1], 99);
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&after=99",
+                    &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(s_json_array(r.body, "step", st, 8), 0);
+    s_resp_free(&r);
+}
+
+/* ------------------------------------------------------------ static files */
+
+TEST(static_files_with_content_types)
+{
+    static const struct {
+        const char *path, *ctype, *body;
+    } cases[] = {
+        { "/", "text/html; charset=utf-8", S_INDEX },
+        { "/index.html", "text/html; charset=utf-8", S_INDEX },
+        { "/static/app.js", "text/javascript; charset=utf-8", S_APPJS },
+        { "/static/style.css", "text/css; charset=utf-8", "body{}\n" },
+        { "/static/logo.svg", "image/svg+xml", "<svg/>\n" },
+        { "/static/blob.bin", "application/octet-stream", "xyz" },
+        { "/static/vendor/v.css", "text/css; charset=utf-8", ".v{}\n" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_resp_t r;
+        ASSERT_EQ(s_wreq("GET", cases[i].path, NULL, &r), 0);
+        if (r.status != 200 || strcmp(r.ctype, cases[i].ctype) != 0 ||
+            strcmp(r.body, cases[i].body) != 0) {
+            fprintf(stderr, "  %s -> %ld %s: %s\n", cases[i].path, r.status,
+                    r.ctype, r.body);
+            s_resp_free(&r);
+            ASSERT(0);
+        }
+        ASSERT_STREQ(r.cache, "no-cache");
+        ASSERT_STREQ(r.nosniff, "nosniff");
+        ASSERT(r.etag[0] == '"');
+        if (i < 2)
+            ASSERT_HAS(r.csp, "default-src 'self'");
+        s_resp_free(&r);
+    }
+    /* HEAD: the headers, no body. */
+    s_resp_t r;
+    ASSERT_EQ(s_wreq("HEAD", "/static/app.js", NULL, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.len, 0);
+    ASSERT_STREQ(r.ctype, "text/javascript; charset=utf-8");
+    s_resp_free(&r);
+    /* The API is still there beside the files. */
+    ASSERT_EQ(s_wreq("GET", "/api/runs", NULL, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"r1\"");
+    s_resp_free(&r);
+}
+
+TEST(static_etag_revalidates_with_304)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_wreq("GET", "/static/app.js", NULL, &r), 0);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "If-None-Match: %s", r.etag);
+    s_resp_free(&r);
+    ASSERT_EQ(s_wreq("GET", "/static/app.js", hdr, &r), 0);
+    ASSERT_EQ(r.status, 304);
+    ASSERT_EQ(r.len, 0);
+    s_resp_free(&r);
+    ASSERT_EQ(s_wreq("GET", "/static/app.js", "If-None-Match: \"stale\"", &r),
+              0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STREQ(r.body, S_APPJS);
+    s_resp_free(&r);
+}
+
+TEST(static_path_traversal_rejected)
+{
+    static const char *const paths[] = {
+        "/static/../../etc/passwd",
+        "/static/../index.html",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2fetc%2fpasswd",
+        "/static/vendor/../app.js",
+        "/static/./app.js",
+        "/static//app.js",
+        "/static/.hidden",
+        "/static/",
+        "/static/vendor",
+        "/static/vendor/",
+        "/static/app.js/",
+        "/static/nope.js",
+        "/static/a%00.js", /* MHD decodes %00 and the path ends there:
+                              "/static/a", which does not exist */
+        "/static/link.js", /* a symlink out of the tree */
+        "/static/%5c..%5cetc",
+        "/../etc/passwd",
+        "//etc/passwd",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        s_resp_t r;
+        ASSERT_EQ(s_wreq("GET", paths[i], NULL, &r), 0);
+        if (r.status != 404 || strstr(r.body, "root:")) {
+            fprintf(stderr, "  %s -> %ld %s\n", paths[i], r.status, r.body);
+            s_resp_free(&r);
+            ASSERT(0);
+        }
+        s_resp_free(&r);
+    }
+}
+
+TEST(static_other_methods_are_405)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_wreq("POST", "/static/app.js", NULL, &r), 0);
+    ASSERT_EQ(r.status, 405);
+    ASSERT_STREQ(r.allow, "GET, HEAD");
+    s_resp_free(&r);
+}
+
+TEST(no_web_dir_explains_on_root)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/", &r), 0);
+    ASSERT_EQ(r.status, 404);
+    ASSERT_STREQ(r.ctype, "text/html; charset=utf-8");
+    ASSERT_HAS(r.body, "--web DIR");
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/static/app.js", &r), 0);
+    ASSERT_EQ(r.status, 404);
+    s_resp_free(&r);
+}
+
+TEST(web_dir_without_index_fails_at_start)
+{
+    char err[512] = "";
+    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = s_db,
+                          .threads = 1, .web_dir = s_dir };
+    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_HAS(err, "no index.html");
+    ASSERT_HAS(err, s_dir);
+}
+
+TEST(find_web_dir_reports_a_directory_with_index)
+{
+    char dir[4096];
+    int rc = http_find_web_dir(dir, sizeof dir);
+    if (rc == 0) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/index.html", dir);
+        struct stat st;
+        ASSERT(dir[0] == '/' && stat(p, &st) == 0);
+    } else {
+        ASSERT_EQ(rc, -ENOENT);
+    }
+}
+
 /* ------------------------------------------------------------ errors */
 
 TEST(bad_parameters_are_400_naming_the_parameter)
@@ -626,8 +1104,9 @@ TEST(unknown_series_is_404)
 
 TEST(unknown_route_is_404)
 {
-    const char *paths[] = { "/", "/api", "/api/nope", "/api/runs/",
-                            "/api/healthz" };
+    const char *paths[] = { "/api", "/api/nope", "/api/runs/",
+                            "/api/healthz", "/static", "/favicon.ico",
+                            "/index.htm" };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         s_resp_t r;
         ASSERT_EQ(s_req("GET", paths[i], &r), 0);
@@ -846,6 +1325,17 @@ int main(void)
         T(series_bucketed_keeps_spike),
         T(series_csv),
         T(series_name_needing_url_encoding),
+        T(series_reference_levels),
+        T(series_wall_time_on_request),
+        T(series_streamed_buckets_equal_downsample),
+        T(polling_after_last_step),
+        T(static_files_with_content_types),
+        T(static_etag_revalidates_with_304),
+        T(static_path_traversal_rejected),
+        T(static_other_methods_are_405),
+        T(no_web_dir_explains_on_root),
+        T(web_dir_without_index_fails_at_start),
+        T(find_web_dir_reports_a_directory_with_index),
         T(bad_parameters_are_400_naming_the_parameter),
         T(unknown_series_is_404),
         T(unknown_route_is_404),

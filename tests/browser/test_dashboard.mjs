@@ -1,0 +1,339 @@
+// test_dashboard.mjs: the dashboard in a real browser (Debian's chromium,
+// headless, through playwright-core) against a real erwatchd.
+//
+// tests/integration/test_browser.py starts the daemon on ephemeral loopback
+// ports, pushes a healthy and a collapsing run through the C client library,
+// and runs this file with:
+//   EW_URL    the daemon's HTTP base URL
+//   EW_ZMQ    its ZeroMQ endpoint (for the live-update test)
+//   EW_SHOTS  where screenshots go (git-ignored tests/screenshots/)
+//   EW_STEPS  steps pushed per run (0 .. EW_STEPS-1)
+// Output: TAP-like lines, one per test.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { launch } from './browser.mjs';
+import { test, assert, assertClose, run } from './tap.mjs';
+
+const URL0 = process.env.EW_URL;
+const ZMQ = process.env.EW_ZMQ;
+const SHOTS = process.env.EW_SHOTS || 'tests/screenshots';
+const STEPS = Number(process.env.EW_STEPS || 60);
+const PY = process.env.EW_PYTHON || '/usr/bin/python3';
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const HEALTHY = 'simclr-healthy';
+const COLLAPSING = 'byol-collapsing';
+const TAG = 'projector';
+
+let browser;
+let page;
+const failures = []; // HTTP errors and page errors seen during the tests
+const requests = [];
+
+async function api(p, params) {
+  const q = new URLSearchParams(params || {}).toString();
+  const r = await fetch(`${URL0}${p}${q ? '?' + q : ''}`);
+  assert(r.ok, `${p}: HTTP ${r.status}`);
+  return r.json();
+}
+
+function shot(name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  return page.screenshot({ path: path.join(SHOTS, name + '.png') });
+}
+
+// Pixels of the panel's plot canvas near an RGB colour.
+async function colorPixels(metric, hex) {
+  return page.evaluate(([m, h]) => {
+    const p = window.erwatch.panels.get(m);
+    const c = p.u.ctx.canvas;
+    const d = p.u.ctx.getImageData(0, 0, c.width, c.height).data;
+    const n = parseInt(h.slice(1), 16);
+    const r = (n >> 16) & 255;
+    const g = (n >> 8) & 255;
+    const b = n & 255;
+    let k = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60 && d[i + 3] > 200) k++;
+    }
+    return k;
+  }, [metric, hex]);
+}
+
+async function canvasHash(metric) {
+  return page.evaluate((m) => {
+    const p = window.erwatch.panels.get(m);
+    const c = p.u.ctx.canvas;
+    const d = p.u.ctx.getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0;
+    return h;
+  }, metric);
+}
+
+async function legendRow(metric, run) {
+  return page.evaluate(([m, r]) => {
+    const tr = [...document.querySelectorAll(`.panel[data-metric="${m}"] tr[data-run]`)].find((x) => x.dataset.run === r);
+    if (!tr) return null;
+    return { step: tr.dataset.step, value: tr.dataset.value, text: tr.querySelector('.val')?.textContent };
+  }, [metric, run]);
+}
+
+async function waitPanelsDrawn() {
+  await page.waitForFunction(
+    ([a, b]) => {
+      const app = window.erwatch;
+      if (!app) return false;
+      const p = app.panels.get('er_entropy');
+      return p && p.runs.get(a)?.full && p.runs.get(b)?.full && document.querySelectorAll('.panel[data-metric="er_entropy"] tr[data-step]').length === 2;
+    },
+    [HEALTHY, COLLAPSING],
+    { timeout: 15000 },
+  );
+}
+
+// ---------------------------------------------------------------- tests
+
+test('page_loads_and_first_panel_paints', async () => {
+  const t0 = Date.now();
+  await page.goto(URL0 + '/');
+  await waitPanelsDrawn();
+  const ms = Date.now() - t0;
+  console.log(`# first paint of the er_entropy panel: ${ms} ms after navigation`);
+  assert(ms < 10000, `first paint took ${ms} ms`);
+  const title = await page.title();
+  assert(title === 'erwatch', title);
+  await shot('dashboard-initial');
+});
+
+test('panels_render_both_runs', async () => {
+  for (const m of ['er_entropy', 'er_reconstruction', 'loss']) {
+    const present = await page.locator(`.panel[data-metric="${m}"]`).count();
+    assert(present === 1, `panel ${m} missing`);
+    for (const run of [HEALTHY, COLLAPSING]) {
+      const row = await legendRow(m, run);
+      assert(row && row.step === String(STEPS - 1), `${m}/${run}: legend ${JSON.stringify(row)}`);
+    }
+    // both runs' colours are drawn on the canvas
+    const colors = await page.evaluate((runs) => runs.map((r) => window.erwatch.colorOf(r)), [HEALTHY, COLLAPSING]);
+    for (let i = 0; i < 2; i++) {
+      const k = await colorPixels(m, colors[i]);
+      assert(k > 50, `${m}: only ${k} pixels of ${colors[i]} drawn`);
+    }
+  }
+});
+
+test('reference_levels_drawn_and_collapse_visible', async () => {
+  const js = await api('/api/series', { run: COLLAPSING, tag: TAG, metric: 'er_entropy' });
+  assert(js.ref && Number.isFinite(js.ref.collapsed) && js.ref.ideal > js.ref.collapsed, JSON.stringify(js.ref));
+  // the collapsing run ends near its collapsed level, the healthy one near the ideal
+  const last = js.value[js.value.length - 1];
+  const h = (last - js.ref.collapsed) / (js.ref.ideal - js.ref.collapsed);
+  assert(h < 0.2, `collapsing run's entropy fraction ${h}`);
+  const refs = await page.evaluate(() => window.erwatch.panels.get('er_entropy').refs().map((r) => [r.kind, r.v]));
+  assert(refs.some(([k, v]) => k === 'collapsed' && Math.abs(v - js.ref.collapsed) < 1e-9), JSON.stringify(refs));
+  assert(refs.some(([k, v]) => k === 'ideal' && Math.abs(v - js.ref.ideal) < 1e-9), JSON.stringify(refs));
+  assert((await colorPixels('er_entropy', '#d92d20')) > 100, 'the red collapsed line is drawn');
+  // the run list flags the collapsed run and not the healthy one
+  const badges = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#runs li[data-run]')].map((li) => [li.dataset.run, li.querySelector('.health')?.className || ''])));
+  assert(/bad/.test(badges[COLLAPSING]) && /good/.test(badges[HEALTHY]), JSON.stringify(badges));
+});
+
+test('legend_value_equals_api_value_at_cursor', async () => {
+  const step = Math.floor(STEPS / 2) + 3;
+  for (const metric of ['er_entropy', 'loss']) {
+    const box = await page.locator(`.panel[data-metric="${metric}"] .u-over`).boundingBox();
+    const px = await page.evaluate(([m, s]) => window.erwatch.panels.get(m).u.valToPos(s, 'x'), [metric, step]);
+    await page.mouse.move(box.x + px, box.y + box.height / 2);
+    await page.waitForFunction(([m, s]) => document.querySelector(`.panel[data-metric="${m}"] tr[data-run]`)?.dataset.step === String(s), [metric, step], { timeout: 5000 });
+    for (const run of [HEALTHY, COLLAPSING]) {
+      const js = await api('/api/series', { run, tag: TAG, metric, after: step - 1, before: step + 1 });
+      assert(js.step.length === 1 && js.step[0] === step, JSON.stringify(js));
+      const row = await legendRow(metric, run);
+      assert(row.step === String(step), `${metric}/${run} legend at step ${row.step}, cursor at ${step}`);
+      assert(Number(row.value) === js.value[0], `${metric}/${run}: legend ${row.value} != API ${js.value[0]}`);
+      assertClose(Number(row.text.replace('−', '-')), js.value[0], 1e-5, `${metric}/${run} shown text "${row.text}"`);
+    }
+  }
+  await shot('dashboard-hover');
+  await page.mouse.move(0, 0);
+});
+
+test('smoothing_changes_the_drawn_series', async () => {
+  const metric = 'er_reconstruction'; // noisy enough for the EMA to show
+  const before = await canvasHash(metric);
+  await page.locator('#smooth').fill('0.9');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('smooth') === '0.90');
+  await page.waitForTimeout(100);
+  const after = await canvasHash(metric);
+  assert(before !== after, 'the canvas did not change');
+  // what is drawn is the bias-corrected EMA of the API's values
+  const js = await api('/api/series', { run: HEALTHY, tag: TAG, metric });
+  const drawn = await page.evaluate(([m, r]) => {
+    const p = window.erwatch.panels.get(m);
+    const e = p.runs.get(r);
+    return Array.from(p.smoothed(e, p.view(e)));
+  }, [metric, HEALTHY]);
+  let last = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < js.value.length; i++) {
+    last = 0.9 * last + 0.1 * js.value[i];
+    const want = last / (1 - Math.pow(0.9, i + 1));
+    assertClose(drawn[i], want, 1e-12, `smoothed[${i}]`);
+    maxDiff = Math.max(maxDiff, Math.abs(want - js.value[i]));
+  }
+  assert(maxDiff > 0, 'smoothing changed nothing');
+  const head = await page.locator(`.panel[data-metric="${metric}"] .legend th`).allTextContents();
+  assert(head.includes('smoothed') && head.includes('raw'), `legend header ${head}`);
+  await shot('dashboard-smoothed');
+  await page.locator('#smooth').fill('0');
+});
+
+test('new_point_appears_without_reload', async () => {
+  await page.evaluate(() => (window.__noReload = 1));
+  const newStep = STEPS + 10;
+  const t0 = Date.now();
+  execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(HERE)}); import seed; seed.push_point(${JSON.stringify(ZMQ)}, ${JSON.stringify(HEALTHY)}, ${JSON.stringify(TAG)}, ${newStep})`], { stdio: 'inherit' });
+  const t1 = Date.now();
+  await page.waitForFunction(([r, s]) => {
+    const tr = [...document.querySelectorAll('.panel[data-metric="er_entropy"] tr[data-run]')].find((x) => x.dataset.run === r);
+    return tr && tr.dataset.step === String(s);
+  }, [HEALTHY, newStep], { timeout: 10000 });
+  console.log(`# new point drawn ${Date.now() - t1} ms after the push returned (push took ${t1 - t0} ms)`);
+  assert(await page.evaluate(() => window.__noReload === 1), 'the page reloaded');
+  const runMeta = await page.locator(`#runs li[data-run="${HEALTHY}"] .meta-step`).textContent();
+  assert(runMeta.replace(/\s/g, '') === `step${newStep}`, runMeta);
+});
+
+test('zoom_requests_a_narrower_range_synced_across_panels', async () => {
+  requests.length = 0;
+  const box = await page.locator('.panel[data-metric="er_entropy"] .u-over').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 6 });
+  await page.mouse.up();
+  await page.waitForFunction(() => new URLSearchParams(location.search).has('from'));
+  const url = new URL(page.url());
+  const lo = Number(url.searchParams.get('from'));
+  const hi = Number(url.searchParams.get('to'));
+  assert(hi > lo && hi - lo < STEPS, `range ${lo}..${hi}`);
+  await page.waitForFunction(() => [...window.erwatch.panels.values()].every((p) => [...p.runs.values()].every((e) => !e.full || e.zoom)), null, { timeout: 10000 });
+  const zoomReqs = requests.filter((u) => u.searchParams.has('after') && u.searchParams.has('before'));
+  assert(zoomReqs.length >= 6, `only ${zoomReqs.length} windowed requests: ${requests.map(String).join(' ')}`);
+  for (const u of zoomReqs) {
+    const a = Number(u.searchParams.get('after'));
+    const b = Number(u.searchParams.get('before'));
+    assert(b - a < STEPS && a >= lo - STEPS * 0.1 - 2 && b <= hi + STEPS * 0.1 + 2, `window ${a}..${b} for ${lo}..${hi}`);
+    assert(Number(u.searchParams.get('points')) > 100, 'points = panel width');
+  }
+  // every panel shows the same window
+  const scales = await page.evaluate(() => [...window.erwatch.panels.values()].map((p) => [p.u.scales.x.min, p.u.scales.x.max]));
+  for (const [a, b] of scales) assert(a === lo && b === hi, `panel x ${a}..${b} != ${lo}..${hi}`);
+  await shot('dashboard-zoomed');
+  // reset: the button, then the whole run again
+  assert(!(await page.locator('#reset-zoom').isDisabled()), 'reset enabled');
+  await page.locator('#reset-zoom').click();
+  await page.waitForFunction(() => !new URLSearchParams(location.search).has('from'));
+  const full = await page.evaluate(() => { const p = window.erwatch.panels.get('er_entropy'); return [p.u.scales.x.min, p.u.scales.x.max]; });
+  assert(full[0] <= 0 && full[1] >= STEPS - 1, `after reset ${full}`);
+});
+
+test('url_reproduces_the_view', async () => {
+  const q = `?run=${COLLAPSING}&tag=${TAG}&metric=er_entropy&metric=loss&smooth=0.50&x=step&y=lin&from=10&to=40`;
+  const p2 = await browser.ctx.newPage();
+  try {
+    await p2.goto(URL0 + '/' + q);
+    await p2.waitForFunction(() => {
+      const a = window.erwatch;
+      return a && a.panels.get('er_entropy')?.runs.size > 0 && [...a.panels.get('er_entropy').runs.values()].every((e) => e.zoom);
+    }, null, { timeout: 15000 });
+    const st = await p2.evaluate(() => {
+      const a = window.erwatch;
+      const p = a.panels.get('er_entropy');
+      return { runs: a.selectedRuns(), panels: [...a.panels.keys()], smooth: a.state.smooth, x: [p.u.scales.x.min, p.u.scales.x.max], slider: document.getElementById('smooth').value };
+    });
+    assert(JSON.stringify(st.runs) === JSON.stringify([COLLAPSING]), JSON.stringify(st));
+    assert(JSON.stringify(st.panels) === JSON.stringify(['er_entropy', 'loss']), JSON.stringify(st));
+    assert(st.smooth === 0.5 && st.slider === '0.5' && st.x[0] === 10 && st.x[1] === 40, JSON.stringify(st));
+  } finally {
+    await p2.close();
+  }
+});
+
+test('download_csv_and_json', async () => {
+  const panel = page.locator('.panel[data-metric="loss"]');
+  const [dl] = await Promise.all([page.waitForEvent('download'), panel.locator('button', { hasText: 'CSV' }).click()]);
+  const csv = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n');
+  assert(csv[0] === 'run,tag,metric,step,time,value,min,max,smoothed', csv[0]);
+  const js = await api('/api/series', { run: COLLAPSING, tag: TAG, metric: 'loss' });
+  const rows = csv.slice(1).filter((l) => l.startsWith(COLLAPSING + ','));
+  assert(rows.length === js.step.length, `${rows.length} CSV rows, API has ${js.step.length}`);
+  const f = rows[5].split(',');
+  assert(Number(f[3]) === js.step[5] && Number(f[5]) === js.value[5], rows[5]);
+  const [dl2] = await Promise.all([page.waitForEvent('download'), panel.locator('button', { hasText: 'JSON' }).click()]);
+  const data = JSON.parse(fs.readFileSync(await dl2.path(), 'utf8'));
+  assert(data.metric === 'loss' && data.runs.length === 2, JSON.stringify(data).slice(0, 200));
+  const r = data.runs.find((x) => x.run === COLLAPSING);
+  assert(JSON.stringify(r.value) === JSON.stringify(js.value), 'JSON values = API values');
+});
+
+test('axes_wall_time_and_log', async () => {
+  await page.locator('[data-x="time"]').click();
+  await page.locator('[data-y="log"]').click();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('x') === 'time' && new URLSearchParams(location.search).get('y') === 'log');
+  const st = await page.evaluate(() => {
+    const p = window.erwatch.panels.get('loss');
+    return { time: p.u.scales.x.time, distr: p.u.scales.y.distr, entropyNote: window.erwatch.panels.get('er_entropy').note.textContent, x0: p.u.scales.x.min };
+  });
+  assert(st.time === true && st.distr === 3, JSON.stringify(st));
+  assert(st.x0 > 1e9, 'x is Unix time');
+  assert(/log scale n\/a/.test(st.entropyNote), 'negative entropy falls back to linear with a note');
+  await shot('dashboard-time-log');
+  await page.locator('[data-x="step"]').click();
+  await page.locator('[data-y="lin"]').click();
+});
+
+test('filter_runs_by_name', async () => {
+  await page.locator('#filter').fill('healthy');
+  const shown = await page.locator('#runs li[data-run]').evaluateAll((lis) => lis.map((l) => l.dataset.run));
+  assert(JSON.stringify(shown) === JSON.stringify([HEALTHY]), JSON.stringify(shown));
+  await page.locator('#filter').fill('');
+});
+
+test('spectrum_panel_shows_data_or_says_none', async () => {
+  const r = await fetch(`${URL0}/api/spectrum?run=${COLLAPSING}&tag=${TAG}`);
+  await page.waitForFunction(() => document.getElementById('spectrum').dataset.state, null, { timeout: 10000 });
+  const state = await page.evaluate(() => [document.getElementById('spectrum').dataset.state, document.getElementById('spec-msg').textContent]);
+  if (r.status === 404) assert(state[0] === 'empty' && /No spectrum stored yet/.test(state[1]), JSON.stringify(state));
+  else assert(r.ok && (state[0] === 'drawn' || /No spectrum/.test(state[1])), JSON.stringify(state));
+});
+
+test('no_page_errors_or_failed_requests', async () => {
+  // /api/spectrum may answer 404 (nothing stored): that is a state, not an error
+  const bad = failures.filter((f) => !/\/api\/spectrum/.test(f));
+  assert(bad.length === 0, bad.join('\n'));
+  await shot('dashboard-final');
+});
+
+process.exitCode = await run({
+  before: async () => {
+    assert(URL0 && ZMQ, 'EW_URL and EW_ZMQ must be set');
+    browser = await launch({ width: 1440, height: 1000 });
+    page = await browser.ctx.newPage();
+    page.setDefaultTimeout(15000);
+    page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) failures.push(`console: ${m.text()}`);
+    });
+    page.on('response', (r) => {
+      if (r.status() >= 400) failures.push(`HTTP ${r.status()} ${r.url()}`);
+    });
+    page.on('request', (r) => {
+      if (r.url().includes('/api/series')) requests.push(new URL(r.url()));
+    });
+  },
+  after: async () => {
+    if (browser) await browser.close();
+  },
+});

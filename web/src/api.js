@@ -1,0 +1,62 @@
+// api.js: the daemon's JSON API (README "HTTP API"), with a small limit on
+// requests in flight so that 50 runs x 8 panels queue instead of flooding
+// the daemon's thread pool, and the first panel's requests go first.
+
+const MAX_IN_FLIGHT = 6;
+let inFlight = 0;
+const waiting = [];
+
+function pump() {
+  while (inFlight < MAX_IN_FLIGHT && waiting.length) {
+    const job = waiting.shift();
+    inFlight++;
+    job().finally(() => {
+      inFlight--;
+      pump();
+    });
+  }
+}
+
+function queued(fn) {
+  return new Promise((resolve, reject) => {
+    waiting.push(() => fn().then(resolve, reject));
+    pump();
+  });
+}
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function getJSON(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v != null) q.set(k, String(v));
+  const url = path + (q.toString() ? '?' + q : '');
+  const r = await fetch(url, { cache: 'no-store' });
+  let body = null;
+  try {
+    body = await r.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!r.ok) throw new ApiError(r.status, (body && body.error) || `${url}: HTTP ${r.status}`);
+  return body;
+}
+
+export function getRuns() {
+  return getJSON('/api/runs');
+}
+
+// One series window. after/before are exclusive step bounds (null: open).
+export function getSeries({ run, tag, metric, after, before, points, time }) {
+  return queued(() =>
+    getJSON('/api/series', { run, tag, metric, after, before, points, time: time ? 1 : null }),
+  );
+}
+
+export function getSpectrum({ run, tag, after, before, points }) {
+  return queued(() => getJSON('/api/spectrum', { run, tag, after, before, points }));
+}

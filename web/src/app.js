@@ -1,0 +1,448 @@
+// app.js: the erwatch dashboard. No framework: the page is a run list, one
+// panel per metric (chart.js) and a spectrum heatmap (spectrum.js), all
+// driven by one view state that is mirrored in the URL (state.js).
+//
+// Live updates: GET /api/runs once a second; when a selected run's tag has
+// a new last step, each panel asks only for the points after the last one
+// it holds (see the comment at the top of daemon/http.c for why this is
+// polling rather than Server-Sent Events).
+
+import { parseState, stateToSearch } from './state.js';
+import { getRuns } from './api.js';
+import { Panel, metricOrder, METRIC_INFO } from './chart.js';
+import { SpectrumPanel } from './spectrum.js';
+import { runColor } from './colors.js';
+import { fmtAgo, fmtStep } from './format.js';
+
+const POLL_MS = 1000;
+const LIVE_S = 30;        // a run is live when a batch arrived this recently
+const DEFAULT_RUNS = 8;   // selected on first visit: the most recent ones
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v != null) e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+
+class App {
+  constructor() {
+    this.state = parseState(location.search);
+    this.runs = [];            // /api/runs, most recently seen first
+    this.byName = new Map();
+    this.panels = new Map();   // metric -> Panel
+    this.seen = new Map();     // "run\0tag" -> last step we loaded up to
+    this.runItems = new Map(); // run -> <li>
+    this.pollTimer = null;
+    this.lastOk = 0;
+    this.spectrum = new SpectrumPanel(this);
+    this.polls = 0;
+  }
+
+  // ------------------------------------------------------------ state
+
+  saveState() {
+    const q = stateToSearch(this.state);
+    if (q !== location.search) history.replaceState(null, '', location.pathname + q);
+  }
+
+  selectedRuns() {
+    return (this.state.runs || []).filter((r) => this.byName.has(r));
+  }
+
+  colorOf(run) {
+    const i = (this.state.runs || []).indexOf(run);
+    return runColor(i < 0 ? 0 : i);
+  }
+
+  tagsOf(run) {
+    const r = this.byName.get(run);
+    return r ? r.tags : [];
+  }
+
+  tagInfo(run, tag) {
+    return this.tagsOf(run).find((t) => t.tag === tag) || null;
+  }
+
+  availableTags() {
+    const seen = new Map();
+    for (const r of this.selectedRuns()) for (const t of this.tagsOf(r)) seen.set(t.tag, (seen.get(t.tag) || 0) + 1);
+    return [...seen.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
+  }
+
+  availableMetrics() {
+    const set = new Set();
+    for (const r of this.selectedRuns()) {
+      const t = this.tagInfo(r, this.state.tag);
+      if (t) for (const m of t.metrics) set.add(m);
+    }
+    return [...set].sort(metricOrder);
+  }
+
+  shownMetrics() {
+    const avail = this.availableMetrics();
+    if (!this.state.metrics) return avail;
+    return avail.filter((m) => this.state.metrics.includes(m));
+  }
+
+  runsWithMetric(metric) {
+    return this.selectedRuns().filter((r) => {
+      const t = this.tagInfo(r, this.state.tag);
+      return t && t.metrics.includes(metric);
+    });
+  }
+
+  // ------------------------------------------------------------ start
+
+  async start() {
+    this.bindControls();
+    try {
+      await this.refreshRuns();
+    } catch (e) {
+      this.setStatus(false, `cannot reach erwatchd: ${e.message}`);
+    }
+    if (this.state.runs === null) this.state.runs = this.runs.slice(0, DEFAULT_RUNS).map((r) => r.run);
+    this.fixTag();
+    this.renderControls();
+    this.renderRunList();
+    this.layout();
+    this.saveState();
+    this.loadAll();
+    this.schedulePoll();
+    new ResizeObserver(() => this.onResize()).observe($('panels'));
+    window.erwatch = this; // for the browser tests and the curious
+  }
+
+  fixTag() {
+    const tags = this.availableTags();
+    if (!tags.includes(this.state.tag)) this.state.tag = tags[0] || this.state.tag || null;
+  }
+
+  bindControls() {
+    $('tag').addEventListener('change', (e) => {
+      this.state.tag = e.target.value;
+      this.state.range = null;
+      this.saveState();
+      this.layout();
+      this.loadAll();
+    });
+    for (const b of document.querySelectorAll('[data-x]')) {
+      b.addEventListener('click', () => {
+        if (this.state.x === b.dataset.x) return;
+        this.state.x = b.dataset.x;
+        this.state.range = null; // the window was in the other axis' units
+        this.afterAxisChange();
+      });
+    }
+    for (const b of document.querySelectorAll('[data-y]')) {
+      b.addEventListener('click', () => {
+        if (this.state.y === b.dataset.y) return;
+        this.state.y = b.dataset.y;
+        this.afterAxisChange();
+      });
+    }
+    const sm = $('smooth');
+    sm.addEventListener('input', () => {
+      this.state.smooth = Number(sm.value);
+      $('smooth-val').textContent = this.state.smooth.toFixed(2);
+      for (const p of this.panels.values()) p.refresh();
+      this.saveState();
+    });
+    $('reset-zoom').addEventListener('click', () => this.resetZoom());
+    $('copy-link').addEventListener('click', async (e) => {
+      const b = e.currentTarget;
+      try {
+        await navigator.clipboard.writeText(location.href);
+        b.textContent = 'Copied';
+      } catch (err) {
+        window.prompt('Copy this link', location.href);
+      }
+      setTimeout(() => (b.textContent = 'Copy link'), 1500);
+    });
+    const f = $('filter');
+    f.value = this.state.filter;
+    f.addEventListener('input', () => {
+      this.state.filter = f.value;
+      this.saveState();
+      this.renderRunList();
+    });
+    $('select-shown').addEventListener('click', () => {
+      const shown = this.filteredRuns().map((r) => r.run);
+      const cur = this.state.runs || [];
+      this.state.runs = cur.concat(shown.filter((r) => !cur.includes(r)));
+      this.selectionChanged();
+    });
+    $('select-none').addEventListener('click', () => {
+      this.state.runs = [];
+      this.selectionChanged();
+    });
+  }
+
+  afterAxisChange() {
+    this.renderControls();
+    this.saveState();
+    for (const p of this.panels.values()) p.build();
+    this.spectrum.load();
+    if (this.state.range) this.zoom(this.state.range);
+  }
+
+  renderControls() {
+    const s = this.state;
+    for (const b of document.querySelectorAll('[data-x]')) b.setAttribute('aria-pressed', String(b.dataset.x === s.x));
+    for (const b of document.querySelectorAll('[data-y]')) b.setAttribute('aria-pressed', String(b.dataset.y === s.y));
+    $('smooth').value = String(s.smooth);
+    $('smooth-val').textContent = s.smooth.toFixed(2);
+    $('reset-zoom').disabled = !s.range;
+    const tags = this.availableTags();
+    const sel = $('tag');
+    sel.replaceChildren(...tags.map((t) => el('option', { value: t, text: t })));
+    sel.value = s.tag || '';
+    sel.disabled = tags.length < 2;
+  }
+
+  // ------------------------------------------------------------ runs
+
+  async refreshRuns() {
+    const js = await getRuns();
+    this.runs = js.runs || [];
+    this.byName = new Map(this.runs.map((r) => [r.run, r]));
+    this.lastOk = Date.now();
+    this.setStatus(true);
+  }
+
+  filteredRuns() {
+    const f = this.state.filter.trim().toLowerCase();
+    return f ? this.runs.filter((r) => r.run.toLowerCase().includes(f)) : this.runs;
+  }
+
+  renderRunList() {
+    const ul = $('runs');
+    const now = Date.now() / 1000;
+    const shown = this.filteredRuns();
+    $('run-count').textContent = this.runs.length ? `${this.selectedRuns().length} of ${this.runs.length} selected` : '';
+    const entropy = this.panels.get('er_entropy');
+    const items = shown.map((r) => {
+      let li = this.runItems.get(r.run);
+      if (!li) {
+        li = el('li', { 'data-run': r.run });
+        const cb = el('input', { type: 'checkbox', 'aria-label': `show ${r.run}` });
+        cb.addEventListener('change', () => this.toggleRun(r.run, cb.checked));
+        li.append(
+          el('label', { class: 'run-row' },
+            cb,
+            el('span', { class: 'sw' }),
+            el('span', { class: 'run-main' },
+              el('span', { class: 'run-name', title: r.run, text: r.run }),
+              el('span', { class: 'run-meta' }))),
+        );
+        this.runItems.set(r.run, li);
+      }
+      const selected = (this.state.runs || []).includes(r.run);
+      li.classList.toggle('selected', selected);
+      li.querySelector('input').checked = selected;
+      li.querySelector('.sw').style.background = selected ? this.colorOf(r.run) : 'transparent';
+      const age = now - (r.last_seen || 0);
+      const live = age < LIVE_S;
+      const meta = li.querySelector('.run-meta');
+      const parts = [
+        el('span', { class: `pill ${live ? 'live' : 'stale'}`, text: live ? 'live' : 'stale', title: live ? 'a batch arrived in the last 30 s' : 'no batch in the last 30 s' }),
+        el('span', { class: 'meta-step', text: r.last_step == null ? 'no step' : `step ${fmtStep(r.last_step)}` }),
+        el('span', { class: 'meta-seen', text: fmtAgo(age), title: r.last_seen ? new Date(r.last_seen * 1000).toString() : '' }),
+      ];
+      if (r.dropped > 0) parts.push(el('span', { class: 'pill warn', text: `${r.dropped} dropped`, title: 'batches the client library dropped because the daemon was not keeping up (client-reported)' }));
+      const h = selected && entropy ? entropy.health(r.run) : null;
+      if (h != null) {
+        const pct = Math.max(0, Math.min(100, Math.round(h * 100)));
+        const cls = h < 0.25 ? 'bad' : h < 0.6 ? 'mid' : 'good';
+        parts.push(el('span', { class: `pill health ${cls}`, text: `H ${pct}%`, title: 'latest ER entropy: 0% = the collapsed level, 100% = the ceiling (every point far from all others)' }));
+      }
+      meta.replaceChildren(...parts);
+      li.title = '';
+      return li;
+    });
+    ul.replaceChildren(...items);
+    if (!this.runs.length) ul.replaceChildren(el('li', { class: 'muted none', text: 'No runs yet.' }));
+    else if (!shown.length) ul.replaceChildren(el('li', { class: 'muted none', text: 'No run matches the filter.' }));
+  }
+
+  toggleRun(run, on) {
+    const cur = (this.state.runs || []).filter((r) => r !== run);
+    if (on) cur.push(run);
+    this.state.runs = cur;
+    this.selectionChanged();
+  }
+
+  selectionChanged() {
+    this.fixTag();
+    this.saveState();
+    this.renderControls();
+    this.renderRunList();
+    this.layout();
+    this.loadAll();
+  }
+
+  // ------------------------------------------------------------ panels
+
+  layout() {
+    const shown = this.shownMetrics();
+    for (const [m, p] of this.panels) {
+      if (!shown.includes(m)) {
+        p.destroy();
+        this.panels.delete(m);
+      }
+    }
+    const box = $('panels');
+    const created = [];
+    for (const m of shown) {
+      let p = this.panels.get(m);
+      if (!p) {
+        p = new Panel(this, m);
+        this.panels.set(m, p);
+        created.push(p);
+      }
+      box.append(p.root); // (re)appending keeps the order
+    }
+    for (const p of created) p.build();
+    this.renderChips();
+    this.spectrum.syncRuns();
+    const empty = $('empty');
+    let msg = '';
+    if (!this.runs.length) msg = 'No runs yet. Push a batch from a training job (erwatch_push) or with build/erwatch push --run demo --tag projector --step 1 z1.npy z2.npy; it appears here within a second.';
+    else if (!this.selectedRuns().length) msg = 'Select one or more runs on the left.';
+    else if (!shown.length) msg = 'No metric to show for this tag.';
+    empty.textContent = msg;
+    empty.hidden = !msg;
+    return created;
+  }
+
+  renderChips() {
+    const box = $('metric-chips');
+    const avail = this.availableMetrics();
+    const shown = this.shownMetrics();
+    box.replaceChildren(...avail.map((m) => {
+      const b = el('button', { type: 'button', class: 'chip', 'aria-pressed': String(shown.includes(m)), text: m, title: (METRIC_INFO[m] || {}).title || m });
+      b.addEventListener('click', () => {
+        const cur = new Set(this.shownMetrics());
+        if (cur.has(m)) cur.delete(m);
+        else cur.add(m);
+        this.state.metrics = cur.size === avail.length ? null : avail.filter((x) => cur.has(x));
+        this.saveState();
+        const created = this.layout();
+        for (const p of created) p.loadFull();
+      });
+      return b;
+    }));
+    box.hidden = avail.length === 0;
+  }
+
+  loadAll() {
+    this.seen.clear();
+    for (const r of this.selectedRuns()) {
+      const t = this.tagInfo(r, this.state.tag);
+      if (t) this.seen.set(r + '\0' + this.state.tag, t.last_step);
+    }
+    // Panels enqueue their requests in page order, so the first panel
+    // paints first.
+    const all = [...this.panels.values()].map((p) => p.loadFull());
+    Promise.all(all).then(() => this.renderRunList());
+    this.spectrum.load();
+  }
+
+  zoom(range) {
+    let [lo, hi] = range;
+    if (!(hi > lo)) return;
+    if (this.state.x === 'step') {
+      lo = Math.floor(lo);
+      hi = Math.ceil(hi);
+      if (hi - lo < 2) hi = lo + 2;
+    }
+    this.state.range = [lo, hi];
+    this.saveState();
+    this.renderControls();
+    for (const p of this.panels.values()) {
+      p.applyX(); // clip what we have at once, detail follows
+      p.loadZoom();
+    }
+    this.spectrum.load();
+  }
+
+  resetZoom() {
+    if (!this.state.range) return;
+    this.state.range = null;
+    this.saveState();
+    this.renderControls();
+    for (const p of this.panels.values()) p.refresh();
+    this.spectrum.load();
+  }
+
+  onResize() {
+    clearTimeout(this.resizeTimer);
+    for (const p of this.panels.values()) p.resize();
+    this.resizeTimer = setTimeout(() => {
+      this.spectrum.draw();
+    }, 150);
+  }
+
+  // ------------------------------------------------------------ live
+
+  schedulePoll() {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
+  }
+
+  async poll() {
+    try {
+      const before = this.availableMetrics().join('\n');
+      await this.refreshRuns();
+      this.polls++;
+      const newRuns = this.state.runs === null || (this.state.runs.length === 0 && this.runs.length && this.polls === 1);
+      if (newRuns) this.state.runs = this.runs.slice(0, DEFAULT_RUNS).map((r) => r.run);
+      const tagBefore = this.state.tag;
+      this.fixTag();
+      if (this.state.tag !== tagBefore || newRuns) this.renderControls();
+      const after = this.availableMetrics().join('\n');
+      if (before !== after) {
+        const created = this.layout();
+        for (const p of created) p.loadFull();
+        this.renderControls();
+      }
+      const tag = this.state.tag;
+      for (const run of this.selectedRuns()) {
+        const t = this.tagInfo(run, tag);
+        if (!t) continue;
+        const key = run + '\0' + tag;
+        const was = this.seen.get(key);
+        if (was === undefined || t.last_step !== was) {
+          this.seen.set(key, t.last_step);
+          for (const p of this.panels.values()) {
+            if (t.metrics.includes(p.metric)) p.appendNew(run).catch(() => {});
+          }
+          if (this.spectrum.run() === run && !this.state.range) this.spectrum.load();
+        }
+      }
+      this.renderRunList();
+    } catch (e) {
+      this.setStatus(false, 'connection lost, retrying');
+    }
+    this.schedulePoll();
+  }
+
+  setStatus(ok, text) {
+    const s = $('status');
+    s.classList.toggle('ok', ok);
+    s.classList.toggle('bad', !ok);
+    const t = new Date();
+    const p = (x) => String(x).padStart(2, '0');
+    s.querySelector('.txt').textContent = ok ? `live · updated ${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}` : text;
+  }
+}
+
+const app = new App();
+app.start();

@@ -1,0 +1,47 @@
+// format.js: numbers, steps and times as people read them.
+
+// A metric value: 6 significant digits, exponent form when very large or
+// small, a real minus sign.
+export function fmtValue(v) {
+  if (v == null || Number.isNaN(v)) return '—';
+  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
+  const a = Math.abs(v);
+  let s;
+  if (a !== 0 && (a >= 1e6 || a < 1e-4)) s = v.toExponential(5);
+  else s = String(Number(v.toPrecision(6)));
+  return s.replace('-', '−');
+}
+
+// Parses what fmtValue printed (for tests and copy/paste).
+export function parseValue(s) {
+  return Number(String(s).replace('−', '-'));
+}
+
+// Steps: 1234567 -> "1.23M" on axes, exact with thin spaces in the legend.
+export function fmtStepShort(v) {
+  const a = Math.abs(v);
+  if (a >= 1e9) return +(v / 1e9).toFixed(2) + 'G';
+  if (a >= 1e6) return +(v / 1e6).toFixed(2) + 'M';
+  if (a >= 1e4) return +(v / 1e3).toFixed(1) + 'k';
+  return String(Math.round(v));
+}
+
+export function fmtStep(v) {
+  return Math.round(v).toString().replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f');
+}
+
+export function fmtAgo(seconds) {
+  if (!Number.isFinite(seconds)) return 'never';
+  if (seconds < 0) seconds = 0;
+  if (seconds < 60) return Math.floor(seconds) + ' s ago';
+  if (seconds < 3600) return Math.floor(seconds / 60) + ' min ago';
+  if (seconds < 86400) return Math.floor(seconds / 3600) + ' h ago';
+  return Math.floor(seconds / 86400) + ' d ago';
+}
+
+export function fmtTime(t) {
+  if (!Number.isFinite(t)) return '—';
+  const d = new Date(t * 1000);
+  const p = (x) => String(x).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
