@@ -9,7 +9,16 @@ set -eu
 pkgs="build-essential pkg-config clang libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
 libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
-python3 python3-zmq python3-msgpack python3-numpy"
+python3 python3-zmq python3-msgpack python3-numpy
+chromium fonts-inter"
+
+# The dashboard's build runs npm (uPlot comes from the npm registry) and its
+# browser test drives Debian's chromium through playwright-core. node and
+# npm may come from another source than Debian's packages (NodeSource's
+# nodejs ships npm and conflicts with Debian's npm): install Debian's only
+# when the commands are missing.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
 for group in "$@"; do
     case "$group" in
