@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh BUILD: every benchmark; results go to stdout and tests/bench/RESULTS.md.
 # Sections: the daemon end to end (e2e.sh), then the metric kernels alone
-# (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there).
+# (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
+# then the Python client (bench_python_client.py).
 set -eu
 BUILD=${1:-build}
 out=tests/bench/RESULTS.md
@@ -25,7 +26,9 @@ out=tests/bench/RESULTS.md
     echo "and of the default set (two views), beside PyTorch (tests/bench/torch_ref.py:"
     echo "the upstream formulas, float32, torch.set_num_threads(1)) on the same inputs"
     echo "and one cblas_ssyrk of the same shape (the Gram matrix ER needs: the floor)."
-    echo "'mixed diff' is |ours - torch| / max(1, |torch|) on the value."
+    echo "'mixed diff' is |ours - torch| / max(1, |torch|) on the value. The floor row"
+    echo "also shows torch's x @ x.T (twice the flops of ssyrk: ~2x when both windows"
+    echo "saw the same machine)."
     echo
     tdir=$(mktemp -d /tmp/ew-bench-metrics-XXXXXX)
     if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -37,4 +40,7 @@ out=tests/bench/RESULTS.md
     echo
     "$BUILD/bench/bench_metrics" "$tdir"
     rm -rf "$tdir"
+    echo
+    # Python client: Monitor.log() per call beside a memcpy of the same bytes.
+    /usr/bin/python3 tests/bench/bench_python_client.py
 } | tee "$out"

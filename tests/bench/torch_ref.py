@@ -7,6 +7,8 @@ Python code writes them (matmul + logsumexp for ER, pdist for uniformity,
 float32 throughout, one thread), so bench_metrics can put our times next
 to these. Output: DIR/torch.tsv, one line per shape and metric:
     shape  metric  median_ms  runs  value
+plus "matmul", one x @ x.T, so the two measurement windows (this script's
+and bench_metrics') can be compared on a shared machine.
 Formulas: shared/vectors/README.md. The sphere metrics get l2-normalised
 rows (F.normalize), RankMe and std_l2 the raw rows, as in metrics.h.
 """
@@ -16,10 +18,18 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from scipy.special import ive
+# One thread for real: Debian's torch does its matmuls in the system
+# OpenBLAS (pthread build), which torch.set_num_threads() does not pin; it
+# reads these variables when it loads, so they must be set before numpy and
+# torch are imported (measured: 2048x1024 x x^T 64 ms unpinned, 130 ms
+# pinned, on 2 cores).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from scipy.special import ive  # noqa: E402
 
 SHAPES = [(256, 128), (1024, 256), (4096, 256), (2048, 1024)]
 KAPPA, T, ALPHA, W2_EPS, RANKME_EPS = 10.0, 2.0, 2.0, 1e-8, 1e-7
@@ -85,6 +95,7 @@ def metric_fns(x, y, c):
                 w2(xs), rankme(x), std_l2(x))[0]
 
     return {
+        "matmul": lambda: x @ x.T,  # torch's own floor: the Gram product
         "er_entropy": lambda: er_entropy(nx(), c),
         "er_reconstruction": lambda: er_reconstruction(nx(), ny(), c),
         "align": lambda: align(nx(), ny()),
@@ -96,17 +107,22 @@ def metric_fns(x, y, c):
     }
 
 
-def median_ms(fn):
-    fn()  # warm-up
-    times = []
-    start = time.perf_counter()
-    while len(times) < 5 or (len(times) < 31 and time.perf_counter() - start < 1.5):
-        t0 = time.perf_counter()
+def median_ms(fns):
+    """name -> median ms, timed in rounds (every job once per round), so a
+    slow phase of a shared machine hits all jobs alike. A warm-up round,
+    then at least 3 rounds, more (up to 15) while under 3 s in all."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 3 and time.perf_counter() - start > 20:
-            break
-    return 1e3 * statistics.median(times), len(times)
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < 3 or (rounds < 15 and time.perf_counter() - start < 3.0):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+    return {name: (1e3 * statistics.median(t), len(t)) for name, t in times.items()}
 
 
 def main():
@@ -125,9 +141,10 @@ def main():
             y.tofile(os.path.join(out, f"y_{n}x{d}.f32"))
             c = vmf_log_norm(d, KAPPA)
             fns = metric_fns(torch.from_numpy(x), torch.from_numpy(y), c)
+            medians = median_ms(fns)
             for name, fn in fns.items():
-                ms, runs = median_ms(fn)
-                val = float(fn()) if name != "default_set" else float("nan")
+                ms, runs = medians[name]
+                val = float(fn()) if name not in ("default_set", "matmul") else float("nan")
                 lines.append(f"{n}x{d}\t{name}\t{ms:.4f}\t{runs}\t{val:.9g}")
                 print(lines[-1], flush=True)
     with open(os.path.join(out, "torch.tsv"), "w") as f:
