@@ -25,6 +25,10 @@ void config_defaults(config_t *c)
     c->http_threads = 4;
     c->commit_ms = 200;
     c->log_level = LOG_INFO;
+    c->default_rules = 1;
+    c->alert_resend_s = 60;
+    c->notify_timeout_ms = 5000;
+    c->notify_retry_s = 600;
 }
 
 void config_usage(FILE *out)
@@ -50,6 +54,25 @@ void config_usage(FILE *out)
         "  --commit-ms MS       longest time a result waits before its transaction\n"
         "                       commits, 1..60000 (default: 200)\n"
         "  --log-level L        error, warn, info or debug (default: info)\n"
+        "alerting (README.md, \"Alerting\"):\n"
+        "  --rules FILE         alert rules, added to the built-in ones (a rule of\n"
+        "                       the same name replaces the built-in one)\n"
+        "  --no-default-rules   without the built-in rules (EntropyCollapse,\n"
+        "                       StdCollapse, DimensionalCollapse)\n"
+        "  --check-rules        load the rules, print them and exit (0: all good)\n"
+        "  --alertmanager URL   Alertmanager to send alerts to (repeatable, up to 8)\n"
+        "  --webhook URL        POST each fired/resolved alert there in Alertmanager's\n"
+        "                       webhook format (repeatable, up to 8)\n"
+        "  --alert-exec CMD     run `sh -c CMD` with each alert's JSON on stdin\n"
+        "  --external-url URL   this daemon as alert links should name it\n"
+        "                       (default: http://HOST:PORT of --http)\n"
+        "  --alert-resend S     re-send firing alerts to Alertmanager every S seconds,\n"
+        "                       1..3600 (default: 60)\n"
+        "  --notify-timeout MS  per webhook/Alertmanager request and hook run,\n"
+        "                       100..600000 (default: 5000)\n"
+        "  --notify-retry S     retry a failed webhook for up to S seconds,\n"
+        "                       1..86400 (default: 600)\n"
+        "other:\n"
         "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
         "                       HTTP URL there (two lines), for scripts and tests\n"
         "  --web DIR            the dashboard's files (default: build/web next to\n"
@@ -115,6 +138,14 @@ static int s_copy(char *dst, size_t n, const char *src)
     return 0;
 }
 
+/* An http:// or https:// URL that fits. */
+static int s_url(char *dst, size_t n, const char *src)
+{
+    if (strncmp(src, "http://", 7) != 0 && strncmp(src, "https://", 8) != 0)
+        return -1;
+    return s_copy(dst, n, src);
+}
+
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
     enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB };
@@ -133,11 +164,31 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    enum { O_RULES = 400, O_NODEF, O_CHECK, O_AM, O_HOOK, O_EXEC, O_EXT, O_RESEND,
+           O_NTIMEOUT, O_NRETRY };
+    static const struct option alert_opts[] = {
+        {"rules", required_argument, NULL, O_RULES},
+        {"no-default-rules", no_argument, NULL, O_NODEF},
+        {"check-rules", no_argument, NULL, O_CHECK},
+        {"alertmanager", required_argument, NULL, O_AM},
+        {"webhook", required_argument, NULL, O_HOOK},
+        {"alert-exec", required_argument, NULL, O_EXEC},
+        {"external-url", required_argument, NULL, O_EXT},
+        {"alert-resend", required_argument, NULL, O_RESEND},
+        {"notify-timeout", required_argument, NULL, O_NTIMEOUT},
+        {"notify-retry", required_argument, NULL, O_NRETRY},
+    };
+    /* getopt wants one table: the general options, then the alerting ones. */
+    enum { NGEN = sizeof opts / sizeof opts[0] - 1, NAL = sizeof alert_opts / sizeof alert_opts[0] };
+    struct option all[NGEN + NAL + 1];
+    memcpy(all, opts, NGEN * sizeof opts[0]);
+    memcpy(all + NGEN, alert_opts, sizeof alert_opts);
+    memset(&all[NGEN + NAL], 0, sizeof all[0]);
     long v;
     optind = 0; /* reset getopt (also lets tests call this repeatedly) */
     opterr = 0;
     for (;;) {
-        int o = getopt_long(argc, argv, ":hV", opts, NULL);
+        int o = getopt_long(argc, argv, ":hV", all, NULL);
         if (o == -1)
             break;
         switch (o) {
@@ -194,6 +245,60 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         case O_WEB:
             if (s_copy(c->web_dir, sizeof(c->web_dir), optarg) < 0)
                 goto bad;
+            break;
+        case O_RULES:
+            if (s_copy(c->rules_file, sizeof(c->rules_file), optarg) < 0)
+                goto bad;
+            break;
+        case O_NODEF:
+            c->default_rules = 0;
+            break;
+        case O_CHECK:
+            c->check_rules = 1;
+            break;
+        case O_AM:
+        case O_HOOK: {
+            int am = o == O_AM;
+            int *n = am ? &c->nalertmanagers : &c->nwebhooks;
+            if (*n == EW_NOTIFY_MAX) {
+                snprintf(err, errlen, "at most %d %s URLs", EW_NOTIFY_MAX,
+                         am ? "--alertmanager" : "--webhook");
+                return -1;
+            }
+            char *dst = am ? c->alertmanagers[*n] : c->webhooks[*n];
+            if (s_url(dst, sizeof(c->webhooks[0]), optarg) < 0) {
+                snprintf(err, errlen, "%s '%s': expected an http:// or https:// URL",
+                         am ? "--alertmanager" : "--webhook", optarg);
+                return -1;
+            }
+            (*n)++;
+            break;
+        }
+        case O_EXEC:
+            if (s_copy(c->alert_exec, sizeof(c->alert_exec), optarg) < 0)
+                goto bad;
+            break;
+        case O_EXT:
+            if (s_url(c->external_url, sizeof(c->external_url), optarg) < 0) {
+                snprintf(err, errlen, "--external-url '%s': expected an http:// or https:// URL",
+                         optarg);
+                return -1;
+            }
+            break;
+        case O_RESEND:
+            if (s_parse_long(optarg, 1, 3600, &v) < 0)
+                goto bad;
+            c->alert_resend_s = (int)v;
+            break;
+        case O_NTIMEOUT:
+            if (s_parse_long(optarg, 100, 600000, &v) < 0)
+                goto bad;
+            c->notify_timeout_ms = (int)v;
+            break;
+        case O_NRETRY:
+            if (s_parse_long(optarg, 1, 86400, &v) < 0)
+                goto bad;
+            c->notify_retry_s = (int)v;
             break;
         case ':':
             snprintf(err, errlen, "option '%s' needs a value (see --help)", argv[optind - 1]);

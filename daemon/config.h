@@ -9,6 +9,7 @@
 #include "log.h"
 
 #define EW_VERSION "0.1.0"
+#define EW_NOTIFY_MAX 8 /* --alertmanager and --webhook, each */
 
 typedef struct {
     char db_path[4096];
@@ -21,6 +22,19 @@ typedef struct {
     int commit_ms;             /* longest a stored point waits for commit */
     log_level_t log_level;
     char ready_file[4096];     /* "" or where to write the bound addresses */
+    /* alerting (README.md, "Alerting") */
+    char rules_file[4096];     /* "" : none; --rules FILE */
+    int default_rules;         /* 1 unless --no-default-rules */
+    int check_rules;           /* --check-rules: load the rules, print, exit */
+    char alertmanagers[EW_NOTIFY_MAX][1024];
+    int nalertmanagers;
+    char webhooks[EW_NOTIFY_MAX][1024];
+    int nwebhooks;
+    char alert_exec[4096];     /* "" : no hook */
+    char external_url[1024];   /* "" : http://HOST:PORT of --http */
+    int alert_resend_s;        /* Alertmanager re-send interval */
+    int notify_timeout_ms;     /* per POST and per hook run */
+    int notify_retry_s;        /* a webhook notification is retried this long */
     char web_dir[4096];        /* "" : look for the dashboard's files
                                   (http_find_web_dir) */
 } config_t;

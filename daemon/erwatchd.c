@@ -12,6 +12,7 @@
  * commits the rest. Every accepted batch is stored before exit.
  */
 #include <cblas.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,11 +20,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts_hook.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
+#include "rules.h"
 #include "stats.h"
 #include "store.h"
 #include "worker.h"
@@ -45,6 +49,36 @@ static int s_write_ready(const char *path, const char *zmq_ep, const char *host,
     if (fclose(f) != 0)
         return -errno;
     return rename(tmp, path) == 0 ? 0 : -errno; /* readers never see half a file */
+}
+
+/* --check-rules: what the daemon would run, one rule a line. */
+static void s_print_rules(const rules_t *rules)
+{
+    char line[4 * RULES_TEXT_MAX];
+    for (size_t i = 0; i < rules->n; i++) {
+        rules_describe(&rules->rule[i], line, sizeof line);
+        printf("%s\n", line);
+    }
+    printf("%zu rule(s) OK\n", rules->n);
+}
+
+/* Alert links name this daemon as --external-url says, else as --http
+ * binds it (a wildcard address by the host's name). */
+static void s_external_url(const config_t *cfg, const char *host, int port, char *out,
+                           size_t outlen)
+{
+    if (cfg->external_url[0]) {
+        snprintf(out, outlen, "%s", cfg->external_url);
+        return;
+    }
+    char name[256];
+    if ((!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) &&
+        gethostname(name, sizeof name) == 0) {
+        name[sizeof name - 1] = '\0';
+        host = name;
+    }
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(out, outlen, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 static void s_final_report(const stats_t *st)
@@ -73,6 +107,18 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+
+    rules_t *rules = NULL;
+    if (rules_load_set(cfg.rules_file, cfg.default_rules, &rules, err, sizeof(err)) != 0) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        return 2;
+    }
+    if (cfg.check_rules) {
+        s_print_rules(rules);
+        rules_destroy(&rules);
+        return 0;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: not thread-safe everywhere */
 
     /* Before any thread exists, so every thread inherits the mask. */
     sigset_t sigs;
@@ -122,7 +168,35 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    writer_t *writer = writer_start(store, results, cfg.commit_ms, &stats);
+    /* Alerting: the notifier's threads, then the engine, which takes back
+     * the alerts stored before a restart, then the writer that runs it. */
+    char external[1100];
+    s_external_url(&cfg, cfg.http_host, http_port(http), external, sizeof external);
+    notify_config_t nc = {
+        .exec_cmd = cfg.alert_exec,
+        .external_url = external,
+        .resend_s = cfg.alert_resend_s,
+        .timeout_ms = cfg.notify_timeout_ms,
+        .retry_s = cfg.notify_retry_s,
+        .stats = &stats,
+    };
+    for (int i = 0; i < cfg.nalertmanagers; i++)
+        nc.alertmanagers[nc.nalertmanagers++] = cfg.alertmanagers[i];
+    for (int i = 0; i < cfg.nwebhooks; i++)
+        nc.webhooks[nc.nwebhooks++] = cfg.webhooks[i];
+    notify_t *notify = notify_start(&nc, err, sizeof(err));
+    alerts_hook_t *alerting = notify ? alerts_hook_new(rules, store, notify, &stats, err,
+                                                       sizeof(err))
+                                     : NULL;
+    if (!alerting) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        return 1;
+    }
+    log_info("alerting: %zu rule(s), %d alertmanager(s), %d webhook(s)%s", rules->n,
+             cfg.nalertmanagers, cfg.nwebhooks, cfg.alert_exec[0] ? ", an exec hook" : "");
+
+    writer_t *writer = writer_start_hooked(store, results, cfg.commit_ms, &stats,
+                                           alerts_hook_run, alerting);
     workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats) : NULL;
     if (!writer || !workers || ingest_start(ingest) != 0) {
         fprintf(stderr, "erwatchd: cannot start threads\n");
@@ -153,6 +227,10 @@ int main(int argc, char **argv)
      * checkpoints the WAL and removes it, leaving one self-contained file. */
     http_stop(&http);
     writer_join(&writer);      /* commits the rest, closes the store */
+    notify_stop(&notify);      /* a last try at what is queued, bounded */
+    alerts_hook_destroy(&alerting);
+    rules_destroy(&rules);
+    curl_global_cleanup();
     ingest_destroy(&ingest);
     queue_destroy(&work);
     queue_destroy(&results);

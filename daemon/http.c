@@ -62,6 +62,7 @@
 
 #include "decode.h"
 #include "downsample.h"
+#include "http_alerts.h"
 #include "metrics.h"
 #include "query.h"
 #include "rules.h"
@@ -351,7 +352,9 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     s_put_queue(&b, "in", h->in_queue);
     strbuf_putc(&b, ',');
     s_put_queue(&b, "out", h->out_queue);
-    strbuf_printf(&b, "},\"client_dropped\":%" PRId64 "}", dropped);
+    strbuf_printf(&b, "},\"client_dropped\":%" PRId64, dropped);
+    http_alerts_health(&b, s); /* http_alerts.c */
+    strbuf_putc(&b, '}');
     return s_send_json(c, MHD_HTTP_OK, &b);
 }
 
@@ -920,6 +923,30 @@ static enum MHD_Result s_static_file(http_t *h, struct MHD_Connection *c,
     return ret;
 }
 
+/* ------------------------------------------------------------ /api/alerts */
+
+/* The handler is http_alerts.c's; this only lends it a pooled connection. */
+static enum MHD_Result s_alerts(http_t *h, struct MHD_Connection *c)
+{
+    alerts_filter_t f;
+    char msg[256];
+    if (http_alerts_parse(c, &f, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+    enum MHD_Result ret;
+    query_t *q;
+    if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
+        return ret;
+    strbuf_t b;
+    strbuf_init(&b);
+    int rc = http_alerts_body(q, &f, &b, msg, sizeof msg);
+    s_pool_put(h, q, rc != 0);
+    if (rc != 0) {
+        strbuf_free(&b);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", msg);
+    }
+    return s_send_json(c, MHD_HTTP_OK, &b);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 typedef enum MHD_Result (*s_route_fn)(http_t *h, struct MHD_Connection *c);
@@ -931,6 +958,7 @@ static const struct {
     { "/api/health", s_health },
     { "/api/runs", s_runs },
     { "/api/series", s_series },
+    { "/api/alerts", s_alerts },
 };
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,

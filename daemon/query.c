@@ -593,3 +593,8 @@ int64_t query_client_dropped(query_t *q)
     sqlite3_reset(st);
     return total;
 }
+
+struct sqlite3 *query_db(query_t *q)
+{
+    return q ? q->db : NULL;
+}

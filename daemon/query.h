@@ -62,4 +62,8 @@ int query_batch_shape(query_t *q, const char *run, const char *tag,
 /* Sum over runs of the latest client-reported drop count. -1 on error. */
 int64_t query_client_dropped(query_t *q);
 
+/* The connection itself, for read-only queries kept in other modules
+ * (alerts_query.c); valid until query_close(). */
+struct sqlite3 *query_db(query_t *q);
+
 #endif

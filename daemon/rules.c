@@ -1092,6 +1092,53 @@ const rule_t *rules_find(const rules_t *r, const char *name)
     return NULL;
 }
 
+int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    rules_t *set = NULL;
+    if (with_defaults) {
+        if (rules_parse(rules_default_text, "built-in rules", &set, err, errlen) != 0)
+            return -1;
+    } else {
+        set = rules_empty();
+    }
+    if (path && *path) {
+        rules_t *file = NULL;
+        if (rules_load(path, &file, err, errlen) != 0) {
+            rules_destroy(&set);
+            return -1;
+        }
+        rules_merge(set, &file);
+    }
+    *out = set;
+    return 0;
+}
+
+static void s_unit(char *out, size_t outlen, const char *kw, int64_t n, rules_unit_t u)
+{
+    size_t k = strlen(out);
+    if (n > 0 && k < outlen)
+        snprintf(out + k, outlen - k, " %s %lld %s", kw, (long long)n,
+                 u == RULES_STEPS ? "steps" : "batches");
+}
+
+void rules_describe(const rule_t *r, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    snprintf(out, outlen, "%s %s=%s%s%s when %s", r->name, r->is_scalar ? "scalar" : "metric",
+             r->metric, r->tag[0] ? " tag=" : "", r->tag, r->when_text);
+    s_unit(out, outlen, "for", r->for_n, r->for_unit);
+    size_t k = strlen(out);
+    if (r->resolve_text[0] && k < outlen)
+        snprintf(out + k, outlen - k, " resolve when %s", r->resolve_text);
+    s_unit(out, outlen, "keep_firing_for", r->keep_n, r->keep_unit);
+    k = strlen(out);
+    if (k < outlen)
+        snprintf(out + k, outlen - k, " severity=%s", r->severity);
+}
+
 /* ---------------------------------------------------------------- text */
 
 /* Cuts s to at most max bytes without splitting a UTF-8 sequence. */

@@ -118,6 +118,18 @@ typedef struct {
 void rules_render(const char *tmpl, const rules_fields_t *f, char *out,
                   size_t outlen);
 
+/* One line saying what r does, in the rules language (for --check-rules
+ * and logs): "EntropyCollapse metric=er_entropy when level < 0.1 for 5
+ * batches resolve when ... severity=critical". */
+void rules_describe(const rule_t *r, char *out, size_t outlen);
+
+/* Loads the rule set the daemon runs: the built-in rules (unless
+ * with_defaults is 0), then the rules of path (unless NULL or ""), a rule of
+ * the file replacing a built-in one of the same name. Returns 0 and *out, or
+ * -1 with "FILE:LINE: message" in err. */
+int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err,
+                   size_t errlen);
+
 /* 1 when metric is a computed metric the daemon knows, else 0. */
 int rules_known_metric(const char *metric);
 /* 1 when rules_levels() has levels for metric (for some batch). */

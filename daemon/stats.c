@@ -20,6 +20,11 @@ void stats_inc(atomic_uint_fast64_t *c, uint64_t by)
     atomic_fetch_add_explicit(c, by, memory_order_relaxed);
 }
 
+void stats_set(atomic_uint_fast64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
 uint64_t stats_rejected_total(const stats_t *s)
 {
     uint64_t t = 0;

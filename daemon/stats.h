@@ -21,11 +21,20 @@ typedef struct {
     atomic_uint_fast64_t store_errors;       /* failed transactions */
     atomic_uint_fast64_t store_lost;         /* results given up at shutdown */
     atomic_uint_fast64_t undefined_metrics;  /* NaN results (stored NULL) */
+    /* alerting (alerts_hook.c, notify.c) */
+    atomic_uint_fast64_t alert_rules;        /* rules loaded */
+    atomic_uint_fast64_t alerts_pending;     /* gauges, set by the writer */
+    atomic_uint_fast64_t alerts_firing;
+    atomic_uint_fast64_t alerts_fired;       /* episodes that fired since start */
+    atomic_uint_fast64_t notify_sent;        /* notifications delivered */
+    atomic_uint_fast64_t notify_errors;      /* failed attempts (each retry) */
+    atomic_uint_fast64_t notify_dropped;     /* given up: queue full, retries out */
 } stats_t;
 
 void stats_init(stats_t *s, double now);
 uint64_t stats_get(const atomic_uint_fast64_t *c);
 void stats_inc(atomic_uint_fast64_t *c, uint64_t by);
+void stats_set(atomic_uint_fast64_t *c, uint64_t v); /* for gauges */
 uint64_t stats_rejected_total(const stats_t *s);
 
 #endif

@@ -183,6 +183,7 @@ enum {
     S_RUN_GET, S_RUN_ADD, S_RUN_SET,
     S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET,
     S_POINT_PUT, S_BATCH_PUT,
+    S_ALERT_PUT, S_ALERT_DEL, S_SERIES_RANGE,
     S_NSTMT
 };
 
@@ -218,6 +219,15 @@ static const char *const s_sql[S_NSTMT] = {
     "INSERT OR REPLACE INTO batches (run_id, tag, step, n, d, views, support,"
     " kappa, rank, world, client_time, recv_time, dropped)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    "INSERT OR REPLACE INTO alerts (id, rule, run, tag, metric, severity, state,"
+    " value, first_step, first_time, fired_step, fired_time, last_step,"
+    " last_time, resolved_step, resolved_time, summary, description)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+    " ?16, ?17, ?18)",
+    "DELETE FROM alerts WHERE id = ?1",
+    "SELECT max(p.value), min(p.value) FROM points AS p"
+    " JOIN series AS s ON s.id = p.series_id JOIN runs AS r ON r.id = s.run_id"
+    " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
 };
 
 static void s_finalize_all(store_t *s)
@@ -315,6 +325,15 @@ static int s_check_or_create(store_t *s, const char *path, char *err,
               "database '%s' has erwatch schema version %lld, which this "
               "erwatchd cannot read",
               path, (long long)ver);
+        return -1;
+    }
+    /* The script is idempotent: on a version-1 file made by an older build
+     * it adds what that build did not create (the alerts table). */
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        s_err(err, errlen, "cannot update the schema in '%s': %s", path,
+              msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
         return -1;
     }
     return 0;
@@ -756,4 +775,166 @@ fail:
         s_exec(s->stmt[S_ROLLBACK]);
     s_cache_reset(s);
     return -1;
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+static void s_bind_step(sqlite3_stmt *st, int i, int64_t step)
+{
+    if (step >= 0)
+        sqlite3_bind_int64(st, i, step);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void s_bind_time(sqlite3_stmt *st, int i, double t)
+{
+    if (isnan(t))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, t);
+}
+
+static int s_alert_put(store_t *s, const alert_t *a)
+{
+    sqlite3_stmt *st = s->stmt[S_ALERT_PUT];
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_text(st, 2, a->alertname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, a->metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, a->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, alert_state_name(a->state), -1, SQLITE_STATIC);
+    s_bind_time(st, 8, a->value);
+    sqlite3_bind_int64(st, 9, a->first_step);
+    sqlite3_bind_double(st, 10, a->first_time);
+    s_bind_step(st, 11, a->fired_step);
+    s_bind_time(st, 12, a->fired_time);
+    sqlite3_bind_int64(st, 13, a->last_step);
+    sqlite3_bind_double(st, 14, a->last_time);
+    s_bind_step(st, 15, a->resolved_step);
+    s_bind_time(st, 16, a->resolved_time);
+    sqlite3_bind_text(st, 17, a->summary, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 18, a->description, -1, SQLITE_STATIC);
+    return s_exec(st);
+}
+
+int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
+                       size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    int rc = s_exec(s->stmt[S_BEGIN]);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        if (ch[i].kind == ALERT_CH_DELETE) {
+            sqlite3_bind_int64(s->stmt[S_ALERT_DEL], 1, ch[i].a.id);
+            rc = s_exec(s->stmt[S_ALERT_DEL]);
+        } else {
+            rc = s_alert_put(s, &ch[i].a);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = s_exec(s->stmt[S_COMMIT]);
+    if (rc == SQLITE_OK)
+        return 0;
+    s_err(err, errlen, "cannot store %zu alert change(s) in '%s': %s", n, s->path,
+          sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db))
+        s_exec(s->stmt[S_ROLLBACK]);
+    return -1;
+}
+
+static void s_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, outlen, "%s", t ? (const char *)t : "");
+}
+
+static double s_col_time(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN
+                                                     : sqlite3_column_double(st, i);
+}
+
+static int64_t s_col_step(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1
+                                                     : sqlite3_column_int64(st, i);
+}
+
+int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id,
+                      char *err, size_t errlen)
+{
+    *rows = NULL;
+    *nrows = 0;
+    *max_id = 0;
+    if (s_int(s->db, "SELECT coalesce(max(id), 0) FROM alerts", max_id) != SQLITE_OK) {
+        s_err(err, errlen, "cannot read alerts from '%s': %s", s->path,
+              sqlite3_errmsg(s->db));
+        return -1;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT id, rule, run, tag, metric, severity, state, value, first_step,"
+        " first_time, fired_step, fired_time, last_step, last_time, summary,"
+        " description FROM alerts WHERE state IN ('pending', 'firing') ORDER BY id",
+        -1, &st, NULL);
+    size_t cap = 0;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+            break;
+        if (*nrows == cap) {
+            cap = cap ? 2 * cap : 16;
+            *rows = s_xrealloc(*rows, cap * sizeof **rows);
+        }
+        alert_t *a = &(*rows)[(*nrows)++];
+        memset(a, 0, sizeof *a);
+        a->id = sqlite3_column_int64(st, 0);
+        s_col_text(st, 1, a->alertname, sizeof a->alertname);
+        s_col_text(st, 2, a->run, sizeof a->run);
+        s_col_text(st, 3, a->tag, sizeof a->tag);
+        s_col_text(st, 4, a->metric, sizeof a->metric);
+        s_col_text(st, 5, a->severity, sizeof a->severity);
+        const unsigned char *state = sqlite3_column_text(st, 6);
+        a->state = alert_state_parse(state ? (const char *)state : "");
+        a->value = s_col_time(st, 7);
+        a->first_step = sqlite3_column_int64(st, 8);
+        a->first_time = sqlite3_column_double(st, 9);
+        a->fired_step = s_col_step(st, 10);
+        a->fired_time = s_col_time(st, 11);
+        a->last_step = sqlite3_column_int64(st, 12);
+        a->last_time = sqlite3_column_double(st, 13);
+        a->resolved_step = -1;
+        a->resolved_time = NAN;
+        s_col_text(st, 14, a->summary, sizeof a->summary);
+        s_col_text(st, 15, a->description, sizeof a->description);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        s_err(err, errlen, "cannot read alerts from '%s': %s", s->path,
+              sqlite3_errmsg(s->db));
+        free(*rows);
+        *rows = NULL;
+        *nrows = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_series_range(store_t *s, const char *run, const char *tag,
+                       const char *metric, double *max, double *min)
+{
+    sqlite3_stmt *st = s->stmt[S_SERIES_RANGE];
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
+    int found = -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *max = sqlite3_column_double(st, 0);
+        *min = sqlite3_column_double(st, 1);
+        found = 0;
+    }
+    sqlite3_reset(st);
+    return found;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alerts.h"
 #include "batch.h"
 
 #define EW_SCHEMA_VERSION 1
@@ -30,5 +31,21 @@ void store_close(store_t **s);
  * nothing of the group is stored. */
 long store_write(store_t *s, result_t *const *results, size_t n, char *err,
                  size_t errlen);
+
+/* ---- alerts (the alerts table; the writer thread's alert engine) ---- */
+
+/* Applies n alert changes (alerts.h) in order, in one transaction of their
+ * own. Returns 0, or -1 with err filled and nothing applied. */
+int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
+                       size_t errlen);
+/* The pending and firing episodes (*rows, OUT, malloc'd: the caller frees)
+ * and the largest id ever stored (*max_id, OUT, 0 for none), for the engine
+ * to take back at start. Returns 0, or -1 with err filled. */
+int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id,
+                      char *err, size_t errlen);
+/* The highest and lowest stored value of (run, tag, metric) (OUT: both).
+ * Returns 0, or -1 when it has none (or on error). */
+int store_series_range(store_t *s, const char *run, const char *tag,
+                       const char *metric, double *max, double *min);
 
 #endif

@@ -30,6 +30,8 @@ struct writer {
     result_t **heap;
     size_t nheap, capheap;
     uint64_t next_seq;
+    writer_hook_fn hook;  /* after each commit (alerting), on this thread */
+    void *hook_ctx;
 };
 
 static void s_heap_push(writer_t *w, result_t *r)
@@ -112,6 +114,8 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
             stats_inc(&w->stats->points_written, (uint64_t)pts);
             if (failures)
                 log_info("writer: database writable again; %zu result(s) stored", n);
+            if (w->hook)
+                w->hook(w->hook_ctx, w->store, group, n);
             break;
         }
         stats_inc(&w->stats->store_errors, 1);
@@ -153,10 +157,18 @@ static void *s_run(void *arg)
         }
         s_commit(w, group, n);
     }
+    if (w->hook)
+        w->hook(w->hook_ctx, w->store, NULL, 0);
     return NULL;
 }
 
 writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t *stats)
+{
+    return writer_start_hooked(store, results, commit_ms, stats, NULL, NULL);
+}
+
+writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
+                              stats_t *stats, writer_hook_fn hook, void *hook_ctx)
 {
     writer_t *w = calloc(1, sizeof(*w));
     if (!w)
@@ -165,6 +177,8 @@ writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t 
     w->results = results;
     w->stats = stats;
     w->commit_ms = commit_ms;
+    w->hook = hook;
+    w->hook_ctx = hook_ctx;
     if (pthread_create(&w->thread, NULL, s_run, w) != 0) {
         free(w);
         return NULL;

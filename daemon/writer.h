@@ -11,6 +11,7 @@
 #ifndef ERWATCH_WRITER_H
 #define ERWATCH_WRITER_H
 
+#include "batch.h"
 #include "queue.h"
 #include "stats.h"
 #include "store.h"
@@ -19,8 +20,19 @@
 
 typedef struct writer writer_t;
 
+/* Called on the writer thread after each group is committed, with the
+ * group (still owned by the writer; freed after the call) and the store
+ * (the same thread may use it, e.g. for a transaction of its own). Once the
+ * queue is drained at shutdown it is called one last time with n = 0,
+ * before the store closes. (alerts_hook_run() is the one the daemon uses.) */
+typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *results,
+                               size_t n);
+
 /* Takes ownership of store. Starts the thread. NULL on failure. */
 writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t *stats);
+/* The same with a hook (NULL: none) set before the thread starts. */
+writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
+                              stats_t *stats, writer_hook_fn hook, void *hook_ctx);
 /* Waits until the results queue is closed and everything in it is
  * committed (or, after repeated failures at shutdown, given up and
  * logged), closes the store, frees. */

@@ -1,7 +1,10 @@
 -- erwatch database schema, version 1.
 --
 -- The daemon (daemon/store.c) runs this file, compiled in, inside one
--- transaction when it creates a new database. schema/README.md documents
+-- transaction when it creates a new database, and again when it opens an
+-- existing version-1 file: every statement is idempotent (IF NOT EXISTS), so
+-- that run adds what an older build of version 1 did not create (the
+-- `alerts` table) and changes nothing else. schema/README.md documents
 -- every table, column and view; that page is the stable interface for people
 -- who query the database directly. Times are Unix seconds (REAL), steps are
 -- the training steps clients send. Change this file only together with
@@ -12,7 +15,7 @@ PRAGMA application_id = 1702000500;
 PRAGMA user_version = 1;
 
 -- One row per run name ever seen.
-CREATE TABLE runs (
+CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL UNIQUE,
     first_seen  REAL,                        -- daemon receive time, first batch
@@ -23,7 +26,7 @@ CREATE TABLE runs (
 );
 
 -- One row per (run, tag, metric): a time series.
-CREATE TABLE series (
+CREATE TABLE IF NOT EXISTS series (
     id          INTEGER PRIMARY KEY,
     run_id      INTEGER NOT NULL REFERENCES runs(id),
     tag         TEXT    NOT NULL,
@@ -34,7 +37,7 @@ CREATE TABLE series (
 
 -- One row per point. A point written again at the same step replaces the old
 -- one. NULL value: the metric is undefined for that batch.
-CREATE TABLE points (
+CREATE TABLE IF NOT EXISTS points (
     series_id   INTEGER NOT NULL REFERENCES series(id),
     step        INTEGER NOT NULL,
     value       REAL,
@@ -44,7 +47,7 @@ CREATE TABLE points (
 
 -- One row per stored batch (run, tag, step): its shape and settings, e.g. for
 -- reference levels such as 1/sqrt(d). Replaced like points.
-CREATE TABLE batches (
+CREATE TABLE IF NOT EXISTS batches (
     run_id      INTEGER NOT NULL REFERENCES runs(id),
     tag         TEXT    NOT NULL,
     step        INTEGER NOT NULL,
@@ -62,16 +65,43 @@ CREATE TABLE batches (
 ) WITHOUT ROWID;
 
 -- The documented way to read points: names instead of ids.
-CREATE VIEW series_points (run, tag, metric, step, value, wall_time) AS
+CREATE VIEW IF NOT EXISTS series_points (run, tag, metric, step, value, wall_time) AS
 SELECT r.name, s.tag, s.metric, p.step, p.value, p.wall_time
 FROM points AS p
 JOIN series AS s ON s.id = p.series_id
 JOIN runs   AS r ON r.id = s.run_id;
 
 -- Batches with the run's name instead of its id.
-CREATE VIEW batch_info (run, tag, step, n, d, views, support, kappa, rank,
+CREATE VIEW IF NOT EXISTS batch_info (run, tag, step, n, d, views, support, kappa, rank,
                         world, client_time, recv_time, dropped) AS
 SELECT r.name, b.tag, b.step, b.n, b.d, b.views, b.support, b.kappa, b.rank,
        b.world, b.client_time, b.recv_time, b.dropped
 FROM batches AS b
 JOIN runs AS r ON r.id = b.run_id;
+
+-- One row per alert episode of a rule on a (run, tag): from the first point
+-- where its condition held (pending) through firing to resolved. A pending
+-- episode that ends without firing is deleted: it never was an alert.
+-- Names, not ids, so the table reads on its own; it stays small.
+CREATE TABLE IF NOT EXISTS alerts (
+    id            INTEGER PRIMARY KEY,
+    rule          TEXT    NOT NULL,          -- the rule's name (alertname)
+    run           TEXT    NOT NULL,
+    tag           TEXT    NOT NULL,
+    metric        TEXT    NOT NULL,          -- metric or scalar the rule watches
+    severity      TEXT    NOT NULL,
+    state         TEXT    NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),
+    value         REAL,                      -- latest value evaluated
+    first_step    INTEGER NOT NULL,          -- the condition first held
+    first_time    REAL    NOT NULL,
+    fired_step    INTEGER,                   -- NULL while pending
+    fired_time    REAL,
+    last_step     INTEGER NOT NULL,          -- latest point evaluated
+    last_time     REAL    NOT NULL,
+    resolved_step INTEGER,                   -- NULL until resolved
+    resolved_time REAL,
+    summary       TEXT    NOT NULL,
+    description   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_run ON alerts (run, state);
+CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state);

@@ -10,7 +10,10 @@ pkgs="build-essential pkg-config clang libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
 libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
 python3 python3-zmq python3-msgpack python3-numpy
-chromium fonts-inter"
+chromium fonts-inter
+prometheus-alertmanager"
+# (prometheus-alertmanager: tests/integration/test_alerts_am.py checks that
+# alerts go through a real Alertmanager; erwatchd itself does not need it.)
 
 # The dashboard's build runs npm (uPlot comes from the npm registry) and its
 # browser test drives Debian's chromium through playwright-core. node and

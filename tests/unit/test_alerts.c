@@ -4,11 +4,16 @@
  * restart), restore, independence of runs and tags, levels of a real
  * metric. Values are driven directly through results, as the writer does. */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "alerts.h"
 #include "metrics.h"
+#include "notify.h"
 #include "rules.h"
+#include "store.h"
+#include "strbuf.h"
 #include "test.h"
 
 static char s_err[512];
@@ -514,6 +519,132 @@ TEST(state_names_round_trip)
     ASSERT_EQ(alert_state_parse("Firing"), 0);
 }
 
+/* ---------------------------------------------------------------- payloads */
+
+static alert_t s_alert(alert_state_t state)
+{
+    alert_t a;
+    memset(&a, 0, sizeof a);
+    a.id = 3;
+    snprintf(a.alertname, sizeof a.alertname, "LossHigh");
+    snprintf(a.run, sizeof a.run, "r1");
+    snprintf(a.tag, sizeof a.tag, "t");
+    snprintf(a.metric, sizeof a.metric, "loss");
+    snprintf(a.severity, sizeof a.severity, "critical");
+    snprintf(a.summary, sizeof a.summary, "say \"hi\"");
+    snprintf(a.description, sizeof a.description, "d");
+    a.state = state;
+    a.value = 2.5;
+    a.first_step = 5;
+    a.fired_step = 7;
+    a.last_step = 9;
+    a.resolved_step = state == ALERT_RESOLVED ? 9 : -1;
+    a.first_time = 1700000000.0;
+    a.fired_time = 1700000001.25;
+    a.last_time = 1700000002.0;
+    a.resolved_time = state == ALERT_RESOLVED ? 1700000003.5 : NAN;
+    return a;
+}
+
+/* Alertmanager's own value for these labels (FNV-1a over sorted names and
+ * values, 0xff separators), computed independently in Python. */
+TEST(fingerprint_matches_alertmanager)
+{
+    alert_t a = s_alert(ALERT_FIRING);
+    char fp[17];
+    notify_fingerprint(&a, fp);
+    ASSERT_STREQ(fp, "ac648e9feb90f1a0");
+}
+
+TEST(rfc3339_times)
+{
+    char t[40];
+    notify_rfc3339(1700000001.25, t, sizeof t);
+    ASSERT_STREQ(t, "2023-11-14T22:13:21.250Z");
+    notify_rfc3339(NAN, t, sizeof t);
+    ASSERT_STREQ(t, "0001-01-01T00:00:00Z");
+}
+
+TEST(alertmanager_and_webhook_payloads)
+{
+    alert_t a = s_alert(ALERT_FIRING);
+    snprintf(a.run, sizeof a.run, "r 1&x");
+    strbuf_t b;
+    strbuf_init(&b);
+    notify_am_alert_json(&b, &a, "http://h:1/", 1700000240.0);
+    ASSERT_STREQ(b.data,
+                 "{\"labels\":{\"alertname\":\"LossHigh\",\"metric\":\"loss\",\"run\":\"r 1&x\","
+                 "\"severity\":\"critical\",\"tag\":\"t\"},\"annotations\":{\"summary\":"
+                 "\"say \\\"hi\\\"\",\"description\":\"d\",\"value\":\"2.5\",\"step\":\"7\"},"
+                 "\"startsAt\":\"2023-11-14T22:13:21.250Z\",\"endsAt\":\"2023-11-14T22:17:20.000Z\","
+                 "\"generatorURL\":\"http://h:1/?run=r%201%26x&tag=t&metric=loss\"}");
+    strbuf_reset(&b);
+    a = s_alert(ALERT_RESOLVED);
+    notify_webhook_json(&b, &a, "http://h:1");
+    ASSERT(strstr(b.data, "\"version\":\"4\""));
+    ASSERT(strstr(b.data, "{\"receiver\":\"erwatch\",\"status\":\"resolved\",\"alerts\":[{\"status\":\"resolved\""));
+    ASSERT(strstr(b.data, "\"endsAt\":\"2023-11-14T22:13:23.500Z\""));
+    ASSERT(strstr(b.data, "\"fingerprint\":\"ac648e9feb90f1a0\""));
+    ASSERT(strstr(b.data, "\"groupKey\":\"{}:{alertname=\\\"LossHigh\\\", run=\\\"r1\\\", tag=\\\"t\\\"}\""));
+    ASSERT(strstr(b.data, "\"externalURL\":\"http://h:1\""));
+    ASSERT(strstr(b.data, "\"truncatedAlerts\":0}"));
+    strbuf_free(&b);
+}
+
+/* ---------------------------------------------------------------- store */
+
+TEST(store_round_trip_and_schema_upgrade)
+{
+    char dir[] = "/tmp/ew-alerts-XXXXXX", path[128], err[512];
+    ASSERT(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.db", dir);
+    store_t *st = NULL;
+    ASSERT_EQ(store_open(&st, path, err, sizeof err), 0);
+    alert_change_t ch[4];
+    memset(ch, 0, sizeof ch);
+    ch[0].a = s_alert(ALERT_PENDING);
+    ch[0].a.id = 1;
+    ch[1].a = s_alert(ALERT_FIRING);
+    ch[1].a.id = 2;
+    ch[2].a = s_alert(ALERT_RESOLVED);
+    ch[2].a.id = 3;
+    ch[3].kind = ALERT_CH_DELETE;
+    ch[3].a.id = 1;
+    ASSERT_EQ(store_alerts_write(st, ch, 4, err, sizeof err), 0);
+    alert_t *rows = NULL;
+    size_t n = 0;
+    int64_t max_id = 0;
+    ASSERT_EQ(store_alerts_open(st, &rows, &n, &max_id, err, sizeof err), 0);
+    ASSERT_EQ(n, 1);                     /* the firing one; pending deleted, resolved done */
+    ASSERT_EQ(max_id, 3);
+    ASSERT_EQ(rows[0].id, 2);
+    ASSERT_EQ(rows[0].state, ALERT_FIRING);
+    ASSERT_STREQ(rows[0].summary, "say \"hi\"");
+    ASSERT_EQ(rows[0].fired_step, 7);
+    ASSERT_EQ(rows[0].resolved_step, -1);
+    ASSERT(isnan(rows[0].resolved_time));
+    ASSERT_MIXED(rows[0].fired_time, 1700000001.25, 1e-15);
+    free(rows);
+    double hi, lo;
+    ASSERT_EQ(store_series_range(st, "r1", "t", "loss", &hi, &lo), -1);
+    store_close(&st);
+
+    /* A version-1 file from before alerting: the table comes back on open. */
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alerts", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_EQ(store_open(&st, path, err, sizeof err), 0);
+    ASSERT_EQ(store_alerts_open(st, &rows, &n, &max_id, err, sizeof err), 0);
+    ASSERT_EQ(n, 0);
+    ASSERT_EQ(max_id, 0);
+    free(rows);
+    store_close(&st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
@@ -534,6 +665,10 @@ int main(void)
         T(entropy_level_rule_on_real_levels),
         T(dimensional_rule_needs_both_low_rank_and_a_drop),
         T(state_names_round_trip),
+        T(fingerprint_matches_alertmanager),
+        T(rfc3339_times),
+        T(alertmanager_and_webhook_payloads),
+        T(store_round_trip_and_schema_upgrade),
         {0},
     });
 }
