@@ -34,8 +34,8 @@ typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE, EW_SUPPORT_SCORES } e
 typedef enum {
     EW_M_ER_ENTROPY = 0,
     EW_M_ER_RECONSTRUCTION, /* two views */
-    EW_M_UNIFORM,
     EW_M_ALIGN,             /* two views */
+    EW_M_UNIFORM,
     EW_M_W2,
     EW_M_RANKME,
     EW_M_STD_L2,
@@ -102,6 +102,7 @@ typedef struct {
 } result_point_t;
 
 #define EW_RESULT_POINTS_MAX (EW_SCALARS_MAX + 32)
+#define EW_SPECTRUM_MAX 512 /* singular values kept per batch */
 
 /* What the writer stores for one batch. */
 typedef struct {
@@ -120,6 +121,10 @@ typedef struct {
     uint64_t dropped;   /* client-reported running total */
     int npoints;
     result_point_t points[EW_RESULT_POINTS_MAX];
+    /* sigma_k / sum_j sigma_j of the raw rows, descending; 0 values when
+     * the batch has no spectrum (discrete support, or undefined) */
+    int nspectrum;
+    float spectrum[EW_SPECTRUM_MAX];
 } result_t;
 
 void result_destroy(result_t **r);

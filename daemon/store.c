@@ -184,6 +184,7 @@ enum {
     S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET,
     S_POINT_PUT, S_BATCH_PUT,
     S_ALERT_PUT, S_ALERT_DEL, S_SERIES_RANGE,
+    S_SPECTRUM_PUT,
     S_NSTMT
 };
 
@@ -228,6 +229,8 @@ static const char *const s_sql[S_NSTMT] = {
     "SELECT max(p.value), min(p.value) FROM points AS p"
     " JOIN series AS s ON s.id = p.series_id JOIN runs AS r ON r.id = s.run_id"
     " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
+    "INSERT OR REPLACE INTO spectra (run_id, tag, step, k, vals)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 static void s_finalize_all(store_t *s)
@@ -634,6 +637,27 @@ static int s_put_batch(store_t *s, int64_t run_id, const result_t *r,
     return s_exec(st);
 }
 
+/* The spectrum as a blob of little-endian float32s (schema/README.md), so
+ * the file reads the same on any machine. */
+static int s_put_spectrum(store_t *s, int64_t run_id, const result_t *r, size_t tlen)
+{
+    int k = r->nspectrum > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX : r->nspectrum;
+    unsigned char blob[4 * EW_SPECTRUM_MAX];
+    for (int i = 0; i < k; i++) {
+        uint32_t u;
+        memcpy(&u, &r->spectrum[i], 4);
+        for (int b = 0; b < 4; b++)
+            blob[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+    sqlite3_stmt *st = s->stmt[S_SPECTRUM_PUT];
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, r->tag, (int)tlen, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)r->step);
+    sqlite3_bind_int(st, 4, k);
+    sqlite3_bind_blob(st, 5, blob, 4 * k, SQLITE_TRANSIENT);
+    return s_exec(st);
+}
+
 /* Stores one result. Returns SQLITE_OK, an SQLite error code, or -1 for an
  * invalid result (err filled). */
 static int s_put_result(store_t *s, const result_t *r, char *err,
@@ -661,6 +685,8 @@ static int s_put_result(store_t *s, const result_t *r, char *err,
     int64_t run_id = touch->id;
     rc = s_put_batch(s, run_id, r, tlen, support);
     if (rc != SQLITE_OK)
+        return rc;
+    if (r->nspectrum > 0 && (rc = s_put_spectrum(s, run_id, r, tlen)) != SQLITE_OK)
         return rc;
 
     double wall = isnan(r->wall_time) ? r->recv_time : r->wall_time;

@@ -16,6 +16,7 @@
 
 struct workers {
     int n;
+    unsigned default_set;
     pthread_t *threads;
     queue_t *in, *out;
     stats_t *stats;
@@ -35,7 +36,21 @@ static void s_add(result_t *r, const char *metric, double v)
     p->value = v;
 }
 
-void worker_compute(batch_t *b, metrics_ws_t *ws, result_t *r)
+/* The protocol's metric catalogue (batch.h) and the kernels' ids are the
+ * same list in the same order, so a set mask passes through unchanged. */
+_Static_assert((int)EW_M_COUNT == (int)METRICS_COUNT, "catalogue size");
+_Static_assert((int)EW_M_ER_ENTROPY == (int)METRICS_ER_ENTROPY &&
+                   (int)EW_M_ER_RECONSTRUCTION == (int)METRICS_ER_RECONSTRUCTION &&
+                   (int)EW_M_ALIGN == (int)METRICS_ALIGN && (int)EW_M_UNIFORM == (int)METRICS_UNIFORM &&
+                   (int)EW_M_W2 == (int)METRICS_W2 && (int)EW_M_RANKME == (int)METRICS_RANKME &&
+                   (int)EW_M_STD_L2 == (int)METRICS_STD_L2,
+               "catalogue order");
+
+/* Probability rows and prototype scores get only the ER metrics: the
+ * geometric ones (uniformity, W2, RankMe, spectrum) describe embeddings. */
+#define S_ER_ONLY (EW_MBIT(EW_M_ER_ENTROPY) | EW_MBIT(EW_M_ER_RECONSTRUCTION))
+
+void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t *r)
 {
     const ew_header_t *h = &b->h;
     memset(r, 0, sizeof(*r));
@@ -55,27 +70,45 @@ void worker_compute(batch_t *b, metrics_ws_t *ws, result_t *r)
     r->world = h->world;
     r->dropped = h->dropped;
 
-    const size_t n = h->n, d = h->d;
-    if (h->support == EW_SUPPORT_SPHERE)
-        for (int v = 0; v < h->views; v++)
-            metrics_l2_normalise_f32(b->view[v], n, d);
-
-    const char *why = NULL;
-    double ent = metrics_er_entropy_f32(b->view[0], n, d, h->support, h->kappa,
-                                        EW_REDUCE_EXPECTATION, ws, &why);
-    if (isnan(ent))
-        log_debug("run=\"%s\" step=%llu: er_entropy undefined: %s", h->run,
-                  (unsigned long long)h->step, why ? why : "?");
-    s_add(r, "er_entropy", ent);
-    if (h->views == 2) {
-        why = NULL;
-        double rec = metrics_er_reconstruction_f32(b->view[0], b->view[1], n, d, h->support,
-                                                   h->kappa, ws, &why);
-        if (isnan(rec))
-            log_debug("run=\"%s\" step=%llu: er_reconstruction undefined: %s", h->run,
-                      (unsigned long long)h->step, why ? why : "?");
-        s_add(r, "er_reconstruction", rec);
+    metrics_params_t p;
+    metrics_params_default(&p);
+    p.kappa = h->kappa;
+    p.t = h->t;
+    p.alpha = h->alpha;
+    p.sinkhorn_eps = h->eps;
+    p.sinkhorn_iters = h->iters;
+    p.support = h->support == EW_SUPPORT_SPHERE ? EW_SUPPORT_SPHERE : EW_SUPPORT_DISCRETE;
+    unsigned set = (h->metrics ? h->metrics : default_set) & EW_METRICS_ALL;
+    const float *y = h->views == 2 ? b->view[1] : NULL;
+    metrics_out_t out;
+    int rc;
+    if (h->support == EW_SUPPORT_SCORES)
+        rc = metrics_scores_f32(b->view[0], y, h->n, h->d, &p, set & S_ER_ONLY, ws, &out);
+    else if (h->support == EW_SUPPORT_DISCRETE)
+        rc = metrics_compute_set_f32(b->view[0], y, h->n, h->d, &p, set & S_ER_ONLY, ws, &out);
+    else /* raw rows: the kernels normalise a copy for the sphere metrics */
+        rc = metrics_compute_set_f32(b->view[0], y, h->n, h->d, &p, set | METRICS_SPECTRUM, ws,
+                                     &out);
+    if (rc != 0) {
+        /* Only NULL pointers give an error; a decoded batch has none. */
+        log_error("run=\"%s\" step=%llu: metrics failed (%d)", h->run,
+                  (unsigned long long)h->step, rc);
+        out.mask = 0;
+        out.spectrum_len = 0;
     }
+    for (int id = 0; id < METRICS_COUNT; id++) {
+        if (!(out.mask & METRICS_BIT(id)))
+            continue;
+        if (isnan(out.value[id]))
+            log_debug("run=\"%s\" step=%llu: %s undefined: %s", h->run,
+                      (unsigned long long)h->step, metrics_name((metrics_id_t)id),
+                      out.why[id] ? out.why[id] : "?");
+        s_add(r, metrics_name((metrics_id_t)id), out.value[id]);
+    }
+    size_t k = out.spectrum_len > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX : out.spectrum_len;
+    for (size_t i = 0; i < k; i++)
+        r->spectrum[i] = (float)out.spectrum[i];
+    r->nspectrum = (int)k;
     for (int i = 0; i < h->nscalars; i++)
         s_add(r, h->scalars[i].name, h->scalars[i].value);
 }
@@ -89,7 +122,7 @@ static void *s_run(void *arg)
         result_t *r = malloc(sizeof(*r));
         if (!r)
             abort();
-        worker_compute(b, ws, r);
+        worker_compute(b, w->default_set, ws, r);
         batch_destroy(&b);
         for (int i = 0; i < r->npoints; i++)
             if (isnan(r->points[i].value))
@@ -106,7 +139,7 @@ static void *s_run(void *arg)
     return NULL;
 }
 
-workers_t *workers_start(int n, queue_t *in, queue_t *out, stats_t *stats)
+workers_t *workers_start(int n, queue_t *in, queue_t *out, stats_t *stats, unsigned default_set)
 {
     workers_t *w = calloc(1, sizeof(*w));
     if (!w)
@@ -117,6 +150,7 @@ workers_t *workers_start(int n, queue_t *in, queue_t *out, stats_t *stats)
     w->in = in;
     w->out = out;
     w->stats = stats;
+    w->default_set = default_set;
     for (int i = 0; i < n; i++) {
         if (pthread_create(&w->threads[i], NULL, s_run, w) != 0) {
             log_error("cannot start worker thread %d", i);

@@ -64,6 +64,19 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (run_id, tag, step)
 ) WITHOUT ROWID;
 
+-- The singular-value spectrum of each batch's raw rows (view 1): sigma_k /
+-- sum_j sigma_j, descending, the first k <= 512 of min(N, d) values, as a blob
+-- of k little-endian float32s. It shows dimensional collapse: mass drains into
+-- the first few values.
+CREATE TABLE IF NOT EXISTS spectra (
+    run_id  INTEGER NOT NULL REFERENCES runs (id),
+    tag     TEXT    NOT NULL,
+    step    INTEGER NOT NULL,
+    k       INTEGER NOT NULL CHECK (k BETWEEN 1 AND 512),
+    vals    BLOB    NOT NULL CHECK (length(vals) = 4 * k),
+    PRIMARY KEY (run_id, tag, step)
+) WITHOUT ROWID;
+
 -- The documented way to read points: names instead of ids.
 CREATE VIEW IF NOT EXISTS series_points (run, tag, metric, step, value, wall_time) AS
 SELECT r.name, s.tag, s.metric, p.step, p.value, p.wall_time
@@ -78,6 +91,12 @@ SELECT r.name, b.tag, b.step, b.n, b.d, b.views, b.support, b.kappa, b.rank,
        b.world, b.client_time, b.recv_time, b.dropped
 FROM batches AS b
 JOIN runs AS r ON r.id = b.run_id;
+
+-- Spectra with the run's name instead of its id.
+CREATE VIEW IF NOT EXISTS spectrum_info (run, tag, step, k, vals) AS
+SELECT r.name, s.tag, s.step, s.k, s.vals
+FROM spectra AS s
+JOIN runs AS r ON r.id = s.run_id;
 
 -- One row per alert episode of a rule on a (run, tag): from the first point
 -- where its condition held (pending) through firing to resolved. A pending

@@ -455,6 +455,47 @@ TEST(duplicate_step_replaces)
     free(c);
 }
 
+/* A batch's spectrum lands in `spectra` as little-endian float32s, a later
+ * batch for the same step replaces it, and a result without one adds no row. */
+TEST(spectrum_round_trip)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *a = mk2("r", "t", 5, 1.0), *b = mk2("r", "t", 5, 2.0), *c = mk2("r", "t", 6, 3.0);
+    a->nspectrum = 2;
+    a->spectrum[0] = 0.75f;
+    a->spectrum[1] = 0.25f;
+    b->nspectrum = 3;
+    b->spectrum[0] = 0.5f;
+    b->spectrum[1] = 0.25f;
+    b->spectrum[2] = 0.25f;
+    result_t *g[3] = {a, b, c};
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 6);
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM spectra"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT k FROM spectrum_info WHERE run = 'r' AND step = 5"), 3);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT vals FROM spectra", -1, &st, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_bytes(st, 0), 12);
+    const unsigned char *v = sqlite3_column_blob(st, 0);
+    float f[3];
+    for (int i = 0; i < 3; i++) {
+        uint32_t u = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
+                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
+        memcpy(&f[i], &u, 4);
+    }
+    sqlite3_finalize(st);
+    ASSERT(f[0] == 0.5f && f[1] == 0.25f && f[2] == 0.25f);
+    sqlite3_close(db);
+    store_close(&s);
+    free(a);
+    free(b);
+    free(c);
+}
+
 TEST(nan_stored_as_null)
 {
     char path[128], err[256] = "";
@@ -1043,6 +1084,7 @@ int main(void)
         T(new_db_has_schema_and_wal),
         T(round_trip),
         T(duplicate_step_replaces),
+        T(spectrum_round_trip),
         T(nan_stored_as_null),
         T(rollback_leaves_nothing),
         T(reopen_keeps_data),
