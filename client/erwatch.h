@@ -9,6 +9,9 @@
  *
  * Ownership: erwatch_new() returns an owned client; erwatch_destroy(&c) frees
  * it and sets c to NULL. A client is not thread-safe: use one per thread.
+ *
+ * The reply channel, erwatch_alerts(), asks the daemon's HTTP API which
+ * alerts fire for a run (libcurl; link with -lcurl too when static).
  */
 #ifndef ERWATCH_H
 #define ERWATCH_H
@@ -83,6 +86,32 @@ int erwatch_flush(erwatch_t *c, int timeout_ms);
 
 void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out); /* OUT */
 const char *erwatch_strerror(int err);
+
+/* ---- reply channel: which alerts fire for my run? ---- */
+
+/* Asks erwatchd's HTTP API (GET /api/alerts?run=RUN&state=firing, see
+ * schema/protocol.md) which alerts are firing for run, so that a training
+ * job can checkpoint or stop itself when its representation collapses.
+ * http_url: e.g. "http://127.0.0.1:8080"; NULL: $ERWATCH_HTTP, else
+ * ERWATCH_DEFAULT_HTTP. timeout_ms bounds the whole call, connecting
+ * included (<= 0: 1000).
+ *
+ * Returns the number of firing alerts (>= 0). When buf is not NULL it gets
+ * the daemon's JSON answer, NUL-terminated ({"alerts":[{"rule":..,"tag":..,
+ * "metric":..,"severity":..,"value":..,"fired_step":..,"summary":..},...],
+ * "count":N}); pass buf = NULL, len = 0 for the count alone. Errors:
+ * -ETIMEDOUT, -ECONNREFUSED (no daemon there), -ENOSPC (the answer does not
+ * fit in len bytes: buf is ""), -EPROTO (not an erwatchd answer), -ENOTSUP
+ * (an erwatchd without alerting), -EINVAL, -ENOMEM, -EIO.
+ *
+ * This call waits for the network (up to timeout_ms), unlike
+ * erwatch_push(): call it every few hundred steps or seconds, or from
+ * another thread. It never prints, aborts or exits, and needs no erwatch_t.
+ * Thread-safe (libcurl 7.84 or later, as in Debian 12). */
+int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf,
+                   size_t len);
+
+#define ERWATCH_DEFAULT_HTTP "http://127.0.0.1:8080"
 
 #define ERWATCH_DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
 

@@ -195,6 +195,8 @@ static int s_post(s_target_t *t, const char *body, size_t len, char *err, size_t
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, tmo);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, tmo);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* A proxy from the environment is for the outside world, never loopback. */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);

@@ -39,6 +39,14 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def do_GET(self):  # a hung receiver hangs GETs too (client timeouts)
+                if outer.hang:
+                    outer.release.wait(60)
+                    return
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, *args):
                 pass
 

@@ -336,6 +336,42 @@ def firing_alert_survives_a_restart_without_a_second_notification():
             d.cleanup()
 
 
+@test
+def c_library_reply_channel_reports_firing_alerts():
+    import ctypes
+    import errno
+    with alerting_daemon(LOSS_RULE) as d:
+        p = Pusher(d)
+        lib = p.c.lib
+        lib.erwatch_alerts.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
+                                       ctypes.c_char_p, ctypes.c_size_t]
+        lib.erwatch_alerts.restype = ctypes.c_int
+        buf = ctypes.create_string_buffer(1 << 16)
+
+        def ask(run, url=d.http, timeout=2000, b=buf, n=None):
+            return lib.erwatch_alerts(url.encode() if url else None, run.encode(), timeout,
+                                      b, len(b) if n is None and b is not None else (n or 0))
+
+        assert ask("job one") == 0, ask("job one")
+        assert json.loads(buf.value) == {"alerts": [], "count": 0}
+        p.series("job one", [2.0] * 3)
+        p.settle()
+        assert ask("job one") == 1
+        got = json.loads(buf.value)["alerts"]
+        assert got[0]["rule"] == "LossHigh" and got[0]["run"] == "job one", got
+        assert ask("job one", b=None, n=0) == 1                  # count only
+        assert ask("other") == 0
+        small = ctypes.create_string_buffer(8)
+        assert ask("job one", b=small) == -errno.ENOSPC and small.value == b""
+        assert ask("job one", url="http://127.0.0.1:%d" % free_port()) == -errno.ECONNREFUSED
+        with Receiver(hang=True) as hung:  # accepts, never answers
+            t0 = time.monotonic()
+            rc = ask("job one", url="http://127.0.0.1:%d" % hung.port, timeout=300)
+            assert rc == -errno.ETIMEDOUT and time.monotonic() - t0 < 2, rc
+        assert lib.erwatch_alerts(None, None, 100, None, 0) == -errno.EINVAL
+        p.close()
+
+
 def alerts_from_db(d):
     return d.sql("SELECT id, state FROM alerts ORDER BY id")
 
