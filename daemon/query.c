@@ -42,7 +42,7 @@
 enum {
     Q_RUNS, Q_SERIES_ID, Q_POINTS, Q_DROPPED,
     Q_VIEW_HEAD, Q_VIEW_LAST, Q_BUCKET, Q_BUCKET_T, Q_SHAPE, Q_BEGIN, Q_COMMIT,
-    Q_ROLLBACK, Q_NSTMT
+    Q_ROLLBACK, Q_SPEC_RUN, Q_SPEC_RANGE, Q_SPEC_COUNT, Q_SPEC_LAST, Q_NSTMT
 };
 
 static const char *const s_sql[Q_NSTMT] = {
@@ -77,6 +77,16 @@ static const char *const s_sql[Q_NSTMT] = {
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
+    /* Q_SPEC_*: spectra of (run, tag) in a window; ?1 run id. */
+    "SELECT id FROM runs WHERE name = ?1",
+    "SELECT min(step), max(step) FROM spectra"
+    " WHERE run_id = ?1 AND tag = ?2 AND step > ?3 AND step < ?4",
+    "SELECT count(*) FROM (SELECT 1 FROM spectra"
+    " WHERE run_id = ?1 AND tag = ?2 AND step >= ?3 AND step <= ?4 LIMIT ?5)",
+    /* the last spectrum at or before ?4 and at or after ?3 (an index seek) */
+    "SELECT step, k, vals FROM spectra"
+    " WHERE run_id = ?1 AND tag = ?2 AND step >= ?3 AND step <= ?4"
+    " ORDER BY step DESC LIMIT 1",
 };
 
 struct query {
@@ -597,4 +607,144 @@ int64_t query_client_dropped(query_t *q)
 struct sqlite3 *query_db(query_t *q)
 {
     return q ? q->db : NULL;
+}
+
+/* ------------------------------------------------------------ spectra */
+
+/* The run's id, -1 when unknown, -2 on a database error. */
+static int64_t s_run_id(query_t *q, const char *run)
+{
+    sqlite3_stmt *st = q->stmt[Q_SPEC_RUN];
+    int64_t id = -1;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        id = -2;
+    sqlite3_reset(st);
+    return id;
+}
+
+/* Appends one row's values ("[v1,v2,...]") from a little-endian float32
+ * blob; float precision is all they have, so 7 significant digits. */
+static void s_spec_values(strbuf_t *b, const unsigned char *v, int k)
+{
+    strbuf_putc(b, '[');
+    for (int i = 0; i < k; i++) {
+        uint32_t u = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
+                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
+        float f;
+        memcpy(&f, &u, 4);
+        if (i)
+            strbuf_putc(b, ',');
+        if (isfinite(f))
+            strbuf_printf(b, "%.7g", (double)f);
+        else
+            strbuf_puts(b, "null");
+    }
+    strbuf_putc(b, ']');
+}
+
+int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, int64_t before,
+                   size_t points, strbuf_t *out, char *err, size_t errlen)
+{
+    int64_t rid = s_run_id(q, run);
+    if (rid == -2) {
+        s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+        return -EIO;
+    }
+    if (rid < 0)
+        return -ENOENT;
+    sqlite3_stmt *range = q->stmt[Q_SPEC_RANGE], *count = q->stmt[Q_SPEC_COUNT],
+                 *last = q->stmt[Q_SPEC_LAST];
+    sqlite3_bind_int64(range, 1, rid);
+    sqlite3_bind_text(range, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(range, 3, after);
+    sqlite3_bind_int64(range, 4, before);
+    int rc = sqlite3_step(range);
+    if (rc != SQLITE_ROW) {
+        s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+        sqlite3_reset(range);
+        return -EIO;
+    }
+    if (sqlite3_column_type(range, 0) == SQLITE_NULL) {
+        sqlite3_reset(range);
+        return -ENOENT;
+    }
+    int64_t first = sqlite3_column_int64(range, 0), lastst = sqlite3_column_int64(range, 1);
+    sqlite3_reset(range);
+
+    /* At most `points` spectra: with more in the window, the last one of
+     * each of `points` equal step ranges (as downsample.h does for series),
+     * found by one index seek per bucket rather than a scan of them all. */
+    sqlite3_bind_int64(count, 1, rid);
+    sqlite3_bind_text(count, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(count, 3, first);
+    sqlite3_bind_int64(count, 4, lastst);
+    sqlite3_bind_int64(count, 5, (int64_t)points + 1);
+    int64_t n = sqlite3_step(count) == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
+    sqlite3_reset(count);
+    size_t buckets = n > (int64_t)points ? points : (size_t)n;
+    if (buckets == 0)
+        buckets = 1;
+
+    size_t mark = out->len;
+    strbuf_t steps, vals;
+    strbuf_init(&steps);
+    strbuf_init(&vals);
+    int emitted = 0;
+    /* Bucket edges in unsigned arithmetic: last - first can exceed INT64_MAX. */
+    uint64_t span = (uint64_t)lastst - (uint64_t)first;
+    int64_t prev_hi = first - 1;
+    for (size_t i = 0; i < buckets; i++) {
+        /* first + span * (i+1) / buckets without overflow */
+        uint64_t j = i + 1;
+        int64_t hi = j == buckets ? lastst
+                                  : (int64_t)((uint64_t)first + span / buckets * j +
+                                              span % buckets * j / buckets);
+        int64_t lo = prev_hi + 1;
+        prev_hi = hi;
+        if (hi < lo)
+            continue;
+        sqlite3_bind_int64(last, 1, rid);
+        sqlite3_bind_text(last, 2, tag, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(last, 3, lo);
+        sqlite3_bind_int64(last, 4, hi);
+        rc = sqlite3_step(last);
+        if (rc == SQLITE_ROW) {
+            int k = sqlite3_column_int(last, 1);
+            const unsigned char *v = sqlite3_column_blob(last, 2);
+            int bytes = sqlite3_column_bytes(last, 2);
+            if (k > 0 && v && bytes == 4 * k) {
+                if (emitted++) {
+                    strbuf_putc(&steps, ',');
+                    strbuf_putc(&vals, ',');
+                }
+                strbuf_printf(&steps, "%lld", (long long)sqlite3_column_int64(last, 0));
+                s_spec_values(&vals, v, k);
+            }
+        } else if (rc != SQLITE_DONE) {
+            s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+            sqlite3_reset(last);
+            strbuf_free(&steps);
+            strbuf_free(&vals);
+            out->len = mark;
+            out->data[mark] = '\0';
+            return -EIO;
+        }
+        sqlite3_reset(last);
+    }
+    strbuf_puts(out, "{\"run\":");
+    strbuf_json_str(out, run);
+    strbuf_puts(out, ",\"tag\":");
+    strbuf_json_str(out, tag);
+    strbuf_printf(out, ",\"bucketed\":%s,\"step\":[", n > (int64_t)points ? "true" : "false");
+    strbuf_append(out, steps.data, steps.len);
+    strbuf_puts(out, "],\"values\":[");
+    strbuf_append(out, vals.data, vals.len);
+    strbuf_puts(out, "]}");
+    strbuf_free(&steps);
+    strbuf_free(&vals);
+    return 0;
 }

@@ -59,6 +59,15 @@ typedef struct {
 int query_batch_shape(query_t *q, const char *run, const char *tag,
                       query_shape_t *out, char *err, size_t errlen);
 
+/* Appends the singular-value spectra of (run, tag) with after < step <
+ * before as the JSON body of GET /api/spectrum:
+ *   {"run":..,"tag":..,"bucketed":B,"step":[..],"values":[[..],..]}
+ * With more than `points` spectra in the window, the last spectrum of each
+ * of `points` equal step ranges. Returns 0, -ENOENT when (run, tag) has no
+ * spectrum in the window, or -EIO with err filled (out unchanged). */
+int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, int64_t before,
+                   size_t points, strbuf_t *out, char *err, size_t errlen);
+
 /* Sum over runs of the latest client-reported drop count. -1 on error. */
 int64_t query_client_dropped(query_t *q);
 

@@ -490,6 +490,32 @@ TEST(spectrum_round_trip)
     sqlite3_finalize(st);
     ASSERT(f[0] == 0.5f && f[1] == 0.25f && f[2] == 0.25f);
     sqlite3_close(db);
+
+    /* served by query_spectrum; then 100 more steps bucketed to 10 */
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    strbuf_t out;
+    strbuf_init(&out);
+    ASSERT_EQ(query_spectrum(q, "r", "t", INT64_MIN, INT64_MAX, 100, &out, err, sizeof err), 0);
+    ASSERT_STREQ(out.data, "{\"run\":\"r\",\"tag\":\"t\",\"bucketed\":false,"
+                           "\"step\":[5],\"values\":[[0.5,0.25,0.25]]}");
+    ASSERT_EQ(query_spectrum(q, "r", "nope", INT64_MIN, INT64_MAX, 100, &out, err, sizeof err),
+              -ENOENT);
+    ASSERT_EQ(query_spectrum(q, "r", "t", 5, INT64_MAX, 100, &out, err, sizeof err), -ENOENT);
+    result_t *many[100];
+    for (int i = 0; i < 100; i++) {
+        many[i] = mk2("r", "t", 100 + (uint64_t)i, 1.0);
+        many[i]->nspectrum = 1;
+        many[i]->spectrum[0] = 1.0f;
+    }
+    ASSERT_EQ(store_write(s, many, 100, err, sizeof err), 200);
+    strbuf_reset(&out);
+    ASSERT_EQ(query_spectrum(q, "r", "t", 99, INT64_MAX, 10, &out, err, sizeof err), 0);
+    ASSERT(strstr(out.data, "\"bucketed\":true"));
+    ASSERT(strstr(out.data, "\"step\":[109,119,129,139,149,159,169,179,189,199]"));
+    strbuf_free(&out);
+    free_all(many, 100);
+    query_close(&q);
     store_close(&s);
     free(a);
     free(b);
