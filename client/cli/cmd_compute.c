@@ -31,6 +31,10 @@ enum {
     P_OUT = 1 << 7
 };
 
+/* --precision: the double reference, or the float32 kernels the daemon's
+ * workers run (so the fast path can be checked offline). */
+typedef enum { S_DOUBLE = 0, S_FLOAT } s_precision_t;
+
 typedef enum {
     M_ER_ENTROPY, M_ER_RECONSTRUCTION, M_ALIGN, M_UNIFORM, M_W2, M_W2_LOSS,
     M_RANKME, M_STD_L2, M_SINKHORN
@@ -68,7 +72,7 @@ static void s_usage(FILE *f)
     fprintf(f,
         "usage: erwatch compute METRIC X [Y] [options]\n"
         "\n"
-        "Computes one metric in double precision with the reference formulas\n"
+        "Computes one metric with the reference formulas\n"
         "(shared/vectors/README.md), on the input exactly as given: nothing is\n"
         "normalised. Prints the value (%%.17g); an undefined value prints 'nan'\n"
         "and the reason on stderr.\n"
@@ -91,6 +95,9 @@ static void s_usage(FILE *f)
         "  --eps E            metric-specific epsilon, >= 0 (see above)\n"
         "  --iters I          Sinkhorn iterations (default 3)\n"
         "  --out FILE         sinkhorn: write Q (B x K) as raw little-endian float64\n"
+        "  --precision P      double (default): the reference formulas in double;\n"
+        "                     float: the float32 kernels erwatchd's workers run, on\n"
+        "                     the input rounded to float32\n"
         "  -h, --help         this help\n");
 }
 
@@ -101,6 +108,7 @@ typedef struct {
     ew_reduction_t reduction;
     const char *out;
     unsigned given;  /* P_* set on the command line */
+    s_precision_t precision;
 } s_params_t;
 
 static int s_load(const char *path, int have_shape, size_t n, size_t d,
@@ -212,6 +220,81 @@ static int s_run(const s_metric_t *m, const double *x, const double *y,
     return s_print_value(m, v, why);
 }
 
+/* The float path: the same metrics through the daemon's float32 kernels. */
+static int s_run_f32(const s_metric_t *m, const float *x, const float *y, size_t n, size_t d,
+                     const s_params_t *p)
+{
+    const char *why = NULL;
+    double v = NAN;
+    switch (m->id) {
+    case M_ER_ENTROPY:
+        v = metrics_er_entropy_f32(x, n, d, p->support, p->kappa, p->reduction, NULL, &why);
+        break;
+    case M_ER_RECONSTRUCTION:
+        v = metrics_er_reconstruction_f32(x, y, n, d, p->support, p->kappa, NULL, &why);
+        break;
+    case M_ALIGN:
+        v = metrics_align_f32(x, y, n, d, p->alpha, &why);
+        break;
+    case M_UNIFORM:
+        v = metrics_uniform_f32(x, n, d, p->t, NULL, &why);
+        break;
+    case M_W2:
+        v = metrics_w2_f32(x, n, d, p->eps, NULL, &why);
+        break;
+    case M_W2_LOSS:
+        v = metrics_w2_loss_f32(x, n, d, p->eps, NULL, &why);
+        break;
+    case M_RANKME:
+        v = metrics_rankme_f32(x, n, d, p->eps, NULL, &why);
+        break;
+    case M_STD_L2:
+        v = metrics_std_l2_f32(x, n, d, &why);
+        break;
+    case M_SINKHORN: {
+        float *qf = malloc(n * d * sizeof *qf);
+        double *q = malloc(n * d * sizeof *q);
+        if (!qf || !q) {
+            free(qf);
+            free(q);
+            return cli_fail(S_CMD, CLI_RUNTIME, "out of memory");
+        }
+        int rc = metrics_sinkhorn_f32(x, n, d, p->eps, p->iters, qf, NULL, &why);
+        double sum = 0;
+        for (size_t i = 0; i < n * d; i++) {
+            q[i] = qf[i];
+            sum += q[i] * q[i];
+        }
+        free(qf);
+        if (rc == 0 && p->out && (rc = s_write_f64le(p->out, q, n * d)) != 0) {
+            free(q);
+            return cli_fail(S_CMD, CLI_RUNTIME, "cannot write %s: %s", p->out, strerror(-rc));
+        }
+        free(q);
+        if (rc != 0)
+            return cli_fail(S_CMD, CLI_RUNTIME, "sinkhorn: %s", why ? why : strerror(-rc));
+        return s_print_value(m, sum, why);
+    }
+    }
+    return s_print_value(m, v, why);
+}
+
+/* The array as float32 (f64 rounds to nearest, as the daemon's decoder
+ * does). NULL on OOM. */
+static float *s_to_float(const npy_array_t *a)
+{
+    size_t n = a->n * a->d;
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    if (!f)
+        return NULL;
+    if (a->dtype == NPY_F32)
+        memcpy(f, a->data, n * sizeof *f);
+    else
+        for (size_t i = 0; i < n; i++)
+            f[i] = (float)((const double *)a->data)[i];
+    return f;
+}
+
 static const char *const S_PNAMES[] = { "kappa", "support", "reduction", "t",
                                         "alpha", "eps", "iters", "out" };
 
@@ -221,10 +304,10 @@ int cmd_compute(int argc, char **argv)
         { "help", 'h', 0 },   { "shape", 0, 1 }, { "kappa", 0, 1 },
         { "support", 0, 1 },  { "reduction", 0, 1 }, { "t", 0, 1 },
         { "alpha", 0, 1 },    { "eps", 0, 1 },   { "iters", 0, 1 },
-        { "out", 0, 1 },      { NULL, 0, 0 },
+        { "out", 0, 1 },      { "precision", 0, 1 }, { NULL, 0, 0 },
     };
     enum { O_HELP, O_SHAPE, O_KAPPA, O_SUPPORT, O_REDUCTION, O_T, O_ALPHA,
-           O_EPS, O_ITERS, O_OUT };
+           O_EPS, O_ITERS, O_OUT, O_PRECISION };
 
     s_params_t p = { .kappa = 10, .t = 2, .alpha = 2, .iters = 3,
                      .support = EW_SUPPORT_SPHERE,
@@ -314,6 +397,15 @@ int cmd_compute(int argc, char **argv)
             p.out = v;
             p.given |= P_OUT;
             break;
+        case O_PRECISION:
+            if (strcmp(v, "double") == 0)
+                p.precision = S_DOUBLE;
+            else if (strcmp(v, "float") == 0)
+                p.precision = S_FLOAT;
+            else
+                return cli_fail(S_CMD, CLI_USAGE, "--precision must be double or "
+                                "float, got '%s'", v);
+            break;
         }
     }
 
@@ -351,6 +443,18 @@ int cmd_compute(int argc, char **argv)
     if (rc == 0 && m->inputs == 2 && (xa.n != ya.n || xa.d != ya.d))
         rc = cli_fail(S_CMD, CLI_RUNTIME, "X is %zu x %zu but Y is %zu x %zu; "
                       "the views must have the same shape", xa.n, xa.d, ya.n, ya.d);
+    if (rc == 0 && p.precision == S_FLOAT) {
+        float *xf = s_to_float(&xa), *yf = m->inputs == 2 ? s_to_float(&ya) : NULL;
+        if (!xf || (m->inputs == 2 && !yf))
+            rc = cli_fail(S_CMD, CLI_RUNTIME, "out of memory");
+        else
+            rc = s_run_f32(m, xf, yf, xa.n, xa.d, &p);
+        free(xf);
+        free(yf);
+        npy_free(&xa);
+        npy_free(&ya);
+        return rc;
+    }
     if (rc == 0) {
         x = npy_to_double(&xa);
         y = m->inputs == 2 ? npy_to_double(&ya) : NULL;
