@@ -25,6 +25,7 @@ void config_defaults(config_t *c)
     c->http_threads = 4;
     c->commit_ms = 200;
     c->log_level = LOG_INFO;
+    c->metrics = EW_METRICS_ALL;
     c->default_rules = 1;
     c->alert_resend_s = 60;
     c->notify_timeout_ms = 5000;
@@ -53,6 +54,9 @@ void config_usage(FILE *out)
         "  --http-threads N     HTTP thread-pool size, 1..64 (default: 4)\n"
         "  --commit-ms MS       longest time a result waits before its transaction\n"
         "                       commits, 1..60000 (default: 200)\n"
+        "  --metrics LIST       metrics a batch gets when its header names none: 'all'\n"
+        "                       (default) or a comma list of er_entropy,\n"
+        "                       er_reconstruction, align, uniform, w2, rankme, std_l2\n"
         "  --log-level L        error, warn, info or debug (default: info)\n"
         "alerting (README.md, \"Alerting\"):\n"
         "  --rules FILE         alert rules, added to the built-in ones (a rule of\n"
@@ -146,9 +150,36 @@ static int s_url(char *dst, size_t n, const char *src)
     return s_copy(dst, n, src);
 }
 
+int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errlen)
+{
+    if (strcmp(list, "all") == 0) {
+        *set = EW_METRICS_ALL;
+        return 0;
+    }
+    unsigned m = 0;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        int id = ew_metric_lookup(p, len);
+        if (id < 0) {
+            snprintf(err, errlen, "--metrics: unknown metric '%.*s' (known: all, or a list of "
+                     "er_entropy, er_reconstruction, align, uniform, w2, rankme, std_l2)",
+                     (int)len, p);
+            return -1;
+        }
+        m |= EW_MBIT(id);
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    *set = m;
+    return 0;
+}
+
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
-    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB };
+    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB,
+           O_METRICS };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
@@ -160,6 +191,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"log-level", required_argument, NULL, O_LOG},
         {"ready-file", required_argument, NULL, O_READY},
         {"web", required_argument, NULL, O_WEB},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -245,6 +277,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         case O_WEB:
             if (s_copy(c->web_dir, sizeof(c->web_dir), optarg) < 0)
                 goto bad;
+            break;
+        case O_METRICS:
+            if (config_parse_metrics(optarg, &c->metrics, err, errlen) < 0)
+                return -1;
             break;
         case O_RULES:
             if (s_copy(c->rules_file, sizeof(c->rules_file), optarg) < 0)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "batch.h"
 #include "log.h"
 
 #define EW_VERSION "0.1.0"
@@ -21,6 +22,7 @@ typedef struct {
     int http_threads;
     int commit_ms;             /* longest a stored point waits for commit */
     log_level_t log_level;
+    unsigned metrics;          /* default metric set (EW_MBIT bits) */
     char ready_file[4096];     /* "" or where to write the bound addresses */
     /* alerting (README.md, "Alerting") */
     char rules_file[4096];     /* "" : none; --rules FILE */
@@ -47,6 +49,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err,
                  size_t errlen);
 
 void config_usage(FILE *out);
+
+/* Parses "all" or a comma list of metric names into EW_MBIT bits. Returns 0,
+ * or -1 with a message naming the unknown metric. */
+int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errlen);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
  * Returns 0 or -1. */

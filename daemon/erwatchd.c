@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 
     writer_t *writer = writer_start_hooked(store, results, cfg.commit_ms, &stats,
                                            alerts_hook_run, alerting);
-    workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats, EW_METRICS_ALL) : NULL;
+    workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
     if (!writer || !workers || ingest_start(ingest) != 0) {
         fprintf(stderr, "erwatchd: cannot start threads\n");
         return 1;

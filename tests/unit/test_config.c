@@ -79,6 +79,21 @@ TEST(bad_values_rejected_with_message)
     ASSERT_EQ(PARSE(&c, err, "--db", ""), -1);
 }
 
+TEST(metric_set)
+{
+    config_t c;
+    char err[512];
+    ASSERT_EQ(PARSE(&c, err, "--workers", "1"), 0);
+    ASSERT_EQ(c.metrics, EW_METRICS_ALL);
+    ASSERT_EQ(PARSE(&c, err, "--metrics", "rankme,er_entropy"), 0);
+    ASSERT_EQ(c.metrics, EW_MBIT(EW_M_RANKME) | EW_MBIT(EW_M_ER_ENTROPY));
+    ASSERT_EQ(PARSE(&c, err, "--metrics", "all"), 0);
+    ASSERT_EQ(c.metrics, EW_METRICS_ALL);
+    ASSERT_EQ(PARSE(&c, err, "--metrics", "w2,entropy"), -1);
+    ASSERT(strstr(err, "unknown metric 'entropy'"));
+    ASSERT_EQ(PARSE(&c, err, "--metrics", "w2,"), -1);
+}
+
 TEST(unknown_and_missing)
 {
     config_t c;
@@ -106,6 +121,7 @@ int main(void)
         T(every_flag),
         T(equals_form),
         T(bad_values_rejected_with_message),
+        T(metric_set),
         T(unknown_and_missing),
         T(help_and_version_return_1),
         {0},
