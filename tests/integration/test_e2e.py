@@ -174,6 +174,70 @@ def runs_listing_and_downsampling():
 
 
 @test
+def every_default_metric_matches_compute_and_spectrum_matches_svd():
+    rng = np.random.default_rng(8)
+    n, dim = 128, 32
+    # raw rows, not unit: the daemon normalises a copy for the sphere metrics
+    # and gives rankme, std_l2 and the spectrum the rows as sent
+    x = (rng.standard_normal((n, dim)) * np.linspace(3, 0.1, dim)).astype(np.float32)
+    y = (x + 0.3 * rng.standard_normal((n, dim))).astype(np.float32)
+    with Daemon() as d:
+        c = CClient(d.zmq)
+        try:
+            c.wait_connected()
+            assert c.push("all", "proj", 3, x, y) == 0
+            c.flush()
+        finally:
+            c.close()
+        d.wait_stored(1)
+        xd, yd = x.astype(np.float64), y.astype(np.float64)
+        ux = xd / np.linalg.norm(xd, axis=1, keepdims=True)
+        uy = yd / np.linalg.norm(yd, axis=1, keepdims=True)
+        files = {}
+        for name, arr in (("x", x), ("y", y), ("ux", ux), ("uy", uy)):
+            files[name] = save_npy(os.path.join(d.dir, name + ".npy"), arr)
+        want = {
+            "er_entropy": (compute("er_entropy", files["ux"], kappa=10), 2e-6 * 20),
+            "er_reconstruction": (compute("er_reconstruction", files["ux"], files["uy"],
+                                          kappa=10), 2e-6 * 20),
+            "align": (compute("align", files["ux"], files["uy"]), 2e-6),
+            "uniform": (compute("uniform", files["ux"]), 2e-6),
+            "w2": (compute("w2", files["ux"]), 6e-6),
+            "rankme": (compute("rankme", files["x"]), 2.4e-5 * 32),
+            "std_l2": (compute("std_l2", files["x"]), 2e-6),
+        }
+        got = dict(d.sql("SELECT metric, value FROM series_points WHERE run='all'"))
+        assert set(got) == set(want), (sorted(got), sorted(want))
+        for m, (exp, tol_) in want.items():
+            assert_close(got[m], exp, tol_, m)
+        # the spectrum: raw rows' singular values normalised to sum 1
+        (k, blob), = d.sql("SELECT k, vals FROM spectrum_info WHERE run='all'")
+        sv = np.linalg.svd(xd, compute_uv=False)
+        assert k == dim
+        assert np.allclose(np.frombuffer(blob, "<f4"), sv / sv.sum(), atol=1e-5)
+
+
+@test
+def header_metric_list_and_parameters():
+    rng = np.random.default_rng(9)
+    x = unit_rows(rng, 64, 8)
+    with Daemon() as d:
+        import msgpack
+        import zmq
+        s = zmq.Context.instance().socket(zmq.PUSH)
+        s.connect(d.zmq)
+        hdr = {"v": 1, "run": "sel", "tag": "t", "step": 1, "dtype": "f32", "shape": [64, 8],
+               "metrics": ["uniform", "std_l2"], "t": 0.5}
+        s.send_multipart([msgpack.packb(hdr), x.tobytes()])
+        s.close(linger=2000)
+        d.wait_stored(1)
+        got = dict(d.sql("SELECT metric, value FROM series_points WHERE run='sel'"))
+        assert set(got) == {"uniform", "std_l2"}, got
+        xf = save_npy(os.path.join(d.dir, "x.npy"), x)
+        assert_close(got["uniform"], compute("uniform", xf, t=0.5), 2e-6)
+
+
+@test
 def api_errors():
     with Daemon() as d:
         st, body = d.get("/api/series", run="nope", tag="t", metric="m")
