@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, start erwatchd
 #   make test       install missing Debian packages, build, run every test
 #   make bench      benchmarks (writes tests/bench/RESULTS.md)
+#   make demo       SimSiam demo: a healthy and two collapsing runs into erwatchd
 #   make asan|tsan  the test suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make fuzz       run the libFuzzer decoder target for FUZZ_SECONDS
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -173,6 +174,17 @@ bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)
+
+# ---------------------------------------------------------------- demo
+# SimSiam on scikit-learn's digits (client/python/examples/simsiam_digits.py):
+# three runs into the daemon at $ERWATCH_ENDPOINT (default
+# tcp://127.0.0.1:5557), starting $(BUILD)/erwatchd when none answers.
+# Needs python3-torch and python3-sklearn. DEMO_ARGS=--quick: a short version.
+.PHONY: demo
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 client/python/examples/simsiam_digits.py \
+	    --start-daemon $(BUILD)/erwatchd $(DEMO_ARGS)
 
 # ---------------------------------------------------------------- install
 install: all

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh BUILD: every benchmark; results go to stdout and tests/bench/RESULTS.md.
 # Sections: the daemon end to end (e2e.sh), then the metric kernels alone
-# (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there).
+# (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
+# then the Python client (bench_python_client.py).
 set -eu
 BUILD=${1:-build}
 out=tests/bench/RESULTS.md
@@ -39,4 +40,7 @@ out=tests/bench/RESULTS.md
     echo
     "$BUILD/bench/bench_metrics" "$tdir"
     rm -rf "$tdir"
+    echo
+    # Python client: Monitor.log() per call beside a memcpy of the same bytes.
+    /usr/bin/python3 tests/bench/bench_python_client.py
 } | tee "$out"

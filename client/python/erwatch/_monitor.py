@@ -1,0 +1,385 @@
+"""Monitor: pushes embedding batches from a training loop to erwatchd.
+
+The promise, as in the C client (client/erwatch.c): log() never blocks the
+training loop and never raises because of the daemon. When the daemon is
+slow, absent or restarting, the batch is dropped and counted, one warning is
+issued per Monitor, and the running drop count rides in the `dropped` key of
+every later header, so the daemon's /api/health shows it. Bad input is a
+programming error and raises ValueError at the call.
+
+Design decisions:
+  - The PUSH socket has IMMEDIATE=1 (nothing is queued for a daemon that is
+    not connected), a small SNDHWM (the bounded buffer, in batches), and
+    every send is NOBLOCK. The batch is dropped when its first frame (the
+    header) is refused; once the first frame of a message is in, ZeroMQ
+    takes the rest, so a batch is never half-sent.
+  - Each Monitor owns its ZeroMQ context. flush() and close() are the only
+    calls that wait: they close the socket with a linger of the timeout and
+    terminate the context, which returns once every queued batch is written
+    to the kernel or the linger expired.
+  - One lock guards the socket and the counters, so a Monitor may be shared
+    between threads.
+"""
+
+import os
+import threading
+import time
+import warnings
+import weakref
+
+import numpy as np
+import zmq
+
+from . import _convert, _protocol
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+_EXIT_LINGER_MS = 1000  # an unclosed Monitor gets this long to flush at exit
+
+
+class DropWarning(RuntimeWarning):
+    """Issued once per Monitor, at its first dropped batch."""
+
+
+class _Link:
+    """The ZeroMQ context and PUSH socket, kept apart from the Monitor so
+    that a weakref finalizer can close them without holding the Monitor."""
+
+    def __init__(self, endpoint, sndhwm):
+        self.endpoint = endpoint
+        self.sndhwm = sndhwm
+        self.ctx = None
+        self.sock = None
+
+    def open(self):
+        self.ctx = zmq.Context(io_threads=1)
+        try:
+            s = self.ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.IMMEDIATE, 1)
+            s.setsockopt(zmq.SNDHWM, self.sndhwm)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.endpoint)
+        except zmq.ZMQError as e:
+            self.ctx.destroy(linger=0)
+            self.ctx = None
+            raise ValueError("erwatch: cannot connect to endpoint %r: %s"
+                             % (self.endpoint, e)) from None
+        self.sock = s
+
+    def close(self, linger_ms):
+        """Closes the socket with linger_ms and terminates the context.
+        Returns True when nothing queued was discarded."""
+        if self.ctx is None:
+            return True
+        t0 = time.monotonic()
+        try:
+            self.sock.close(linger=linger_ms)
+            self.ctx.term()
+        finally:
+            self.sock = self.ctx = None
+        # term() returns early only when the queue emptied; taking the whole
+        # linger means something may have been discarded (the honest side).
+        return linger_ms <= 0 or (time.monotonic() - t0) * 1000.0 < linger_ms - 1
+
+    def wait_writable(self, timeout_ms):
+        """With IMMEDIATE=1 a PUSH socket is writable only once a daemon is
+        connected and has room."""
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                if self.sock.poll(left, zmq.POLLOUT):
+                    return True
+            except zmq.ZMQError:
+                return False
+            if left == 0:
+                return False
+
+
+def _resolve_endpoint(endpoint):
+    if endpoint is None:
+        endpoint = os.environ.get("ERWATCH_ENDPOINT") or DEFAULT_ENDPOINT
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ValueError("erwatch: endpoint must be a non-empty string such as %r"
+                         % DEFAULT_ENDPOINT)
+    return endpoint
+
+
+def _positive_int(v, what, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError("erwatch: %s must be a positive int, got %r" % (what, v))
+    return v
+
+
+class Monitor:
+    """Sends embedding batches of one (run, tag) to erwatchd.
+
+    mon = erwatch.Monitor(run="simsiam-lr0.05", tag="projector")
+    mon.log(step, z1, z2, loss=loss.item())
+
+    run, tag:  names of the run and of the watched embedding (1..128 bytes).
+    endpoint:  daemon address; default $ERWATCH_ENDPOINT, else
+               tcp://127.0.0.1:5557.
+    every:     log one step in `every`: the steps with step % every == 0.
+    max_rows:  send at most this many rows, a random subset (the same rows of
+               both views); the header's "subsample" key carries the original N.
+    support:   "sphere" (embeddings; the daemon l2-normalises rows),
+               "discrete" (rows are probability vectors) or "scores"
+               (prototype scores, turned into assignments by Sinkhorn-Knopp).
+    kappa:     vMF concentration for the sphere ER metrics (None: daemon's, 10).
+    metrics:   names of the metrics to compute (None: every one that applies);
+               see schema/protocol.md for the catalogue.
+    t, alpha, eps, iters: uniformity temperature, alignment exponent,
+               Sinkhorn regularisation and iterations (None: daemon defaults).
+    rank, world: sent in the header; default from torch.distributed when it
+               is initialised.
+    all_ranks: in a distributed job only rank 0 sends unless this is True
+               (ranks sending the same run/tag/step overwrite each other's
+               points; give each rank its own tag if you want them all).
+    sndhwm:    how many batches ZeroMQ may hold for the daemon (the bounded
+               buffer); beyond that, batches are dropped.
+    connect_timeout: seconds the constructor waits for the daemon so that the
+               first steps are not dropped while TCP connects (0: do not wait).
+               It returns as soon as the daemon is there; log() never waits.
+    seed:      seed of the row sampler used by max_rows.
+    copy:      True (default): a CPU array of the caller's is copied once
+               into ZeroMQ, so it may be changed as soon as log() returns.
+               False: it is handed over without a copy (faster for large
+               batches); do not modify it in place afterwards (a fresh
+               tensor each step, as a forward pass makes, is fine). Arrays
+               the client creates anyway (GPU -> host, max_rows rows, a
+               non-contiguous input made contiguous) are never copied twice.
+
+    Not picklable; one lock makes it safe to share between threads.
+    """
+
+    def __init__(self, run, tag="projector", endpoint=None, every=1, max_rows=None,
+                 support="sphere", kappa=None, metrics=None, t=None, alpha=None, eps=None,
+                 iters=None, rank=None, world=None, all_ranks=False, sndhwm=16,
+                 connect_timeout=1.0, seed=None, copy=True):
+        self.run = _protocol.check_name(run, "run")
+        self.tag = _protocol.check_name(tag, "tag")
+        self.endpoint = _resolve_endpoint(endpoint)
+        self.every = _positive_int(every, "every")
+        self.max_rows = _positive_int(max_rows, "max_rows", allow_none=True)
+        self.support = _protocol.check_support(support)
+        self.kappa = _protocol.check_kappa(kappa)
+        self.metrics = _protocol.check_metrics(metrics)
+        self._options = {}  # optional header keys, sent when set
+        if self.metrics is not None:
+            self._options["metrics"] = list(self.metrics)
+        for name, value in (("t", t), ("alpha", alpha), ("eps", eps), ("iters", iters)):
+            value = _protocol.check_param(name, value)
+            if value is not None:
+                self._options[name] = value
+        self._rank, self._world = _protocol.check_rank_world(rank, world)
+        self._explicit_world = self._world is not None
+        self.all_ranks = bool(all_ranks)
+        self.copy = bool(copy)
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self._sent = self._dropped = self._bytes = self._skipped = 0
+        self._since_flush = 0  # batches handed to ZeroMQ since the last flush
+        self._warned_drop = False
+        self._warned_scalars = False
+        self._closed = False
+        self._link = _Link(self.endpoint, _positive_int(sndhwm, "sndhwm"))
+        self._link.open()
+        self._finalizer = weakref.finalize(self, self._link.close, _EXIT_LINGER_MS)
+        if connect_timeout and connect_timeout > 0:
+            self._link.wait_writable(int(connect_timeout * 1000))
+
+    # ------------------------------------------------------------ logging
+    def log(self, step, z1, z2=None, **scalars):
+        """Sends one batch: z1 (N x d) and optionally its second view z2
+        (same shape), as numpy arrays or torch tensors on any device, in
+        float32, float64, float16 or bfloat16; scalars (loss=..., lr=...)
+        are stored beside the metrics.
+
+        Returns True when the batch was handed to ZeroMQ, False when it was
+        skipped (`every`, not rank 0) or dropped (daemon slow or absent:
+        counted in stats()["dropped"], one DropWarning per Monitor). Raises
+        ValueError for bad input (not 2-D, views of different shapes, not a
+        float dtype, bad names, too large without max_rows: on every call;
+        NaN or Inf: on the calls that send) and RuntimeError after close(). A scalar whose value is NaN or Inf is left out of the batch
+        with one RuntimeWarning (the protocol cannot carry it; a transient
+        inf loss under mixed precision must not stop training).
+        """
+        if self._closed:
+            raise RuntimeError("erwatch: log() on a closed Monitor (run %r)" % self.run)
+        step = _protocol.check_step(step)
+        z1 = _convert.as_array_like(z1, "z1")
+        n, d = _convert.shape2(z1, "z1")
+        if z2 is not None:
+            z2 = _convert.as_array_like(z2, "z2")
+            if _convert.shape2(z2, "z2") != (n, d):
+                raise ValueError("erwatch: the views differ in shape: z1 is %d x %d, z2 is %s"
+                                 % (n, d, "x".join(map(str, tuple(z2.shape)))))
+        _convert.check_dtype(z1, "z1")
+        if z2 is not None:
+            _convert.check_dtype(z2, "z2")
+        sub = self.max_rows is not None and n > self.max_rows
+        _protocol.check_shape(self.max_rows if sub else n, d,
+                              "z1 after max_rows" if sub else "z1")
+        values, nonfinite = _protocol.split_scalars(scalars)
+        # Every check above is cheap and runs on every call, so an input is
+        # refused whatever `every` says; NaN/Inf need a pass over the data
+        # and are looked for only in batches that are sent.
+        rank, world = self._rank_world()
+        if step % self.every != 0 or (world is not None and rank != 0 and not self.all_ranks):
+            with self._lock:
+                self._skipped += 1
+            return False
+
+        idx, subsample = None, None
+        if sub:
+            with self._lock:  # the Generator is not thread-safe
+                idx = np.sort(self._rng.choice(n, self.max_rows, replace=False))
+            subsample, n = n, self.max_rows
+
+        x, dtype, x_ours = _convert.prepare(z1, idx, "z1")
+        frames = [(x, x_ours)]
+        if z2 is not None:
+            y, dtype2, y_ours = _convert.prepare(z2, idx, "z2")
+            if dtype2 != dtype:  # e.g. one view under autocast: send both widened
+                target = "f64" if "f64" in (dtype, dtype2) else "f32"
+                x, y = _convert.widen(x, dtype, target), _convert.widen(y, dtype2, target)
+                frames, dtype, y_ours = [(x, True)], target, True
+            frames.append((y, y_ours))
+        if nonfinite:
+            self._warn_scalars(step, nonfinite)
+        return self._send(step, dtype, n, d, frames, values, subsample, rank, world)
+
+    def _send(self, step, dtype, n, d, frames, scalars, subsample, rank, world):
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("erwatch: log() on a closed Monitor (run %r)" % self.run)
+            hdr = _protocol.pack_header(self.run, self.tag, step, dtype, n, d, len(frames),
+                                        self.support, self.kappa, rank, world, scalars,
+                                        subsample, self._dropped, self._options)
+            if self._link.sock is None:  # a re-open failed earlier
+                try:
+                    self._link.open()
+                except ValueError as e:
+                    return self._drop_locked(e)
+            sock = self._link.sock
+            try:
+                sock.send(hdr, zmq.NOBLOCK | zmq.SNDMORE, copy=True)
+            except zmq.ZMQError as e:  # Again: no daemon, or its queue is full
+                return self._drop_locked(e)
+            try:
+                for i, (a, ours) in enumerate(frames):
+                    more = zmq.SNDMORE if i + 1 < len(frames) else 0
+                    sock.send(a, zmq.NOBLOCK | more, copy=self.copy and not ours)
+            except zmq.ZMQError as e:
+                # Only resource exhaustion gets here. A half-sent message
+                # cannot be withdrawn: drop the socket, and the part with it.
+                self._link.close(0)
+                try:
+                    self._link.open()
+                except ValueError:
+                    pass  # retried at the next log()
+                return self._drop_locked(e)
+            self._sent += 1
+            self._since_flush += 1
+            self._bytes += len(hdr) + sum(a.nbytes for a, _ in frames)
+            return True
+
+    def _drop_locked(self, err):
+        self._dropped += 1
+        if not self._warned_drop:
+            self._warned_drop = True
+            why = "not reachable or too slow" if isinstance(err, zmq.Again) else str(err)
+            warnings.warn("erwatch: dropping batches of run %r (daemon at %s %s). Training is "
+                          "not affected; drops are counted in Monitor.stats() and reported "
+                          "to the daemon. This warning is shown once."
+                          % (self.run, self.endpoint, why), DropWarning, stacklevel=4)
+        return False
+
+    def _warn_scalars(self, step, names):
+        if not self._warned_scalars:
+            self._warned_scalars = True
+            warnings.warn("erwatch: scalar(s) %s of run %r are NaN or Inf at step %d and are "
+                          "left out (the protocol carries finite values only). This warning "
+                          "is shown once." % (", ".join(sorted(names)), self.run, step),
+                          RuntimeWarning, stacklevel=3)
+
+    def _rank_world(self):
+        """Explicit rank/world, else torch.distributed's once initialised."""
+        if self._explicit_world or self._world is not None:
+            return self._rank, self._world
+        torch = _convert.torch_module()
+        dist = getattr(torch, "distributed", None) if torch is not None else None
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            self._rank, self._world = dist.get_rank(), dist.get_world_size()
+        return self._rank, self._world
+
+    # ------------------------------------------------------------ state
+    def stats(self):
+        """{"sent", "dropped", "bytes", "skipped"}: batches handed to ZeroMQ,
+        batches dropped (daemon slow/absent), bytes handed to ZeroMQ, calls
+        skipped by `every` (or by not being rank 0)."""
+        with self._lock:
+            return {"sent": self._sent, "dropped": self._dropped, "bytes": self._bytes,
+                    "skipped": self._skipped}
+
+    def wait_connected(self, timeout=1.0):
+        """Waits up to timeout seconds until a batch would be accepted now
+        (daemon connected, buffer not full). Returns True or False."""
+        with self._lock:
+            if self._closed:
+                return False
+            return self._link.wait_writable(int(timeout * 1000))
+
+    def flush(self, timeout=5.0):
+        """Waits up to timeout seconds for the batches ZeroMQ holds to leave
+        this process. Returns True when they all did. The socket is rebuilt,
+        and reconnects within what is left of the timeout."""
+        with self._lock:
+            if self._closed:
+                return True
+            if self._since_flush == 0 and self._link.sock is not None:
+                return True  # nothing was handed to ZeroMQ since the last flush
+            ms = max(0, int(timeout * 1000))
+            if ms == 0:
+                return False  # leave the queue alone rather than discard it
+            t0 = time.monotonic()
+            ok = self._link.close(ms)
+            self._since_flush = 0
+            self._link.open()
+            if ok:
+                left = ms - (time.monotonic() - t0) * 1000
+                self._link.wait_writable(int(max(0, left)))
+            return ok
+
+    def close(self, timeout=5.0):
+        """Flushes (up to timeout seconds) and releases the socket. Returns
+        True when every batch handed to ZeroMQ left this process. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            self._finalizer.detach()
+            ok = self._link.close(max(0, int(timeout * 1000)))
+            return ok and (self._since_flush == 0 or timeout > 0)
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        s = self.stats()
+        return ("Monitor(run=%r, tag=%r, endpoint=%r, sent=%d, dropped=%d%s)"
+                % (self.run, self.tag, self.endpoint, s["sent"], s["dropped"],
+                   ", closed" if self._closed else ""))
+
+    def __reduce__(self):
+        raise TypeError("erwatch.Monitor cannot be pickled; create one per process")
