@@ -1,14 +1,19 @@
 #!/bin/sh
-# e2e.sh BUILD SHAPE VIEWS SECONDS: end-to-end daemon throughput. Starts
-# erwatchd (2 workers, temp DB, ephemeral ports), runs the load generator
-# for SECONDS, then waits until everything accepted is stored and reports
-# batches stored per second (first push to last commit).
+# e2e.sh BUILD SHAPE VIEWS SECONDS [QUEUE_MB]: end-to-end daemon throughput.
+# Starts erwatchd (2 workers, default metric set, temp DB, ephemeral ports,
+# work queue bounded at QUEUE_MB, default 256), runs the load generator for
+# SECONDS, then waits until everything accepted is stored and reports
+# batches stored per second (first push to last commit) and the daemon's
+# peak resident memory (VmHWM) against the queue bound. The load generator
+# pushes faster than the workers compute, so the queue runs full: a burst
+# larger than the queue.
 set -eu
-BUILD=$1; N=${2%x*}; D=${2#*x}; VIEWS=$3; SECS=$4
+BUILD=$1; N=${2%x*}; D=${2#*x}; VIEWS=$3; SECS=$4; QMB=${5:-256}
 tmp=$(mktemp -d /tmp/ew-bench-XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 "$BUILD/erwatchd" --db "$tmp/b.db" --zmq 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
-    --workers 2 --ready-file "$tmp/ready" --log-level warn 2>"$tmp/log" &
+    --workers 2 --max-queue-mb "$QMB" --ready-file "$tmp/ready" --log-level warn \
+    2>"$tmp/log" &
 pid=$!
 i=0; while [ ! -s "$tmp/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 zmq=$(sed -n 1p "$tmp/ready"); http=$(sed -n 2p "$tmp/ready")
@@ -29,4 +34,4 @@ t1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 /usr/bin/python3 -c "
 import sys; n=$stored; dt=$t1-$t0
-print('e2e %sx%s views=%s: %d batches stored in %.2f s = %.0f batches/s (client: $out; peak RSS %d MiB)' % ('$N','$D','$VIEWS', n, dt, n/dt, $rss//1024))"
+print('e2e %sx%s views=%s queue=%s MiB: %d batches stored in %.2f s = %.0f batches/s; peak RSS %d MiB (%d MiB over the queue bound) [client: $out]' % ('$N','$D','$VIEWS','$QMB', n, dt, n/dt, $rss//1024, $rss//1024 - $QMB))"
