@@ -2,18 +2,21 @@
 # deps.sh: install the Debian packages erwatch needs, and do nothing when they
 # are all there. Both `make run` and `make test` go through this step, so a
 # fresh Debian 12 machine needs no other set-up. Pass a group to install more:
-#   deps.sh          build + run + unit/integration test packages
-#   deps.sh bench    adds python3-torch for the PyTorch reference benchmark
+#   deps.sh          build + run + every test's packages
+#   deps.sh bench    the same (the PyTorch reference benchmark needs nothing more)
 set -eu
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
 libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
 python3 python3-zmq python3-msgpack python3-numpy
+python3-torch python3-sklearn python3-setuptools
 chromium fonts-inter
 prometheus-alertmanager"
 # (prometheus-alertmanager: tests/integration/test_alerts_am.py checks that
-# alerts go through a real Alertmanager; erwatchd itself does not need it.)
+# alerts go through a real Alertmanager; erwatchd itself does not need it.
+# python3-torch and python3-sklearn: the Python client's tensor tests and the
+# SimSiam demo that `make test` runs in its quick mode.)
 
 # The dashboard's build runs npm (uPlot comes from the npm registry) and its
 # browser test drives Debian's chromium through playwright-core. node and
@@ -25,7 +28,7 @@ command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
 for group in "$@"; do
     case "$group" in
-        bench) pkgs="$pkgs python3-torch" ;;
+        bench) ;;
         *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
     esac
 done
