@@ -13,6 +13,12 @@ import time
 
 import numpy as np
 
+# Under `make asan|tsan` this interpreter runs with the sanitizer runtime
+# preloaded (for liberwatch.so). erwatchd is built with it and does not need
+# that, and the /bin/sh its exec hook starts crashes with it: keep it from
+# the processes these tests start.
+os.environ.pop("LD_PRELOAD", None)
+
 sys.path.insert(0, os.path.dirname(__file__))
 from alerts_receiver import Pusher, Receiver, free_port  # noqa: E402
 from harness import (ERWATCHD, CClient, Daemon, run_all, test, unit_rows,  # noqa: E402
