@@ -20,6 +20,10 @@ out=tests/bench/RESULTS.md
     done
     echo '```'
     echo
+    echo "## Dashboard queries (HTTP, 1M-point series, 50 runs; first paint in chromium)"
+    echo
+    EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_http_series.py "$BUILD"
+    echo
     echo "## Metric kernels, one thread (float path vs PyTorch vs one cblas_ssyrk)"
     echo
     echo "Median ms of each metric alone (a one-metric set, normalisation included)"

@@ -57,6 +57,12 @@ export function getSeries({ run, tag, metric, after, before, points, time }) {
   );
 }
 
+// Alerts that are firing now (GET /api/alerts, see README). A daemon
+// without alerting answers 404; the caller then stops asking.
+export function getFiringAlerts() {
+  return getJSON('/api/alerts', { state: 'firing' });
+}
+
 export function getSpectrum({ run, tag, after, before, points }) {
   return queued(() => getJSON('/api/spectrum', { run, tag, after, before, points }));
 }

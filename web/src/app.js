@@ -8,7 +8,7 @@
 // polling rather than Server-Sent Events).
 
 import { parseState, stateToSearch } from './state.js';
-import { getRuns } from './api.js';
+import { getRuns, getFiringAlerts } from './api.js';
 import { Panel, metricOrder, METRIC_INFO } from './chart.js';
 import { SpectrumPanel } from './spectrum.js';
 import { runColor } from './colors.js';
@@ -44,6 +44,12 @@ class App {
     this.lastOk = 0;
     this.spectrum = new SpectrumPanel(this);
     this.polls = 0;
+    this.alerts = [];          // firing alerts (GET /api/alerts?state=firing)
+    this.alertsSupported = true;
+  }
+
+  alertsOf(run) {
+    return this.alerts.filter((a) => a.run === run);
   }
 
   // ------------------------------------------------------------ state
@@ -209,7 +215,22 @@ class App {
 
   // ------------------------------------------------------------ runs
 
+  async refreshAlerts() {
+    if (!this.alertsSupported) return;
+    try {
+      const js = await getFiringAlerts();
+      const next = (js && js.alerts) || [];
+      const key = (l) => l.map((a) => `${a.id}:${a.state}`).join(',');
+      const changed = key(next) !== key(this.alerts);
+      this.alerts = next;
+      if (changed) for (const p of this.panels.values()) if (p.u) p.u.redraw(false, false);
+    } catch (e) {
+      if (e.status === 404) this.alertsSupported = false;
+    }
+  }
+
   async refreshRuns() {
+    this.refreshAlerts().then(() => this.renderRunList());
     const js = await getRuns();
     this.runs = js.runs || [];
     this.byName = new Map(this.runs.map((r) => [r.run, r]));
@@ -256,12 +277,15 @@ class App {
         el('span', { class: 'meta-step', text: r.last_step == null ? 'no step' : `step ${fmtStep(r.last_step)}` }),
         el('span', { class: 'meta-seen', text: fmtAgo(age), title: r.last_seen ? new Date(r.last_seen * 1000).toString() : '' }),
       ];
+      for (const a of this.alertsOf(r.run)) {
+        parts.push(el('span', { class: 'pill alert', text: `alert: ${a.rule}`, title: `${a.severity}: ${a.summary} (since step ${a.fired_step}, tag ${a.tag})` }));
+      }
       if (r.dropped > 0) parts.push(el('span', { class: 'pill warn', text: `${r.dropped} dropped`, title: 'batches the client library dropped because the daemon was not keeping up (client-reported)' }));
       const h = selected && entropy ? entropy.health(r.run) : null;
       if (h != null) {
         const pct = Math.max(0, Math.min(100, Math.round(h * 100)));
         const cls = h < 0.25 ? 'bad' : h < 0.6 ? 'mid' : 'good';
-        parts.push(el('span', { class: `pill health ${cls}`, text: `H ${pct}%`, title: 'latest ER entropy: 0% = the collapsed level, 100% = the ceiling (every point far from all others)' }));
+        parts.push(el('span', { class: `pill health ${cls}`, text: `H ${pct}%`, title: 'latest ER entropy: 0% = the collapsed level, 100% = spread uniformly over the sphere (the alert rules\' level)' }));
       }
       meta.replaceChildren(...parts);
       li.title = '';

@@ -41,7 +41,7 @@ export const METRIC_INFO = {
   },
   uniform: {
     title: 'Uniformity',
-    unit: 'log',
+    unit: '',
     desc: 'Wang & Isola uniformity loss (t = 2). Lower is more uniform; 0 when collapsed.',
   },
   align: {
@@ -361,7 +361,7 @@ export class Panel {
       const f = lo === hi ? 2 : Math.pow(hi / lo, 0.06);
       return [lo / f, hi * f];
     }
-    const pad = lo === hi ? Math.max(1e-9, Math.abs(lo) * 0.05 || 0.5) : (hi - lo) * 0.07;
+    const pad = lo === hi ? Math.max(1e-9, Math.abs(lo) * 0.05 || 0.5) : (hi - lo) * 0.1;
     return [lo - pad, hi + pad];
   }
 
@@ -422,6 +422,32 @@ export class Panel {
       ctx.fillRect(left + width - tw - 10 * dpr, ly - 10 * dpr, tw + 8 * dpr, 13 * dpr);
       ctx.fillStyle = r.color;
       ctx.fillText(label, left + width - 6 * dpr, ly);
+    }
+
+    // firing alerts on this metric: a marker where each one fired
+    for (const a of this.app.alerts || []) {
+      if (a.metric !== this.metric || a.tag !== this.app.state.tag || !this.runs.has(a.run)) continue;
+      const xv = this.app.state.x === 'time' ? a.fired_time : a.fired_step;
+      if (xv == null) continue;
+      const px = Math.round(X(xv)) + 0.5;
+      ctx.strokeStyle = withAlpha(REF_COLLAPSED, 0.8);
+      ctx.lineWidth = 1 * dpr;
+      ctx.setLineDash([2 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(px, top);
+      ctx.lineTo(px, top + height);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      // label halfway down, on the side with more room
+      const label = `⚠ ${a.rule}`;
+      const tw = ctx.measureText(label).width;
+      const right = px + tw + 8 * dpr < left + width;
+      const ly = top + height * 0.45;
+      ctx.fillStyle = withAlpha('#ffffff', 0.85);
+      ctx.fillRect(right ? px + 3 * dpr : px - tw - 7 * dpr, ly - 10 * dpr, tw + 4 * dpr, 13 * dpr);
+      ctx.fillStyle = REF_COLLAPSED;
+      ctx.textAlign = right ? 'left' : 'right';
+      ctx.fillText(label, right ? px + 5 * dpr : px - 5 * dpr, ly);
     }
 
     const smoothing = this.app.state.smooth > 0;

@@ -105,20 +105,19 @@ export class SpectrumPanel {
     const dpr = devicePixelRatio || 1;
     const w = this.width();
     const c = this.canvas;
+    const h = this.data ? HEIGHT : 64; // an empty panel stays small
     c.style.width = w + 'px';
-    c.style.height = HEIGHT + 'px';
+    c.style.height = h + 'px';
     c.width = Math.round(w * dpr);
-    c.height = Math.round(HEIGHT * dpr);
+    c.height = Math.round(h * dpr);
     const ctx = c.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, HEIGHT);
-    const pw = w - M.left - M.right;
-    const ph = HEIGHT - M.top - M.bottom;
-    ctx.fillStyle = '#f3f4f6';
-    ctx.fillRect(M.left, M.top, pw, ph);
+    ctx.clearRect(0, 0, w, h);
     this.legendEl.replaceChildren();
     const d = this.data;
     if (!d) return;
+    const pw = w - M.left - M.right;
+    const ph = HEIGHT - M.top - M.bottom;
 
     const n = d.step.length;
     let k = 0;
