@@ -12,8 +12,10 @@ because of the daemon: when it is slow or absent, batches are dropped and
 counted. The wire format is schema/protocol.md.
 """
 
+from ._alerts import DEFAULT_HTTP, AlertWarning
 from ._monitor import DEFAULT_ENDPOINT, DropWarning, Monitor
 from ._protocol import VERSION as PROTOCOL_VERSION
 
 __version__ = "0.1.0"
-__all__ = ["Monitor", "DropWarning", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "__version__"]
+__all__ = ["Monitor", "DropWarning", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "__version__",
+           "AlertWarning", "DEFAULT_HTTP"]

@@ -30,7 +30,7 @@ import weakref
 import numpy as np
 import zmq
 
-from . import _convert, _protocol
+from . import _alerts, _convert, _protocol
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 _EXIT_LINGER_MS = 1000  # an unclosed Monitor gets this long to flush at exit
@@ -150,6 +150,12 @@ class Monitor:
                tensor each step, as a forward pass makes, is fine). Arrays
                the client creates anyway (GPU -> host, max_rows rows, a
                non-contiguous input made contiguous) are never copied twice.
+    http:      the daemon's HTTP API, for alerts(); default $ERWATCH_HTTP,
+               else http://127.0.0.1:8080.
+    on_alert:  fn(alert) called from a background thread once for each alert
+               that fires for this run (a dict, as alerts() returns), polled
+               every alert_poll_s seconds; log() never waits for it. E.g.
+               on_alert=lambda a: stop.set() to end training on collapse.
 
     Not picklable; one lock makes it safe to share between threads.
     """
@@ -157,10 +163,13 @@ class Monitor:
     def __init__(self, run, tag="projector", endpoint=None, every=1, max_rows=None,
                  support="sphere", kappa=None, metrics=None, t=None, alpha=None, eps=None,
                  iters=None, rank=None, world=None, all_ranks=False, sndhwm=16,
-                 connect_timeout=1.0, seed=None, copy=True):
+                 connect_timeout=1.0, seed=None, copy=True, http=None, on_alert=None,
+                 alert_poll_s=5.0):
         self.run = _protocol.check_name(run, "run")
         self.tag = _protocol.check_name(tag, "tag")
         self.endpoint = _resolve_endpoint(endpoint)
+        self.http = _alerts.resolve_http(http)
+        _alerts.check_watch(on_alert, alert_poll_s)
         self.every = _positive_int(every, "every")
         self.max_rows = _positive_int(max_rows, "max_rows", allow_none=True)
         self.support = _protocol.check_support(support)
@@ -189,6 +198,12 @@ class Monitor:
         self._finalizer = weakref.finalize(self, self._link.close, _EXIT_LINGER_MS)
         if connect_timeout and connect_timeout > 0:
             self._link.wait_writable(int(connect_timeout * 1000))
+        # The reply channel (_alerts.py): what fires for this run.
+        self._asker = _alerts.Asker(self.http, self.run)
+        self._watcher = None
+        if on_alert is not None:
+            self._watcher = _alerts.Watcher(self.http, self.run, on_alert, alert_poll_s)
+            weakref.finalize(self, self._watcher.stop, 0)
 
     # ------------------------------------------------------------ logging
     def log(self, step, z1, z2=None, **scalars):
@@ -353,9 +368,22 @@ class Monitor:
                 self._link.wait_writable(int(max(0, left)))
             return ok
 
+    def alerts(self, state="firing", tag=None, timeout=2.0):
+        """The alerts of this run the daemon reports (schema/protocol.md,
+        "Reply channel"): a list of dicts (rule, tag, metric, severity, value,
+        fired_step, summary, ...), most recent first; [] when none. state:
+        "firing", "pending", "resolved", "active", or several comma-separated;
+        tag: only that tag (default: every tag of the run). Waits at most
+        timeout seconds: call it every few hundred steps, or use on_alert.
+        Returns None when the daemon's HTTP API cannot be asked (one
+        AlertWarning per Monitor); never raises because of the daemon."""
+        return self._asker.ask(state, tag, timeout)
+
     def close(self, timeout=5.0):
         """Flushes (up to timeout seconds) and releases the socket. Returns
         True when every batch handed to ZeroMQ left this process. Idempotent."""
+        if self._watcher is not None:  # outside the lock: on_alert may log()
+            self._watcher.stop()
         with self._lock:
             if self._closed:
                 return True
