@@ -398,12 +398,13 @@ typedef struct {
 /* Fills *r from the query string. Returns 0, or -1 with a message naming
  * the offending parameter in msg. */
 static int s_series_parse(struct MHD_Connection *c, s_series_req_t *r,
-                          char *msg, size_t msglen)
+                          int nnames, char *msg, size_t msglen)
 {
     static const char *const names[3] = { "run", "tag", "metric" };
     const char **dst[3] = { &r->run, &r->tag, &r->metric };
     int nul;
-    for (int i = 0; i < 3; i++) {
+    r->metric = NULL;
+    for (int i = 0; i < nnames; i++) {
         const char *v = s_arg(c, names[i], &nul);
         if (!v) {
             snprintf(msg, msglen, "missing parameter '%s'", names[i]);
@@ -759,7 +760,7 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
 {
     s_series_req_t r;
     char msg[256];
-    if (s_series_parse(c, &r, msg, sizeof msg) != 0)
+    if (s_series_parse(c, &r, 3, msg, sizeof msg) != 0)
         return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
 
     enum MHD_Result ret;
@@ -801,6 +802,57 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
         s_series_json(&b, &r, &s, &ref, &sh);
     series_free(&s);
     return s_send(c, MHD_HTTP_OK, r.csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+}
+
+/* ------------------------------------------------------------ /api/spectrum */
+
+#define S_SPECTRUM_DEFAULT_POINTS 1000
+#define S_SPECTRUM_MAX_POINTS 4000 /* up to 512 values each */
+
+/* GET /api/spectrum?run&tag[&after][&before][&points]: the stored
+ * singular-value spectra of a run/tag (query_spectrum), for the dashboard's
+ * heatmap. Same parameters and errors as /api/series, JSON only. */
+static enum MHD_Result s_spectrum(http_t *h, struct MHD_Connection *c)
+{
+    s_series_req_t r;
+    char msg[256];
+    int nul;
+    const char *pts = s_arg(c, "points", &nul);
+    if (s_series_parse(c, &r, 2, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+    if (!pts)
+        r.points = S_SPECTRUM_DEFAULT_POINTS;
+    if (r.points > S_SPECTRUM_MAX_POINTS)
+        return s_error(c, MHD_HTTP_BAD_REQUEST,
+                       "parameter 'points' must be an integer from 1 to %d",
+                       S_SPECTRUM_MAX_POINTS);
+    if (r.csv || r.with_time)
+        return s_error(c, MHD_HTTP_BAD_REQUEST,
+                       "parameter '%s' is not supported by /api/spectrum "
+                       "(JSON only, steps only)",
+                       r.csv ? "format" : "time");
+
+    enum MHD_Result ret;
+    query_t *q;
+    if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
+        return ret;
+    strbuf_t b;
+    strbuf_init(&b);
+    char err[256] = "";
+    int rc = query_spectrum(q, r.run, r.tag, r.after, r.before, r.points, &b,
+                            err, sizeof err);
+    s_pool_put(h, q, rc == -EIO);
+    if (rc == -ENOENT) {
+        strbuf_free(&b);
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no spectrum run=%s tag=%s",
+                       r.run, r.tag);
+    }
+    if (rc != 0) {
+        strbuf_free(&b);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "database error: %s", err);
+    }
+    return s_send(c, MHD_HTTP_OK, S_CT_JSON, &b, NULL);
 }
 
 /* ------------------------------------------------------------ static files */
@@ -958,6 +1010,7 @@ static const struct {
     { "/api/health", s_health },
     { "/api/runs", s_runs },
     { "/api/series", s_series },
+    { "/api/spectrum", s_spectrum },
     { "/api/alerts", s_alerts },
 };
 

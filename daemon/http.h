@@ -2,7 +2,8 @@
  *
  * libmicrohttpd runs its own thread pool; handlers read through a pool of
  * read-only query_t connections and never touch the writer. Routes:
- *   GET /api/health  GET /api/runs  GET /api/series
+ *   GET /api/health  GET /api/runs  GET /api/series  GET /api/spectrum
+ *   GET /api/alerts (http_alerts.c)
  *   GET /  GET /static/...   (the dashboard's files, from web_dir)
  * Bad parameters: 400 with {"error": "..."}; unknown series: 404.
  */

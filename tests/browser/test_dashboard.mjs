@@ -317,7 +317,21 @@ test('spectrum_panel_shows_data_or_says_none', async () => {
   await page.waitForFunction(() => document.getElementById('spectrum').dataset.state, null, { timeout: 10000 });
   const state = await page.evaluate(() => [document.getElementById('spectrum').dataset.state, document.getElementById('spec-msg').textContent]);
   if (r.status === 404) assert(state[0] === 'empty' && /No spectrum stored yet/.test(state[1]), JSON.stringify(state));
-  else assert(r.ok && (state[0] === 'drawn' || /No spectrum/.test(state[1])), JSON.stringify(state));
+  else {
+    assert(r.ok, `/api/spectrum: HTTP ${r.status}`);
+    assert(state[0] === 'drawn', JSON.stringify(state));
+    // the heatmap has as many columns as stored spectra and colour in them
+    const js = await r.json();
+    assert(js.step.length > 0 && js.values.length === js.step.length, JSON.stringify(js).slice(0, 200));
+    const lit = await page.evaluate(() => {
+      const c = document.getElementById('spec-canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let k = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] === 255 && d[i + 1] > 100) k++;
+      return k;
+    });
+    assert(lit > 1000, `only ${lit} coloured pixels in the heatmap`);
+  }
 });
 
 test('no_page_errors_or_failed_requests', async () => {

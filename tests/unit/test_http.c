@@ -121,6 +121,9 @@ static int s_write_fixture(char *err, size_t errlen)
         ref[i] = s_result("ref", "p", (uint64_t)i, 0);
         for (size_t k = 0; k < sizeof refm / sizeof refm[0]; k++)
             s_point(ref[i], refm[k], (double)k + i);
+        ref[i]->nspectrum = 2; /* spectra for /api/spectrum */
+        ref[i]->spectrum[0] = 0.5f + 0.125f * (float)i;
+        ref[i]->spectrum[1] = 0.5f - 0.125f * (float)i;
     }
     ref[3] = s_result("refd", "p", 0, 0);
     ref[3]->support = EW_SUPPORT_DISCRETE;
@@ -872,6 +875,45 @@ TEST(polling_after_last_step)
 }
 
 
+
+TEST(spectrum_route)
+{
+    s_resp_t r;
+    ASSERT_EQ(s_req("GET", "/api/spectrum?run=ref&tag=p", &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_JSON_CT(r);
+    ASSERT_STREQ(r.body, "{\"run\":\"ref\",\"tag\":\"p\",\"bucketed\":false,"
+                         "\"step\":[0,1,2],\"values\":[[0.5,0.5],[0.625,0.375],"
+                         "[0.75,0.25]]}");
+    s_resp_free(&r);
+    ASSERT_EQ(s_req("GET", "/api/spectrum?run=ref&tag=p&after=0&points=1", &r),
+              0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_HAS(r.body, "\"bucketed\":true,\"step\":[2],\"values\":[[0.75,0.25]]");
+    s_resp_free(&r);
+    /* nothing stored: 404, which the dashboard shows as "no spectrum yet" */
+    const char *none[] = { "/api/spectrum?run=r1&tag=train",
+                           "/api/spectrum?run=nope&tag=p",
+                           "/api/spectrum?run=ref&tag=p&after=2" };
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_EQ(s_req("GET", none[i], &r), 0);
+        ASSERT_EQ(r.status, 404);
+        ASSERT_HAS(r.body, "{\"error\":\"no spectrum run=");
+        s_resp_free(&r);
+    }
+    const char *bad[][2] = { { "/api/spectrum?tag=p", "'run'" },
+                             { "/api/spectrum?run=ref", "'tag'" },
+                             { "/api/spectrum?run=ref&tag=p&points=4001", "'points'" },
+                             { "/api/spectrum?run=ref&tag=p&after=x", "'after'" },
+                             { "/api/spectrum?run=ref&tag=p&format=csv", "'format'" } };
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_EQ(s_req("GET", bad[i][0], &r), 0);
+        ASSERT_EQ(r.status, 400);
+        ASSERT_HAS(r.body, bad[i][1]);
+        s_resp_free(&r);
+    }
+}
+
 /* ------------------------------------------------------------ numbers */
 
 /* What strbuf_json_num writes: the shortest of %.15g, %.16g, %.17g that
@@ -1423,6 +1465,7 @@ int main(void)
         T(series_wall_time_on_request),
         T(series_streamed_buckets_equal_downsample),
         T(polling_after_last_step),
+        T(spectrum_route),
         T(format_double_round_trips_and_is_short),
         T(static_files_with_content_types),
         T(static_etag_revalidates_with_304),
