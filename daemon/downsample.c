@@ -62,6 +62,22 @@ static size_t s_bucket_of(uint64_t off, uint64_t p, uint64_t span)
 #endif
 }
 
+/* The first offset that falls in bucket b: ceil(b * span / p), i.e. the
+ * least off with floor(off * p / span) >= b; UINT64_MAX past the end. */
+static uint64_t s_bucket_start(size_t b, uint64_t p, uint64_t span)
+{
+    if (b >= p)
+        return UINT64_MAX;
+#ifdef __SIZEOF_INT128__
+    __extension__ typedef unsigned __int128 u128;
+    u128 x = ((u128)b * span + p - 1) / p;
+    return x > UINT64_MAX ? UINT64_MAX : (uint64_t)x;
+#else
+    long double x = ceill((long double)b * (long double)span / (long double)p);
+    return x >= 18446744073709551615.0L ? UINT64_MAX : (uint64_t)x;
+#endif
+}
+
 void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
                       size_t buckets, int with_time, series_t *out)
 {
@@ -87,6 +103,7 @@ void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
     if (ds->span == 0)
         ds->span = UINT64_MAX;
     ds->lo = ds->hi = NAN;
+    ds->next = 0; /* the first push computes its bucket */
 }
 
 static void s_emit(downsample_stream_t *ds)
@@ -105,9 +122,14 @@ static void s_emit(downsample_stream_t *ds)
 void downsample_push(downsample_stream_t *ds, int64_t step, double value,
                      double time)
 {
-    size_t b = s_bucket_of((uint64_t)step - ds->first, ds->buckets, ds->span);
-    if (b >= ds->buckets)
-        b = ds->buckets - 1;
+    uint64_t off = (uint64_t)step - ds->first;
+    size_t b = ds->cur;
+    if (off >= ds->next || ds->pushed == 0) {
+        b = s_bucket_of(off, ds->buckets, ds->span);
+        if (b >= ds->buckets)
+            b = ds->buckets - 1;
+        ds->next = s_bucket_start(b + 1, ds->buckets, ds->span);
+    }
     if (ds->pushed > 0 && step < ds->prev_step)
         ds->unordered = 1;
     if (b < ds->cur) /* steps not ascending: never write past `buckets` */

@@ -46,6 +46,8 @@ typedef struct {
     size_t buckets;
     uint64_t first, span;
     size_t cur, nb;     /* open bucket index, buckets emitted */
+    uint64_t next;      /* first step offset of bucket cur + 1 (no division
+                           per point: only when the bucket changes) */
     size_t pushed;
     int unordered;
     int64_t prev_step;

@@ -82,6 +82,7 @@
 #define S_CT_CSV "text/csv; charset=utf-8"
 #define S_CT_HTML "text/html; charset=utf-8"
 #define S_MAX_STATIC_PATH 512
+#define S_CACHE_BYTES ((size_t)128 << 20) /* series kept in memory (query.h) */
 
 struct http {
     struct MHD_Daemon *mhd;
@@ -91,6 +92,7 @@ struct http {
     queue_t *in_queue;
     queue_t *out_queue;
     char *web_dir; /* NULL: no dashboard installed */
+    query_cache_t *cache; /* large unchanged series, shared by the pool */
 
     /* The read-only connection pool, guarded by `lock`. nopen counts idle
      * connections, busy ones and slots reserved by a thread that is opening
@@ -180,8 +182,10 @@ static int s_pool_get(http_t *h, query_t **out, char *err, size_t errlen)
         rc = -ENOENT;
     else if (query_open(out, h->db_path, err, errlen) != 0)
         rc = -EIO;
-    else
+    else {
+        query_use_cache(*out, h->cache);
         return 0;
+    }
 
     *out = NULL;
     pthread_mutex_lock(&h->lock);
@@ -1219,6 +1223,7 @@ static void s_free(http_t *h)
     free(h->idle);
     free(h->db_path);
     free(h->web_dir);
+    query_cache_destroy(&h->cache);
     pthread_cond_destroy(&h->freed);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -1255,6 +1260,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (cfg->web_dir && *cfg->web_dir && !(h->web_dir = strdup(cfg->web_dir)))
         abort();
     h->maxopen = (size_t)threads + 1;
+    h->cache = query_cache_new(S_CACHE_BYTES);
     h->idle = calloc(h->maxopen, sizeof *h->idle);
     if (!h->db_path || !h->idle)
         abort();

@@ -27,10 +27,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -42,7 +44,8 @@
 enum {
     Q_RUNS, Q_SERIES_ID, Q_POINTS, Q_DROPPED,
     Q_VIEW_HEAD, Q_VIEW_LAST, Q_BUCKET, Q_BUCKET_T, Q_SHAPE, Q_BEGIN, Q_COMMIT,
-    Q_ROLLBACK, Q_SPEC_RUN, Q_SPEC_RANGE, Q_SPEC_COUNT, Q_SPEC_LAST, Q_NSTMT
+    Q_ROLLBACK, Q_SPEC_RUN, Q_SPEC_RANGE, Q_SPEC_COUNT, Q_SPEC_LAST,
+    Q_SERIES_KEY, Q_NSTMT
 };
 
 static const char *const s_sql[Q_NSTMT] = {
@@ -87,12 +90,29 @@ static const char *const s_sql[Q_NSTMT] = {
     "SELECT step, k, vals FROM spectra"
     " WHERE run_id = ?1 AND tag = ?2 AND step >= ?3 AND step <= ?4"
     " ORDER BY step DESC LIMIT 1",
+    /* Q_SERIES_KEY: the series id and what tells whether its points
+     * changed since a cached copy was read (see the cache section). */
+    "SELECT s.id, s.last_step, r.last_seen FROM series AS s"
+    " JOIN runs AS r ON r.id = s.run_id"
+    " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
 };
+
+/* A whole series read into memory while it was being bucketed. */
+typedef struct {
+    int on;         /* collecting */
+    size_t n, cap;
+    int64_t *step;
+    double *value, *time;
+} s_collect_t;
+
+static void s_collect_free(s_collect_t *c);
 
 struct query {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_NSTMT];
     downsample_stream_t *ds; /* the stream ew_bucket() feeds, while it runs */
+    query_cache_t *cache;    /* shared with other connections, or NULL */
+    s_collect_t col;         /* filled by ew_bucket() for the cache */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -122,6 +142,7 @@ static void s_destroy(query_t *q)
 {
     if (!q)
         return;
+    s_collect_free(&q->col);
     for (int i = 0; i < Q_NSTMT; i++)
         sqlite3_finalize(q->stmt[i]);
     sqlite3_close(q->db);
@@ -163,6 +184,288 @@ static int s_check(query_t *q, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* ---------------------------------------------------------------- cache
+ *
+ * Series of at least Q_CACHE_MIN_POINTS points are kept in memory, shared
+ * by every connection of the process (http.c makes one cache), so that
+ * zooming into a million-point series, a reload or a second tab does not
+ * scan it again: a window is then a binary search plus one pass over its
+ * points in memory, through the same downsample stream, so the answer is
+ * the same as from SQLite by construction.
+ *
+ * When a copy is stale: every batch the writer stores raises its run's
+ * runs.last_seen to the batch's receive time, and an appended step raises
+ * series.last_step; a copy is used only while both are what they were in
+ * the snapshot it was read from (read in the same transaction as the
+ * lookup). Receive times only grow unless the wall clock steps back; a copy
+ * older than Q_CACHE_TTL_S is read again regardless, which bounds that
+ * case. A live run therefore misses on every commit: its panels get new
+ * points through after= polls, not whole-series reads.
+ *
+ * Filled by the whole-series bucketed read (the dashboard's first request
+ * for a panel): ew_bucket() appends each row to q->col as it buckets it.
+ * Entries are immutable once published; a reference count lets a reader
+ * use one outside the lock while another thread evicts it. Least recently
+ * used entries go first when the byte budget is exceeded. */
+
+#define Q_CACHE_MIN_POINTS 50000
+#define Q_CACHE_TTL_S 60.0
+
+typedef struct s_centry {
+    struct s_centry *prev, *next; /* LRU order, head = most recent */
+    int64_t sid, last_step;
+    double last_seen, born;
+    int refs, dead;
+    size_t n, bytes;
+    int64_t *step;
+    double *value, *time;
+} s_centry_t;
+
+struct query_cache {
+    pthread_mutex_t lock;
+    s_centry_t *head, *tail;
+    size_t bytes, max_bytes;
+    uint64_t hits, misses;
+};
+
+static double s_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void s_collect_free(s_collect_t *c)
+{
+    free(c->step);
+    free(c->value);
+    free(c->time);
+    memset(c, 0, sizeof *c);
+}
+
+static void s_collect(s_collect_t *c, int64_t step, double v, double t)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 65536;
+        c->step = s_xrealloc(c->step, c->cap * sizeof *c->step);
+        c->value = s_xrealloc(c->value, c->cap * sizeof *c->value);
+        c->time = s_xrealloc(c->time, c->cap * sizeof *c->time);
+    }
+    c->step[c->n] = step;
+    c->value[c->n] = v;
+    c->time[c->n] = t;
+    c->n++;
+}
+
+query_cache_t *query_cache_new(size_t max_bytes)
+{
+    query_cache_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        fprintf(stderr, "erwatchd: out of memory (query cache)\n");
+        abort();
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    c->max_bytes = max_bytes;
+    return c;
+}
+
+static void s_centry_free(s_centry_t *e)
+{
+    free(e->step);
+    free(e->value);
+    free(e->time);
+    free(e);
+}
+
+/* Takes e out of the LRU list (lock held); frees it unless in use. */
+static void s_cache_unlink(query_cache_t *c, s_centry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+    c->bytes -= e->bytes;
+    e->dead = 1;
+    if (e->refs == 0)
+        s_centry_free(e);
+}
+
+void query_cache_destroy(query_cache_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    query_cache_t *c = *cp;
+    while (c->head)
+        s_cache_unlink(c, c->head); /* no reader is left (http_stop) */
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    *cp = NULL;
+}
+
+void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
+                       size_t *bytes)
+{
+    pthread_mutex_lock(&c->lock);
+    *hits = c->hits;
+    *misses = c->misses;
+    *bytes = c->bytes;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void query_use_cache(query_t *q, query_cache_t *c)
+{
+    q->cache = c;
+}
+
+/* The current copy of series sid for this snapshot's key, with a reference
+ * taken (release with s_cache_release), or NULL. */
+static s_centry_t *s_cache_get(query_cache_t *c, int64_t sid,
+                               int64_t last_step, double last_seen)
+{
+    pthread_mutex_lock(&c->lock);
+    s_centry_t *e = c->head;
+    while (e && e->sid != sid)
+        e = e->next;
+    if (e && (e->last_step != last_step || e->last_seen != last_seen ||
+              s_mono() - e->born > Q_CACHE_TTL_S)) {
+        s_cache_unlink(c, e);
+        e = NULL;
+    }
+    if (e) {
+        e->refs++;
+        c->hits++;
+        if (c->head != e) { /* to the front */
+            e->prev->next = e->next;
+            if (e->next)
+                e->next->prev = e->prev;
+            else
+                c->tail = e->prev;
+            e->prev = NULL;
+            e->next = c->head;
+            c->head->prev = e;
+            c->head = e;
+        }
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return e;
+}
+
+static void s_cache_release(query_cache_t *c, s_centry_t *e)
+{
+    pthread_mutex_lock(&c->lock);
+    if (--e->refs == 0 && e->dead)
+        s_centry_free(e);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Publishes the collected series (taking its arrays), evicting the least
+ * recently used entries beyond the budget. */
+static void s_cache_add(query_cache_t *c, int64_t sid, int64_t last_step,
+                        double last_seen, s_collect_t *col)
+{
+    size_t bytes = col->n * (sizeof(int64_t) + 2 * sizeof(double));
+    if (col->n < Q_CACHE_MIN_POINTS || bytes > c->max_bytes / 2) {
+        s_collect_free(col);
+        return;
+    }
+    s_centry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    e->sid = sid;
+    e->last_step = last_step;
+    e->last_seen = last_seen;
+    e->born = s_mono();
+    e->n = col->n;
+    e->bytes = bytes;
+    e->step = col->step;
+    e->value = col->value;
+    e->time = col->time;
+    memset(col, 0, sizeof *col);
+
+    pthread_mutex_lock(&c->lock);
+    for (s_centry_t *o = c->head; o; o = o->next)
+        if (o->sid == sid) {
+            s_cache_unlink(c, o);
+            break;
+        }
+    while (c->tail && c->bytes + bytes > c->max_bytes)
+        s_cache_unlink(c, c->tail);
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+    c->bytes += bytes;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* First index with step > x (steps ascending). */
+static size_t s_upper(const int64_t *st, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First index with step >= x. */
+static size_t s_lower(const int64_t *st, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The answer for window v from a cached copy: what s_view gives from
+ * SQLite (the points, or the same downsample stream over them). */
+static void s_view_memory(const s_centry_t *e, const query_view_t *v,
+                          series_t *out)
+{
+    size_t i0 = s_upper(e->step, e->n, v->after);
+    size_t i1 = s_lower(e->step, e->n, v->before);
+    size_t n = i1 > i0 ? i1 - i0 : 0;
+    memset(out, 0, sizeof *out);
+    if (n <= v->points) {
+        out->n = n;
+        if (n) {
+            out->step = s_xrealloc(NULL, n * sizeof *out->step);
+            out->value = s_xrealloc(NULL, n * sizeof *out->value);
+            memcpy(out->step, e->step + i0, n * sizeof *out->step);
+            memcpy(out->value, e->value + i0, n * sizeof *out->value);
+            if (v->with_time) {
+                out->time = s_xrealloc(NULL, n * sizeof *out->time);
+                memcpy(out->time, e->time + i0, n * sizeof *out->time);
+            }
+        }
+        return;
+    }
+    downsample_stream_t ds;
+    downsample_begin(&ds, e->step[i0], e->step[i1 - 1], v->points,
+                     v->with_time, out);
+    for (size_t i = i0; i < i1; i++)
+        downsample_push(&ds, e->step[i], e->value[i], e->time[i]);
+    downsample_end(&ds);
+}
+
 /* ew_bucket(step, value[, wall_time]): feeds q->ds; returns NULL. */
 static void s_bucket_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -173,7 +476,10 @@ static void s_bucket_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                    ? NAN
                    : sqlite3_value_double(argv[1]);
     double t = argc > 2 ? sqlite3_value_double(argv[2]) : 0.0;
-    downsample_push(q->ds, sqlite3_value_int64(argv[0]), v, t);
+    int64_t step = sqlite3_value_int64(argv[0]);
+    downsample_push(q->ds, step, v, t);
+    if (q->col.on)
+        s_collect(&q->col, step, v, t);
 }
 
 static void s_bucket_final(sqlite3_context *ctx)
@@ -475,14 +781,50 @@ static int s_exec(query_t *q, int which)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The series id of v and its cache key (series.last_step, runs.last_seen).
+ * 0, -ENOENT or -EIO. */
+static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid,
+                        int64_t *last_step, double *last_seen, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *st = q->stmt[Q_SERIES_KEY];
+    sqlite3_bind_text(st, 1, v->run, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, v->tag, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, v->metric, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *sid = sqlite3_column_int64(st, 0);
+        *last_step = sqlite3_column_type(st, 1) == SQLITE_NULL
+                         ? INT64_MIN
+                         : sqlite3_column_int64(st, 1);
+        *last_seen = sqlite3_column_type(st, 2) == SQLITE_NULL
+                         ? NAN
+                         : sqlite3_column_double(st, 2);
+    } else if (rc != SQLITE_DONE) {
+        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
 /* The body of query_series_view, inside its read transaction. */
 static int s_view(query_t *q, const query_view_t *v, series_t *out,
                   char *err, size_t errlen)
 {
-    int64_t sid;
-    int rc = s_series_id(q, v->run, v->tag, v->metric, &sid, err, errlen);
+    int64_t sid, last_step;
+    double last_seen;
+    int rc = s_series_key(q, v, &sid, &last_step, &last_seen, err, errlen);
     if (rc != 0)
         return rc;
+    if (q->cache) {
+        s_centry_t *e = s_cache_get(q->cache, sid, last_step, last_seen);
+        if (e) {
+            s_view_memory(e, v, out);
+            s_cache_release(q->cache, e);
+            return 0;
+        }
+    }
 
     /* The first points + 1 of the window: all of it, or proof that it
      * must be bucketed (and its first step). */
@@ -517,18 +859,25 @@ static int s_view(query_t *q, const query_view_t *v, series_t *out,
     if (rc != SQLITE_ROW)
         goto db_error;
 
+    /* The whole series is read anyway: keep a copy for the next windows. */
+    int fill = q->cache && v->after == INT64_MIN && v->before == INT64_MAX;
     downsample_stream_t ds;
     downsample_begin(&ds, first, last, v->points, v->with_time, out);
-    st = q->stmt[v->with_time ? Q_BUCKET_T : Q_BUCKET];
+    st = q->stmt[v->with_time || fill ? Q_BUCKET_T : Q_BUCKET];
     sqlite3_bind_int64(st, 1, sid);
     sqlite3_bind_int64(st, 2, first);
     sqlite3_bind_int64(st, 3, last);
     q->ds = &ds;
+    q->col.on = fill;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         ;
     q->ds = NULL;
+    q->col.on = 0;
     sqlite3_reset(st);
     downsample_end(&ds);
+    if (rc == SQLITE_DONE && fill && !ds.unordered)
+        s_cache_add(q->cache, sid, last_step, last_seen, &q->col);
+    s_collect_free(&q->col);
     if (rc != SQLITE_DONE)
         goto db_error;
     if (ds.unordered) {

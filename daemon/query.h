@@ -46,6 +46,21 @@ typedef struct {
 int query_series_view(query_t *q, const query_view_t *v, series_t *out,
                       char *err, size_t errlen);
 
+/* A cache of whole series in memory, shared by the connections of one
+ * process (http.c owns one): a zoom, reload or second tab on a large series
+ * that has not changed is answered without reading SQLite. Thread-safe.
+ * query.c explains when a copy counts as unchanged. */
+typedef struct query_cache query_cache_t;
+
+query_cache_t *query_cache_new(size_t max_bytes);
+/* Frees the cache; no query_t may use it any more. */
+void query_cache_destroy(query_cache_t **c);
+/* Makes q use c (NULL: none) for query_series_view. */
+void query_use_cache(query_t *q, query_cache_t *c);
+/* OUT: hits, misses, bytes held. */
+void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
+                       size_t *bytes);
+
 /* The shape of the latest (highest step) batch of (run, tag), from which
  * reference levels such as 1/sqrt(d) are computed. */
 typedef struct {

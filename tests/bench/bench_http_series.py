@@ -1,21 +1,24 @@
 """bench_http_series.py BUILD: what the dashboard waits for.
 
 Builds a database the way the daemon lays it out (schema/schema.sql, the
-documented interface) with 50 runs: one with a 1 000 000-point series, 49
-with 3 metrics x 10 000 points. Starts erwatchd on it (ephemeral loopback
+documented interface) with 50 runs: one with three 1 000 000-point series,
+49 with 3 metrics x 10 000 points. Starts erwatchd on it (ephemeral loopback
 ports) and measures, over HTTP with keep-alive:
 
-  - /api/series for the 1M-point series reduced to 2000 buckets (the
-    dashboard's first request for a wide panel): the first request on a
-    fresh connection pool (cold) and the median of repeats;
+  - /api/series for a 1M-point series reduced to 2000 buckets (the
+    dashboard's first request for a wide panel): cold, the first request for
+    each of the three series (a full scan of SQLite, which also fills the
+    daemon's in-memory copy), and the median of repeats (answered from that
+    copy while the run is not written to);
   - a zoomed window (10 % of the run, 2000 buckets) and a live-update poll
     (after = last step - 10);
   - /api/runs with 50 runs (the once-a-second poll);
   - beside them, the floor: SQLite alone touching every row of the series
     (SELECT count(*) ... via Python's sqlite3), so the ratio says how much
     the bucketing and HTTP add to the unavoidable scan;
-  - the first paint of the er_entropy panel in chromium for that run, when
-    node, chromium and playwright-core are there.
+  - the first paint in chromium of a panel of that run, on a series the
+    daemon has not read yet, when node, chromium and playwright-core are
+    there.
 
 Prints a markdown section (for tests/bench/run.sh). Times are milliseconds.
 """
@@ -56,7 +59,8 @@ def build_db(path):
         n = BIG if r == 0 else SMALL
         con.execute("INSERT INTO runs (id, name, first_seen, last_seen, last_step, dropped)"
                     " VALUES (?, ?, ?, ?, ?, 0)", (r + 1, name, t0, t0 + n, n - 1))
-        metrics = ["er_entropy"] if r == 0 else ["er_entropy", "er_reconstruction", "loss"]
+        metrics = ["er_entropy", "rankme", "std_l2"] if r == 0 else \
+            ["er_entropy", "er_reconstruction", "loss"]
         for m in metrics:
             sid += 1
             con.execute("INSERT INTO series (id, run_id, tag, metric, last_step) VALUES (?, ?, ?, ?, ?)",
@@ -109,7 +113,7 @@ def sqlite_floor_ms(db, n=5):
     return statistics.median(ts)
 
 
-def first_paint_ms(base):
+def first_paint_ms(base, metric):
     node = shutil.which("node")
     chromium = os.environ.get("EW_CHROMIUM", "/usr/bin/chromium")
     if not node or not os.access(chromium, os.X_OK) or not os.path.isdir(
@@ -118,7 +122,7 @@ def first_paint_ms(base):
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     p = subprocess.run([node, os.path.join(ROOT, "tests", "browser", "first_paint.mjs"),
-                        base + "/?run=big&metric=er_entropy"], capture_output=True, text=True,
+                        base + "/?run=big&metric=" + metric], capture_output=True, text=True,
                        timeout=120, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     if p.returncode != 0:
         return None, "failed: " + (p.stdout + p.stderr).strip()[-300:]
@@ -134,11 +138,17 @@ def main():
         build_s = time.perf_counter() - t
         floor = sqlite_floor_ms(db)
         with harness.Daemon(db=db) as d:
+            # first paint on a series the daemon has not read yet (cold)
+            paint, why = first_paint_ms(d.http, "std_l2")
             cl = Client(d.http)
-            cold, body = cl.get_ms("/api/series", run="big", tag="projector", metric="er_entropy",
-                                   points=BUCKETS)
-            js = json.loads(body)
-            assert js["bucketed"] and len(js["step"]) == BUCKETS, (js["bucketed"], len(js["step"]))
+            colds = []
+            for m in ["rankme", "er_entropy"]:
+                ms, body = cl.get_ms("/api/series", run="big", tag="projector", metric=m,
+                                     points=BUCKETS)
+                colds.append(ms)
+                js = json.loads(body)
+                assert js["bucketed"] and len(js["step"]) == BUCKETS, (m, len(js["step"]))
+            cold = statistics.median(colds)
             full = median_ms(cl, 9, "/api/series", run="big", tag="projector", metric="er_entropy",
                              points=BUCKETS)
             full_t = median_ms(cl, 5, "/api/series", run="big", tag="projector", metric="er_entropy",
@@ -151,18 +161,17 @@ def main():
             small = median_ms(cl, 21, "/api/series", run="run-07", tag="projector", metric="loss",
                               points=BUCKETS)
             cl.close()
-            paint, why = first_paint_ms(d.http)
-        print("Database: %d runs, one series of %d points, %d x 3 x %d more (built in %.1f s)."
+        print("Database: %d runs, three series of %d points, %d x 3 x %d more (built in %.1f s)."
               % (RUNS, BIG, RUNS - 1, SMALL, build_s))
         print()
         print("| request | ms | vs SQLite count(*) of the 1M series |")
         print("| --- | ---: | ---: |")
         print("| SQLite alone: count(*) over the 1M-point series (the floor) | %.1f | 1.00 |" % floor)
         rows = [
-            ("1M points -> %d buckets, first request (cold)" % BUCKETS, cold),
-            ("1M points -> %d buckets, median" % BUCKETS, full),
-            ("1M points -> %d buckets with wall times (time=1), median" % BUCKETS, full_t),
-            ("zoom: 100k-point window -> %d buckets, median" % BUCKETS, zoom),
+            ("1M points -> %d buckets, cold (SQLite scan), median of 2 series" % BUCKETS, cold),
+            ("1M points -> %d buckets, repeat (in-memory copy), median" % BUCKETS, full),
+            ("1M points -> %d buckets with wall times (time=1), repeat, median" % BUCKETS, full_t),
+            ("zoom: 100k-point window -> %d buckets (in-memory copy), median" % BUCKETS, zoom),
             ("live poll: after = last step - 10, median", poll),
             ("10k points -> %d buckets, median" % BUCKETS, small),
             ("/api/runs with %d runs, median" % RUNS, runs),
@@ -170,11 +179,15 @@ def main():
         for name, ms in rows:
             print("| %s | %.1f | %.2f |" % (name, ms, ms / floor))
         print()
-        target = "under" if full < 50 else "OVER"
-        print("Target for the 1M-point query: 50 ms; median %.1f ms is %s it." % (full, target))
+        print("Target for the 1M-point query: 50 ms. Cold: %.1f ms, %s it (the scan alone is"
+              " bounded below by SQLite's own count(*), %.1f ms here); repeats and zooms of an"
+              " unchanged run: %.1f ms, %s it."
+              % (cold, "under" if cold < 50 else "over", floor, full,
+                 "under" if full < 50 else "over"))
         if paint:
-            print("First paint in chromium (navigation to the er_entropy panel drawn with the"
-                  " 1M-point run): %.0f ms (target 1000 ms); its series request took %.0f ms."
+            print("First paint in chromium (navigation to the panel drawn with a 1M-point series"
+                  " the daemon had not read yet): %.0f ms (target 1000 ms); its series request"
+                  " took %.0f ms."
                   % (paint["paint_ms"], paint["series_ms"]))
         else:
             print("First paint in chromium: " + why)

@@ -214,6 +214,58 @@ TEST(many_points_bound)
     }
 }
 
+
+/* The buckets against a brute-force oracle: group by
+ * floor((step - first) * P / span) computed in 128 bits, for random steps
+ * with gaps and many budgets (the stream only divides when the bucket
+ * changes; this pins that shortcut to the formula). */
+TEST(matches_floor_formula_oracle)
+{
+    enum { N = 5000 };
+    static int64_t st[N];
+    static double v[N];
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 40; round++) {
+        int64_t s0 = (int64_t)(x % 1000) - 500;
+        for (int i = 0; i < N; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s0 += 1 + (int64_t)(x % (round % 4 == 0 ? 1 : 97));
+            st[i] = s0;
+            v[i] = (double)(x % 1000) / 7.0;
+        }
+        size_t p = 1 + (size_t)(x % 3000);
+        series_t s;
+        ASSERT_EQ(downsample(st, v, N, p, &s), 0);
+        __extension__ typedef unsigned __int128 u128;
+        uint64_t span = (uint64_t)(st[N - 1] - st[0]) + 1;
+        size_t nb = 0;
+        double lo = v[0], hi = v[0];
+        for (int i = 0; i < N; i++) {
+            size_t b = (size_t)((u128)(uint64_t)(st[i] - st[0]) * p / span);
+            size_t bn = i + 1 < N
+                            ? (size_t)((u128)(uint64_t)(st[i + 1] - st[0]) * p / span)
+                            : (size_t)-1;
+            lo = fmin(lo, v[i]);
+            hi = fmax(hi, v[i]);
+            if (bn != b) { /* i is the last point of its bucket */
+                if (N > (int)p) {
+                    ASSERT(nb < s.n);
+                    ASSERT_EQ(s.step[nb], st[i]);
+                    ASSERT(s.value[nb] == v[i] && s.min[nb] == lo && s.max[nb] == hi);
+                }
+                nb++;
+                if (i + 1 < N)
+                    lo = hi = v[i + 1];
+            }
+        }
+        if (N > (int)p)
+            ASSERT_EQ(s.n, nb);
+        series_free(&s);
+    }
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
@@ -229,6 +281,7 @@ int main(void)
         T(one_bucket),
         T(huge_step_range),
         T(many_points_bound),
+        T(matches_floor_formula_oracle),
         {0},
     });
 }

@@ -33,6 +33,7 @@
 #include "downsample.h"
 #include "http.h"
 #include "metrics.h"
+#include "query.h"
 #include "queue.h"
 #include "rules.h"
 #include "stats.h"
@@ -126,12 +127,40 @@ static int s_write_fixture(char *err, size_t errlen)
         ref[i]->spectrum[1] = 0.5f - 0.125f * (float)i;
     }
     ref[3] = s_result("refd", "p", 0, 0);
+    /* (big: see s_write_big) */
     ref[3]->support = EW_SUPPORT_DISCRETE;
     s_point(ref[3], "er_entropy", 1.0);
     n = store_write(s_store, ref, 4, err, errlen);
     for (int i = 0; i < 4; i++)
         free(ref[i]);
     return n < 0 ? -1 : 0;
+}
+
+/* Run "big", tag "t", metric "v": S_BIG points (enough to be cached),
+ * v = sin(step / 100) with a spike at step 30001, written in groups. */
+#define S_BIG 60000
+static double s_big(int64_t step)
+{
+    return step == 30001 ? 50.0 : sin((double)step / 100.0);
+}
+
+static int s_write_big(char *err, size_t errlen)
+{
+    enum { G = 2000 };
+    result_t *rs[G];
+    for (int g = 0; g < S_BIG / G; g++) {
+        for (int i = 0; i < G; i++) {
+            int64_t step = (int64_t)g * G + i;
+            rs[i] = s_result("big", "t", (uint64_t)step, 0);
+            s_point(rs[i], "v", s_big(step));
+        }
+        long n = store_write(s_store, rs, G, err, errlen);
+        for (int i = 0; i < G; i++)
+            free(rs[i]);
+        if (n < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int s_write_file(const char *path, const char *text)
@@ -184,7 +213,8 @@ static int s_setup(void)
     }
     snprintf(s_db, sizeof s_db, "%s/erwatch.db", s_dir);
     if (store_open(&s_store, s_db, err, sizeof err) != 0 ||
-        s_write_fixture(err, sizeof err) != 0) {
+        s_write_fixture(err, sizeof err) != 0 ||
+        s_write_big(err, sizeof err) != 0) {
         fprintf(stderr, "fixture: %s\n", err);
         return -1;
     }
@@ -914,6 +944,187 @@ TEST(spectrum_route)
     }
 }
 
+
+/* ------------------------------------------------------------ cache */
+
+static int s_same_series(const series_t *a, const series_t *b)
+{
+    if (a->n != b->n || a->bucketed != b->bucketed || !a->time != !b->time)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->step[i] != b->step[i] ||
+            memcmp(&a->value[i], &b->value[i], sizeof(double)) != 0)
+            return 0;
+        if (a->bucketed && (memcmp(&a->min[i], &b->min[i], 8) != 0 ||
+                            memcmp(&a->max[i], &b->max[i], 8) != 0))
+            return 0;
+        if (a->time && a->time[i] != b->time[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Every window of a cached series equals what SQLite gives without the
+ * cache; a write to the run (append, or a rewrite of an old step with a
+ * later receive time, as the daemon stamps them) is seen at once. */
+TEST(cache_answers_equal_sqlite_and_follow_writes)
+{
+    char err[256];
+    query_t *cq = NULL, *pq = NULL;
+    query_cache_t *cache = query_cache_new(64u << 20);
+    ASSERT_EQ(query_open(&cq, s_db, err, sizeof err), 0);
+    ASSERT_EQ(query_open(&pq, s_db, err, sizeof err), 0);
+    query_use_cache(cq, cache);
+    uint64_t hits, misses;
+    size_t bytes;
+
+    query_view_t full = { .run = "big", .tag = "t", .metric = "v",
+                          .after = INT64_MIN, .before = INT64_MAX,
+                          .points = 700 };
+    series_t a, b;
+    ASSERT_EQ(query_series_view(cq, &full, &a, err, sizeof err), 0);
+    ASSERT_EQ(query_series_view(pq, &full, &b, err, sizeof err), 0);
+    ASSERT(a.bucketed && s_same_series(&a, &b));
+    series_free(&a);
+    series_free(&b);
+    query_cache_stats(cache, &hits, &misses, &bytes);
+    ASSERT_EQ(hits, 0);
+    ASSERT_EQ(misses, 1);
+    ASSERT_EQ(bytes, S_BIG * 24);
+
+    static const int64_t win[][2] = {
+        { INT64_MIN, INT64_MAX }, { 29000, 31000 }, { 100, 600 },
+        { -50, 10 }, { 59990, INT64_MAX }, { 30000, 30002 }, { 70000, 80000 },
+    };
+    static const size_t pts[] = { 1, 7, 700, 2001, 100000 };
+    for (size_t w = 0; w < sizeof win / sizeof win[0]; w++)
+        for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
+            for (int t = 0; t < 2; t++) {
+                query_view_t v = full;
+                v.after = win[w][0];
+                v.before = win[w][1];
+                v.points = pts[p];
+                v.with_time = t;
+                ASSERT_EQ(query_series_view(cq, &v, &a, err, sizeof err), 0);
+                ASSERT_EQ(query_series_view(pq, &v, &b, err, sizeof err), 0);
+                int same = s_same_series(&a, &b);
+                if (!same)
+                    fprintf(stderr, "  window %" PRId64 "..%" PRId64
+                            " points %zu time %d: %zu vs %zu\n",
+                            v.after, v.before, v.points, t, a.n, b.n);
+                series_free(&a);
+                series_free(&b);
+                ASSERT(same);
+            }
+    query_cache_stats(cache, &hits, &misses, &bytes);
+    ASSERT_EQ(hits, 7 * 5 * 2);
+    ASSERT_EQ(misses, 1);
+
+    /* an appended step: a miss, and the new point is there */
+    result_t *r = s_result("big", "t", S_BIG, 0);
+    s_point(r, "v", 7.0);
+    r->recv_time = 1.8e9;
+    ASSERT_EQ(store_write(s_store, &r, 1, err, sizeof err), 1);
+    free(r);
+    query_view_t tail = full;
+    tail.after = S_BIG - 2;
+    ASSERT_EQ(query_series_view(cq, &tail, &a, err, sizeof err), 0);
+    ASSERT_EQ(a.n, 2);
+    ASSERT_EQ(a.step[1], S_BIG);
+    ASSERT_MIXED(a.value[1], 7.0, 0);
+    series_free(&a);
+    query_cache_stats(cache, &hits, &misses, &bytes);
+    ASSERT_EQ(misses, 2);
+
+    /* refill, then rewrite an old step: seen */
+    ASSERT_EQ(query_series_view(cq, &full, &a, err, sizeof err), 0);
+    series_free(&a);
+    r = s_result("big", "t", 5, 0);
+    s_point(r, "v", -3.0);
+    r->recv_time = 1.8e9 + 1;
+    ASSERT_EQ(store_write(s_store, &r, 1, err, sizeof err), 1);
+    free(r);
+    query_view_t five = full;
+    five.after = 4;
+    five.before = 6;
+    ASSERT_EQ(query_series_view(cq, &five, &a, err, sizeof err), 0);
+    ASSERT_EQ(a.n, 1);
+    ASSERT_MIXED(a.value[0], -3.0, 0);
+    series_free(&a);
+
+    /* a series larger than half the budget is not kept */
+    query_cache_t *small = query_cache_new(1u << 20);
+    query_use_cache(cq, small);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(query_series_view(cq, &full, &a, err, sizeof err), 0);
+        series_free(&a);
+    }
+    query_cache_stats(small, &hits, &misses, &bytes);
+    ASSERT_EQ(hits, 0);
+    ASSERT_EQ(bytes, 0);
+
+    query_close(&cq);
+    query_close(&pq);
+    query_cache_destroy(&cache);
+    query_cache_destroy(&small);
+    ASSERT(cache == NULL);
+}
+
+/* Readers on their own connections share one cache while the series is
+ * rewritten under them (for TSan; answers stay well formed). */
+#define S_CACHE_READERS 4
+
+static query_cache_t *s_shared_cache;
+
+static void *s_cache_reader(void *arg)
+{
+    intptr_t bad = 0;
+    char err[256];
+    query_t *q = NULL;
+    if (query_open(&q, s_db, err, sizeof err) != 0)
+        return (void *)1;
+    query_use_cache(q, s_shared_cache);
+    for (int i = 0; i < 30; i++) {
+        query_view_t v = { .run = "big", .tag = "t", .metric = "v",
+                           .after = (i % 3) ? (intptr_t)arg * 1000 + i * 100
+                                            : INT64_MIN,
+                           .before = INT64_MAX, .points = 50 + (size_t)i };
+        series_t s;
+        if (query_series_view(q, &v, &s, err, sizeof err) != 0 || s.n == 0 ||
+            s.n > v.points)
+            bad++;
+        for (size_t k = 1; k < s.n; k++)
+            bad += s.step[k] <= s.step[k - 1];
+        series_free(&s);
+    }
+    query_close(&q);
+    return (void *)bad;
+}
+
+TEST(cache_shared_by_concurrent_readers)
+{
+    s_shared_cache = query_cache_new(64u << 20);
+    pthread_t t[S_CACHE_READERS];
+    for (intptr_t i = 0; i < S_CACHE_READERS; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, s_cache_reader, (void *)i), 0);
+    char err[256];
+    for (int i = 0; i < 10; i++) { /* rewrites that invalidate the copy */
+        result_t *r = s_result("big", "t", (uint64_t)(100 + i), 0);
+        s_point(r, "v", (double)i);
+        r->recv_time = 1.9e9 + i;
+        store_write(s_store, &r, 1, err, sizeof err);
+        free(r);
+    }
+    intptr_t bad = 0;
+    for (int i = 0; i < S_CACHE_READERS; i++) {
+        void *b;
+        pthread_join(t[i], &b);
+        bad += (intptr_t)b;
+    }
+    query_cache_destroy(&s_shared_cache);
+    ASSERT_EQ(bad, 0);
+}
+
 /* ------------------------------------------------------------ numbers */
 
 /* What strbuf_json_num writes: the shortest of %.15g, %.16g, %.17g that
@@ -1466,6 +1677,8 @@ int main(void)
         T(series_streamed_buckets_equal_downsample),
         T(polling_after_last_step),
         T(spectrum_route),
+        T(cache_answers_equal_sqlite_and_follow_writes),
+        T(cache_shared_by_concurrent_readers),
         T(format_double_round_trips_and_is_short),
         T(static_files_with_content_types),
         T(static_etag_revalidates_with_304),

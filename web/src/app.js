@@ -145,6 +145,9 @@ class App {
         this.state.x = b.dataset.x;
         this.state.range = null; // the window was in the other axis' units
         this.afterAxisChange();
+        // wall times are asked for only when drawn (they cost the daemon a
+        // column per point): fetch again
+        this.loadAll();
       });
     }
     for (const b of document.querySelectorAll('[data-y]')) {

@@ -203,7 +203,7 @@ export class Panel {
     this.setMessage(runs.length ? '' : 'No selected run has this metric.');
     const jobs = runs.map(async (run) => {
       try {
-        const js = await getSeries({ run, tag, metric: this.metric, points, time: true });
+        const js = await getSeries({ run, tag, metric: this.metric, points, time: this.app.state.x === 'time' });
         if (gen !== this.gen) return;
         const e = this.runs.get(run) || {};
         e.full = toSeriesData(js);
@@ -234,7 +234,7 @@ export class Panel {
       const win = this.stepWindow(e.full, range);
       if (!win) return;
       try {
-        const js = await getSeries({ run, tag, metric: this.metric, after: win[0], before: win[1], points, time: true });
+        const js = await getSeries({ run, tag, metric: this.metric, after: win[0], before: win[1], points, time: this.app.state.x === 'time' });
         if (gen !== this.zoomGen) return;
         e.zoom = toSeriesData(js, range);
         this.refresh();
@@ -272,7 +272,7 @@ export class Panel {
     if (!e || !e.full || !e.full.step.length) return this.loadFull();
     const after = e.full.step[e.full.step.length - 1];
     const gen = this.gen;
-    const js = await getSeries({ run, tag: this.app.state.tag, metric: this.metric, after, points: this.points(), time: true });
+    const js = await getSeries({ run, tag: this.app.state.tag, metric: this.metric, after, points: this.points(), time: this.app.state.x === 'time' });
     if (gen !== this.gen || !js.step.length) return;
     const cur = this.runs.get(run);
     if (!cur || cur !== e || !e.full || e.full.step[e.full.step.length - 1] !== after) return;
@@ -656,7 +656,7 @@ export class Panel {
       el('th', { class: 'num', text: smoothing ? 'smoothed' : 'value' }),
       smoothing ? el('th', { class: 'num', text: 'raw' }) : null,
       el('th', { class: 'num', text: 'step' }),
-      el('th', { class: 'num', text: this.cursorX == null ? 'latest' : (time ? 'time' : '') }));
+      el('th', { class: 'num', text: time ? 'time' : '' }));
     tb.append(head);
     for (const run of app.selectedRuns()) {
       const e = this.runs.get(run);
@@ -685,7 +685,7 @@ export class Panel {
         tr.append(val);
         if (smoothing) tr.append(el('td', { class: 'num raw', text: fmtValue(v) }));
         tr.append(el('td', { class: 'num step', text: fmtStep(d.step[i]) }));
-        tr.append(el('td', { class: 'num muted', text: d.time ? (time || this.cursorX == null ? fmtTime(d.time[i]) : '') : '' }));
+        tr.append(el('td', { class: 'num muted', text: time && d.time ? fmtTime(d.time[i]) : '' }));
       } else {
         tr.append(el('td', { class: 'muted', colspan: smoothing ? 4 : 3, text: e.full ? 'no points' : 'loading…' }));
       }
