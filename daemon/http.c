@@ -525,6 +525,8 @@ static s_ref_t s_refs(const char *metric, const query_shape_t *sh)
 
 /* ------------------------------------------------------------ numbers */
 
+#define S_NUM_LEN 32 /* http_format_double's output buffer (http.h) */
+
 /* Powers of ten in long double (64-bit mantissa on x86-64), filled once. */
 #define S_P10_MIN (-360)
 #define S_P10_MAX 360
@@ -590,7 +592,7 @@ static int s_emit(char *out, int neg, const char *dig, int n, int e10)
             memcpy(p, dig + 1, (size_t)(n - 1));
             p += n - 1;
         }
-        p += sprintf(p, "e%d", e10);
+        p += snprintf(p, 8, "e%d", e10); /* |e10| <= 324 */
     }
     *p = '\0';
     return (int)(p - out);
@@ -605,9 +607,9 @@ static int s_emit(char *out, int neg, const char *dig, int n, int e10)
 int http_format_double(char *out, double v)
 {
     if (v == 0)
-        return sprintf(out, signbit(v) ? "-0" : "0");
+        return snprintf(out, S_NUM_LEN, "%s", signbit(v) ? "-0" : "0");
     if (!isfinite(v))
-        return sprintf(out, "null");
+        return snprintf(out, S_NUM_LEN, "null");
     pthread_once(&s_p10_once, s_p10_init);
     int neg = v < 0;
     double a = fabs(v);
@@ -652,7 +654,7 @@ int http_format_double(char *out, double v)
     }
 slow:
     for (int prec = 15; prec <= 17; prec++) {
-        int len = sprintf(out, "%.*g", prec, v);
+        int len = snprintf(out, S_NUM_LEN, "%.*g", prec, v);
         if (prec == 17 || strtod(out, NULL) == v)
             return len;
     }
