@@ -35,13 +35,6 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen);
 int http_port(const http_t *h); /* the bound port */
 void http_stop(http_t **h);
 
-/* Writes finite v as JSON: the fewest significant digits (at most 17) that
- * read back (strtod) as exactly v, like strbuf_json_num() but without
- * printf, which dominated the time of a 2000-bucket answer (three
- * snprintf + strtod rounds per number). out (OUT) needs 32 bytes; returns
- * the length. Exposed for tests. */
-int http_format_double(char *out, double v);
-
 /* Where the dashboard's files are when --web is not given: the first
  * directory holding index.html among <dir of the running binary>/web (the
  * build output, build/web beside build/erwatchd), <dir>/../share/erwatch/web

@@ -18,6 +18,8 @@
  */
 #include "strbuf.h"
 
+#include <pthread.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,19 +217,148 @@ void strbuf_json_str(strbuf_t *b, const char *s)
     strbuf_putc(b, '"');
 }
 
+/* ---------------------------------------------------------------- numbers */
+
+
+/* Powers of ten in long double (64-bit mantissa on x86-64), filled once. */
+#define S_P10_MIN (-360)
+#define S_P10_MAX 360
+static long double s_p10_tab[S_P10_MAX - S_P10_MIN + 1];
+static pthread_once_t s_p10_once = PTHREAD_ONCE_INIT;
+
+static void s_p10_init(void)
+{
+    for (int k = S_P10_MIN; k <= S_P10_MAX; k++)
+        s_p10_tab[k - S_P10_MIN] = powl(10.0L, (long double)k);
+}
+
+static long double s_p10(int k)
+{
+    return s_p10_tab[k - S_P10_MIN];
+}
+
+/* Writes the decimal digits of d (no leading zeros, trailing zeros
+ * trimmed) in `dig`, returns how many; *drop gets the zeros trimmed. */
+static int s_digits(uint64_t d, char *dig)
+{
+    while (d >= 10 && d % 10 == 0)
+        d /= 10;
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + d % 10);
+        d /= 10;
+    } while (d);
+    for (int i = 0; i < n; i++)
+        dig[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* digits d (n of them) x 10^e10 where e10 is the exponent of the first
+ * digit: fixed notation for 1e-5 <= |v| < 1e17, else d.ddde<exp>. */
+static int s_emit(char *out, int neg, const char *dig, int n, int e10)
+{
+    char *p = out;
+    if (neg)
+        *p++ = '-';
+    if (e10 >= -5 && e10 < 17) {
+        if (e10 < 0) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = -1; i > e10; i--)
+                *p++ = '0';
+            memcpy(p, dig, (size_t)n);
+            p += n;
+        } else {
+            for (int i = 0; i <= e10; i++)
+                *p++ = i < n ? dig[i] : '0';
+            if (n > e10 + 1) {
+                *p++ = '.';
+                memcpy(p, dig + e10 + 1, (size_t)(n - e10 - 1));
+                p += n - e10 - 1;
+            }
+        }
+    } else {
+        *p++ = dig[0];
+        if (n > 1) {
+            *p++ = '.';
+            memcpy(p, dig + 1, (size_t)(n - 1));
+            p += n - 1;
+        }
+        p += snprintf(p, 8, "e%d", e10); /* |e10| <= 324 */
+    }
+    *p = '\0';
+    return (int)(p - out);
+}
+
+/* The shortest of 15, 16, 17 significant digits that rounds back to v.
+ * Each candidate is the product of long-double arithmetic (relative error
+ * below 2^-62) and is accepted when it lies clearly inside v's rounding
+ * interval (between the midpoints to its neighbours, half an ulp, at
+ * least 2^-54 relative, away); the rare candidate too close to a midpoint
+ * to tell is settled by strtod, and printf is the last resort. */
+int strbuf_format_double(char *out, double v)
+{
+    if (v == 0)
+        return snprintf(out, STRBUF_NUM_LEN, "%s", signbit(v) ? "-0" : "0");
+    if (!isfinite(v))
+        return snprintf(out, STRBUF_NUM_LEN, "null");
+    pthread_once(&s_p10_once, s_p10_init);
+    int neg = v < 0;
+    double a = fabs(v);
+    int e = (int)floor(log10(a));
+    long double la = a;
+    if (e - 1 < -330 || e + 1 > 330)
+        goto slow;
+    if (s_p10(e) > la)
+        e--;
+    else if (s_p10(e + 1) <= la)
+        e++;
+    double below = nextafter(a, 0.0), above = nextafter(a, INFINITY);
+    long double lo = (la + (long double)below) / 2;
+    long double hi = isinf(above) /* DBL_MAX: overflow from half an ulp up */
+                         ? la + (la - (long double)below) / 2
+                         : (la + (long double)above) / 2;
+    long double tol = la * 0x1p-60L;
+    static const uint64_t pow10u[18] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+        10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+        100000000000ull, 1000000000000ull, 10000000000000ull,
+        100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        100000000000000000ull,
+    };
+    for (int prec = 15; prec <= 17; prec++) {
+        int ee = e;
+        uint64_t d = (uint64_t)llroundl(la * s_p10(prec - 1 - e));
+        if (d >= pow10u[prec]) { /* rounded up to the next power of ten */
+            d /= 10;
+            ee++;
+        }
+        long double x = (long double)d * s_p10(ee - prec + 1);
+        char dig[24];
+        int n = s_digits(d, dig);
+        if (x > lo + tol && x < hi - tol)
+            return s_emit(out, neg, dig, n, ee);
+        if (x < lo - tol || x > hi + tol)
+            continue;
+        int len = s_emit(out, neg, dig, n, ee);
+        if (strtod(out, NULL) == v)
+            return len;
+    }
+slow:
+    for (int prec = 15; prec <= 17; prec++) {
+        int len = snprintf(out, STRBUF_NUM_LEN, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v)
+            return len;
+    }
+    return 0; /* not reached */
+}
+
 void strbuf_json_num(strbuf_t *b, double v)
 {
-    if (!isfinite(v)) {
-        strbuf_puts(b, "null");
-        return;
-    }
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (prec == 17 || strtod(tmp, NULL) == v)
-            break;
-    }
-    strbuf_puts(b, tmp);
+    char tmp[STRBUF_NUM_LEN];
+    int n = strbuf_format_double(tmp, v);
+    strbuf_append(b, tmp, (size_t)n);
 }
 
 /* ---------------------------------------------------------------- CSV */

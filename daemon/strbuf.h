@@ -24,9 +24,16 @@ __attribute__((format(printf, 2, 3)))
 void strbuf_printf(strbuf_t *b, const char *fmt, ...);
 /* A JSON string literal, quotes included, with all required escapes. */
 void strbuf_json_str(strbuf_t *b, const char *s);
-/* A JSON number in shortest round-trip form (%.17g trimmed), or null for
- * NaN/Inf (JSON has no such numbers). */
+/* A JSON number in shortest round-trip form (the fewest of 15, 16 or 17
+ * significant digits that read back to v), or null for NaN/Inf (JSON has no
+ * such numbers). */
 void strbuf_json_num(strbuf_t *b, double v);
+
+/* The same text into out (STRBUF_NUM_LEN bytes), without printf on the
+ * common path (a series answer formats thousands of numbers). Returns its
+ * length. Thread-safe. */
+#define STRBUF_NUM_LEN 32
+int strbuf_format_double(char *out, double v);
 /* A CSV field (RFC 4180): quoted when it holds , " CR or LF. */
 void strbuf_csv_str(strbuf_t *b, const char *s);
 

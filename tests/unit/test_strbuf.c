@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "strbuf.h"
+#include <stdint.h>
 #include "test.h"
 
 /* The JSON literal strbuf_json_str makes of s, as a heap string. */
@@ -230,9 +231,103 @@ TEST(csv_quoting)
     free(s);
 }
 
+/* ------------------------------------------------------------ numbers */
+
+/* The reference: the shortest of %.15g, %.16g, %.17g that reads back.
+ * strbuf_format_double must read back exactly and never use more
+ * significant digits than that. */
+static int s_sig_digits(const char *s)
+{
+    int n = 0, started = 0, trailing = 0;
+    for (; *s && *s != 'e' && *s != 'E'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (*s != '0' || started) {
+            started = 1;
+            n++;
+            trailing = *s == '0' ? trailing + 1 : 0;
+        }
+    }
+    return n - trailing;
+}
+
+static int s_check_double(double v)
+{
+    char got[40], ref[40];
+    int len = strbuf_format_double(got, v);
+    if (len != (int)strlen(got) || strtod(got, NULL) != v ||
+        signbit(strtod(got, NULL)) != signbit(v)) {
+        fprintf(stderr, "  %.17g -> \"%s\" does not read back\n", v, got);
+        return -1;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(ref, sizeof ref, "%.*g", prec, v);
+        if (prec == 17 || strtod(ref, NULL) == v)
+            break;
+    }
+    if (s_sig_digits(got) > s_sig_digits(ref)) {
+        fprintf(stderr, "  %.17g -> \"%s\", longer than \"%s\"\n", v, got, ref);
+        return -1;
+    }
+    /* JSON: digits, one optional '.', an optional exponent */
+    for (const char *p = got; *p; p++)
+        if (!strchr("0123456789.-e", *p)) {
+            fprintf(stderr, "  %.17g -> \"%s\": not JSON\n", v, got);
+            return -1;
+        }
+    return 0;
+}
+
+TEST(format_double_round_trips_and_is_short)
+{
+    static const double fixed[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 0.2, 0.3, 1e-5, 1.5e-5, 9.99999e-6, 1e16,
+        1e17, 123456789012345678.0, 1700000000.0, 1700000000.25, 42.0, 1000.0,
+        -17.392512345678901, 2.0794407416804754, 1.0 / 3.0, 2.0 / 3.0,
+        5e-324, 2.2250738585072014e-308, 2.2250738585072009e-308,
+        1.7976931348623157e308, 9007199254740993.0, 0.1 + 0.2, 1e22, 1e23,
+        4.35679e-310, 1e-300, 123.456, 1e-7, -9.9999995000000335e-08,
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        ASSERT_EQ(s_check_double(fixed[i]), 0);
+    char out[40];
+    strbuf_format_double(out, 1700000000.0);
+    ASSERT_STREQ(out, "1700000000");
+    strbuf_format_double(out, 0.1);
+    ASSERT_STREQ(out, "0.1");
+    strbuf_format_double(out, -1e-7);
+    ASSERT_STREQ(out, "-1e-7");
+    strbuf_format_double(out, 1e17);
+    ASSERT_STREQ(out, "1e17");
+    strbuf_format_double(out, 1234.5);
+    ASSERT_STREQ(out, "1234.5");
+    strbuf_format_double(out, 0.00012);
+    ASSERT_STREQ(out, "0.00012");
+
+    /* random bit patterns (every exponent) and random metric-like values */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 400000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2) {
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v))
+                continue;
+        } else {
+            v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) *
+                pow(10.0, (double)((int)(x % 41) - 20));
+        }
+        if (s_check_double(v) != 0)
+            ASSERT(0);
+    }
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
+        T(format_double_round_trips_and_is_short),
         T(init_is_empty_string),
         T(zeroed_struct_works),
         T(append_grows_and_terminates),
