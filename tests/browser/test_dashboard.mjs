@@ -203,7 +203,8 @@ test('new_point_appears_without_reload', async () => {
   await page.evaluate(() => (window.__noReload = 1));
   const newStep = STEPS + 10;
   const t0 = Date.now();
-  execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(HERE)}); import seed; seed.push_point(${JSON.stringify(ZMQ)}, ${JSON.stringify(HEALTHY)}, ${JSON.stringify(TAG)}, ${newStep})`], { stdio: 'inherit' });
+  execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(HERE)}); import seed; seed.push_point(${JSON.stringify(ZMQ)}, ${JSON.stringify(HEALTHY)}, ${JSON.stringify(TAG)}, ${newStep})`],
+    { stdio: 'inherit', env: { ...process.env, LD_PRELOAD: process.env.EW_PY_PRELOAD || '' } });
   const t1 = Date.now();
   await page.waitForFunction(([r, s]) => {
     const tr = [...document.querySelectorAll('.panel[data-metric="er_entropy"] tr[data-run]')].find((x) => x.dataset.run === r);

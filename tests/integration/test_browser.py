@@ -30,7 +30,9 @@ def node_env(extra):
     env = dict(os.environ)
     # Under `make asan` the sanitizer runtime is preloaded for Python (for
     # liberwatch.so); node and chromium must not inherit it.
-    env.pop("LD_PRELOAD", None)
+    # chromium must not get a sanitizer runtime; the Python children the
+    # node test spawns (they load liberwatch.so) need it back: EW_PY_PRELOAD.
+    env["EW_PY_PRELOAD"] = env.pop("LD_PRELOAD", "")
     env.update(extra)
     return env
 
