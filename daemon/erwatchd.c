@@ -5,8 +5,8 @@
  *     -> result queue -> writer (SQLite, single connection)
  *   http (libmicrohttpd pool, read-only connections) beside them
  *
- * Signals are blocked in every thread and taken synchronously here with
- * sigwait(), so no stage runs code in a signal handler. Shutdown runs the
+ * A signal only writes a byte to a pipe main waits on (see "signals"), so
+ * no stage runs daemon code in a signal handler. Shutdown runs the
  * pipeline dry front to back: ingest stops reading and closes the work
  * queue, workers finish and exit, the result queue is closed, the writer
  * commits the rest. Every accepted batch is stored before exit.
@@ -14,6 +14,9 @@
 #include <cblas.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,7 @@
 
 /* Results are small; this bound only keeps a stalled writer from letting
  * workers run ahead without limit. */
-#define S_RESULT_QUEUE_ITEMS 4096
+#define S_RESULT_QUEUE_ITEMS EW_SEQ_WINDOW
 
 static int s_write_ready(const char *path, const char *zmq_ep, const char *host, int port)
 {
@@ -81,6 +84,79 @@ static void s_external_url(const config_t *cfg, const char *host, int port, char
     snprintf(out, outlen, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
+/* ---------------------------------------------------------------- signals
+ *
+ * Libraries start threads of their own before main() runs (OpenBLAS's pool),
+ * with every signal unblocked, so a process-directed SIGTERM may land on any
+ * of them: blocking signals and sigwait() in main is not enough. Instead a
+ * handler, whichever thread runs it, writes one byte to a pipe that main
+ * waits on. A second signal while the pipeline drains means "now": the
+ * handler says what is given up and exits, with async-signal-safe calls
+ * only (write, _exit, lock-free atomic loads). */
+static int s_sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t s_sig_count, s_sig_first;
+static stats_t *s_sig_stats;
+
+static size_t s_u64_text(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void s_on_signal(int sig)
+{
+    int saved = errno;
+    if (++s_sig_count == 1) {
+        s_sig_first = sig;
+        char c = 1;
+        if (write(s_sig_pipe[1], &c, 1) < 0) { /* nothing to do: main polls */
+        }
+        errno = saved;
+        return;
+    }
+    uint64_t acc = stats_get(&s_sig_stats->accepted), st = stats_get(&s_sig_stats->stored);
+    char msg[160] = "erwatchd: second signal: exiting now; ";
+    size_t n = strlen(msg);
+    n += s_u64_text(msg + n, acc > st ? acc - st : 0);
+    static const char tail[] = " accepted batch(es) not stored\n";
+    memcpy(msg + n, tail, sizeof(tail) - 1);
+    n += sizeof(tail) - 1;
+    if (write(STDERR_FILENO, msg, n) < 0) { /* exiting anyway */
+    }
+    _exit(1);
+}
+
+static int s_signals_install(stats_t *stats)
+{
+    if (pipe2(s_sig_pipe, O_CLOEXEC) != 0)
+        return -errno;
+    s_sig_stats = stats;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Blocks until the first SIGINT/SIGTERM; returns it. */
+static int s_signals_wait(void)
+{
+    char c;
+    while (read(s_sig_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return s_sig_first;
+}
+
 static void s_final_report(const stats_t *st)
 {
     log_info("stopped: received=%llu accepted=%llu rejected=%llu stored=%llu "
@@ -120,17 +196,15 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: not thread-safe everywhere */
 
-    /* Before any thread exists, so every thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     openblas_set_num_threads(1);
 
     stats_t stats;
     stats_init(&stats, ew_now());
+    if (s_signals_install(&stats) != 0) {
+        fprintf(stderr, "erwatchd: cannot install signal handlers: %s\n", strerror(errno));
+        return 1;
+    }
 
     store_t *store = NULL;
     if (store_open(&store, cfg.db_path, err, sizeof(err)) != 0) {
@@ -215,11 +289,11 @@ int main(int argc, char **argv)
             log_error("cannot write --ready-file %s: %s", cfg.ready_file, strerror(-e));
     }
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = s_signals_wait();
     log_info("%s received: storing queued batches, then exiting",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 
+    writer_shutdown_begins(writer);
     ingest_stop(ingest);       /* closes the work queue when drained */
     workers_join(&workers);
     queue_close(results);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "decode.h"
@@ -170,6 +171,12 @@ static void s_handle(ingest_t *in, zmq_msg_t *parts, int n)
         s_reject(in, &e);
     } else {
         stats_inc(&in->stats->accepted, 1);
+        /* Bounded run-ahead (stats.h): wait for the writer rather than let
+         * results pile up behind one slow batch. Stopping reading here is
+         * back-pressure like a full queue. */
+        while (in->next_seq - atomic_load_explicit(&in->stats->next_store_seq,
+                                                   memory_order_acquire) >= EW_SEQ_WINDOW)
+            usleep(1000);
         b->seq = in->next_seq++;
         if (queue_push(in->work, b, b->bytes) != 0) {
             /* Cannot happen: only this thread closes the work queue. */

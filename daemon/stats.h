@@ -21,6 +21,12 @@ typedef struct {
     atomic_uint_fast64_t store_errors;       /* failed transactions */
     atomic_uint_fast64_t store_lost;         /* results given up at shutdown */
     atomic_uint_fast64_t undefined_metrics;  /* NaN results (stored NULL) */
+    /* The sequence number (batch.h) of the next result the writer will take
+     * in order. Ingest accepts batch seq only once seq - next_store_seq <
+     * EW_SEQ_WINDOW, which bounds everything between them (queues, workers,
+     * the writer's reorder heap) to that many batches. Not a tally: stored
+     * with release, read with acquire. */
+    atomic_uint_fast64_t next_store_seq;
     /* alerting (alerts_hook.c, notify.c) */
     atomic_uint_fast64_t alert_rules;        /* rules loaded */
     atomic_uint_fast64_t alerts_pending;     /* gauges, set by the writer */
@@ -30,6 +36,8 @@ typedef struct {
     atomic_uint_fast64_t notify_errors;      /* failed attempts (each retry) */
     atomic_uint_fast64_t notify_dropped;     /* given up: queue full, retries out */
 } stats_t;
+
+#define EW_SEQ_WINDOW 2048
 
 void stats_init(stats_t *s, double now);
 uint64_t stats_get(const atomic_uint_fast64_t *c);

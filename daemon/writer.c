@@ -5,7 +5,9 @@
  * results in arrival order. Ingest stamps each accepted batch with a
  * sequence number; results wait in a small min-heap until every earlier
  * one has arrived. The wait is short: at most one batch per worker is in
- * flight ahead of a held result. */
+ * flight ahead of a held result, and ingest runs at most EW_SEQ_WINDOW
+ * sequence numbers ahead of what the writer has taken (stats.h), which
+ * bounds the heap whatever the mix of slow and fast batches. */
 #include "writer.h"
 
 #include <pthread.h>
@@ -16,9 +18,12 @@
 #include "batch.h"
 #include "log.h"
 
-/* At shutdown a failing database is retried this many times before the
- * remaining results are reported lost; while running, retries never stop. */
-#define S_SHUTDOWN_RETRIES 10
+/* While running, a failing database is retried without end (back-pressure
+ * does the rest). Once shutdown begins, retries get this many seconds in
+ * all; after that the writer counts what is left as lost (store_lost, the
+ * exit status) instead of storing it, so a daemon asked to stop always
+ * stops, even with its database locked or its disk full. */
+#define S_SHUTDOWN_GRACE_S 15.0
 
 struct writer {
     store_t *store;
@@ -30,6 +35,9 @@ struct writer {
     result_t **heap;
     size_t nheap, capheap;
     uint64_t next_seq;
+    atomic_int stopping;  /* writer_shutdown_begins() was called */
+    double give_up_at;    /* monotonic; 0 until a failure during shutdown */
+    int discarding;       /* the grace is over: count, do not store */
     writer_hook_fn hook;  /* after each commit (alerting), on this thread */
     void *hook_ctx;
 };
@@ -80,6 +88,8 @@ static result_t *s_next(writer_t *w, int timeout_ms)
         if (w->nheap && w->heap[0]->seq <= w->next_seq) {
             result_t *r = s_heap_pop(w);
             w->next_seq = r->seq + 1;
+            /* ingest reads this to keep its run-ahead bounded (stats.h) */
+            atomic_store_explicit(&w->stats->next_store_seq, w->next_seq, memory_order_release);
             return r;
         }
         result_t *r;
@@ -108,6 +118,10 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
     char err[512];
     int delay_ms = 50, failures = 0;
     for (;;) {
+        if (w->discarding) {
+            stats_inc(&w->stats->store_lost, n);
+            break;
+        }
         long pts = store_write(w->store, group, n, err, sizeof(err));
         if (pts >= 0) {
             stats_inc(&w->stats->stored, n);
@@ -123,10 +137,17 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         if (failures == 1 || failures % 20 == 0)
             log_error("writer: cannot store %zu result(s), retrying (attempt %d): %s", n,
                       failures, err);
-        if (queue_is_closed(w->results) && failures >= S_SHUTDOWN_RETRIES) {
-            log_error("writer: giving up at shutdown; %zu result(s) NOT stored", n);
-            stats_inc(&w->stats->store_lost, n);
-            break;
+        if (atomic_load(&w->stopping)) {
+            double now = ew_monotonic();
+            if (w->give_up_at == 0)
+                w->give_up_at = now + S_SHUTDOWN_GRACE_S;
+            if (now >= w->give_up_at) {
+                log_error("writer: database still failing %.0f s into shutdown; results "
+                          "not yet stored are counted as lost (store_lost) from now on",
+                          S_SHUTDOWN_GRACE_S);
+                w->discarding = 1;
+                continue;
+            }
         }
         usleep((useconds_t)delay_ms * 1000);
         delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
@@ -184,6 +205,11 @@ writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
         return NULL;
     }
     return w;
+}
+
+void writer_shutdown_begins(writer_t *w)
+{
+    atomic_store(&w->stopping, 1);
 }
 
 void writer_join(writer_t **wp)

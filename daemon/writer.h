@@ -7,6 +7,9 @@
  * No loss: when a transaction fails (disk full, database locked by another
  * program), the group is kept and retried with backoff; meanwhile the writer
  * pops nothing, so back-pressure reaches ingest and clients drop instead.
+ * The one exception is a shutdown with the database still failing after a
+ * grace period: what is left is counted as lost, and the exit status says
+ * so, rather than the daemon never stopping.
  */
 #ifndef ERWATCH_WRITER_H
 #define ERWATCH_WRITER_H
@@ -33,9 +36,13 @@ writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t 
 /* The same with a hook (NULL: none) set before the thread starts. */
 writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
                               stats_t *stats, writer_hook_fn hook, void *hook_ctx);
+/* Tells the writer the daemon is stopping: from now on a failing database
+ * gets a bounded grace (writer.c) instead of endless retries. Call it as
+ * soon as the stop is decided, before joining the stages upstream. */
+void writer_shutdown_begins(writer_t *w);
 /* Waits until the results queue is closed and everything in it is
- * committed (or, after repeated failures at shutdown, given up and
- * logged), closes the store, frees. */
+ * committed (or, with the database failing at shutdown, counted in
+ * store_lost and logged), closes the store, frees. */
 void writer_join(writer_t **w);
 
 #endif
