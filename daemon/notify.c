@@ -266,6 +266,11 @@ static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t 
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+    /* Nothing of the daemon's but stdin/out/err: libcurl's sockets (the
+     * webhooks' keep-alive connections) and SQLite's files are not opened
+     * close-on-exec, and a hook that leaves a process behind would keep them.
+     * (glibc >= 2.34; Debian 12 has 2.36.) */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_init(&at);
     sigset_t none, defs;
     sigemptyset(&none);

@@ -200,9 +200,12 @@ def exec_hook_runs_with_the_payload():
     out_dir = tempfile.mkdtemp(prefix="ew-hook-")
     try:
         hook = ('cat > "%s/hook-$ERWATCH_ALERT_STATUS.json"; '
+                'ls /proc/self/fd > "%s/hook-fds"; '
                 'echo "$ERWATCH_ALERTNAME $ERWATCH_RUN $ERWATCH_TAG $ERWATCH_VALUE" '
-                '>> "%s/hook.log"' % (out_dir, out_dir))
-        with alerting_daemon(LOSS_RULE, "--alert-exec", hook) as d:
+                '>> "%s/hook.log"' % (out_dir, out_dir, out_dir))
+        # with a webhook too: its keep-alive socket must not reach the hook
+        with Receiver() as rx, alerting_daemon(LOSS_RULE, "--alert-exec", hook,
+                                               "--webhook", rx.url) as d:
             p = Pusher(d)
             p.series("ex", [2.0] * 3 + [0.1] * 2)
             p.settle()
@@ -218,6 +221,11 @@ def exec_hook_runs_with_the_payload():
             with open(os.path.join(out_dir, "hook-resolved.json")) as f:
                 assert json.load(f)["status"] == "resolved"
             assert "alert-exec" in d.log() and "ok" in d.log()
+            # what the hook runs inherits stdin/out/err only (3 is the
+            # directory `ls` itself opens to list)
+            with open(os.path.join(out_dir, "hook-fds")) as f:
+                fds = sorted(int(x) for x in f.read().split())
+            assert fds == [0, 1, 2, 3], fds
             p.close()
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
