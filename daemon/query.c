@@ -100,6 +100,7 @@ static const char *const s_sql[Q_NSTMT] = {
 /* A whole series read into memory while it was being bucketed. */
 typedef struct {
     int on;         /* collecting */
+    size_t limit;   /* points the cache would take at most; past it, stop */
     size_t n, cap;
     int64_t *step;
     double *value, *time;
@@ -245,6 +246,12 @@ static void s_collect_free(s_collect_t *c)
 
 static void s_collect(s_collect_t *c, int64_t step, double v, double t)
 {
+    if (c->n == c->limit) {
+        /* Too big for the cache: stop now rather than copy all of it and
+         * throw the copy away (a 10M-point series is 240 MB). */
+        s_collect_free(c);
+        return;
+    }
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 65536;
         c->step = s_xrealloc(c->step, c->cap * sizeof *c->step);
@@ -365,6 +372,12 @@ static void s_cache_release(query_cache_t *c, s_centry_t *e)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* The most points one cached series may hold: half the budget. */
+static size_t s_cache_max_points(const query_cache_t *c)
+{
+    return c->max_bytes / 2 / (sizeof(int64_t) + 2 * sizeof(double));
+}
+
 /* Publishes the collected series (taking its arrays), evicting the least
  * recently used entries beyond the budget. */
 static void s_cache_add(query_cache_t *c, int64_t sid, int64_t last_step,
@@ -382,11 +395,12 @@ static void s_cache_add(query_cache_t *c, int64_t sid, int64_t last_step,
     e->last_step = last_step;
     e->last_seen = last_seen;
     e->born = s_mono();
+    /* Charge what is held: the arrays grew in doublings, give back the rest. */
     e->n = col->n;
     e->bytes = bytes;
-    e->step = col->step;
-    e->value = col->value;
-    e->time = col->time;
+    e->step = s_xrealloc(col->step, col->n * sizeof *col->step);
+    e->value = s_xrealloc(col->value, col->n * sizeof *col->value);
+    e->time = s_xrealloc(col->time, col->n * sizeof *col->time);
     memset(col, 0, sizeof *col);
 
     pthread_mutex_lock(&c->lock);
@@ -869,6 +883,7 @@ static int s_view(query_t *q, const query_view_t *v, series_t *out,
     sqlite3_bind_int64(st, 3, last);
     q->ds = &ds;
     q->col.on = fill;
+    q->col.limit = fill ? s_cache_max_points(q->cache) : 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         ;
     q->ds = NULL;
