@@ -375,8 +375,10 @@ int erwatch_push(erwatch_t *c, const erwatch_batch_t *b)
         }
     }
     int rc = s_pack_header(c, b);
-    if (rc != 0)
+    if (rc != 0) { /* out of memory: the batch is not sent, so it is dropped */
+        c->stats.dropped++;
         return rc;
+    }
     if (c->hdr.size > S_HEADER_MAX) { /* cannot happen within the limits */
         c->stats.invalid++;
         return -EINVAL;

@@ -81,7 +81,10 @@ int erwatch_push(erwatch_t *c, const erwatch_batch_t *b);
 int erwatch_wait_connected(erwatch_t *c, int timeout_ms);
 
 /* Waits up to timeout_ms for queued batches to leave this process.
- * Returns 0, or -ETIMEDOUT when some may still be queued. */
+ * Returns 0, or -ETIMEDOUT when the time ran out first. The batches still
+ * queued then are discarded (the socket is rebuilt) and ZeroMQ cannot say
+ * how many there were: they stay counted in `sent` and are not added to
+ * `dropped`, so after a -ETIMEDOUT stats.dropped is a lower bound. */
 int erwatch_flush(erwatch_t *c, int timeout_ms);
 
 void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out); /* OUT */
