@@ -71,6 +71,13 @@ def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL it if the test process dies, so a
+    test killed mid-way (a sanitizer abort, a timeout) leaves no daemon."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 class Daemon:
     """A running erwatchd on ephemeral loopback ports with a temp database."""
 
@@ -89,7 +96,7 @@ class Daemon:
     def start(self):
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         wait_for(lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
                  timeout=15, what="erwatchd to be ready")
         if self.proc.poll() is not None:
