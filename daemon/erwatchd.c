@@ -283,6 +283,10 @@ int main(int argc, char **argv)
     log_info("erwatchd %s ready: zmq=%s http=http://%s%s%s:%d db=%s workers=%d queue=%zu MiB",
              EW_VERSION, ingest_endpoint(ingest), v6 ? "[" : "", host, v6 ? "]" : "", port,
              cfg.db_path, cfg.workers, cfg.max_queue_bytes >> 20);
+    if (cfg.web_dir[0])
+        log_info("dashboard: http://%s%s%s:%d/  (push batches to %s; Ctrl-C stores "
+                 "what is queued and stops)",
+                 v6 ? "[" : "", host, v6 ? "]" : "", port, ingest_endpoint(ingest));
     if (cfg.ready_file[0]) {
         int e = s_write_ready(cfg.ready_file, ingest_endpoint(ingest), host, port);
         if (e)
