@@ -176,6 +176,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     int64_t last_step;
+    double hi, lo; /* the group's largest and smallest value; NAN: none */
 } s_series_touch_t;
 
 enum {
@@ -213,7 +214,9 @@ static const char *const s_sql[S_NSTMT] = {
     " world = coalesce(?5, world) WHERE id = ?1",
     "SELECT id FROM series WHERE run_id = ?1 AND tag = ?2 AND metric = ?3",
     "INSERT INTO series (run_id, tag, metric) VALUES (?1, ?2, ?3)",
-    "UPDATE series SET last_step = max(coalesce(last_step, ?2), ?2)"
+    "UPDATE series SET last_step = max(coalesce(last_step, ?2), ?2),"
+    " vmax = CASE WHEN ?3 IS NULL THEN vmax ELSE max(coalesce(vmax, ?3), ?3) END,"
+    " vmin = CASE WHEN ?4 IS NULL THEN vmin ELSE min(coalesce(vmin, ?4), ?4) END"
     " WHERE id = ?1",
     "INSERT OR REPLACE INTO points (series_id, step, value, wall_time)"
     " VALUES (?1, ?2, ?3, ?4)",
@@ -226,8 +229,8 @@ static const char *const s_sql[S_NSTMT] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
     " ?16, ?17, ?18)",
     "DELETE FROM alerts WHERE id = ?1",
-    "SELECT max(p.value), min(p.value) FROM points AS p"
-    " JOIN series AS s ON s.id = p.series_id JOIN runs AS r ON r.id = s.run_id"
+    /* kept up to date by each group (S_SERIES_SET): a seek, not a scan */
+    "SELECT s.vmax, s.vmin FROM series AS s JOIN runs AS r ON r.id = s.run_id"
     " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
     "INSERT OR REPLACE INTO spectra (run_id, tag, step, k, vals)"
     " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -331,9 +334,21 @@ static int s_check_or_create(store_t *s, const char *path, char *err,
         return -1;
     }
     /* The script is idempotent: on a version-1 file made by an older build
-     * it adds what that build did not create (the alerts table). */
+     * it adds what that build did not create (the alerts and spectra tables);
+     * columns it cannot add with IF NOT EXISTS are added and filled below. */
     char *msg = NULL;
-    if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int64_t has_vmax = 0;
+    if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
+        s_int(s->db, "SELECT count(*) FROM pragma_table_info('series') WHERE name = 'vmax'",
+              &has_vmax) != SQLITE_OK ||
+        (!has_vmax &&
+         sqlite3_exec(s->db,
+                      "ALTER TABLE series ADD COLUMN vmax REAL;"
+                      "ALTER TABLE series ADD COLUMN vmin REAL;"
+                      "UPDATE series SET"
+                      " vmax = (SELECT max(value) FROM points WHERE series_id = series.id),"
+                      " vmin = (SELECT min(value) FROM points WHERE series_id = series.id);",
+                      NULL, NULL, &msg) != SQLITE_OK)) {
         s_err(err, errlen, "cannot update the schema in '%s': %s", path,
               msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
@@ -553,10 +568,10 @@ static int s_run_id(store_t *s, const result_t *r, size_t rlen,
 }
 
 /* The series id for (run, tag, metric), creating the row if needed; records
- * the step in the group's touched list. */
+ * the step and the value (NAN: undefined) in the group's touched list. */
 static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
                        size_t rlen, size_t tlen, const char *metric,
-                       size_t mlen, int64_t *id)
+                       size_t mlen, double value, int64_t *id)
 {
     char key[3 * (EW_NAME_MAX + 1)];
     memcpy(key, r->run, rlen);
@@ -600,9 +615,18 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
         e->slot = (uint32_t)s->nst;
         s->st[s->nst].id = e->id;
         s->st[s->nst].last_step = step;
+        s->st[s->nst].hi = s->st[s->nst].lo = value;
         s->nst++;
-    } else if (step > s->st[e->slot].last_step) {
-        s->st[e->slot].last_step = step;
+    } else {
+        s_series_touch_t *t = &s->st[e->slot];
+        if (step > t->last_step)
+            t->last_step = step;
+        if (!isnan(value)) {
+            if (isnan(t->hi) || value > t->hi)
+                t->hi = value;
+            if (isnan(t->lo) || value < t->lo)
+                t->lo = value;
+        }
     }
     *id = e->id;
     return SQLITE_OK;
@@ -696,7 +720,7 @@ static int s_put_result(store_t *s, const result_t *r, char *err,
         if (!mlen)
             return -1;
         int64_t sid;
-        rc = s_series_id(s, run_id, r, rlen, tlen, p->metric, mlen, &sid);
+        rc = s_series_id(s, run_id, r, rlen, tlen, p->metric, mlen, p->value, &sid);
         if (rc != SQLITE_OK)
             return rc;
         sqlite3_stmt *st = s->stmt[S_POINT_PUT];
@@ -736,6 +760,13 @@ static int s_put_touched(store_t *s)
     for (size_t i = 0; i < s->nst; i++) {
         sqlite3_bind_int64(set, 1, s->st[i].id);
         sqlite3_bind_int64(set, 2, s->st[i].last_step);
+        for (int k = 0; k < 2; k++) {
+            double v = k ? s->st[i].lo : s->st[i].hi;
+            if (isnan(v))
+                sqlite3_bind_null(set, 3 + k);
+            else
+                sqlite3_bind_double(set, 3 + k, v);
+        }
         int rc = s_exec(set);
         if (rc != SQLITE_OK)
             return rc;

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS series (
     tag         TEXT    NOT NULL,
     metric      TEXT    NOT NULL,
     last_step   INTEGER,                     -- highest step stored
+    vmax        REAL,                        -- largest value ever stored (NULL: none)
+    vmin        REAL,                        -- smallest value ever stored
     UNIQUE (run_id, tag, metric)
 );
 
