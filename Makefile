@@ -6,7 +6,7 @@
 #   make bench      benchmarks (writes tests/bench/RESULTS.md)
 #   make demo       SimSiam demo: a healthy and two collapsing runs into erwatchd
 #   make asan|tsan  the test suite under AddressSanitizer+UBSan / ThreadSanitizer
-#   make fuzz       run the libFuzzer decoder target for FUZZ_SECONDS
+#   make fuzz       libFuzzer for FUZZ_SECONDS on FUZZ_TARGET=decode|params
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Everything except main() lives in archives (build/libewcore.a for the
@@ -78,7 +78,8 @@ test: deps
 	@$(MAKE) --no-print-directory all tests-build
 	@EW_SAN=$(EW_SAN) sh tests/run.sh $(BUILD)
 
-tests-build: $(UNIT_BIN) $(BUILD)/tests/fuzz_decode_replay
+FUZZ_TARGETS := decode params
+tests-build: $(UNIT_BIN) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/tests/fuzz_$(t)_replay)
 
 # The sanitizer runtimes must come first in a process: the Python suites that
 # load liberwatch.so through ctypes get them by LD_PRELOAD (tests/run.sh).
@@ -128,18 +129,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcli.a $(
 
 # The fuzz corpus is replayed by an ordinary binary in `make test`; `make
 # fuzz` builds the same target with clang's libFuzzer to grow the corpus.
-$(BUILD)/tests/fuzz_decode_replay: $(BUILD)/obj/tests/fuzz/fuzz_decode.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
+$(BUILD)/tests/fuzz_%_replay: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# FUZZ_TARGET=decode (the wire decoder, default) or params (the HTTP API's
+# query parameters); each target's sources beside it:
+FUZZ_TARGET ?= decode
+FUZZ_SRC_decode := daemon/decode.c daemon/batch.c
+FUZZ_SRC_params := daemon/params.c
 fuzz: deps
-	@mkdir -p $(BUILD)/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz/corpus-$(FUZZ_TARGET)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_decode.c \
-	    daemon/decode.c daemon/batch.c -o $(BUILD)/fuzz/fuzz_decode $(PKG_LIBS) -lm
-	$(BUILD)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -fno-sanitize-recover=all -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_$(FUZZ_TARGET).c \
+	    $(FUZZ_SRC_$(FUZZ_TARGET)) -o $(BUILD)/fuzz/fuzz_$(FUZZ_TARGET) $(PKG_LIBS) -lm
+	$(BUILD)/fuzz/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -malloc_limit_mb=64 -artifact_prefix=$(BUILD)/fuzz/ \
-	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
+	    $(BUILD)/fuzz/corpus-$(FUZZ_TARGET) tests/fuzz/corpus/$(FUZZ_TARGET)
 
 # ---------------------------------------------------------------- web
 # The dashboard: our static files (web/index.html, web/src/) plus uPlot's

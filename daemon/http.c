@@ -39,6 +39,7 @@
  *   open(). The URL MHD hands us is already percent-decoded.
  */
 #include "http.h"
+#include "params.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,8 +73,6 @@
 #define EW_VERSION "0.1.0"
 #endif
 
-#define S_DEFAULT_POINTS 10000
-#define S_MAX_POINTS 1000000
 #define S_CONN_TIMEOUT_S 30u
 #define S_CONN_LIMIT_MIN 256u
 #define S_LISTEN_BACKLOG 128
@@ -230,60 +229,27 @@ static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c,
 
 /* ------------------------------------------------------------ parameters */
 
-/* The URL-decoded value of a query parameter, or NULL when absent.
- * *has_nul is set when the decoded value holds a NUL byte (%00), which no
- * name can contain and which C strings would silently truncate. */
-static const char *s_arg(struct MHD_Connection *c, const char *name,
-                         int *has_nul)
+/* The query string through libmicrohttpd, for params.h (which parses it). */
+static const char *s_mhd_get(void *ctx, const char *name, size_t *len)
 {
     const char *v = NULL;
-    size_t n = 0;
-    *has_nul = 0;
-    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name,
-                                      strlen(name), &v, &n) != MHD_YES)
+    *len = 0;
+    if (MHD_lookup_connection_value_n((struct MHD_Connection *)ctx, MHD_GET_ARGUMENT_KIND, name,
+                                      strlen(name), &v, len) != MHD_YES)
         return NULL;
-    if (!v)
-        return "";  /* "?run" without '=' */
-    if (strlen(v) != n)
-        *has_nul = 1;
-    return v;
+    return v ? v : ""; /* "?run" without '=' */
 }
 
-/* Strict signed 64-bit decimal: optional sign, digits, nothing else. */
-static int s_parse_i64(const char *s, int64_t *out)
+static params_t s_params(struct MHD_Connection *c)
 {
-    const char *p = s;
-    if (*p == '-' || *p == '+')
-        p++;
-    if (*p < '0' || *p > '9')
-        return -1;  /* also rejects "", leading spaces and a lone sign */
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (errno == ERANGE || *end != '\0')
-        return -1;
-    _Static_assert(sizeof(long long) == sizeof(int64_t), "64-bit long long");
-    *out = (int64_t)v;
-    return 0;
+    return (params_t){s_mhd_get, c};
 }
 
-/* Reads format=json|csv (default json) into *csv. 0, or -1 when invalid. */
-static int s_parse_format(struct MHD_Connection *c, int *csv)
+/* An optional parameter (NULL when absent); *has_nul when it holds a NUL. */
+static const char *s_arg(struct MHD_Connection *c, const char *name, int *has_nul)
 {
-    int nul;
-    const char *f = s_arg(c, "format", &nul);
-    *csv = 0;
-    if (!f)
-        return 0;
-    if (nul)
-        return -1;
-    if (strcmp(f, "json") == 0)
-        return 0;
-    if (strcmp(f, "csv") == 0) {
-        *csv = 1;
-        return 0;
-    }
-    return -1;
+    params_t p = s_params(c);
+    return params_get(&p, name, has_nul);
 }
 
 /* ------------------------------------------------------------ /api/health */
@@ -367,7 +333,8 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
 static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
 {
     int csv;
-    if (s_parse_format(c, &csv) != 0)
+    params_t prm = s_params(c);
+    if (params_format(&prm, &csv) != 0)
         return s_error(c, MHD_HTTP_BAD_REQUEST,
                        "parameter 'format' must be 'json' or 'csv'");
 
@@ -391,91 +358,13 @@ static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
 
 /* ------------------------------------------------------------ /api/series */
 
-typedef struct {
-    const char *run, *tag, *metric;
-    int64_t after, before;
-    size_t points;
-    int csv;
-    int with_time;
-} s_series_req_t;
+typedef params_series_t s_series_req_t;
 
-/* Fills *r from the query string. Returns 0, or -1 with a message naming
- * the offending parameter in msg. */
-static int s_series_parse(struct MHD_Connection *c, s_series_req_t *r,
-                          int nnames, char *msg, size_t msglen)
+static int s_series_parse(struct MHD_Connection *c, s_series_req_t *r, int nnames, char *msg,
+                          size_t msglen)
 {
-    static const char *const names[3] = { "run", "tag", "metric" };
-    const char **dst[3] = { &r->run, &r->tag, &r->metric };
-    int nul;
-    r->metric = NULL;
-    for (int i = 0; i < nnames; i++) {
-        const char *v = s_arg(c, names[i], &nul);
-        if (!v) {
-            snprintf(msg, msglen, "missing parameter '%s'", names[i]);
-            return -1;
-        }
-        if (!*v) {
-            snprintf(msg, msglen, "parameter '%s' is empty", names[i]);
-            return -1;
-        }
-        if (nul) {
-            snprintf(msg, msglen, "parameter '%s' contains a NUL byte",
-                     names[i]);
-            return -1;
-        }
-        *dst[i] = v;
-    }
-
-    static const char *const bounds[2] = { "after", "before" };
-    int64_t *bdst[2] = { &r->after, &r->before };
-    r->after = INT64_MIN;
-    r->before = INT64_MAX;
-    for (int i = 0; i < 2; i++) {
-        const char *v = s_arg(c, bounds[i], &nul);
-        if (v && (nul || s_parse_i64(v, bdst[i]) != 0)) {
-            snprintf(msg, msglen,
-                     "parameter '%s' must be an integer step from %" PRId64
-                     " to %" PRId64,
-                     bounds[i], INT64_MIN, INT64_MAX);
-            return -1;
-        }
-    }
-    if (r->after >= r->before) {
-        snprintf(msg, msglen,
-                 "parameter 'after' (%" PRId64
-                 ") must be less than 'before' (%" PRId64 ")",
-                 r->after, r->before);
-        return -1;
-    }
-
-    r->points = S_DEFAULT_POINTS;
-    const char *p = s_arg(c, "points", &nul);
-    if (p) {
-        int64_t v;
-        if (nul || s_parse_i64(p, &v) != 0 || v < 1 || v > S_MAX_POINTS) {
-            snprintf(msg, msglen,
-                     "parameter 'points' must be an integer from 1 to %d",
-                     S_MAX_POINTS);
-            return -1;
-        }
-        r->points = (size_t)v;
-    }
-
-    if (s_parse_format(c, &r->csv) != 0) {
-        snprintf(msg, msglen, "parameter 'format' must be 'json' or 'csv'");
-        return -1;
-    }
-
-    r->with_time = 0;
-    const char *t = s_arg(c, "time", &nul);
-    if (t) {
-        if (nul || (strcmp(t, "0") != 0 && strcmp(t, "1") != 0)) {
-            snprintf(msg, msglen, "parameter 'time' must be 0 or 1");
-            return -1;
-        }
-        r->with_time = t[0] == '1';
-    }
-    return 0;
+    params_t p = s_params(c);
+    return params_series(&p, nnames, r, msg, msglen);
 }
 
 /* ------------------------------------------------------------ references */

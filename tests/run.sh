@@ -6,7 +6,7 @@
 # timeout) counts as one failed test, so nothing can fail silently.
 #
 #   unit         build/tests/test_*            (C, tests/unit/)
-#   fuzz replay  build/tests/fuzz_decode_replay (the decoder corpus)
+#   fuzz replay  build/tests/fuzz_*_replay     (each fuzz target's corpus)
 #   integration  tests/integration/test_*.py   (real daemon, /usr/bin/python3)
 #
 # TEST_FILTER=substr runs only suites whose name contains substr.
@@ -60,9 +60,11 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "unit/$(basename "$t")" "$t"
 done
-if [ -x "$BUILD/tests/fuzz_decode_replay" ]; then
-    run_suite "fuzz/decode-corpus" "$BUILD/tests/fuzz_decode_replay" tests/fuzz/corpus/decode
-fi
+for t in "$BUILD"/tests/fuzz_*_replay; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t" _replay); name=${name#fuzz_}
+    run_suite "fuzz/$name-corpus" "$t" "tests/fuzz/corpus/$name"
+done
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     # shellcheck disable=SC2086
