@@ -739,7 +739,8 @@ static enum MHD_Result s_alerts(http_t *h, struct MHD_Connection *c)
 {
     alerts_filter_t f;
     char msg[256];
-    if (http_alerts_parse(c, &f, msg, sizeof msg) != 0)
+    params_t prm = s_params(c);
+    if (http_alerts_parse(&prm, &f, msg, sizeof msg) != 0)
         return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
     enum MHD_Result ret;
     query_t *q;

@@ -11,22 +11,6 @@
 
 #include "alerts.h"
 
-/* A parameter's value, NULL when absent; -1 in *bad for a NUL byte. */
-static const char *s_arg(struct MHD_Connection *c, const char *name, int *bad)
-{
-    const char *v = NULL;
-    size_t n = 0;
-    *bad = 0;
-    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
-                                      &n) != MHD_YES)
-        return NULL;
-    if (!v)
-        return "";
-    if (strlen(v) != n)
-        *bad = 1;
-    return v;
-}
-
 static int s_states(const char *v, unsigned *out)
 {
     *out = 0;
@@ -53,8 +37,7 @@ static int s_states(const char *v, unsigned *out)
     }
 }
 
-int http_alerts_parse(struct MHD_Connection *c, alerts_filter_t *f, char *msg,
-                      size_t msglen)
+int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t msglen)
 {
     memset(f, 0, sizeof *f);
     f->limit = ALERTS_QUERY_LIMIT_DEFAULT;
@@ -62,7 +45,7 @@ int http_alerts_parse(struct MHD_Connection *c, alerts_filter_t *f, char *msg,
     static const char *const names[2] = { "run", "tag" };
     const char **dst[2] = { &f->run, &f->tag };
     for (int i = 0; i < 2; i++) {
-        const char *v = s_arg(c, names[i], &bad);
+        const char *v = params_get(p, names[i], &bad);
         if (v && (!*v || bad)) {
             snprintf(msg, msglen, "parameter '%s' is %s", names[i],
                      bad ? "holding a NUL byte" : "empty");
@@ -70,19 +53,17 @@ int http_alerts_parse(struct MHD_Connection *c, alerts_filter_t *f, char *msg,
         }
         *dst[i] = v;
     }
-    const char *v = s_arg(c, "state", &bad);
+    const char *v = params_get(p, "state", &bad);
     if (v && (bad || s_states(v, &f->states) != 0)) {
         snprintf(msg, msglen, "parameter 'state' must be pending, firing, resolved or "
                               "active, or several of them separated by commas");
         return -1;
     }
-    v = s_arg(c, "limit", &bad);
+    v = params_get(p, "limit", &bad);
     if (v) {
-        char *end = NULL;
-        errno = 0;
-        long long n = strtoll(v, &end, 10);
-        if (bad || !*v || *end || errno || n < 1 || n > ALERTS_QUERY_LIMIT_MAX ||
-            (*v < '0' || *v > '9')) {
+        int64_t n;
+        if (bad || *v < '0' || *v > '9' || params_i64(v, &n) != 0 || n < 1 ||
+            n > ALERTS_QUERY_LIMIT_MAX) {
             snprintf(msg, msglen, "parameter 'limit' must be an integer from 1 to %d",
                      ALERTS_QUERY_LIMIT_MAX);
             return -1;

@@ -15,14 +15,15 @@
 #include <microhttpd.h>
 
 #include "alerts_query.h"
+#include "params.h"
 #include "query.h"
 #include "stats.h"
 #include "strbuf.h"
 
-/* Reads the request's parameters into *f (pointing into MHD's memory, valid
- * for the request). Returns 0, or -1 with a message naming the parameter. */
-int http_alerts_parse(struct MHD_Connection *c, alerts_filter_t *f, char *msg,
-                      size_t msglen);
+/* Reads the request's parameters (params.h) into *f (pointing into the
+ * request's memory, valid for the request). Pure. Returns 0, or -1 with a
+ * message naming the parameter. */
+int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t msglen);
 /* The response body. Returns 0, or -1 with err filled. */
 int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err,
                      size_t errlen);
