@@ -52,6 +52,8 @@ struct alerts {
     void *history_ctx;
     s_state_t **slot;      /* open addressing, cap a power of two */
     size_t cap, count;
+    size_t max_states;     /* past this, idle states are dropped */
+    uint64_t evicted;
     s_state_t **dirty;
     size_t ndirty, cdirty;
     uint64_t npending, nfiring;
@@ -146,8 +148,42 @@ static s_state_t *s_find(alerts_t *a, const char *key, size_t klen, uint64_t h)
     }
 }
 
+/* Drops every idle state: no ongoing episode and nothing waiting for a
+ * snapshot. What an idle state holds is a cache (the run's best and worst,
+ * reloaded through the history lookup from series.vmax/vmin; the levels of
+ * the last shape), so a run that comes back later loses nothing. Without
+ * this, a daemon watching sweeps of thousands of runs would keep a state
+ * for every (rule, run, tag) it ever saw. */
+static void s_evict_idle(alerts_t *a)
+{
+    s_state_t **slot = calloc(a->cap, sizeof *slot);
+    if (!slot)
+        abort();
+    size_t kept = 0;
+    for (size_t i = 0; i < a->cap; i++) {
+        s_state_t *st = a->slot[i];
+        if (!st)
+            continue;
+        if (!st->a && !st->dirty) {
+            free(st);
+            a->evicted++;
+            continue;
+        }
+        size_t j = st->hash & (a->cap - 1);
+        while (slot[j])
+            j = (j + 1) & (a->cap - 1);
+        slot[j] = st;
+        kept++;
+    }
+    free(a->slot);
+    a->slot = slot;
+    a->count = kept;
+}
+
 static void s_insert(alerts_t *a, s_state_t *s)
 {
+    if (a->count >= a->max_states)
+        s_evict_idle(a);
     if ((a->count + 1) * 2 > a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 64;
         s_state_t **slot = calloc(cap, sizeof *slot);
@@ -213,6 +249,7 @@ alerts_t *alerts_new(const rules_t *rules, int64_t next_id)
         abort();
     a->rules = rules;
     a->next_id = next_id > 0 ? next_id : 1;
+    a->max_states = ALERTS_MAX_STATES;
     return a;
 }
 
@@ -519,4 +556,14 @@ int alerts_restore(alerts_t *a, const alert_t *row)
     else
         a->nfiring++;
     return 0;
+}
+
+void alerts_set_max_states(alerts_t *a, size_t n)
+{
+    a->max_states = n ? n : 1;
+}
+
+uint64_t alerts_evicted(const alerts_t *a)
+{
+    return a->evicted;
 }

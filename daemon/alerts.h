@@ -106,4 +106,10 @@ int alerts_restore(alerts_t *a, const alert_t *row);
 
 void alerts_counts(const alerts_t *a, uint64_t *pending, uint64_t *firing); /* OUT */
 
+/* The engine keeps one small state per (rule, run, tag); past this many it
+ * drops the idle ones (no ongoing alert), which cost nothing to rebuild. */
+#define ALERTS_MAX_STATES 65536
+void alerts_set_max_states(alerts_t *a, size_t n); /* for tests */
+uint64_t alerts_evicted(const alerts_t *a);         /* states dropped so far */
+
 #endif

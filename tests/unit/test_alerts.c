@@ -344,6 +344,35 @@ TEST(best_survives_a_restart_through_history)
     rules_destroy(&rs);
 }
 
+/* Past its state limit the engine drops idle states only: an alert under
+ * way (pending here) survives a flood of other runs and still fires. */
+TEST(idle_states_are_evicted_active_ones_kept)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alerts_set_max_states(a, 8);
+    alert_changes_t ch = {0};
+    result_t r = s_res("run", "proj", 1, "x", 0.5); /* pending */
+    alerts_observe(a, &r, 1001, &ch);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    for (int i = 0; i < 100; i++) { /* 100 other, healthy runs */
+        char name[32];
+        snprintf(name, sizeof name, "other-%d", i);
+        result_t o = s_res(name, "proj", 1, "x", 5.0);
+        alerts_observe(a, &o, 1002, &ch);
+    }
+    ASSERT(alerts_evicted(a) >= 90);
+    for (int step = 2; step <= 3; step++) {
+        r = s_res("run", "proj", step, "x", 0.5);
+        alerts_observe(a, &r, 1000 + step, &ch);
+    }
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1); /* the streak was kept */
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
 TEST(run_that_never_left_collapsed_has_no_drop)
 {
     rules_t *rs = s_rules("alert Dropped scalar=x ideal=1 collapsed=0 when drop > 0.5 "
@@ -658,6 +687,7 @@ int main(void)
         T(drop_from_best_higher_is_better),
         T(drop_from_best_lower_is_better),
         T(best_survives_a_restart_through_history),
+        T(idle_states_are_evicted_active_ones_kept),
         T(run_that_never_left_collapsed_has_no_drop),
         T(runs_and_tags_are_independent_and_tag_filters),
         T(undefined_points_change_nothing),
