@@ -65,6 +65,7 @@
 #include "downsample.h"
 #include "http_alerts.h"
 #include "metrics.h"
+#include "log.h"
 #include "query.h"
 #include "rules.h"
 #include "strbuf.h"
@@ -254,13 +255,6 @@ static const char *s_arg(struct MHD_Connection *c, const char *name, int *has_nu
 
 /* ------------------------------------------------------------ /api/health */
 
-static double s_wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void s_put_queue(strbuf_t *b, const char *name, queue_t *q)
 {
     size_t items = 0, bytes = 0;
@@ -287,10 +281,10 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     const stats_t *s = h->stats;
     stats_t zero;
     if (!s) {
-        stats_init(&zero, s_wall_now());
+        stats_init(&zero, ew_now());
         s = &zero;
     }
-    double uptime = s_wall_now() - s->start_time;
+    double uptime = ew_now() - s->start_time;
     if (!(uptime >= 0))
         uptime = 0;
 

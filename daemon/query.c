@@ -36,6 +36,7 @@
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store.h"
 
 #define Q_BUSY_TIMEOUT_MS 5000
@@ -229,13 +230,6 @@ struct query_cache {
     uint64_t hits, misses;
 };
 
-static double s_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void s_collect_free(s_collect_t *c)
 {
     free(c->step);
@@ -339,7 +333,7 @@ static s_centry_t *s_cache_get(query_cache_t *c, int64_t sid,
     while (e && e->sid != sid)
         e = e->next;
     if (e && (e->last_step != last_step || e->last_seen != last_seen ||
-              s_mono() - e->born > Q_CACHE_TTL_S)) {
+              ew_monotonic() - e->born > Q_CACHE_TTL_S)) {
         s_cache_unlink(c, e);
         e = NULL;
     }
@@ -394,7 +388,7 @@ static void s_cache_add(query_cache_t *c, int64_t sid, int64_t last_step,
     e->sid = sid;
     e->last_step = last_step;
     e->last_seen = last_seen;
-    e->born = s_mono();
+    e->born = ew_monotonic();
     /* Charge what is held: the arrays grew in doublings, give back the rest. */
     e->n = col->n;
     e->bytes = bytes;
