@@ -50,7 +50,7 @@ const char *ew_metric_name(ew_metric_t m);
 /* Returns the metric named by the n bytes at s, or -1. */
 int ew_metric_lookup(const char *s, size_t n);
 
-/* Per-batch metric parameters, with the defaults of shared/vectors. */
+/* Per-batch metric parameters, with the defaults of tests/vectors. */
 #define EW_T_DEFAULT 2.0          /* uniformity temperature */
 #define EW_ALPHA_DEFAULT 2.0      /* alignment exponent */
 #define EW_SINKHORN_EPS_DEFAULT 0.05

@@ -1,5 +1,5 @@
 /* metrics.c: the double reference path of the collapse metrics of
- * shared/vectors/README.md, as pure numeric kernels (no I/O, no globals;
+ * tests/vectors/README.md, as pure numeric kernels (no I/O, no globals;
  * thread-safe), plus the small helpers the float path (metrics_f32.c)
  * shares with it (metrics_impl.h). The Bessel function and the vMF
  * normaliser live in bessel.c.

@@ -3,7 +3,7 @@
  *
  * Two paths:
  *  - the double reference path (metrics_*, metrics.c): applies each formula
- *    of shared/vectors/README.md exactly, in double, to the input as given
+ *    of tests/vectors/README.md exactly, in double, to the input as given
  *    (no normalisation). `erwatch compute` and the tests use it.
  *  - the float path (metrics_*_f32, metrics_f32.c): float32 inputs, OpenBLAS
  *    kernels, double accumulation where it matters; within 10x the README's

@@ -1,5 +1,5 @@
 /* metrics_f32.c: the float path of the collapse metrics, what the daemon's
- * workers run (contract in metrics.h; formulas in shared/vectors/README.md).
+ * workers run (contract in metrics.h; formulas in tests/vectors/README.md).
  * Pure code: no I/O, no globals; all scratch memory lives in the caller's
  * metrics_ws_t, so any number of threads may run it at once.
  *

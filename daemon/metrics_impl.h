@@ -10,7 +10,7 @@
 
 #include "metrics.h"
 
-/* The probability floor of the ER reference (shared/vectors README). */
+/* The probability floor of the ER reference (tests/vectors README). */
 #define METRICS__ER_EPS 1e-7
 
 /* malloc that aborts on out-of-memory or size overflow (the daemon may

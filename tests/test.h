@@ -53,7 +53,7 @@ static int t_failed_now;
                     b_ ? b_ : "(null)");                                      \
     } while (0)
 
-/* |a-b| <= tol * max(1, |b|): the "mixed" error of shared/vectors/README.md */
+/* |a-b| <= tol * max(1, |b|): the "mixed" error of tests/vectors/README.md */
 #define ASSERT_MIXED(a, b, tol)                                               \
     do {                                                                      \
         double a_ = (a), b_ = (b), t_ = (tol);                                \

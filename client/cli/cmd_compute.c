@@ -2,7 +2,7 @@
  *
  * Loads X (and Y) as given, widens them exactly to double and calls the
  * double-precision metrics_* functions of daemon/metrics.h: the formulas of
- * shared/vectors/README.md with no normalisation, so the printed value is
+ * tests/vectors/README.md with no normalisation, so the printed value is
  * what `expected_f64` in cases.txt holds for the same input. One table lists
  * each metric's inputs and the options that apply to it; an option given to
  * a metric it does not apply to is a usage error, not silently ignored.
@@ -73,7 +73,7 @@ static void s_usage(FILE *f)
         "usage: erwatch compute METRIC X [Y] [options]\n"
         "\n"
         "Computes one metric with the reference formulas\n"
-        "(shared/vectors/README.md), on the input exactly as given: nothing is\n"
+        "(tests/vectors/README.md), on the input exactly as given: nothing is\n"
         "normalised. Prints the value (%%.17g); an undefined value prints 'nan'\n"
         "and the reason on stderr.\n"
         "\n"

@@ -9,7 +9,7 @@ to these. Output: DIR/torch.tsv, one line per shape and metric:
     shape  metric  median_ms  runs  value
 plus "matmul", one x @ x.T, so the two measurement windows (this script's
 and bench_metrics') can be compared on a shared machine.
-Formulas: shared/vectors/README.md. The sphere metrics get l2-normalised
+Formulas: tests/vectors/README.md. The sphere metrics get l2-normalised
 rows (F.normalize), RankMe and std_l2 the raw rows, as in metrics.h.
 """
 import math

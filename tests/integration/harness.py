@@ -28,7 +28,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("EW_BUILD", "build"))
 ERWATCHD = os.path.join(BUILD, "erwatchd")
 ERWATCH = os.path.join(BUILD, "erwatch")
-VECTORS = os.environ.get("EW_VECTORS", os.path.join(ROOT, "..", "shared", "vectors"))
+VECTORS = os.environ.get("EW_VECTORS", os.path.join(ROOT, "tests", "vectors"))
 
 _results = {"passed": 0, "failed": 0}
 _tests = []

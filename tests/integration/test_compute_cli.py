@@ -1,4 +1,4 @@
-"""`erwatch compute` over every case of ../shared/vectors/cases.txt, in both
+"""`erwatch compute` over every case of tests/vectors/cases.txt, in both
 precisions: the double reference path at the acceptance thresholds of the
 vectors' README, the float path (the daemon's kernels) within 10x its
 float32 tolerance table. Expected values are read from the file, never
@@ -43,7 +43,7 @@ def double_tol(c):
 
 
 def float_tol(c, exp):
-    """10x the float32 table of shared/vectors/README.md."""
+    """10x the float32 table of tests/vectors/README.md."""
     m = c["metric"]
     if m.startswith("er_"):
         if c["support"] == "sphere":

@@ -14,7 +14,7 @@ from harness import (CClient, Daemon, assert_close, run_all, run_cli, save_npy, 
 
 # The daemon runs the float32 path after renormalising rows in float32; the
 # offline reference is double on the file as given. 10x the float32
-# tolerance of shared/vectors/README.md (2e-7 * (|H| + kappa)) covers both.
+# tolerance of tests/vectors/README.md (2e-7 * (|H| + kappa)) covers both.
 def tol(value, kappa):
     return 10 * 2e-7 * (abs(value) + kappa) + 1e-6
 

@@ -44,7 +44,7 @@ def needs_torch(fn):
 
 # The daemon renormalises rows and runs the float32 path; the reference is
 # double on the array as given. As in test_e2e.py: 10x the float32 tolerance
-# of shared/vectors/README.md (2e-7 * (|H| + kappa)) covers both.
+# of tests/vectors/README.md (2e-7 * (|H| + kappa)) covers both.
 def tol(value, kappa):
     return 10 * 2e-7 * (abs(value) + kappa) + 1e-6
 

@@ -1,4 +1,4 @@
-/* vectors.c: reader for shared/vectors (see vectors.h).
+/* vectors.c: reader for tests/vectors (see vectors.h).
  *
  * An index file is read whole; each case keeps a private copy of its line,
  * cut in place into key and value strings, so lookups hand out pointers into
@@ -29,7 +29,7 @@ struct vectors {
 const char *vectors_dir(void)
 {
     const char *env = getenv("EW_VECTORS");
-    return env && *env ? env : "../shared/vectors";
+    return env && *env ? env : "tests/vectors";
 }
 
 /* dir/file into buf, or file itself when absolute. */

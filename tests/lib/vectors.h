@@ -1,9 +1,9 @@
-/* vectors.h: a reader for the reference vectors in shared/vectors (see its
+/* vectors.h: a reader for the reference vectors in tests/vectors (see its
  * README.md): the key=value index files (cases.txt, bessel.txt) and the raw
  * little-endian .f32 / .f64 matrices they name. Test-only code: it prints
  * what went wrong to stderr and returns NULL, so a test can fail loudly.
  *
- * The directory is $EW_VECTORS when set, else ../shared/vectors (relative to
+ * The directory is $EW_VECTORS when set, else tests/vectors (relative to
  * the project root, where the tests run). File names given to the functions
  * below are relative to it (absolute paths are used as they are).
  *
@@ -31,7 +31,7 @@
 typedef struct vectors vectors_t;            /* one parsed index file */
 typedef struct vectors_case vectors_case_t;  /* one line of it */
 
-/* The vectors directory ($EW_VECTORS or ../shared/vectors). */
+/* The vectors directory ($EW_VECTORS or tests/vectors). */
 const char *vectors_dir(void);
 
 /* Parse an index file: every line that is not empty and does not start with

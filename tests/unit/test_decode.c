@@ -409,7 +409,7 @@ TEST(metric_set_and_parameters)
 {
     ew_header_t h;
     decode_error_t err;
-    /* defaults: the daemon's set, the parameters of shared/vectors */
+    /* defaults: the daemon's set, the parameters of tests/vectors */
     ASSERT_EQ(s_header_decode((kv_t[]){{0}}, &h, &err), 0);
     ASSERT_EQ(h.metrics, 0);
     ASSERT(h.t == EW_T_DEFAULT && h.alpha == EW_ALPHA_DEFAULT);

@@ -1,11 +1,11 @@
-/* test_metrics.c: the metrics module against shared/vectors.
+/* test_metrics.c: the metrics module against tests/vectors.
  *
  * Every expected number comes from the vector files (bessel.txt, cases.txt,
  * *.q.f64); none is typed here. Each table test walks all cases of one
  * metric, reports every failing case by name (not just the first), prints
  * the worst mixed error it saw as a "#" line, and fails when it found no
  * case at all, so a missing vectors directory cannot pass silently.
- * Tolerances are those suggested by shared/vectors/README.md.
+ * Tolerances are those suggested by tests/vectors/README.md.
  */
 #include <errno.h>
 #include <float.h>
