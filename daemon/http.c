@@ -64,6 +64,7 @@
 #include "decode.h"
 #include "downsample.h"
 #include "http_alerts.h"
+#include "http_prom.h"
 #include "metrics.h"
 #include "log.h"
 #include "query.h"
@@ -751,6 +752,34 @@ static enum MHD_Result s_alerts(http_t *h, struct MHD_Connection *c)
     return s_send_json(c, MHD_HTTP_OK, &b);
 }
 
+/* ------------------------------------------------------------ /metrics */
+
+/* The body is http_prom.c's. A database that cannot be read leaves the
+ * health families (and erwatch_store_readable 0): a scrape must answer. */
+static enum MHD_Result s_prom(http_t *h, struct MHD_Connection *c)
+{
+    http_prom_opts_t o;
+    char msg[256];
+    params_t prm = s_params(c);
+    if (http_prom_parse(&prm, &o, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+    query_t *q = NULL;
+    if (s_pool_get(h, &q, msg, sizeof msg) != 0)
+        q = NULL;
+    stats_t zero;
+    const stats_t *s = h->stats;
+    if (!s) {
+        stats_init(&zero, ew_now());
+        s = &zero;
+    }
+    strbuf_t b;
+    strbuf_init(&b);
+    int rc = http_prom_body(q, s, h->in_queue, h->out_queue, &o, ew_now(), EW_VERSION, &b);
+    if (q)
+        s_pool_put(h, q, rc != 0);
+    return s_send(c, MHD_HTTP_OK, HTTP_PROM_CONTENT_TYPE, &b, NULL);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 typedef enum MHD_Result (*s_route_fn)(http_t *h, struct MHD_Connection *c);
@@ -764,6 +793,7 @@ static const struct {
     { "/api/series", s_series },
     { "/api/spectrum", s_spectrum },
     { "/api/alerts", s_alerts },
+    { "/metrics", s_prom },
 };
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,

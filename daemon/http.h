@@ -3,7 +3,7 @@
  * libmicrohttpd runs its own thread pool; handlers read through a pool of
  * read-only query_t connections and never touch the writer. Routes:
  *   GET /api/health  GET /api/runs  GET /api/series  GET /api/spectrum
- *   GET /api/alerts (http_alerts.c)
+ *   GET /api/alerts (http_alerts.c)   GET /metrics (http_prom.c, Prometheus)
  *   GET /  GET /static/...   (the dashboard's files, from web_dir)
  * Bad parameters: 400 with {"error": "..."}; unknown series: 404.
  */

@@ -86,6 +86,17 @@ int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, 
 /* Sum over runs of the latest client-reported drop count. -1 on error. */
 int64_t query_client_dropped(query_t *q);
 
+/* The latest point of every series of the runs that sent since `since`
+ * (Unix seconds, runs.last_seen), most recently active run first, at most
+ * limit points: what GET /metrics exposes (query_latest.c). fn is called once
+ * per point (value NaN when the metric was undefined) and returns 0 to go
+ * on. Returns the number of points given to fn, or -EIO with err filled;
+ * *more (OUT) is set when points were left out by the limit. */
+typedef int (*query_latest_fn)(void *ctx, const char *run, const char *tag, const char *metric,
+                               int64_t step, double value);
+long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx,
+                  int *more, char *err, size_t errlen);
+
 /* The connection itself, for read-only queries kept in other modules
  * (alerts_query.c); valid until query_close(). */
 struct sqlite3 *query_db(query_t *q);

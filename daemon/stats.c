@@ -8,6 +8,21 @@ void stats_init(stats_t *s, double now)
 {
     memset(s, 0, sizeof(*s));
     s->start_time = now;
+    s->store_up = 1;
+}
+
+const double stats_commit_le[EW_COMMIT_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+};
+
+void stats_observe_commit(stats_t *s, double seconds)
+{
+    int i = 0;
+    while (i < EW_COMMIT_BUCKETS - 1 && !(seconds <= stats_commit_le[i]))
+        i++;
+    stats_inc(&s->commit_hist[i], 1);
+    stats_inc(&s->commit_count, 1);
+    stats_inc(&s->commit_us_sum, seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0);
 }
 
 uint64_t stats_get(const atomic_uint_fast64_t *c)

@@ -10,6 +10,8 @@
 
 #include "decode.h"
 
+#define EW_COMMIT_BUCKETS 12
+
 typedef struct {
     double start_time;                       /* wall clock at start */
     atomic_uint_fast64_t received;           /* messages read from ZeroMQ */
@@ -35,7 +37,18 @@ typedef struct {
     atomic_uint_fast64_t notify_sent;        /* notifications delivered */
     atomic_uint_fast64_t notify_errors;      /* failed attempts (each retry) */
     atomic_uint_fast64_t notify_dropped;     /* given up: queue full, retries out */
+    /* GET /metrics (http_prom.c) */
+    atomic_uint_fast64_t worker_busy_us;     /* computing, summed over workers */
+    atomic_uint_fast64_t store_up;           /* gauge: 0 while commits fail, else 1 */
+    atomic_uint_fast64_t commit_count;       /* commits that worked, and their */
+    atomic_uint_fast64_t commit_us_sum;      /* summed latency */
+    atomic_uint_fast64_t commit_hist[EW_COMMIT_BUCKETS]; /* per bucket, not cumulative */
 } stats_t;
+
+/* Upper bounds (seconds) of the commit-latency buckets; the last bucket,
+ * past the last bound, is +Inf. Prometheus's defaults, shifted down one
+ * decade's worth: a grouped SQLite commit takes about a millisecond. */
+extern const double stats_commit_le[EW_COMMIT_BUCKETS - 1];
 
 #define EW_SEQ_WINDOW 2048
 
@@ -44,5 +57,7 @@ uint64_t stats_get(const atomic_uint_fast64_t *c);
 void stats_inc(atomic_uint_fast64_t *c, uint64_t by);
 void stats_set(atomic_uint_fast64_t *c, uint64_t v); /* for gauges */
 uint64_t stats_rejected_total(const stats_t *s);
+/* One commit that worked and took seconds (writer thread). */
+void stats_observe_commit(stats_t *s, double seconds);
 
 #endif

@@ -122,7 +122,9 @@ static void *s_run(void *arg)
         result_t *r = malloc(sizeof(*r));
         if (!r)
             abort();
+        double t0 = ew_monotonic();
         worker_compute(b, w->default_set, ws, r);
+        stats_inc(&w->stats->worker_busy_us, (uint64_t)((ew_monotonic() - t0) * 1e6 + 0.5));
         batch_destroy(&b);
         for (int i = 0; i < r->npoints; i++)
             if (isnan(r->points[i].value))

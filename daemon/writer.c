@@ -122,8 +122,11 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
             stats_inc(&w->stats->store_lost, n);
             break;
         }
+        double t0 = ew_monotonic();
         long pts = store_write(w->store, group, n, err, sizeof(err));
         if (pts >= 0) {
+            stats_observe_commit(w->stats, ew_monotonic() - t0);
+            stats_set(&w->stats->store_up, 1);
             stats_inc(&w->stats->stored, n);
             stats_inc(&w->stats->points_written, (uint64_t)pts);
             if (failures)
@@ -133,6 +136,7 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
             break;
         }
         stats_inc(&w->stats->store_errors, 1);
+        stats_set(&w->stats->store_up, 0);
         failures++;
         if (failures == 1 || failures % 20 == 0)
             log_error("writer: cannot store %zu result(s), retrying (attempt %d): %s", n,

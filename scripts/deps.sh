@@ -12,9 +12,11 @@ libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
 python3 python3-zmq python3-msgpack python3-numpy
 python3-torch python3-sklearn python3-setuptools
 chromium fonts-inter
-prometheus-alertmanager"
+prometheus-alertmanager prometheus"
 # (prometheus-alertmanager: tests/integration/test_alerts_am.py checks that
-# alerts go through a real Alertmanager; erwatchd itself does not need it.
+# alerts go through a real Alertmanager, and prometheus:
+# tests/integration/test_prometheus.py scrapes GET /metrics with the real
+# thing; erwatchd itself needs neither.
 # python3-torch and python3-sklearn: the Python client's tensor tests and the
 # SimSiam demo that `make test` runs in its quick mode.)
 
