@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_levels.h"
+
 #define S_CACHE_NONE UINT32_MAX
 
 typedef struct {
@@ -362,7 +364,7 @@ static void s_levels(s_state_t *s, const rule_t *rule, const result_t *r, double
         s->lsup = (int)r->support;
         double ideal = NAN, collapsed = NAN;
         if (!rule->is_scalar)
-            rules_levels(rule->metric, r->support, r->n, r->d, r->kappa, &ideal,
+            metrics_levels(rule->metric, r->support, r->n, r->d, r->kappa, &ideal,
                          &collapsed);
         s->ideal = ideal;
         s->collapsed = collapsed;

@@ -33,10 +33,9 @@
  *   thread pool stays bounded, a sleeping laptop or a proxy cannot leave a
  *   stuck stream behind, and a new point shows within about a second
  *   (poll interval + --commit-ms).
- * - Static files are served only from a fixed layout (index.html and
- *   static/...), with every path segment made of [A-Za-z0-9._-] and not
- *   starting with '.', so "..", hidden files and encoded tricks never reach
- *   open(). The URL MHD hands us is already percent-decoded.
+ * - Static files (the dashboard) are http_static.c's, the reference levels
+ *   in a series' "ref" metrics_levels.c's: this file routes, pools
+ *   connections and writes the API's answers.
  */
 #include "http.h"
 #include "params.h"
@@ -65,7 +64,8 @@
 #include "downsample.h"
 #include "http_alerts.h"
 #include "http_prom.h"
-#include "metrics.h"
+#include "http_static.h"
+#include "metrics_levels.h"
 #include "log.h"
 #include "query.h"
 #include "rules.h"
@@ -79,10 +79,7 @@
 #define S_CONN_LIMIT_MIN 256u
 #define S_LISTEN_BACKLOG 128
 
-#define S_CT_JSON "application/json; charset=utf-8"
 #define S_CT_CSV "text/csv; charset=utf-8"
-#define S_CT_HTML "text/html; charset=utf-8"
-#define S_MAX_STATIC_PATH 512
 #define S_CACHE_BYTES ((size_t)128 << 20) /* series kept in memory (query.h) */
 
 struct http {
@@ -133,7 +130,7 @@ static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result s_send_json(struct MHD_Connection *c, unsigned status,
                                    strbuf_t *body)
 {
-    return s_send(c, status, S_CT_JSON, body, NULL);
+    return s_send(c, status, HTTP_CT_JSON, body, NULL);
 }
 
 /* {"error":"<printf>"} with the given status. */
@@ -348,7 +345,7 @@ static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
         return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                        "database error: %s", err);
     }
-    return s_send(c, MHD_HTTP_OK, csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+    return s_send(c, MHD_HTTP_OK, csv ? S_CT_CSV : HTTP_CT_JSON, &b, NULL);
 }
 
 /* ------------------------------------------------------------ /api/series */
@@ -371,39 +368,13 @@ typedef struct {
     double collapsed, ideal;
 } s_ref_t;
 
-/* ln E[exp(k <x, y>)] for x, y independent and uniform on S^(d-1):
- * ln( Gamma(d/2) (2/k)^nu I_nu(k) ), nu = d/2 - 1. */
-static double s_log_mgf_uniform_sphere(double d, double k)
-{
-    double nu = d / 2.0 - 1.0;
-    int sign;
-    return lgamma_r(d / 2.0, &sign) + nu * log(2.0 / k) +
-           metrics_log_bessel_i(nu, k);
-}
-
 static s_ref_t s_refs(const char *metric, const query_shape_t *sh)
 {
     s_ref_t r = { NAN, NAN };
     if (sh->n < 1 || sh->d < 1 || sh->n > UINT32_MAX || sh->d > UINT32_MAX)
         return r;
-    /* er_entropy, std_l2 and rankme: the levels the alert rules use
-     * (rules.h), so the dashboard and the alerts agree on "level". */
-    if (rules_levels(metric,
-                     sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE,
-                     (uint32_t)sh->n, (uint32_t)sh->d, sh->kappa, &r.ideal,
-                     &r.collapsed) == 0)
-        return r;
-    r.ideal = r.collapsed = NAN;
-    double d = (double)sh->d;
-    if (strcmp(metric, "uniform") == 0) {
-        /* t = 2: ln E exp(-2 |x - y|^2) = -4 + ln E exp(4 <x, y>) for unit
-         * rows; uniform on the sphere minimises it, a single point gives 0. */
-        r.collapsed = 0.0;
-        r.ideal = -4.0 + s_log_mgf_uniform_sphere(d, 4.0);
-    } else if (strcmp(metric, "w2") == 0) {
-        r.collapsed = sqrt(2.0); /* all rows one unit vector */
-        r.ideal = 0.0;           /* uniform on the sphere: N(0, I/d) moments */
-    }
+    metrics_chart_levels(metric, sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE,
+                         (uint32_t)sh->n, (uint32_t)sh->d, sh->kappa, &r.ideal, &r.collapsed);
     return r;
 }
 
@@ -553,7 +524,7 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
     else
         s_series_json(&b, &r, &s, &ref, &sh);
     series_free(&s);
-    return s_send(c, MHD_HTTP_OK, r.csv ? S_CT_CSV : S_CT_JSON, &b, NULL);
+    return s_send(c, MHD_HTTP_OK, r.csv ? S_CT_CSV : HTTP_CT_JSON, &b, NULL);
 }
 
 /* ------------------------------------------------------------ /api/spectrum */
@@ -604,126 +575,18 @@ static enum MHD_Result s_spectrum(http_t *h, struct MHD_Connection *c)
         return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                        "database error: %s", err);
     }
-    return s_send(c, MHD_HTTP_OK, S_CT_JSON, &b, NULL);
+    return s_send(c, MHD_HTTP_OK, HTTP_CT_JSON, &b, NULL);
 }
 
 /* ------------------------------------------------------------ static files */
 
-/* A path under web_dir we are willing to open: '/'-separated segments of
- * [A-Za-z0-9._-], none empty or starting with '.'. */
-static int s_safe_rel_path(const char *p)
+/* The dashboard's files (http_static.c); a missing one gets the API's
+ * JSON 404. */
+static enum MHD_Result s_static_file(http_t *h, struct MHD_Connection *c, const char *rel)
 {
-    size_t len = strlen(p);
-    if (len == 0 || len >= S_MAX_STATIC_PATH)
-        return 0;
-    int seg_start = 1;
-    for (const char *q = p; *q; q++) {
-        char ch = *q;
-        if (ch == '/') {
-            if (seg_start)
-                return 0; /* empty segment: "//" or a leading '/' */
-            seg_start = 1;
-            continue;
-        }
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
-                 ch == '.';
-        if (!ok || (seg_start && ch == '.'))
-            return 0;
-        seg_start = 0;
-    }
-    return !seg_start; /* no trailing '/' */
-}
-
-static const char *s_content_type(const char *path)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        { ".html", S_CT_HTML },
-        { ".js", "text/javascript; charset=utf-8" },
-        { ".mjs", "text/javascript; charset=utf-8" },
-        { ".css", "text/css; charset=utf-8" },
-        { ".json", S_CT_JSON },
-        { ".map", S_CT_JSON },
-        { ".svg", "image/svg+xml" },
-        { ".png", "image/png" },
-        { ".ico", "image/x-icon" },
-        { ".txt", "text/plain; charset=utf-8" },
-        { ".woff2", "font/woff2" },
-    };
-    const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-        if (strcmp(dot, types[i].ext) == 0)
-            return types[i].type;
-    return "application/octet-stream";
-}
-
-static enum MHD_Result s_not_installed(struct MHD_Connection *c)
-{
-    strbuf_t b;
-    strbuf_init(&b);
-    strbuf_puts(&b,
-                "<!doctype html><meta charset=utf-8><title>erwatch</title>"
-                "<p>The erwatch dashboard is not installed: erwatchd found no "
-                "web directory. Build it with <code>make</code> (it lands in "
-                "build/web) or pass <code>--web DIR</code>.</p>"
-                "<p>The JSON API works: <a href=\"/api/runs\">/api/runs</a>, "
-                "<a href=\"/api/health\">/api/health</a>.</p>\n");
-    return s_send(c, MHD_HTTP_NOT_FOUND, S_CT_HTML, &b, NULL);
-}
-
-/* Serves web_dir/rel (rel already checked by s_safe_rel_path). Files are
- * revalidated on every load (no-cache + ETag), so a rebuilt dashboard is
- * picked up at once while unchanged files cost a 304. */
-static enum MHD_Result s_static_file(http_t *h, struct MHD_Connection *c,
-                                     const char *rel)
-{
-    if (!h->web_dir)
-        return s_not_installed(c);
-    char path[PATH_MAX];
-    int pn = snprintf(path, sizeof path, "%s/%s", h->web_dir, rel);
-    if (pn < 0 || (size_t)pn >= sizeof path)
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no such file");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0)
-            close(fd);
+    enum MHD_Result ret;
+    if (http_static_serve(c, h->web_dir, rel, &ret) != 0)
         return s_error(c, MHD_HTTP_NOT_FOUND, "no such file: /%s", rel);
-    }
-    char etag[64];
-    snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
-             (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
-                 (unsigned long long)st.st_mtim.tv_nsec);
-
-    struct MHD_Response *r;
-    unsigned status = MHD_HTTP_OK;
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && strcmp(inm, etag) == 0) {
-        close(fd);
-        status = MHD_HTTP_NOT_MODIFIED;
-        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else {
-        /* MHD owns fd from here (it closes it, also on failure). */
-        r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
-    }
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            s_content_type(rel));
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (strcmp(rel, "index.html") == 0)
-        MHD_add_response_header(
-            r, "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; "
-            "style-src 'self' 'unsafe-inline'; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
     return ret;
 }
 
@@ -830,7 +693,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
     if (!fn) {
         if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
             file = "index.html";
-        else if (strncmp(url, "/static/", 8) == 0 && s_safe_rel_path(url + 1))
+        else if (strncmp(url, "/static/", 8) == 0 && http_static_path_ok(url + 1))
             file = url + 1;
         else
             return s_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", url);
@@ -845,7 +708,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
                  method);
         strbuf_json_str(&b, msg);
         strbuf_putc(&b, '}');
-        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, S_CT_JSON, &b,
+        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_CT_JSON, &b,
                       "GET, HEAD");
     }
     /* HEAD: MHD sends the headers of the GET response without its body. */
@@ -957,43 +820,6 @@ static int s_sock_port(int fd)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static int s_has_index(const char *dir)
-{
-    char path[PATH_MAX];
-    struct stat st;
-    int n = snprintf(path, sizeof path, "%s/index.html", dir);
-    return n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 &&
-           S_ISREG(st.st_mode);
-}
-
-int http_find_web_dir(char *out, size_t outlen)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char cand[3][PATH_MAX];
-    int ncand = 0;
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(cand[ncand++], PATH_MAX, "%.*s/web", PATH_MAX - 8, exe);
-            snprintf(cand[ncand++], PATH_MAX, "%.*s/../share/erwatch/web",
-                     PATH_MAX - 32, exe);
-        }
-    }
-    snprintf(cand[ncand++], PATH_MAX, "build/web");
-    for (int i = 0; i < ncand; i++) {
-        char real[PATH_MAX];
-        if (s_has_index(cand[i]) && realpath(cand[i], real) &&
-            strlen(real) < outlen) {
-            snprintf(out, outlen, "%s", real);
-            return 0;
-        }
-    }
-    return -ENOENT;
-}
-
 static void s_free(http_t *h)
 {
     for (size_t i = 0; i < h->nidle; i++)
@@ -1017,7 +843,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (threads > 1024)
         threads = 1024;
 
-    if (cfg->web_dir && *cfg->web_dir && !s_has_index(cfg->web_dir)) {
+    if (cfg->web_dir && *cfg->web_dir && !http_static_has_index(cfg->web_dir)) {
         snprintf(err, errlen,
                  "--web %s: no index.html there (build the dashboard with "
                  "make; it lands in build/web)",

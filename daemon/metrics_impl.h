@@ -1,7 +1,8 @@
 /* metrics_impl.h: internals shared by metrics.c (the double reference path)
- * and metrics_f32.c (the float path). Not part of the module's API: nothing
- * outside daemon/metrics*.c includes it, except tests/unit/test_metrics.c
- * for the test hooks at the end. Internal names use the metrics__ prefix.
+ * and metrics_f32.c (the float path), defined in metrics_common.c (the
+ * float path's vector kernels have their own metrics_simd.h). Not part of
+ * the module's API: nothing outside daemon/metrics*.c includes it, except
+ * tests/unit/test_metrics.c for the test hooks at the end. Internal names use the metrics__ prefix.
  */
 #ifndef ERWATCH_METRICS_IMPL_H
 #define ERWATCH_METRICS_IMPL_H

@@ -49,7 +49,7 @@ int query_series_view(query_t *q, const query_view_t *v, series_t *out,
 /* A cache of whole series in memory, shared by the connections of one
  * process (http.c owns one): a zoom, reload or second tab on a large series
  * that has not changed is answered without reading SQLite. Thread-safe.
- * query.c explains when a copy counts as unchanged. */
+ * query_cache.c explains when a copy counts as unchanged. */
 typedef struct query_cache query_cache_t;
 
 query_cache_t *query_cache_new(size_t max_bytes);

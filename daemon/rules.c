@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "metrics_levels.h"
 
 #define S_STACK_MAX 64     /* evaluation stack; deeper expressions are refused */
 #define S_NEST_MAX 48      /* parentheses and unary minus nesting */
@@ -70,106 +71,12 @@ const char rules_default_text[] =
 
 /* ---------------------------------------------------------------- metrics */
 
-typedef enum { S_LV_NONE = 0, S_LV_ENTROPY, S_LV_STD, S_LV_RANK } s_levels_t;
-
-static const struct {
-    const char *name;
-    s_levels_t levels;
-} s_metrics[] = {
-    { "er_entropy", S_LV_ENTROPY },
-    { "er_reconstruction", S_LV_NONE },
-    { "align", S_LV_NONE },
-    { "uniform", S_LV_NONE },
-    { "w2", S_LV_NONE },
-    { "rankme", S_LV_RANK },
-    { "std_l2", S_LV_STD },
-};
-#define S_NMETRICS (sizeof s_metrics / sizeof s_metrics[0])
-
-static int s_metric_index(const char *name)
-{
-    for (size_t i = 0; i < S_NMETRICS; i++)
-        if (strcmp(s_metrics[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 int rules_known_metric(const char *metric)
 {
-    return s_metric_index(metric) >= 0;
-}
-
-int rules_has_levels(const char *metric)
-{
-    int i = s_metric_index(metric);
-    return i >= 0 && s_metrics[i].levels != S_LV_NONE;
-}
-
-static double s_logaddexp(double a, double b)
-{
-    double m = a > b ? a : b;
-    if (isinf(m) && m < 0)
-        return m;
-    return m + log(exp(a - m) + exp(b - m));
-}
-
-/* Entropy levels on the sphere. collapsed: every row equal, so each
- * log-sum-exp is kappa + ln N and H = c - kappa. ideal: rows spread
- * uniformly; each row's sum is exp(kappa) (itself) plus N - 1 terms whose
- * mean is E[exp(kappa <z, z'>)] = exp(c_true - ln |S^{d-1}|), the vMF
- * normaliser (without the reference's +1e-7 floor) over the sphere's area.
- * Checked against random uniform batches: level 1.000 +- 0.002 for N 16 to
- * 1024, d 4 to 256, kappa 1 to 100. */
-static void s_entropy_sphere(uint32_t n, uint32_t d, double kappa,
-                             double *ideal, double *collapsed)
-{
-    double c = metrics_vmf_log_norm(d, kappa);
-    *collapsed = c - kappa;
-    if (n < 2) {
-        *ideal = *collapsed;
-        return;
-    }
-    double nu = d / 2.0 - 1.0;
-    int sign;
-    double ln_area = M_LN2 + 0.5 * d * log(M_PI) - lgamma_r(0.5 * d, &sign);
-    double c_true = -nu * log(kappa) + 0.5 * d * log(2.0 * M_PI) +
-                    metrics_log_bessel_i(nu, kappa);
-    double ln_mean = c_true - ln_area;
-    *ideal = c + log((double)n) - s_logaddexp(kappa, log(n - 1.0) + ln_mean);
-}
-
-int rules_levels(const char *metric, ew_support_t support, uint32_t n,
-                 uint32_t d, double kappa, double *ideal, double *collapsed)
-{
-    *ideal = *collapsed = NAN;
-    int i = s_metric_index(metric);
-    if (i < 0 || n < 1 || d < 1)
-        return -1;
-    switch (s_metrics[i].levels) {
-    case S_LV_ENTROPY:
-        if (support == EW_SUPPORT_DISCRETE) {
-            /* The estimator's own values: uniform use of d prototypes, and
-             * every sample on one prototype (its +1e-7 floor included). */
-            *ideal = -log(1.0 / d + 1e-7);
-            *collapsed = -log1p(1e-7);
-        } else {
-            if (!(kappa > 0))
-                return -1;
-            s_entropy_sphere(n, d, kappa, ideal, collapsed);
-        }
-        return 0;
-    case S_LV_STD:
-        *ideal = 1.0 / sqrt((double)d);
-        *collapsed = 0.0;
-        return 0;
-    case S_LV_RANK:
-        *ideal = (double)(n < d ? n : d);
-        *collapsed = 1.0;
-        return 0;
-    case S_LV_NONE:
-        break;
-    }
-    return -1;
+    for (int i = 0; i < METRICS_COUNT; i++)
+        if (strcmp(metrics_name((metrics_id_t)i), metric) == 0)
+            return 1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -925,7 +832,7 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
         return s_fail(P, r->line, "rule '%s' has no 'when' condition", r->name);
     r->uses = r->when.uses | r->resolve.uses;
     if (r->uses & S_LEVEL_VARS) {
-        int own = !r->is_scalar && rules_has_levels(r->metric);
+        int own = !r->is_scalar && metrics_has_levels(r->metric);
         if (!own && (!(seen & S_C_IDEAL) || !(seen & S_C_COLLAPSED)))
             return s_fail(P, P->level_line,
                           "rule '%s' uses ideal/collapsed/level/best/drop, but %s "

@@ -99,13 +99,6 @@ const rule_t *rules_find(const rules_t *r, const char *name);
  * false; a condition's result is 1.0 or 0.0. */
 double rules_eval(const rules_expr_t *e, const double *vars);
 
-/* The ideal and collapsed levels of a computed metric for a batch of shape
- * n x d (README.md, "Metrics"): er_entropy (sphere: the value a uniform
- * spread on the sphere gives for that N, d and kappa, and c(d,kappa)-kappa;
- * discrete: ln d and 0), std_l2 (1/sqrt(d), 0), rankme (min(N,d), 1).
- * Returns 0, or -1 (both NAN) when the metric has no such levels. */
-int rules_levels(const char *metric, ew_support_t support, uint32_t n,
-                 uint32_t d, double kappa, double *ideal, double *collapsed);
 /* The values a summary or description template can name, as {run} etc. */
 typedef struct {
     const char *alertname, *run, *tag, *metric, *severity;
@@ -132,7 +125,5 @@ int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err
 
 /* 1 when metric is a computed metric the daemon knows, else 0. */
 int rules_known_metric(const char *metric);
-/* 1 when rules_levels() has levels for metric (for some batch). */
-int rules_has_levels(const char *metric);
 
 #endif

@@ -32,33 +32,15 @@
 
 #include <sqlite3.h>
 
+#include "store_impl.h"
+#include "xalloc.h"
+
 extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
 
 #define S_BUSY_TIMEOUT_MS 5000
 #define S_CACHE_MAX (1u << 20) /* entries; beyond that the caches restart */
 
 /* ---------------------------------------------------------------- helpers */
-
-static void *s_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "erwatchd: out of memory (store, %zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
-static void *s_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "erwatchd: out of memory (store, %zu x %zu)\n", n,
-                size);
-        abort();
-    }
-    return p;
-}
 
 __attribute__((format(printf, 3, 4)))
 static void s_err(char *err, size_t errlen, const char *fmt, ...)
@@ -116,7 +98,7 @@ static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen,
 static void s_map_grow(s_map_t *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
-    s_entry_t *e = s_xcalloc(cap, sizeof *e);
+    s_entry_t *e = ew_xcalloc(cap, sizeof *e);
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->e[i].key)
             continue;
@@ -141,7 +123,7 @@ static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen,
         i = (i + 1) & (m->cap - 1);
     s_entry_t *e = &m->e[i];
     e->hash = hash;
-    e->key = s_xrealloc(NULL, klen);
+    e->key = ew_xrealloc(NULL, klen);
     memcpy(e->key, key, klen);
     e->klen = klen;
     e->id = id;
@@ -179,20 +161,10 @@ typedef struct {
     double hi, lo; /* the group's largest and smallest value; NAN: none */
 } s_series_touch_t;
 
-enum {
-    S_BEGIN, S_COMMIT, S_ROLLBACK,
-    S_RUN_GET, S_RUN_ADD, S_RUN_SET,
-    S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET,
-    S_POINT_PUT, S_BATCH_PUT,
-    S_ALERT_PUT, S_ALERT_DEL, S_SERIES_RANGE,
-    S_SPECTRUM_PUT,
-    S_NSTMT
-};
-
 struct store {
     sqlite3 *db;
     char *path;
-    sqlite3_stmt *stmt[S_NSTMT]; /* prepared once, by the enum above */
+    sqlite3_stmt *stmt[STORE_Q_COUNT]; /* prepared once, by the enum above */
     s_map_t runs, series;
     uint32_t gen;
     s_run_touch_t *rt;
@@ -202,7 +174,7 @@ struct store {
 };
 
 /* The statements, in the order of the enum above. */
-static const char *const s_sql[S_NSTMT] = {
+static const char *const s_sql[STORE_Q_COUNT] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
@@ -229,7 +201,7 @@ static const char *const s_sql[S_NSTMT] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
     " ?16, ?17, ?18)",
     "DELETE FROM alerts WHERE id = ?1",
-    /* kept up to date by each group (S_SERIES_SET): a seek, not a scan */
+    /* kept up to date by each group (STORE_Q_SERIES_SET): a seek, not a scan */
     "SELECT s.vmax, s.vmin FROM series AS s JOIN runs AS r ON r.id = s.run_id"
     " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
     "INSERT OR REPLACE INTO spectra (run_id, tag, step, k, vals)"
@@ -238,7 +210,7 @@ static const char *const s_sql[S_NSTMT] = {
 
 static void s_finalize_all(store_t *s)
 {
-    for (size_t i = 0; i < S_NSTMT; i++) {
+    for (size_t i = 0; i < STORE_Q_COUNT; i++) {
         sqlite3_finalize(s->stmt[i]);
         s->stmt[i] = NULL;
     }
@@ -411,7 +383,7 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
         return -1;
     }
 
-    for (size_t i = 0; i < S_NSTMT; i++) {
+    for (size_t i = 0; i < STORE_Q_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &s->stmt[i], NULL) != SQLITE_OK) {
             s_err(err, errlen, "cannot prepare statements on '%s': %s", path,
@@ -429,9 +401,9 @@ int store_open(store_t **out, const char *path, char *err, size_t errlen)
         s_err(err, errlen, "cannot open database: no path given");
         return -1;
     }
-    store_t *s = s_xcalloc(1, sizeof *s);
+    store_t *s = ew_xcalloc(1, sizeof *s);
     size_t plen = strlen(path) + 1;
-    s->path = s_xrealloc(NULL, plen);
+    s->path = ew_xrealloc(NULL, plen);
     memcpy(s->path, path, plen);
 
     int rc = sqlite3_open_v2(path, &s->db,
@@ -520,7 +492,7 @@ static int s_run_id(store_t *s, const result_t *r, size_t rlen,
     uint64_t h = s_hash(r->run, rlen);
     s_entry_t *e = s_map_find(&s->runs, r->run, rlen, h);
     if (!e) {
-        sqlite3_stmt *get = s->stmt[S_RUN_GET], *add = s->stmt[S_RUN_ADD];
+        sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET], *add = s->stmt[STORE_Q_RUN_ADD];
         int64_t id = 0;
         int found = 0, rc;
         sqlite3_bind_text(get, 1, r->run, (int)rlen, SQLITE_STATIC);
@@ -540,7 +512,7 @@ static int s_run_id(store_t *s, const result_t *r, size_t rlen,
     if (e->gen != s->gen) {
         if (s->nrt == s->crt) {
             s->crt = s->crt ? s->crt * 2 : 16;
-            s->rt = s_xrealloc(s->rt, s->crt * sizeof *s->rt);
+            s->rt = ew_xrealloc(s->rt, s->crt * sizeof *s->rt);
         }
         e->gen = s->gen;
         e->slot = (uint32_t)s->nrt;
@@ -584,8 +556,8 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
     uint64_t h = s_hash(key, klen);
     s_entry_t *e = s_map_find(&s->series, key, klen, h);
     if (!e) {
-        sqlite3_stmt *get = s->stmt[S_SERIES_GET];
-        sqlite3_stmt *add = s->stmt[S_SERIES_ADD];
+        sqlite3_stmt *get = s->stmt[STORE_Q_SERIES_GET];
+        sqlite3_stmt *add = s->stmt[STORE_Q_SERIES_ADD];
         int64_t sid = 0;
         int found = 0, rc;
         sqlite3_bind_int64(get, 1, run_id);
@@ -609,7 +581,7 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
     if (e->gen != s->gen) {
         if (s->nst == s->cst) {
             s->cst = s->cst ? s->cst * 2 : 64;
-            s->st = s_xrealloc(s->st, s->cst * sizeof *s->st);
+            s->st = ew_xrealloc(s->st, s->cst * sizeof *s->st);
         }
         e->gen = s->gen;
         e->slot = (uint32_t)s->nst;
@@ -635,7 +607,7 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
 static int s_put_batch(store_t *s, int64_t run_id, const result_t *r,
                        size_t tlen, const char *support)
 {
-    sqlite3_stmt *st = s->stmt[S_BATCH_PUT];
+    sqlite3_stmt *st = s->stmt[STORE_Q_BATCH_PUT];
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, r->tag, (int)tlen, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (int64_t)r->step);
@@ -673,7 +645,7 @@ static int s_put_spectrum(store_t *s, int64_t run_id, const result_t *r, size_t 
         for (int b = 0; b < 4; b++)
             blob[4 * i + b] = (unsigned char)(u >> (8 * b));
     }
-    sqlite3_stmt *st = s->stmt[S_SPECTRUM_PUT];
+    sqlite3_stmt *st = s->stmt[STORE_Q_SPECTRUM_PUT];
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, r->tag, (int)tlen, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (int64_t)r->step);
@@ -723,7 +695,7 @@ static int s_put_result(store_t *s, const result_t *r, char *err,
         rc = s_series_id(s, run_id, r, rlen, tlen, p->metric, mlen, p->value, &sid);
         if (rc != SQLITE_OK)
             return rc;
-        sqlite3_stmt *st = s->stmt[S_POINT_PUT];
+        sqlite3_stmt *st = s->stmt[STORE_Q_POINT_PUT];
         sqlite3_bind_int64(st, 1, sid);
         sqlite3_bind_int64(st, 2, (int64_t)r->step);
         if (isnan(p->value))
@@ -742,7 +714,7 @@ static int s_put_touched(store_t *s)
 {
     for (size_t i = 0; i < s->nrt; i++) {
         const s_run_touch_t *t = &s->rt[i];
-        sqlite3_stmt *st = s->stmt[S_RUN_SET];
+        sqlite3_stmt *st = s->stmt[STORE_Q_RUN_SET];
         sqlite3_bind_int64(st, 1, t->id);
         sqlite3_bind_double(st, 2, t->last_seen);
         sqlite3_bind_int64(st, 3, t->last_step);
@@ -756,7 +728,7 @@ static int s_put_touched(store_t *s)
         if (rc != SQLITE_OK)
             return rc;
     }
-    sqlite3_stmt *set = s->stmt[S_SERIES_SET];
+    sqlite3_stmt *set = s->stmt[STORE_Q_SERIES_SET];
     for (size_t i = 0; i < s->nst; i++) {
         sqlite3_bind_int64(set, 1, s->st[i].id);
         sqlite3_bind_int64(set, 2, s->st[i].last_step);
@@ -793,7 +765,7 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
     s->nrt = 0;
     s->nst = 0;
 
-    int rc = s_exec(s->stmt[S_BEGIN]);
+    int rc = s_exec(s->stmt[STORE_Q_BEGIN]);
     if (rc != SQLITE_OK) {
         s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path,
               sqlite3_errmsg(s->db));
@@ -813,7 +785,7 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
     r = NULL;
     rc = s_put_touched(s);
     if (rc == SQLITE_OK)
-        rc = s_exec(s->stmt[S_COMMIT]);
+        rc = s_exec(s->stmt[STORE_Q_COMMIT]);
     if (rc == SQLITE_OK)
         return points;
 
@@ -829,160 +801,15 @@ fail:
     }
     /* Some errors (disk full, I/O) already rolled the transaction back. */
     if (!sqlite3_get_autocommit(s->db))
-        s_exec(s->stmt[S_ROLLBACK]);
+        s_exec(s->stmt[STORE_Q_ROLLBACK]);
     s_cache_reset(s);
     return -1;
-}
-
-/* ---------------------------------------------------------------- alerts */
-
-static void s_bind_step(sqlite3_stmt *st, int i, int64_t step)
-{
-    if (step >= 0)
-        sqlite3_bind_int64(st, i, step);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void s_bind_time(sqlite3_stmt *st, int i, double t)
-{
-    if (isnan(t))
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_double(st, i, t);
-}
-
-static int s_alert_put(store_t *s, const alert_t *a)
-{
-    sqlite3_stmt *st = s->stmt[S_ALERT_PUT];
-    sqlite3_bind_int64(st, 1, a->id);
-    sqlite3_bind_text(st, 2, a->alertname, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->run, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, a->tag, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, a->metric, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, a->severity, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, alert_state_name(a->state), -1, SQLITE_STATIC);
-    s_bind_time(st, 8, a->value);
-    sqlite3_bind_int64(st, 9, a->first_step);
-    sqlite3_bind_double(st, 10, a->first_time);
-    s_bind_step(st, 11, a->fired_step);
-    s_bind_time(st, 12, a->fired_time);
-    sqlite3_bind_int64(st, 13, a->last_step);
-    sqlite3_bind_double(st, 14, a->last_time);
-    s_bind_step(st, 15, a->resolved_step);
-    s_bind_time(st, 16, a->resolved_time);
-    sqlite3_bind_text(st, 17, a->summary, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 18, a->description, -1, SQLITE_STATIC);
-    return s_exec(st);
-}
-
-int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
-                       size_t errlen)
-{
-    if (n == 0)
-        return 0;
-    int rc = s_exec(s->stmt[S_BEGIN]);
-    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
-        if (ch[i].kind == ALERT_CH_DELETE) {
-            sqlite3_bind_int64(s->stmt[S_ALERT_DEL], 1, ch[i].a.id);
-            rc = s_exec(s->stmt[S_ALERT_DEL]);
-        } else {
-            rc = s_alert_put(s, &ch[i].a);
-        }
-    }
-    if (rc == SQLITE_OK)
-        rc = s_exec(s->stmt[S_COMMIT]);
-    if (rc == SQLITE_OK)
-        return 0;
-    s_err(err, errlen, "cannot store %zu alert change(s) in '%s': %s", n, s->path,
-          sqlite3_errmsg(s->db));
-    if (!sqlite3_get_autocommit(s->db))
-        s_exec(s->stmt[S_ROLLBACK]);
-    return -1;
-}
-
-static void s_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(out, outlen, "%s", t ? (const char *)t : "");
-}
-
-static double s_col_time(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN
-                                                     : sqlite3_column_double(st, i);
-}
-
-static int64_t s_col_step(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1
-                                                     : sqlite3_column_int64(st, i);
-}
-
-int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id,
-                      char *err, size_t errlen)
-{
-    *rows = NULL;
-    *nrows = 0;
-    *max_id = 0;
-    if (s_int(s->db, "SELECT coalesce(max(id), 0) FROM alerts", max_id) != SQLITE_OK) {
-        s_err(err, errlen, "cannot read alerts from '%s': %s", s->path,
-              sqlite3_errmsg(s->db));
-        return -1;
-    }
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        s->db,
-        "SELECT id, rule, run, tag, metric, severity, state, value, first_step,"
-        " first_time, fired_step, fired_time, last_step, last_time, summary,"
-        " description FROM alerts WHERE state IN ('pending', 'firing') ORDER BY id",
-        -1, &st, NULL);
-    size_t cap = 0;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-            break;
-        if (*nrows == cap) {
-            cap = cap ? 2 * cap : 16;
-            *rows = s_xrealloc(*rows, cap * sizeof **rows);
-        }
-        alert_t *a = &(*rows)[(*nrows)++];
-        memset(a, 0, sizeof *a);
-        a->id = sqlite3_column_int64(st, 0);
-        s_col_text(st, 1, a->alertname, sizeof a->alertname);
-        s_col_text(st, 2, a->run, sizeof a->run);
-        s_col_text(st, 3, a->tag, sizeof a->tag);
-        s_col_text(st, 4, a->metric, sizeof a->metric);
-        s_col_text(st, 5, a->severity, sizeof a->severity);
-        const unsigned char *state = sqlite3_column_text(st, 6);
-        a->state = alert_state_parse(state ? (const char *)state : "");
-        a->value = s_col_time(st, 7);
-        a->first_step = sqlite3_column_int64(st, 8);
-        a->first_time = sqlite3_column_double(st, 9);
-        a->fired_step = s_col_step(st, 10);
-        a->fired_time = s_col_time(st, 11);
-        a->last_step = sqlite3_column_int64(st, 12);
-        a->last_time = sqlite3_column_double(st, 13);
-        a->resolved_step = -1;
-        a->resolved_time = NAN;
-        s_col_text(st, 14, a->summary, sizeof a->summary);
-        s_col_text(st, 15, a->description, sizeof a->description);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        s_err(err, errlen, "cannot read alerts from '%s': %s", s->path,
-              sqlite3_errmsg(s->db));
-        free(*rows);
-        *rows = NULL;
-        *nrows = 0;
-        return -1;
-    }
-    return 0;
 }
 
 int store_series_range(store_t *s, const char *run, const char *tag,
                        const char *metric, double *max, double *min)
 {
-    sqlite3_stmt *st = s->stmt[S_SERIES_RANGE];
+    sqlite3_stmt *st = s->stmt[STORE_Q_SERIES_RANGE];
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
@@ -994,4 +821,31 @@ int store_series_range(store_t *s, const char *run, const char *tag,
     }
     sqlite3_reset(st);
     return found;
+}
+
+/* ---------------------------------------------------------------- store_impl.h */
+
+sqlite3 *store__db(store_t *s)
+{
+    return s->db;
+}
+
+const char *store__path(const store_t *s)
+{
+    return s->path;
+}
+
+sqlite3_stmt *store__stmt(store_t *s, int which)
+{
+    return s->stmt[which];
+}
+
+int store__exec(sqlite3_stmt *st)
+{
+    return s_exec(st);
+}
+
+int store__int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    return s_int(db, sql, out);
 }

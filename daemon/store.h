@@ -32,7 +32,7 @@ void store_close(store_t **s);
 long store_write(store_t *s, result_t *const *results, size_t n, char *err,
                  size_t errlen);
 
-/* ---- alerts (the alerts table; the writer thread's alert engine) ---- */
+/* ---- alerts (store_alerts.c: the alerts table; the alert engine's) ---- */
 
 /* Applies n alert changes (alerts.h) in order, in one transaction of their
  * own. Returns 0, or -1 with err filled and nothing applied. */

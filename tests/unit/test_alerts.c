@@ -10,6 +10,7 @@
 
 #include "alerts.h"
 #include "metrics.h"
+#include "metrics_levels.h"
 #include "notify.h"
 #include "rules.h"
 #include "store.h"
@@ -491,7 +492,7 @@ TEST(entropy_level_rule_on_real_levels)
     alert_changes_t ch = {0};
     double collapsed = metrics_vmf_log_norm(64, 10) - 10;
     double ideal, c2;
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 256, 64, 10, &ideal, &c2), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 256, 64, 10, &ideal, &c2), 0);
     for (int s = 0; s < 10; s++) {
         /* healthy at level 0.6, then 4 points at level 0.05 */
         result_t r = s_res("run", "proj", s, "loss", 1.0);

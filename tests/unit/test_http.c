@@ -33,6 +33,7 @@
 #include "downsample.h"
 #include "http.h"
 #include "metrics.h"
+#include "metrics_levels.h"
 #include "query.h"
 #include "queue.h"
 #include "rules.h"
@@ -753,7 +754,7 @@ TEST(series_reference_levels)
         s_resp_free(&r);
     }
 
-    /* er_entropy on the sphere: the alert rules' levels (rules_levels):
+    /* er_entropy on the sphere: the alert rules' levels (metrics_levels):
      * c(d, kappa) - kappa collapsed, a uniform spread for this N, d, kappa
      * ideal, which lies below the estimator's ceiling (ln N higher). */
     s_resp_t r;
@@ -762,7 +763,7 @@ TEST(series_reference_levels)
     double c = 0, id = 0;
     ASSERT(s_ref(r.body, &c, &id));
     double want_i, want_c;
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 4, 8, 10.0,
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 4, 8, 10.0,
                            &want_i, &want_c), 0);
     ASSERT_MIXED(c, want_c, 0);
     ASSERT_MIXED(id, want_i, 0);

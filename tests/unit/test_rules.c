@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "metrics_levels.h"
 #include "rules.h"
 #include "test.h"
 
@@ -300,20 +301,20 @@ TEST(error_deep_nesting_is_refused_not_crashing)
 TEST(levels_of_known_metrics)
 {
     double ideal, collapsed;
-    ASSERT_EQ(rules_levels("std_l2", EW_SUPPORT_SPHERE, 256, 64, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("std_l2", EW_SUPPORT_SPHERE, 256, 64, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, 0.125, 1e-15);
     ASSERT_MIXED(collapsed, 0.0, 1e-15);
-    ASSERT_EQ(rules_levels("rankme", EW_SUPPORT_SPHERE, 32, 64, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("rankme", EW_SUPPORT_SPHERE, 32, 64, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, 32.0, 1e-15);
     ASSERT_MIXED(collapsed, 1.0, 1e-15);
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_DISCRETE, 32, 8, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_DISCRETE, 32, 8, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, log(8.0), 1e-6);
     ASSERT_MIXED(collapsed, 0.0, 1e-6);
-    ASSERT_EQ(rules_levels("er_reconstruction", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
+    ASSERT_EQ(metrics_levels("er_reconstruction", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
     ASSERT(isnan(ideal) && isnan(collapsed));
-    ASSERT_EQ(rules_levels("loss", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
+    ASSERT_EQ(metrics_levels("loss", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
     ASSERT(rules_known_metric("w2") && !rules_known_metric("loss"));
-    ASSERT(rules_has_levels("rankme") && !rules_has_levels("uniform"));
+    ASSERT(metrics_has_levels("rankme") && !metrics_has_levels("uniform"));
 }
 
 /* Sphere entropy: collapsed is c(d,kappa) - kappa, the metric on a batch of
@@ -322,23 +323,23 @@ TEST(levels_of_known_metrics)
 TEST(levels_of_sphere_entropy)
 {
     double ideal, collapsed;
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 256, 128, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 256, 128, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(collapsed, metrics_vmf_log_norm(128, 10) - 10, 1e-12);
     /* numpy, seed 0: H = -48.0287 for a random 256 x 128 batch */
     ASSERT_MIXED(ideal, -48.0287, 2e-4);
     ASSERT_MIXED(collapsed, -53.5568, 1e-4);
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 64, 16, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 64, 16, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, -1.8268, 1e-3);
     ASSERT_MIXED(collapsed, -5.9427, 1e-4);
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 128, 8, 100, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 128, 8, 100, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, -4.8777, 1e-3);
     /* one row: no spread is possible, ideal equals collapsed */
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 1, 8, 10, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 1, 8, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, collapsed, 1e-15);
     /* large d and kappa stay finite (log-domain Bessel) */
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 65536, 8192, 100000, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 65536, 8192, 100000, &ideal, &collapsed), 0);
     ASSERT(isfinite(ideal) && isfinite(collapsed) && ideal > collapsed);
-    ASSERT_EQ(rules_levels("er_entropy", EW_SUPPORT_SPHERE, 2, 8192, 0.01, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 2, 8192, 0.01, &ideal, &collapsed), 0);
     ASSERT(isfinite(ideal) && isfinite(collapsed) && ideal >= collapsed);
 }
 
