@@ -9,8 +9,13 @@
  *    batch is dropped and counted; ZeroMQ accepts the remaining frames of a
  *    message once its first frame is in, so a batch is never half-sent. The
  *    running drop count rides in the `dropped` key of later headers.
- *  - Tensors are copied by zmq_send(): the caller may reuse its buffer as
- *    soon as push returns, so zero-copy with a no-op free would be unsafe.
+ *  - The buffer is bounded in bytes, not in messages (max_buffer_bytes,
+ *    default ERWATCH_DEFAULT_MAX_BUFFER): every frame is copied into a block
+ *    of ours handed to ZeroMQ with zmq_msg_init_data(), whose free callback
+ *    (run by ZeroMQ's I/O thread once the frame is written to the kernel or
+ *    discarded) takes its bytes off an atomic in-flight count. A push that
+ *    would take the count past the budget is dropped before anything is
+ *    sent. The caller may reuse its buffers as soon as push returns.
  *  - Each client owns its own ZeroMQ context. erwatch_flush() is the only
  *    call that waits for data to leave: it closes the socket with a linger
  *    of the timeout, terminates the context (which returns once every queued
@@ -20,12 +25,16 @@
  *    ZMQ_IMMEDIATE=1 a PUSH socket is writable only once a daemon is
  *    connected, so "connected" here means "a batch would be accepted now"
  *    (a connected daemon whose queue is full counts as not yet there).
+ *  - erwatch_new() waits (up to connect_timeout_ms, default 1000) for the
+ *    daemon, as the Python Monitor does, so the first push is not dropped
+ *    while TCP connects; it returns as soon as the daemon is there.
  *  - Never abort, exit or print: every failure is a negative errno code.
  */
 #include "erwatch.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +53,15 @@
 #define S_KAPPA_MAX 100000.0
 #define S_WORLD_MAX 65536
 #define S_HEADER_MAX 65536
-#define S_DEFAULT_HWM 64
+#define S_DEFAULT_CONNECT_MS 1000
 
 struct erwatch {
     void *ctx;
     void *sock;
     char *endpoint;          /* owned copy */
-    int sndhwm;
+    int sndhwm;              /* 0: no cap on messages, only on bytes */
+    size_t max_buffer;       /* bytes ZeroMQ may hold for the daemon */
+    atomic_size_t inflight;  /* bytes handed to ZeroMQ and not yet freed by it */
     uint64_t since_flush;    /* batches sent since the last flush */
     msgpack_sbuffer hdr;     /* reused header buffer */
     erwatch_stats_t stats;
@@ -158,12 +169,15 @@ static int s_validate(const erwatch_batch_t *b)
         return -EINVAL;
     if (b->support != ERWATCH_SPHERE && b->support != ERWATCH_DISCRETE)
         return -EINVAL;
-    if (b->n < 1 || b->n > S_N_MAX || b->d < 1 || b->d > S_D_MAX)
-        return -EINVAL;
-    if ((uint64_t)b->n * b->d > S_ELEMS_MAX)
-        return -EINVAL;
-    if (!b->x)
-        return -EINVAL;
+    if (!b->x) { /* scalar-only: no tensor, at least one scalar */
+        if (b->y || b->n || b->d || b->nscalars == 0)
+            return -EINVAL;
+    } else {
+        if (b->n < 1 || b->n > S_N_MAX || b->d < 1 || b->d > S_D_MAX)
+            return -EINVAL;
+        if ((uint64_t)b->n * b->d > S_ELEMS_MAX)
+            return -EINVAL;
+    }
     if (b->kappa != 0.0 && !(isfinite(b->kappa) && b->kappa > 0.0 &&
                              b->kappa <= S_KAPPA_MAX))
         return -EINVAL;
@@ -218,7 +232,8 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->hdr, msgpack_sbuffer_write);
 
-    size_t nkeys = 10; /* v run tag step dtype shape views support time dropped */
+    int views = b->x ? (b->y ? 2 : 1) : 0;
+    size_t nkeys = views ? 10 : 8; /* v run tag step [dtype shape] views support time dropped */
     if (b->kappa > 0.0)
         nkeys++;
     if (b->world > 0)
@@ -232,12 +247,14 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
     rc |= s_kv_str(&pk, "run", b->run);
     rc |= s_kv_str(&pk, "tag", b->tag);
     rc |= s_kv_uint(&pk, "step", b->step);
-    rc |= s_kv_str(&pk, "dtype", s_dtype_name(b->dtype));
-    rc |= s_pack_str(&pk, "shape");
-    rc |= msgpack_pack_array(&pk, 2);
-    rc |= msgpack_pack_uint32(&pk, b->n);
-    rc |= msgpack_pack_uint32(&pk, b->d);
-    rc |= s_kv_uint(&pk, "views", b->y ? 2 : 1);
+    if (views) { /* a scalar-only batch (views 0) has no tensor to describe */
+        rc |= s_kv_str(&pk, "dtype", s_dtype_name(b->dtype));
+        rc |= s_pack_str(&pk, "shape");
+        rc |= msgpack_pack_array(&pk, 2);
+        rc |= msgpack_pack_uint32(&pk, b->n);
+        rc |= msgpack_pack_uint32(&pk, b->d);
+    }
+    rc |= s_kv_uint(&pk, "views", (uint64_t)views);
     rc |= s_kv_str(&pk, "support",
                    b->support == ERWATCH_DISCRETE ? "discrete" : "sphere");
     if (b->kappa > 0.0)
@@ -256,6 +273,48 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
     rc |= s_kv_uint(&pk, "dropped", c->stats.dropped);
     /* msgpack-c's only failure here is realloc failing in the sbuffer. */
     return rc ? -ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+/* A frame's bytes with what its free callback needs: ZeroMQ's I/O thread
+ * calls s_block_free() when it is done with the frame. */
+typedef struct {
+    atomic_size_t *inflight;
+    size_t n;
+    max_align_t data[]; /* the frame's bytes */
+} s_block_t;
+
+static void s_block_free(void *data, void *hint)
+{
+    (void)data;
+    s_block_t *blk = hint;
+    atomic_fetch_sub(blk->inflight, blk->n);
+    free(blk);
+}
+
+/* Sends a copy of p[0..n) as one frame, counted in c->inflight until
+ * ZeroMQ frees it. Returns 0 or -errno (nothing counted then). */
+static int s_send_frame(erwatch_t *c, const void *p, size_t n, int flags)
+{
+    s_block_t *blk = malloc(sizeof *blk + n);
+    if (!blk)
+        return -ENOMEM;
+    blk->inflight = &c->inflight;
+    blk->n = n;
+    memcpy(blk->data, p, n);
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, blk->data, n, s_block_free, blk) != 0) {
+        free(blk);
+        return -ENOMEM;
+    }
+    atomic_fetch_add(&c->inflight, n);
+    if (zmq_msg_send(&m, c->sock, flags) < 0) {
+        int e = errno;
+        zmq_msg_close(&m); /* calls s_block_free: the count goes back */
+        return -e;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- socket */
@@ -326,8 +385,12 @@ static int s_wait_writable(erwatch_t *c, int64_t deadline)
 
 /* ---------------------------------------------------------------- API */
 
-erwatch_t *erwatch_new(const char *endpoint, int sndhwm)
+erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
 {
+    erwatch_options_t def = { 0 };
+    if (!o)
+        o = &def;
+    const char *endpoint = o->endpoint;
     if (!endpoint) {
         const char *env = getenv("ERWATCH_ENDPOINT");
         endpoint = env && *env ? env : ERWATCH_DEFAULT_ENDPOINT;
@@ -338,13 +401,24 @@ erwatch_t *erwatch_new(const char *endpoint, int sndhwm)
     if (!c)
         return NULL;
     c->endpoint = strdup(endpoint);
-    c->sndhwm = sndhwm > 0 ? sndhwm : S_DEFAULT_HWM;
+    c->sndhwm = o->sndhwm > 0 ? o->sndhwm : 0;
+    c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
+    atomic_init(&c->inflight, 0);
     msgpack_sbuffer_init(&c->hdr);
     if (!c->endpoint || s_open_socket(c) != 0) {
         erwatch_destroy(&c);
         return NULL;
     }
+    int wait_ms = o->connect_timeout_ms == 0 ? S_DEFAULT_CONNECT_MS : o->connect_timeout_ms;
+    if (wait_ms > 0)
+        (void)s_wait_writable(c, s_now_ms() + wait_ms); /* no daemon yet: not an error */
     return c;
+}
+
+erwatch_t *erwatch_new(const char *endpoint, int sndhwm)
+{
+    erwatch_options_t o = { .endpoint = endpoint, .sndhwm = sndhwm };
+    return erwatch_new_opts(&o);
 }
 
 void erwatch_destroy(erwatch_t **cp)
@@ -385,26 +459,34 @@ int erwatch_push(erwatch_t *c, const erwatch_batch_t *b)
     }
 
     size_t tensor = (size_t)b->n * b->d * s_dtype_size(b->dtype);
-    int views = b->y ? 2 : 1;
-    if (zmq_send(c->sock, c->hdr.data, c->hdr.size, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
-        int e = errno;
+    int views = b->x ? (b->y ? 2 : 1) : 0;
+    size_t need = c->hdr.size + (size_t)views * tensor;
+    /* The byte budget: a batch larger than the whole budget goes only when
+     * nothing else is buffered, so it is not refused for ever. */
+    size_t held = atomic_load(&c->inflight);
+    if (held > 0 && held + need > c->max_buffer) {
         c->stats.dropped++;
-        return (e == EAGAIN || e == EINTR) ? -EAGAIN : -e;
+        return -EAGAIN;
+    }
+    rc = s_send_frame(c, c->hdr.data, c->hdr.size, ZMQ_DONTWAIT | (views ? ZMQ_SNDMORE : 0));
+    if (rc < 0) {
+        c->stats.dropped++;
+        return (rc == -EAGAIN || rc == -EINTR) ? -EAGAIN : rc;
     }
     /* The header is in, so ZeroMQ takes the rest of the message too. */
-    if (zmq_send(c->sock, b->x, tensor, ZMQ_DONTWAIT | (views == 2 ? ZMQ_SNDMORE : 0)) < 0 ||
-        (views == 2 && zmq_send(c->sock, b->y, tensor, ZMQ_DONTWAIT) < 0)) {
+    if ((views >= 1 &&
+         (rc = s_send_frame(c, b->x, tensor, ZMQ_DONTWAIT | (views == 2 ? ZMQ_SNDMORE : 0))) < 0) ||
+        (views == 2 && (rc = s_send_frame(c, b->y, tensor, ZMQ_DONTWAIT)) < 0)) {
         /* Only out of memory gets here. A half-sent message cannot be
          * withdrawn, so drop the socket (and the partial message with it). */
-        int e = errno;
         s_close_socket(c, 0);
         c->stats.dropped++;
         if (s_open_socket(c) != 0)
             return -ENOMEM;
-        return e == EAGAIN ? -EAGAIN : -e;
+        return rc == -EAGAIN ? -EAGAIN : rc;
     }
     c->stats.sent++;
-    c->stats.bytes += c->hdr.size + (uint64_t)views * tensor;
+    c->stats.bytes += need;
     c->since_flush++;
     return 0;
 }
@@ -457,6 +539,7 @@ void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out)
         return;
     }
     *out = c->stats;
+    out->buffered = atomic_load(&((erwatch_t *)c)->inflight);
 }
 
 const char *erwatch_strerror(int err)

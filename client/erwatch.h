@@ -40,7 +40,9 @@ typedef struct {
 } erwatch_scalar_t;
 
 /* One batch. Zero-initialise, then set what you need: run, tag, step,
- * n, d and x are required; the rest has the protocol's defaults. */
+ * n, d and x are required; the rest has the protocol's defaults.
+ * Scalar-only: x = NULL, y = NULL, n = d = 0 and at least one scalar sends
+ * the scalars alone (loss, lr, ...; protocol `views` 0). */
 typedef struct {
     const char *run;
     const char *tag;
@@ -62,22 +64,47 @@ typedef struct {
     uint64_t dropped;     /* batches dropped (daemon slow/absent, queue full) */
     uint64_t bytes;       /* bytes handed to ZeroMQ */
     uint64_t invalid;     /* pushes refused for bad arguments */
+    uint64_t buffered;    /* bytes ZeroMQ holds now, not yet written out
+                           * (at most the byte budget, see erwatch_options_t) */
 } erwatch_stats_t;
 
-/* Creates a client connected to endpoint (e.g. "tcp://127.0.0.1:5557");
- * NULL endpoint: $ERWATCH_ENDPOINT, else the default. sndhwm: batches ZeroMQ
- * may buffer (0: default 64). Returns NULL only on bad endpoint or OOM; a
- * daemon that is not running is not an error (pushes are dropped). */
+/* How much a client may buffer for a slow daemon: 64 MiB of batches
+ * (header and tensor bytes) handed to ZeroMQ and not yet written to the
+ * kernel. Past it, pushes are dropped and counted. */
+#define ERWATCH_DEFAULT_MAX_BUFFER ((size_t)64 << 20)
+
+/* Options of erwatch_new_opts(). Zero-initialise; every 0 is a default. */
+typedef struct {
+    const char *endpoint;     /* NULL: $ERWATCH_ENDPOINT, else the default */
+    size_t max_buffer_bytes;  /* the byte budget; 0: ERWATCH_DEFAULT_MAX_BUFFER */
+    int sndhwm;               /* also cap the buffer at this many batches; 0: no cap */
+    int connect_timeout_ms;   /* wait this long for the daemon in erwatch_new
+                               * (0: 1000; < 0: do not wait) */
+} erwatch_options_t;
+
+/* Creates a client connected to o->endpoint (e.g. "tcp://127.0.0.1:5557").
+ * Waits up to connect_timeout_ms (default 1 s) for the daemon, returning
+ * as soon as it is there, so that the first pushes are not dropped while
+ * TCP connects (the Python Monitor does the same). Returns NULL only on a
+ * bad endpoint or OOM; a daemon that is not running is not an error
+ * (pushes are dropped). o NULL: every default. */
+erwatch_t *erwatch_new_opts(const erwatch_options_t *o);
+
+/* erwatch_new_opts() with endpoint and sndhwm set, the rest default
+ * (sndhwm 0: the byte budget alone bounds the buffer). */
 erwatch_t *erwatch_new(const char *endpoint, int sndhwm);
 void erwatch_destroy(erwatch_t **c);
 
 /* Sends one batch without blocking. Returns 0 when handed to ZeroMQ,
- * -EAGAIN when dropped (daemon slow or absent: counted in stats.dropped),
+ * -EAGAIN when dropped (daemon absent, or the byte budget full: counted in
+ * stats.dropped; a batch larger than the whole budget is sent only when
+ * nothing else is buffered),
  * -EINVAL for bad arguments (counted in stats.invalid), -ENOMEM. */
 int erwatch_push(erwatch_t *c, const erwatch_batch_t *b);
 
 /* Waits up to timeout_ms for the connection to the daemon to be up.
- * Returns 0 or -ETIMEDOUT. Optional: pushes before that are dropped. */
+ * Returns 0 or -ETIMEDOUT. erwatch_new() already waited (1 s by default);
+ * pushes while no daemon is connected are dropped. */
 int erwatch_wait_connected(erwatch_t *c, int timeout_ms);
 
 /* Waits up to timeout_ms for queued batches to leave this process.

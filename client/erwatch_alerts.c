@@ -9,10 +9,8 @@
  *    training process (and its threads) must not receive from a library.
  *  - A fresh easy handle per call: a poll every few seconds or hundred
  *    steps costs a loopback connect, and nothing is shared between threads.
- *  - The count is read from the answer's "count" key. That key is written by
- *    the daemon after the alerts array, and a raw `"count":` cannot occur
- *    inside a JSON string (quotes there are escaped), so the last occurrence
- *    is the key.
+ *  - The answer is parsed with jansson: it must be an object with an
+ *    "alerts" array and a non-negative integer "count", else -EPROTO.
  *  - Never prints, aborts or exits: every failure is a negative errno.
  */
 #include "erwatch.h"
@@ -22,56 +20,28 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
+
+#include "erwatch_body.h"
 
 #define S_BODY_MAX (64u << 20) /* refuse absurd answers rather than grow */
 #define S_DEFAULT_TIMEOUT_MS 1000
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int overflow;
-} s_body_t;
-
-static size_t s_on_body(char *data, size_t size, size_t nmemb, void *ud)
+/* The "count" of an /api/alerts answer. Returns 0, or -1 when body is
+ * not such an answer. */
+static int s_count(const char *body, size_t len, long *out)
 {
-    s_body_t *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > S_BODY_MAX) {
-        b->overflow = 1;
-        return 0; /* stops the transfer */
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *count = json_object_get(root, "count");
+    int rc = -1;
+    if (json_is_array(json_object_get(root, "alerts")) && json_is_integer(count) &&
+        json_integer_value(count) >= 0) {
+        json_int_t n = json_integer_value(count);
+        *out = n > 1000000 ? 1000000 : (long)n;
+        rc = 0;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->overflow = 1;
-            return 0;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
-}
-
-static int s_count(const char *body, long *out)
-{
-    const char *key = "\"count\":", *hit = NULL;
-    for (const char *p = strstr(body, key); p; p = strstr(p + 1, key))
-        hit = p;
-    if (strncmp(body, "{\"alerts\":[", 11) != 0 || !hit)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long n = strtol(hit + strlen(key), &end, 10);
-    if (errno || end == hit + strlen(key) || n < 0)
-        return -1;
-    *out = n;
-    return 0;
+    json_decref(root);
+    return rc;
 }
 
 static int s_curl_errno(CURLcode rc)
@@ -104,7 +74,7 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     if (!h)
         return -ENOMEM;
     int rc = 0;
-    s_body_t body = { 0 };
+    erwatch__body_t body = { .max = S_BODY_MAX };
     char *esc = curl_easy_escape(h, run, 0);
     size_t ulen = strlen(http_url) + (esc ? strlen(esc) : 0) + 64;
     char *url = esc ? malloc(ulen) : NULL;
@@ -120,7 +90,7 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
 
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, erwatch__body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
@@ -129,7 +99,7 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
     CURLcode cr = curl_easy_perform(h);
-    if (body.overflow) {
+    if (body.overflow || body.oom) {
         rc = -ENOMEM;
         goto out;
     }
@@ -140,11 +110,11 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     long count = 0;
-    if (status == 404 && body.p && strstr(body.p, "no such endpoint")) {
+    if (status == 404 && body.data && strstr(body.data, "no such endpoint")) {
         rc = -ENOTSUP; /* an erwatchd without alerting */
         goto out;
     }
-    if (status != 200 || !body.p || s_count(body.p, &count) != 0) {
+    if (status != 200 || !body.data || s_count(body.data, body.len, &count) != 0) {
         rc = -EPROTO;
         goto out;
     }
@@ -153,11 +123,11 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
             rc = -ENOSPC;
             goto out;
         }
-        memcpy(buf, body.p, body.len + 1);
+        memcpy(buf, body.data, body.len + 1);
     }
-    rc = count > 1000000 ? 1000000 : (int)count;
+    rc = (int)count;
 out:
-    free(body.p);
+    erwatch__body_free(&body);
     free(url);
     curl_free(esc);
     curl_easy_cleanup(h);

@@ -70,7 +70,7 @@ typedef struct {
     uint64_t step;  /* <= INT64_MAX */
     ew_dtype_t dtype;
     uint32_t n, d;
-    int views;      /* 1 or 2 */
+    int views;      /* 1 or 2; 0: scalar-only (n = d = 0, no tensor) */
     ew_support_t support;
     double kappa;
     unsigned metrics;    /* EW_MBIT set asked for; 0: the daemon's default */
@@ -89,7 +89,8 @@ typedef struct {
     ew_header_t h;
     uint64_t seq;       /* arrival order among accepted batches, from 0 */
     double recv_time;   /* daemon wall clock at receipt */
-    float *view[2];     /* view[1] is NULL for a one-view batch; owned */
+    float *view[2];     /* view[1] is NULL for a one-view batch, both for a
+                         * scalar-only one; owned */
     size_t bytes;       /* bytes held (for the byte-bounded queue) */
 } batch_t;
 

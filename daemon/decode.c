@@ -16,7 +16,7 @@
  *   zone's rounding that is ~2.1 MB for the worst 64 KiB header (measured).
  *
  * - Validation order is fixed, so a message breaking several rules always
- *   gets the same reason: a frame count outside 2..3 -> header structure
+ *   gets the same reason: a frame count outside 1..3 -> header structure
  *   (msgpack, then non-string or repeated keys) -> v -> the other keys in
  *   protocol.md table order -> frame count against views -> frame sizes ->
  *   tensor values. Run and step are picked up first whenever they are
@@ -799,19 +799,26 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
         return s_fail(err, EW_REJ_BAD_VALUE, "step %s must be 0..%" PRId64,
                       s_int_text(t, vals[K_STEP]), INT64_MAX);
     h->step = (uint64_t)v;
-    if (s_want(vals, K_DTYPE, 1, 's', err) < 0 || s_take_dtype(vals[K_DTYPE], h, err) < 0)
+    /* views 0: a scalar-only batch, no tensor, so dtype and shape are not
+     * required (checked when given, then ignored). */
+    int scalar_only = vals[K_VIEWS] && s_is_int(vals[K_VIEWS]) && s_int_in(vals[K_VIEWS], 0, 0, &v);
+    if ((has = s_want(vals, K_DTYPE, !scalar_only, 's', err)) < 0 ||
+        (has && s_take_dtype(vals[K_DTYPE], h, err) < 0))
         return -1;
-    if (s_want(vals, K_SHAPE, 1, 'a', err) < 0 || s_take_shape(vals[K_SHAPE], h, err) < 0)
+    if ((has = s_want(vals, K_SHAPE, !scalar_only, 'a', err)) < 0 ||
+        (has && s_take_shape(vals[K_SHAPE], h, err) < 0))
         return -1;
 
     if ((has = s_want(vals, K_VIEWS, 0, 'i', err)) < 0)
         return -1;
     if (has) {
-        if (!s_int_in(vals[K_VIEWS], 1, 2, &v))
-            return s_fail(err, EW_REJ_BAD_VALUE, "views %s must be 1 or 2",
+        if (!s_int_in(vals[K_VIEWS], 0, 2, &v))
+            return s_fail(err, EW_REJ_BAD_VALUE, "views %s must be 0 (scalars only), 1 or 2",
                           s_int_text(t, vals[K_VIEWS]));
         h->views = (int)v;
     }
+    if (h->views == 0)
+        h->n = h->d = 0;
     if ((has = s_want(vals, K_SUPPORT, 0, 's', err)) < 0 ||
         (has && s_take_support(vals[K_SUPPORT], h, err) < 0))
         return -1;
@@ -861,6 +868,9 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
                           s_int_text(t, vals[K_ITERS]), EW_SINKHORN_ITERS_MAX);
         h->iters = (int)v;
     }
+    if (h->views == 0 && h->nscalars == 0)
+        return s_fail(err, EW_REJ_BAD_VALUE,
+                      "views 0 (a scalar-only batch) needs at least one scalar");
     return 0;
 }
 
@@ -1083,16 +1093,16 @@ int decode_message(const decode_frame_t *frames, size_t nframes, double recv_tim
     /* The header first, even when the frame count is wrong: its run and step
      * make the frames rejection loggable. */
     int hrc = decode_header(frames[0].data, frames[0].size, &h, err);
-    if (nframes < 2 || nframes > 3)
+    if (nframes > 3)
         return s_fail(err, EW_REJ_FRAMES,
-                      "message has %zu frame%s, expected 2 or 3 (a header and 1 or 2 tensors)",
-                      nframes, s_plural(nframes));
+                      "message has %zu frames, expected 1 to 3 (a header and 0 to 2 tensors)",
+                      nframes);
     if (hrc < 0)
         return -1;
     if (nframes != 1 + (size_t)h.views)
         return s_fail(err, EW_REJ_FRAMES,
-                      "message has %zu frames, header says views=%d (%d frames)", nframes, h.views,
-                      1 + h.views);
+                      "message has %zu frame%s, header says views=%d (%d frame%s)", nframes,
+                      s_plural(nframes), h.views, 1 + h.views, s_plural((size_t)(1 + h.views)));
 
     size_t count = (size_t)h.n * h.d;
     size_t want = count * ew_dtype_size(h.dtype);

@@ -679,8 +679,9 @@ static int s_put_result(store_t *s, const result_t *r, char *err,
     if (rc != SQLITE_OK)
         return rc;
     int64_t run_id = touch->id;
-    rc = s_put_batch(s, run_id, r, tlen, support);
-    if (rc != SQLITE_OK)
+    /* A scalar-only batch (views 0) has no shape: it leaves the batches
+     * table (one row per embedding batch) alone. */
+    if (r->views > 0 && (rc = s_put_batch(s, run_id, r, tlen, support)) != SQLITE_OK)
         return rc;
     if (r->nspectrum > 0 && (rc = s_put_spectrum(s, run_id, r, tlen)) != SQLITE_OK)
         return rc;

@@ -82,7 +82,11 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
     const float *y = h->views == 2 ? b->view[1] : NULL;
     metrics_out_t out;
     int rc;
-    if (h->support == EW_SUPPORT_SCORES)
+    if (h->views == 0) { /* scalar-only: nothing to compute */
+        out.mask = 0;
+        out.spectrum_len = 0;
+        rc = 0;
+    } else if (h->support == EW_SUPPORT_SCORES)
         rc = metrics_scores_f32(b->view[0], y, h->n, h->d, &p, set & S_ER_ONLY, ws, &out);
     else if (h->support == EW_SUPPORT_DISCRETE)
         rc = metrics_compute_set_f32(b->view[0], y, h->n, h->d, &p, set & S_ER_ONLY, ws, &out);

@@ -8,7 +8,7 @@ set -eu
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
-libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
+libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl libjansson-dev
 python3 python3-zmq python3-msgpack python3-numpy
 python3-torch python3-sklearn python3-setuptools
 chromium fonts-inter

@@ -224,7 +224,8 @@ class ErwatchScalar(ctypes.Structure):
 
 class ErwatchStats(ctypes.Structure):
     _fields_ = [("sent", ctypes.c_uint64), ("dropped", ctypes.c_uint64),
-                ("bytes", ctypes.c_uint64), ("invalid", ctypes.c_uint64)]
+                ("bytes", ctypes.c_uint64), ("invalid", ctypes.c_uint64),
+                ("buffered", ctypes.c_uint64)]
 
 
 DTYPES = {"float32": 0, "float64": 1, "float16": 2}

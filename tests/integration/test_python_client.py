@@ -297,7 +297,7 @@ def no_daemon_thousands_of_calls_are_fast_and_drops_exact():
     assert "tcp://127.0.0.1:%d" % port in str(drops[0].message)
     assert drops[0].filename == __file__, drops[0].filename  # points at the caller
     st = m.stats()
-    assert st == {"sent": 0, "dropped": calls, "bytes": 0, "skipped": 0}, st
+    assert st == {"sent": 0, "dropped": calls, "bytes": 0, "skipped": 0, "buffered": 0}, st
     assert total < 10.0 and worst < 0.5, (total, worst)
     print("# %d log() calls without a daemon: %.1f us each, worst %.1f ms"
           % (calls, total / calls * 1e6, worst * 1e3))
@@ -363,6 +363,88 @@ def slow_daemon_drops_instead_of_blocking():
         m.log(1000, x, x)  # may drop too while the backlog drains; counted either way
         assert m.close(10.0)
         d.wait_stored(1)
+
+
+@test
+def twenty_back_to_back_batches_into_an_idle_daemon_drop_none():
+    """The default buffer is bounded in bytes (64 MiB), not in batches: 20
+    log() calls of a 256 x 32 two-view batch (64 KiB each) in a tight loop
+    are all accepted and all stored."""
+    x = unit_rows(np.random.default_rng(31), 256, 32)
+    with Daemon() as d:
+        with erwatch.Monitor("burst", endpoint=d.zmq) as m:
+            for step in range(20):
+                m.log(step, x, x, loss=float(step))
+            st = m.stats()
+        assert st["sent"] == 20 and st["dropped"] == 0, st
+        d.wait_stored(20)
+        assert d.sql("SELECT count(*) FROM batch_info WHERE run='burst'") == [(20,)]
+
+
+@test
+def a_full_byte_budget_drops_and_only_then():
+    """A daemon that stops reading (SIGSTOP): batches are accepted until
+    the bytes ZeroMQ holds reach max_buffer_mb, and each drop happens with
+    the buffer too full for the batch."""
+    import signal
+    x = unit_rows(np.random.default_rng(32), 256, 32)
+    need = 2 * x.nbytes  # plus a header of a few hundred bytes
+    budget = 1 << 20
+    with Daemon() as d:
+        m = erwatch.Monitor("budget", endpoint=d.zmq, max_buffer_mb=1)
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            at_drop = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for step in range(2000):
+                    before = m.stats()["buffered"]
+                    if not m.log(step, x, x):
+                        at_drop.append(before)
+                    assert m.stats()["buffered"] <= budget, m.stats()
+            st = m.stats()
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        print("# budget 1 MiB, daemon stopped: %d sent, %d dropped, %d bytes held"
+              % (st["sent"], st["dropped"], st["buffered"]))
+        assert st["dropped"] > 0 and st["sent"] + st["dropped"] == 2000, st
+        # every drop: the budget could not take the batch (a few bytes of
+        # slack for frames ZeroMQ finished between the two reads)
+        low = [b for b in at_drop if b + need + 1024 <= budget]
+        assert not low, ("dropped with room left", low[:5], budget, need)
+        m.close(10.0)
+
+
+@test
+def scalar_only_log_stores_the_scalars():
+    x = unit_rows(np.random.default_rng(33), 64, 8)
+    with Daemon() as d:
+        with erwatch.Monitor("scal", endpoint=d.zmq) as m:
+            for step in range(10):
+                assert m.log(step, loss=1.0 / (step + 1), lr=0.1), m.stats()
+            assert m.log(10, x, loss=0.05)
+            try:
+                m.log(11)
+            except ValueError as e:
+                assert "at least one scalar" in str(e), e
+            else:
+                raise AssertionError("log(step) with nothing to send did not raise")
+            try:
+                m.log(11, z2=x, loss=1.0)
+            except ValueError as e:
+                assert "z2 given without z1" in str(e), e
+            else:
+                raise AssertionError("z2 without z1 did not raise")
+        d.wait_stored(11)
+        rows = d.sql("SELECT step, value FROM series_points WHERE run='scal' AND metric='loss' "
+                     "ORDER BY step")
+        assert [r[0] for r in rows] == list(range(11)), rows
+        assert rows[3][1] == 0.25 and rows[10][1] == 0.05, rows
+        assert d.sql("SELECT count(*) FROM series_points WHERE run='scal' AND metric='lr'") \
+            == [(10,)]
+        # only the embedding batch has a row in batches (a shape)
+        assert d.sql("SELECT step FROM batch_info WHERE run='scal'") == [(10,)]
+        assert sum(d.health()["rejected"].values()) == 0, d.health()["rejected"]
 
 
 @test
@@ -449,7 +531,8 @@ def bad_input_raises_value_error():
     raises(lambda: sparse.log(10, nan), "NaN")
     sparse.close()
     # Nothing was sent or counted as dropped for any of these.
-    assert m.stats() == {"sent": 0, "dropped": 0, "bytes": 0, "skipped": 0}, m.stats()
+    assert m.stats() == {"sent": 0, "dropped": 0, "bytes": 0, "skipped": 0, "buffered": 0}, \
+        m.stats()
     # A NaN scalar (an inf loss under mixed precision) is left out, not fatal.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

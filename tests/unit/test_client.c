@@ -565,7 +565,9 @@ TEST(flush_times_out_when_daemon_does_not_read)
 {
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 1), 0);
-    erwatch_t *c = erwatch_new(d.endpoint, 1000);
+    /* A budget above the 8 batches: this test is about flush, not drops. */
+    erwatch_t *c = erwatch_new_opts(
+        &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = (size_t)256 << 20 });
     ASSERT(c != NULL);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
     /* 16 MB batches: far more than the loopback socket buffers hold. */
@@ -581,6 +583,150 @@ TEST(flush_times_out_when_daemon_does_not_read)
     ASSERT_EQ(erwatch_flush(c, 200), -ETIMEDOUT);
     double took = s_now() - t0;
     ASSERT(took >= 0.19 && took < 3.0);
+    erwatch_destroy(&c);
+    s_daemon_stop(&d);
+}
+
+/* erwatch_new() waits for the daemon (1 s by default), so the very first
+ * push of a job is not dropped while TCP connects. */
+TEST(new_waits_so_the_first_push_is_not_dropped)
+{
+    s_daemon_t d;
+    ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
+    for (int i = 0; i < 5; i++) {
+        erwatch_t *c = erwatch_new(d.endpoint, 0);
+        ASSERT(c != NULL);
+        float x[2] = { 1, 2 };
+        erwatch_batch_t b = s_batch(x, 1, 2);
+        ASSERT_EQ(erwatch_push(c, &b), 0);
+        ASSERT_EQ(erwatch_flush(c, 3000), 0);
+        s_message_t m;
+        ASSERT_EQ(s_recv(&d, &m), 0);
+        s_message_close(&m);
+        erwatch_destroy(&c);
+    }
+    /* With no daemon it gives up after connect_timeout_ms, not later. */
+    char ep[256];
+    s_closed_endpoint(ep, sizeof ep);
+    double t0 = s_now();
+    erwatch_t *c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep,
+                                                          .connect_timeout_ms = 200 });
+    double took = s_now() - t0;
+    ASSERT(c != NULL);
+    if (took < 0.19 || took > 2.0)
+        T_FAIL_("erwatch_new with no daemon took %.3f s, want about 0.2", took);
+    erwatch_destroy(&c);
+    t0 = s_now();
+    c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep, .connect_timeout_ms = -1 });
+    took = s_now() - t0;
+    ASSERT(c != NULL);
+    if (took > 0.1)
+        T_FAIL_("erwatch_new told not to wait took %.3f s", took);
+    erwatch_destroy(&c);
+    s_daemon_stop(&d);
+}
+
+/* Scalar-only: x NULL, n = d = 0, scalars: one frame, views 0. */
+TEST(scalar_only_push_is_one_frame)
+{
+    s_daemon_t d;
+    ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
+    erwatch_t *c = erwatch_new(d.endpoint, 0);
+    ASSERT(c != NULL);
+    erwatch_scalar_t sc[1] = { { "loss", 0.5 } };
+    erwatch_batch_t b = s_batch(NULL, 0, 0);
+    b.scalars = sc;
+    b.nscalars = 1;
+    ASSERT_EQ(erwatch_push(c, &b), 0);
+    s_message_t m;
+    ASSERT_EQ(s_recv(&d, &m), 0);
+    ASSERT_EQ(m.nframes, 1);
+    s_header_t h;
+    ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
+    ASSERT_EQ(s_get_uint(h.map, "views"), 0);
+    ASSERT(s_get(h.map, "dtype") == NULL && s_get(h.map, "shape") == NULL);
+    const msgpack_object *scal = s_get(h.map, "scalars");
+    ASSERT(scal && s_get_num(&scal->via.map, "loss") == 0.5);
+    msgpack_unpacked_destroy(&h.u);
+    s_message_close(&m);
+    /* nothing to send, or a half-described tensor: refused */
+    b.nscalars = 0;
+    ASSERT_EQ(erwatch_push(c, &b), -EINVAL);
+    b.nscalars = 1;
+    b.n = 4;
+    ASSERT_EQ(erwatch_push(c, &b), -EINVAL);
+    erwatch_destroy(&c);
+    s_daemon_stop(&d);
+}
+
+/* The buffer is bounded in bytes: against a daemon that does not read,
+ * pushes are accepted until the bytes ZeroMQ holds reach the budget, each
+ * drop comes with the budget too full for the batch, and the fill never
+ * passes it. */
+TEST(byte_budget_bounds_the_buffer)
+{
+    s_daemon_t d;
+    ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 1), 0);
+    const size_t budget = (size_t)1 << 20;
+    erwatch_t *c = erwatch_new_opts(
+        &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = budget });
+    ASSERT(c != NULL);
+    static float x[256 * 32], y[256 * 32]; /* 32 KiB a view */
+    erwatch_batch_t b = s_batch(x, 256, 32);
+    b.y = y;
+    const size_t need = 2 * sizeof x; /* plus a header under 200 bytes */
+    int sent = 0, dropped = 0, early = 0;
+    for (int i = 0; i < 2000; i++) {
+        erwatch_stats_t before, after;
+        erwatch_stats(c, &before);
+        int rc = erwatch_push(c, &b);
+        erwatch_stats(c, &after);
+        if (rc == 0) {
+            sent++;
+        } else {
+            ASSERT_EQ(rc, -EAGAIN);
+            dropped++;
+            /* slack for frames ZeroMQ finished between the two reads */
+            if (before.buffered + need + 1024 <= budget)
+                early++;
+        }
+        if (after.buffered > budget)
+            T_FAIL_("buffered %llu > budget %zu after push %d",
+                    (unsigned long long)after.buffered, budget, i);
+    }
+    printf("# budget 1 MiB, daemon not reading: %d sent, %d dropped\n", sent, dropped);
+    ASSERT(sent >= 16); /* at least the budget's worth */
+    ASSERT(dropped > 0);
+    ASSERT_EQ(early, 0);
+    erwatch_destroy(&c);
+    s_daemon_stop(&d);
+}
+
+/* 20 back-to-back 64 KiB batches with the default budget: none dropped. */
+TEST(twenty_back_to_back_batches_drop_none)
+{
+    s_daemon_t d;
+    ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
+    erwatch_t *c = erwatch_new(d.endpoint, 0);
+    ASSERT(c != NULL);
+    static float x[256 * 32], y[256 * 32];
+    erwatch_batch_t b = s_batch(x, 256, 32);
+    b.y = y;
+    for (int i = 0; i < 20; i++) {
+        b.step = (uint64_t)i;
+        ASSERT_EQ(erwatch_push(c, &b), 0);
+    }
+    ASSERT_EQ(erwatch_flush(c, 5000), 0);
+    for (int i = 0; i < 20; i++) {
+        s_message_t m;
+        ASSERT_EQ(s_recv(&d, &m), 0);
+        ASSERT_EQ(m.nframes, 3);
+        s_message_close(&m);
+    }
+    erwatch_stats_t st;
+    erwatch_stats(c, &st);
+    ASSERT_EQ(st.dropped, 0);
+    ASSERT_EQ(st.buffered, 0);
     erwatch_destroy(&c);
     s_daemon_stop(&d);
 }
@@ -643,6 +789,10 @@ int main(void)
         T(wait_connected_times_out_without_daemon),
         T(flush_delivers_queued_batches),
         T(flush_times_out_when_daemon_does_not_read),
+        T(new_waits_so_the_first_push_is_not_dropped),
+        T(scalar_only_push_is_one_frame),
+        T(byte_budget_bounds_the_buffer),
+        T(twenty_back_to_back_batches_drop_none),
         T(endpoint_from_environment),
         T(bad_endpoint_gives_null),
         T(strerror_names_every_code),

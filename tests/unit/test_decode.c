@@ -355,6 +355,47 @@ TEST(good_two_views)
     batch_destroy(&b);
 }
 
+/* views 0: a scalar-only batch, one frame, no dtype or shape needed. */
+TEST(good_scalar_only)
+{
+    const kv_t scalars[] = {KD("loss", 0.5), KI("lr", 2), {0}};
+    const kv_t over[] = {KI("views", 0), {.key = "dtype", .kind = '-'},
+                         {.key = "shape", .kind = '-'}, KM("scalars", scalars), {0}};
+    msgpack_sbuffer sb;
+    s_header(&sb, over);
+    decode_frame_t f[1] = {{sb.data, sb.size}};
+    batch_t *b = NULL;
+    decode_error_t err;
+    int rc = decode_message(f, 1, 7.5, &b, &err);
+    if (rc != 0)
+        T_FAIL_("scalar-only batch refused: %s", err.msg);
+    ASSERT_EQ(b->h.views, 0);
+    ASSERT_EQ(b->h.n, 0);
+    ASSERT_EQ(b->h.d, 0);
+    ASSERT(b->view[0] == NULL && b->view[1] == NULL);
+    ASSERT_EQ(b->h.nscalars, 2);
+    ASSERT_STREQ(b->h.scalars[0].name, "loss");
+    ASSERT(b->h.scalars[1].value == 2.0);
+    ASSERT_EQ(b->bytes, sizeof(batch_t));
+    batch_destroy(&b);
+
+    /* the same header with a tensor frame after it: frames */
+    uint8_t t[24] = {0};
+    decode_frame_t f2[2] = {{sb.data, sb.size}, {t, sizeof t}};
+    ASSERT_EQ(decode_message(f2, 2, 0, &b, &err), -1);
+    ASSERT_EQ(err.reason, EW_REJ_FRAMES);
+    ASSERT(strstr(err.msg, "views=0 (1 frame)") != NULL);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* dtype and shape, when given, are still checked */
+    const kv_t bad_shape[] = {KI("views", 0), KA("shape", 0, 3), KM("scalars", scalars), {0}};
+    s_header(&sb, bad_shape);
+    decode_frame_t f3[1] = {{sb.data, sb.size}};
+    ASSERT_EQ(decode_message(f3, 1, 0, &b, &err), -1);
+    ASSERT_EQ(err.reason, EW_REJ_SHAPE);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 TEST(good_every_optional_key)
 {
     const kv_t scalars[] = {KD("loss", 0.71), KI("lr", -5), KF("er_entropy", 2.5f), {0}};
@@ -720,9 +761,10 @@ static const bad_t s_bad[] = {
      .over = {KR("shape", "\x92\xcb\x40\x00\x00\x00\x00\x00\x00\x00\x03"), {0}}},
     {"shape string", EW_REJ_SHAPE, .over = {KR("shape", "\x92\xa1" "2\x03"), {0}}},
     /* bad_value */
-    {"views 0", EW_REJ_BAD_VALUE, .over = {KI("views", 0), {0}}},
+    {"views 0, no scalar", EW_REJ_BAD_VALUE, .over = {KI("views", 0), {0}},
+     .msg_has = "needs at least one scalar"},
     {"views 3", EW_REJ_BAD_VALUE, .over = {KI("views", 3), {0}},
-     .msg_has = "views 3 must be 1 or 2"},
+     .msg_has = "views 3 must be 0 (scalars only), 1 or 2"},
     {"support torus", EW_REJ_BAD_VALUE, .over = {KS("support", "torus"), {0}}},
     {"kappa 0", EW_REJ_BAD_VALUE, .over = {KD("kappa", 0.0), {0}}},
     {"kappa -1", EW_REJ_BAD_VALUE, .over = {KI("kappa", -1), {0}}},
@@ -1066,6 +1108,7 @@ int main(void)
         T(good_f16_incl_subnormals),
         T(good_bf16_exact_widening),
         T(good_two_views),
+        T(good_scalar_only),
         T(good_every_optional_key),
         T(metric_set_and_parameters),
         T(unknown_keys_are_ignored),

@@ -209,6 +209,25 @@ TEST(scalars_follow_and_computed_metric_wins)
     batch_destroy(&b);
 }
 
+/* views 0: the scalars alone, no metric, no spectrum. */
+TEST(scalar_only_batch_gives_its_scalars)
+{
+    batch_t *b = s_batch(0, 0, 0, EW_SUPPORT_SPHERE, 6);
+    b->h.nscalars = 1;
+    snprintf(b->h.scalars[0].name, sizeof(b->h.scalars[0].name), "loss");
+    b->h.scalars[0].value = 0.75;
+    metrics_ws_t *ws = metrics_ws_new();
+    result_t r;
+    worker_compute(b, EW_METRICS_ALL, ws, &r);
+    ASSERT_EQ(r.npoints, 1);
+    ASSERT_STREQ(r.points[0].metric, "loss");
+    ASSERT(r.points[0].value == 0.75);
+    ASSERT_EQ(r.nspectrum, 0);
+    ASSERT_EQ(r.views, 0);
+    metrics_ws_destroy(&ws);
+    batch_destroy(&b);
+}
+
 TEST(all_zero_batch_gives_a_value_or_nan_never_crash)
 {
     batch_t *b = s_batch(4, 4, 2, EW_SUPPORT_SPHERE, 5);
@@ -233,6 +252,7 @@ int main(void)
         T(one_view_has_no_reconstruction),
         T(discrete_is_not_normalised),
         T(scalars_follow_and_computed_metric_wins),
+        T(scalar_only_batch_gives_its_scalars),
         T(all_zero_batch_gives_a_value_or_nan_never_crash),
         {0},
     });

@@ -9,10 +9,14 @@ programming error and raises ValueError at the call.
 
 Design decisions:
   - The PUSH socket has IMMEDIATE=1 (nothing is queued for a daemon that is
-    not connected), a small SNDHWM (the bounded buffer, in batches), and
-    every send is NOBLOCK. The batch is dropped when its first frame (the
-    header) is refused; once the first frame of a message is in, ZeroMQ
-    takes the rest, so a batch is never half-sent.
+    not connected) and every send is NOBLOCK. The buffer is bounded in
+    bytes (max_buffer_mb): each frame is handed to ZeroMQ as a tracked
+    zero-copy Frame (of our own copy when copy=True), and the bytes of the
+    frames ZeroMQ has not finished with are the buffer's fill. A batch that
+    would overfill it is dropped before anything is sent. The batch is also
+    dropped when its first frame (the header) is refused; once the first
+    frame of a message is in, ZeroMQ takes the rest, so a batch is never
+    half-sent.
   - Each Monitor owns its ZeroMQ context. flush() and close() are the only
     calls that wait: they close the socket with a linger of the timeout and
     terminate the context, which returns once every queued batch is written
@@ -21,6 +25,7 @@ Design decisions:
     between threads.
 """
 
+import collections
 import os
 import threading
 import time
@@ -33,6 +38,10 @@ import zmq
 from . import _alerts, _convert, _protocol
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+# The byte budget of a Monitor's buffer, as in the C client
+# (ERWATCH_DEFAULT_MAX_BUFFER): enough for hundreds of typical batches while
+# the daemon catches up, small beside a training process.
+DEFAULT_MAX_BUFFER_MB = 64
 _EXIT_LINGER_MS = 1000  # an unclosed Monitor gets this long to flush at exit
 
 
@@ -55,7 +64,7 @@ class _Link:
         try:
             s = self.ctx.socket(zmq.PUSH)
             s.setsockopt(zmq.IMMEDIATE, 1)
-            s.setsockopt(zmq.SNDHWM, self.sndhwm)
+            s.setsockopt(zmq.SNDHWM, self.sndhwm or 0)  # 0: bytes alone bound it
             s.setsockopt(zmq.LINGER, 0)
             s.connect(self.endpoint)
         except zmq.ZMQError as e:
@@ -137,8 +146,13 @@ class Monitor:
     all_ranks: in a distributed job only rank 0 sends unless this is True
                (ranks sending the same run/tag/step overwrite each other's
                points; give each rank its own tag if you want them all).
-    sndhwm:    how many batches ZeroMQ may hold for the daemon (the bounded
-               buffer); beyond that, batches are dropped.
+    max_buffer_mb: the buffer for a slow daemon, in MiB of batches (header
+               and tensor bytes) ZeroMQ holds and has not yet written to the
+               kernel (default 64). A batch that would overfill it is
+               dropped; a batch larger than the whole budget is sent only
+               when the buffer is empty.
+    sndhwm:    also cap the buffer at this many batches (default None: the
+               byte budget alone).
     connect_timeout: seconds the constructor waits for the daemon so that the
                first steps are not dropped while TCP connects (0: do not wait).
                It returns as soon as the daemon is there; log() never waits.
@@ -162,7 +176,8 @@ class Monitor:
 
     def __init__(self, run, tag="projector", endpoint=None, every=1, max_rows=None,
                  support="sphere", kappa=None, metrics=None, t=None, alpha=None, eps=None,
-                 iters=None, rank=None, world=None, all_ranks=False, sndhwm=16,
+                 iters=None, rank=None, world=None, all_ranks=False, sndhwm=None,
+                 max_buffer_mb=DEFAULT_MAX_BUFFER_MB,
                  connect_timeout=1.0, seed=None, copy=True, http=None, on_alert=None,
                  alert_poll_s=5.0):
         self.run = _protocol.check_name(run, "run")
@@ -193,7 +208,14 @@ class Monitor:
         self._warned_drop = False
         self._warned_scalars = False
         self._closed = False
-        self._link = _Link(self.endpoint, _positive_int(sndhwm, "sndhwm"))
+        if isinstance(max_buffer_mb, bool) or not isinstance(max_buffer_mb, (int, float)) \
+                or not 0 < max_buffer_mb < 1 << 20:
+            raise ValueError("erwatch: max_buffer_mb must be a positive number of MiB, got %r"
+                             % (max_buffer_mb,))
+        self._max_buffer = int(max_buffer_mb * (1 << 20))
+        self._pending = collections.deque()  # (tracker, bytes) ZeroMQ still holds
+        self._held = 0                       # their bytes
+        self._link = _Link(self.endpoint, _positive_int(sndhwm, "sndhwm", allow_none=True))
         self._link.open()
         self._finalizer = weakref.finalize(self, self._link.close, _EXIT_LINGER_MS)
         if connect_timeout and connect_timeout > 0:
@@ -206,11 +228,12 @@ class Monitor:
             weakref.finalize(self, self._watcher.stop, 0)
 
     # ------------------------------------------------------------ logging
-    def log(self, step, z1, z2=None, **scalars):
+    def log(self, step, z1=None, z2=None, **scalars):
         """Sends one batch: z1 (N x d) and optionally its second view z2
         (same shape), as numpy arrays or torch tensors on any device, in
         float32, float64, float16 or bfloat16; scalars (loss=..., lr=...)
-        are stored beside the metrics.
+        are stored beside the metrics. Without z1, the scalars alone are
+        sent (mon.log(step, loss=...); protocol `views` 0).
 
         Returns True when the batch was handed to ZeroMQ, False when it was
         skipped (`every`, not rank 0) or dropped (daemon slow or absent:
@@ -224,6 +247,8 @@ class Monitor:
         if self._closed:
             raise RuntimeError("erwatch: log() on a closed Monitor (run %r)" % self.run)
         step = _protocol.check_step(step)
+        if z1 is None:
+            return self._log_scalars(step, z2, scalars)
         z1 = _convert.as_array_like(z1, "z1")
         n, d = _convert.shape2(z1, "z1")
         if z2 is not None:
@@ -266,6 +291,32 @@ class Monitor:
             self._warn_scalars(step, nonfinite)
         return self._send(step, dtype, n, d, frames, values, subsample, rank, world)
 
+    def _log_scalars(self, step, z2, scalars):
+        """log() without embeddings: a header-only batch of scalars."""
+        if z2 is not None:
+            raise ValueError("erwatch: z2 given without z1")
+        if not scalars:
+            raise ValueError("erwatch: log() needs embeddings (z1) or at least one scalar "
+                             "(e.g. mon.log(step, loss=0.7))")
+        values, nonfinite = _protocol.split_scalars(scalars)
+        rank, world = self._rank_world()
+        if step % self.every != 0 or (world is not None and rank != 0 and not self.all_ranks):
+            with self._lock:
+                self._skipped += 1
+            return False
+        if nonfinite:
+            self._warn_scalars(step, nonfinite)
+        if not values:
+            return False  # every scalar was NaN or Inf: nothing left to send
+        return self._send(step, None, 0, 0, [], values, None, rank, world)
+
+    def _reap_locked(self):
+        """Takes the frames ZeroMQ has finished with off the buffer's fill.
+        Frames leave in the order they were sent."""
+        p = self._pending
+        while p and p[0][0].done:
+            self._held -= p.popleft()[1]
+
     def _send(self, step, dtype, n, d, frames, scalars, subsample, rank, world):
         with self._lock:
             if self._closed:
@@ -279,18 +330,34 @@ class Monitor:
                 except ValueError as e:
                     return self._drop_locked(e)
             sock = self._link.sock
+            need = len(hdr) + sum(a.nbytes for a, _ in frames)
+            self._reap_locked()
+            if self._held and self._held + need > self._max_buffer:
+                return self._drop_locked(zmq.Again())  # the byte budget is full
+            # Tracked zero-copy frames: a tracker is done once ZeroMQ has
+            # written (or discarded) the frame. A copy of the caller's array
+            # when copy=True, so it may change as soon as log() returns; made
+            # only once the header is in (no copy for a batch that drops).
             try:
-                sock.send(hdr, zmq.NOBLOCK | zmq.SNDMORE, copy=True)
+                if frames:
+                    sock.send(hdr, zmq.NOBLOCK | zmq.SNDMORE, copy=True)
+                else:  # scalar-only: the header is the whole message
+                    last = zmq.Frame(hdr, track=True, copy=False)
+                    sock.send(last, zmq.NOBLOCK)
             except zmq.ZMQError as e:  # Again: no daemon, or its queue is full
                 return self._drop_locked(e)
             try:
                 for i, (a, ours) in enumerate(frames):
                     more = zmq.SNDMORE if i + 1 < len(frames) else 0
-                    sock.send(a, zmq.NOBLOCK | more, copy=self.copy and not ours)
+                    last = zmq.Frame(a.copy() if self.copy and not ours else a, track=True,
+                                     copy=False)
+                    sock.send(last, zmq.NOBLOCK | more)
             except zmq.ZMQError as e:
                 # Only resource exhaustion gets here. A half-sent message
                 # cannot be withdrawn: drop the socket, and the part with it.
                 self._link.close(0)
+                self._pending.clear()
+                self._held = 0
                 try:
                     self._link.open()
                 except ValueError:
@@ -298,7 +365,10 @@ class Monitor:
                 return self._drop_locked(e)
             self._sent += 1
             self._since_flush += 1
-            self._bytes += len(hdr) + sum(a.nbytes for a, _ in frames)
+            self._bytes += need
+            # The header's bytes ride with the message's last frame.
+            self._pending.append((last.tracker, need))
+            self._held += need
             return True
 
     def _drop_locked(self, err):
@@ -332,12 +402,15 @@ class Monitor:
 
     # ------------------------------------------------------------ state
     def stats(self):
-        """{"sent", "dropped", "bytes", "skipped"}: batches handed to ZeroMQ,
-        batches dropped (daemon slow/absent), bytes handed to ZeroMQ, calls
-        skipped by `every` (or by not being rank 0)."""
+        """{"sent", "dropped", "bytes", "skipped", "buffered"}: batches
+        handed to ZeroMQ, batches dropped (daemon slow/absent, or the byte
+        budget full), bytes handed to ZeroMQ, calls skipped by `every` (or
+        by not being rank 0), and bytes ZeroMQ holds now, not yet written out
+        (at most max_buffer_mb)."""
         with self._lock:
+            self._reap_locked()
             return {"sent": self._sent, "dropped": self._dropped, "bytes": self._bytes,
-                    "skipped": self._skipped}
+                    "skipped": self._skipped, "buffered": self._held}
 
     def wait_connected(self, timeout=1.0):
         """Waits up to timeout seconds until a batch would be accepted now
@@ -362,6 +435,8 @@ class Monitor:
             t0 = time.monotonic()
             ok = self._link.close(ms)
             self._since_flush = 0
+            self._pending.clear()  # the old socket's frames are gone, sent or not
+            self._held = 0
             self._link.open()
             if ok:
                 left = ms - (time.monotonic() - t0) * 1000

@@ -172,9 +172,14 @@ def pack_header(run, tag, step, dtype, n, d, views, support, kappa, rank, world,
                 scalars, subsample, dropped, options=None, now=None):
     """The msgpack header of one batch (bytes). Arguments are already
     validated; options holds the optional metric keys that are set
-    (metrics, t, alpha, eps, iters). Key order follows protocol.md's table."""
-    h = {"v": VERSION, "run": run, "tag": tag, "step": step, "dtype": dtype,
-         "shape": [n, d], "views": views, "support": support}
+    (metrics, t, alpha, eps, iters). dtype None: a scalar-only batch
+    (views 0, no dtype or shape). Key order follows protocol.md's table."""
+    h = {"v": VERSION, "run": run, "tag": tag, "step": step}
+    if dtype is not None:
+        h["dtype"] = dtype
+        h["shape"] = [n, d]
+    h["views"] = views
+    h["support"] = support
     if kappa is not None:
         h["kappa"] = kappa
     if options:
