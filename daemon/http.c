@@ -505,12 +505,20 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
                   : -ENOENT;
     if (src == 0)
         ref = s_refs(r.metric, &sh);
-    s_pool_put(h, q, (rc != 0 && rc != -ENOENT) || src == -EIO);
+    /* An unknown series: say what the run has, so a typo is one look away. */
+    strbuf_t hint;
+    strbuf_init(&hint);
+    int hrc = rc == -ENOENT ? query_series_hint(q, r.run, r.tag, &hint) : 0;
+    s_pool_put(h, q, (rc != 0 && rc != -ENOENT) || src == -EIO || hrc != 0);
     if (rc == -ENOENT) {
         series_free(&s);
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s",
-                       r.run, r.tag, r.metric);
+        enum MHD_Result ret404 =
+            s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s%s%s", r.run,
+                    r.tag, r.metric, hint.len ? "; " : "", hint.len ? hint.data : "");
+        strbuf_free(&hint);
+        return ret404;
     }
+    strbuf_free(&hint);
     if (rc != 0 || src == -EIO) {
         series_free(&s);
         return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,

@@ -48,7 +48,7 @@ enum {
     Q_RUNS, Q_SERIES_ID, Q_POINTS, Q_DROPPED,
     Q_VIEW_HEAD, Q_VIEW_LAST, Q_BUCKET, Q_BUCKET_T, Q_SHAPE, Q_BEGIN, Q_COMMIT,
     Q_ROLLBACK, Q_SPEC_RUN, Q_SPEC_RANGE, Q_SPEC_COUNT, Q_SPEC_LAST,
-    Q_SERIES_KEY, Q_NSTMT
+    Q_SERIES_KEY, Q_RUN_SERIES, Q_NSTMT
 };
 
 static const char *const s_sql[Q_NSTMT] = {
@@ -98,6 +98,10 @@ static const char *const s_sql[Q_NSTMT] = {
     "SELECT s.id, s.last_step, r.last_seen FROM series AS s"
     " JOIN runs AS r ON r.id = s.run_id"
     " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
+    /* Q_RUN_SERIES: what a run has, for "no such series" messages; a run
+     * without series gives one row with NULLs. */
+    "SELECT s.tag, s.metric FROM runs AS r LEFT JOIN series AS s ON s.run_id = r.id"
+    " WHERE r.name = ?1 ORDER BY s.tag, s.metric",
 };
 
 struct query {
@@ -648,6 +652,53 @@ int query_batch_shape(query_t *q, const char *run, const char *tag,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int query_series_hint(query_t *q, const char *run, const char *tag, strbuf_t *out)
+{
+    sqlite3_stmt *st = q->stmt[Q_RUN_SERIES];
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
+    strbuf_t tags, metrics, prev;
+    strbuf_init(&tags);
+    strbuf_init(&metrics);
+    strbuf_init(&prev);
+    int rc, rows = 0, ntags = 0, nmetrics = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows++;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+            continue;
+        const char *t = s_text(st, 0), *m = s_text(st, 1);
+        /* the tags, each once (rows come sorted by tag) */
+        if (ntags == 0 || strcmp(prev.data, t) != 0) {
+            strbuf_puts(&tags, ntags++ ? ", " : "");
+            strbuf_puts(&tags, t);
+            strbuf_reset(&prev);
+            strbuf_puts(&prev, t);
+        }
+        if (strcmp(t, tag) == 0) {
+            strbuf_puts(&metrics, nmetrics++ ? ", " : "");
+            strbuf_puts(&metrics, m);
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    strbuf_free(&prev);
+    if (rc != SQLITE_DONE) {
+        strbuf_free(&tags);
+        strbuf_free(&metrics);
+        return -EIO;
+    }
+    if (rows == 0)
+        strbuf_printf(out, "no run '%s'", run);
+    else if (nmetrics > 0)
+        strbuf_printf(out, "run '%s' tag '%s' has: %s", run, tag, metrics.data);
+    else if (ntags > 0)
+        strbuf_printf(out, "run '%s' has no tag '%s' (its tags: %s)", run, tag, tags.data);
+    else
+        strbuf_printf(out, "run '%s' has no series yet", run);
+    strbuf_free(&tags);
+    strbuf_free(&metrics);
+    return 0;
 }
 
 int64_t query_client_dropped(query_t *q)

@@ -69,6 +69,11 @@ typedef struct {
     int discrete;           /* support: 0 sphere, 1 discrete */
 } query_shape_t;
 
+/* Appends to out what run has, for a "no such series" answer: "no run
+ * 'R'", "run 'R' tag 'T' has: m1, m2", or "run 'R' has no tag 'T' (its
+ * tags: a, b)". Returns 0 or -EIO. */
+int query_series_hint(query_t *q, const char *run, const char *tag, strbuf_t *out);
+
 /* Returns 0 with *out, -ENOENT when (run, tag) has no batch, -EIO with err
  * filled. */
 int query_batch_shape(query_t *q, const char *run, const char *tag,

@@ -18,6 +18,7 @@ enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
 int cmd_compute(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Prints "<cmd>: <message>\n" on stderr and returns code. */
 int cli_fail(const char *cmd, int code, const char *fmt, ...)

@@ -11,6 +11,7 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,22 @@ static int s_parse_scalar(const char *arg, char *name, erwatch_scalar_t *sc)
     if (cli_parse_double(S_CMD, "--scalar", eq + 1, &sc->value) != 0)
         return CLI_USAGE;
     sc->name = name;
+    return 0;
+}
+
+/* Refuses NaN and Inf before sending, with the Python client's message
+ * (client/python/erwatch/_convert.py): the daemon would reject the batch. */
+static int s_check_finite(const char *what, const npy_array_t *a)
+{
+    size_t count = a->n * a->d;
+    for (size_t i = 0; i < count; i++) {
+        double v = a->dtype == NPY_F64 ? ((const double *)a->data)[i]
+                                       : (double)((const float *)a->data)[i];
+        if (!isfinite(v))
+            return cli_fail(S_CMD, CLI_USAGE, "%s contains NaN or Inf (first at row %zu, "
+                            "column %zu); the daemon would reject the batch", what,
+                            i / a->d, i % a->d);
+    }
     return 0;
 }
 
@@ -228,6 +245,10 @@ int cmd_push(int argc, char **argv)
     if (rc == 0 && (xa.n > 65536 || xa.d > 8192 || xa.n * xa.d > (1u << 25)))
         rc = cli_fail(S_CMD, CLI_RUNTIME, "%zu x %zu is over the protocol's "
                       "limits (N <= 65536, d <= 8192, N*d <= 2^25)", xa.n, xa.d);
+    if (rc == 0)
+        rc = s_check_finite("X", &xa);
+    if (rc == 0 && npos == 2)
+        rc = s_check_finite("Y", &ya);
     if (rc != 0)
         goto done;
     b.dtype = xa.dtype == NPY_F64 ? ERWATCH_F64 : ERWATCH_F32;

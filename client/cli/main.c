@@ -1,5 +1,5 @@
 /* main.c: `erwatch`, the command-line tool. Dispatches to a subcommand
- * (compute, push, query), each in its own cmd_*.c; everything but this
+ * (compute, push, query, export), each in its own cmd_*.c; everything but this
  * dispatch lives in build/libewcli.a so that tests link the same code.
  */
 #include "cli.h"
@@ -19,6 +19,7 @@ static const s_command_t S_COMMANDS[] = {
     { "compute", cmd_compute, "compute a metric offline, in double precision" },
     { "push", cmd_push, "send one batch of embeddings to erwatchd" },
     { "query", cmd_query, "read runs and series from erwatchd's HTTP API" },
+    { "export", cmd_export, "one run's series as a wide CSV or JSON table" },
 };
 
 static void s_usage(FILE *f)

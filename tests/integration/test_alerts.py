@@ -383,7 +383,47 @@ def c_library_reply_channel_reports_firing_alerts():
             rc = ask("job one", url="http://127.0.0.1:%d" % hung.port, timeout=300)
             assert rc == -errno.ETIMEDOUT and time.monotonic() - t0 < 2, rc
         assert lib.erwatch_alerts(None, None, 100, None, 0) == -errno.EINVAL
+        # The answer is parsed as JSON (jansson), not scanned: key order and
+        # spacing do not matter, a wrong shape is -EPROTO.
+        for body, want in ((b'{ "count" : 3, "alerts" : [] }', 3),
+                           (b'{"alerts": "x", "count": 1}', -errno.EPROTO),
+                           (b'{"alerts": [], "count": -1}', -errno.EPROTO),
+                           (b'{"alerts": [], "count": 2', -errno.EPROTO),
+                           (b'["count": 1]', -errno.EPROTO)):
+            with _fixed_answer(body) as url:
+                got = ask("job one", url=url)
+                assert got == want, (body, got, want)
         p.close()
+
+
+class _fixed_answer:
+    """A loopback HTTP server answering every GET with 200 and body."""
+
+    def __init__(self, body):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def alerts_from_db(d):
