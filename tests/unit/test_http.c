@@ -1348,12 +1348,15 @@ TEST(unknown_series_is_404)
     ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=nope", &r), 0);
     ASSERT_EQ(r.status, 404);
     ASSERT_JSON_CT(r);
+    /* the message lists what the run has, so a typo is one look away */
     ASSERT_STREQ(r.body,
-                 "{\"error\":\"no series run=r1 tag=train metric=nope\"}");
+                 "{\"error\":\"no series run=r1 tag=train metric=nope; run 'r1' tag "
+                 "'train' has: erank, maybe, spa ce/é+&=\"}");
     s_resp_free(&r);
     ASSERT_EQ(s_req("GET", "/api/series?run=zz&tag=train&metric=erank", &r),
               0);
     ASSERT_EQ(r.status, 404);
+    ASSERT(strstr(r.body, "no run 'zz'") != NULL);
     s_resp_free(&r);
 }
 
