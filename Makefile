@@ -33,6 +33,14 @@ endif
 PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The client library needs only these (they are erwatch.pc's Requires.private).
+CLIENT_PKGS := libzmq msgpack libcurl jansson
+CLIENT_LIBS := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) -lm -lpthread
+
+# liberwatch.so.$(SOMAJOR): the major version changes only when the ABI
+# breaks (a struct of erwatch.h changes size, a call its meaning).
+VERSION := $(shell sed -n 's/^\#define EW_VERSION "\(.*\)"/\1/p' daemon/config.h)
+SOMAJOR := 0
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Werror
@@ -115,7 +123,8 @@ $(BUILD)/libewcli.a: $(CLILIB_OBJ)
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 $(BUILD)/liberwatch.so: $(CLIENT_OBJ)
-	$(call say,LD,$@)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,liberwatch.so.$(SOMAJOR) -o $@ $^ \
+	    $(CLIENT_LIBS) $(LDSAN) $(LDFLAGS)
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a
@@ -159,9 +168,12 @@ UPLOT     := web/node_modules/uplot
 
 web: $(WEB_OUT)/index.html
 
-$(NPM_STAMP): web/package.json web/package-lock.json
-	$(call say,NPM,"ci (web/)")cd web && npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
+# `make` builds offline once web/node_modules holds what the lock file pins
+# (scripts/web_deps.sh checks, and runs `npm ci` only when it does not);
+# without it, the message says what is needed. NPM=... picks another npm.
+NPM ?= npm
+$(NPM_STAMP): web/package.json web/package-lock.json scripts/web_deps.sh
+	@sh scripts/web_deps.sh "$(NPM)"
 
 $(WEB_OUT)/index.html: $(WEB_SRC) $(NPM_STAMP)
 	@rm -rf $(WEB_OUT).tmp && mkdir -p $(WEB_OUT).tmp/static/vendor
@@ -193,12 +205,20 @@ demo: deps
 	    --start-daemon $(BUILD)/erwatchd $(DEMO_ARGS)
 
 # ---------------------------------------------------------------- install
+# erwatch.pc (client/erwatch.pc.in, with PREFIX filled in) lets a C program build with
+#   cc x.c $(pkg-config --cflags --libs erwatch)
+# (--static adds Libs.private/Requires.private for linking liberwatch.a).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/share/erwatch
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/erwatch
 	install -m 755 $(BUILD)/erwatchd $(BUILD)/erwatch $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/liberwatch.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/liberwatch.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/liberwatch.so $(DESTDIR)$(PREFIX)/lib/liberwatch.so.$(VERSION)
+	ln -sf liberwatch.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liberwatch.so.$(SOMAJOR)
+	ln -sf liberwatch.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/liberwatch.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES@|$(CLIENT_PKGS)|' client/erwatch.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/erwatch.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/erwatch.pc
 	install -m 644 client/erwatch.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 schema/schema.sql schema/protocol.md schema/README.md $(DESTDIR)$(PREFIX)/share/erwatch/
 	install -d $(DESTDIR)$(PREFIX)/share/erwatch/web/static/vendor
