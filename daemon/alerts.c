@@ -560,6 +560,103 @@ int alerts_restore(alerts_t *a, const alert_t *row)
     return 0;
 }
 
+/* Whether state s belongs to run (its key is "RRRR" run "\0" tag). */
+static int s_of_run(const s_state_t *s, const char *run, size_t rl)
+{
+    return s->klen >= 5 + rl && memcmp(s->key + 4, run, rl) == 0 && s->key[4 + rl] == '\0';
+}
+
+void alerts_run_changed(alerts_t *a, const char *run, const char *new_name, double now,
+                        alert_changes_t *out)
+{
+    size_t rl = strlen(run);
+    s_state_t **moved = NULL;
+    size_t nmoved = 0;
+    /* The new name has no run, so no state either; if it somehow has some,
+     * they give way. */
+    if (new_name)
+        alerts_run_changed(a, new_name, NULL, now, out);
+    /* Take the run's states out of the map (they are rehashed or freed). */
+    for (size_t i = 0; i < a->cap; i++) {
+        s_state_t *st = a->slot[i];
+        if (!st || !s_of_run(st, run, rl))
+            continue;
+        moved = s_xrealloc(moved, (nmoved + 1) * sizeof *moved);
+        moved[nmoved++] = st;
+    }
+    if (!nmoved)
+        return;
+    s_state_t **slot = calloc(a->cap, sizeof *slot);
+    if (!slot)
+        abort();
+    size_t kept = 0;
+    for (size_t i = 0; i < a->cap; i++) {
+        s_state_t *st = a->slot[i];
+        if (!st || s_of_run(st, run, rl))
+            continue;
+        size_t j = st->hash & (a->cap - 1);
+        while (slot[j])
+            j = (j + 1) & (a->cap - 1);
+        slot[j] = st;
+        kept++;
+    }
+    free(a->slot);
+    a->slot = slot;
+    a->count = kept;
+
+    /* The dirty list must not keep a state that is freed below. */
+    size_t k = 0;
+    for (size_t i = 0; i < a->ndirty; i++) {
+        int gone = 0;
+        for (size_t j = 0; j < nmoved && new_name == NULL; j++)
+            gone |= a->dirty[i] == moved[j];
+        if (!gone)
+            a->dirty[k++] = a->dirty[i];
+    }
+    a->ndirty = k;
+
+    for (size_t i = 0; i < nmoved; i++) {
+        s_state_t *st = moved[i];
+        alert_t *al = st->a;
+        if (al && al->state == ALERT_FIRING) {
+            /* Receivers that track it by its labels must learn it ended. */
+            alert_t end = *al;
+            end.state = ALERT_RESOLVED;
+            end.resolved_step = al->last_step;
+            end.resolved_time = now;
+            s_change(out, ALERT_CH_UPSERT, 1, &end);
+        }
+        if (!new_name) {
+            if (al) {
+                if (al->state == ALERT_FIRING)
+                    a->nfiring--;
+                else
+                    a->npending--;
+            }
+            free(al);
+            free(st);
+            continue;
+        }
+        /* Renamed: the same state under the new key. */
+        char key[sizeof st->key], tag[EW_NAME_MAX + 1];
+        size_t tl = st->klen - 5 - rl;
+        memcpy(tag, st->key + 5 + rl, tl);
+        tag[tl] = '\0';
+        size_t klen = s_key(key, st->rule, new_name, tag);
+        uint64_t h = s_hash(key, klen);
+        memcpy(st->key, key, klen);
+        st->klen = klen;
+        st->hash = h;
+        if (al) {
+            snprintf(al->run, sizeof al->run, "%s", new_name);
+            if (al->state == ALERT_FIRING)
+                s_change(out, ALERT_CH_UPSERT, 1, al);
+        }
+        s_insert(a, st);
+    }
+    free(moved);
+}
+
 void alerts_set_max_states(alerts_t *a, size_t n)
 {
     a->max_states = n ? n : 1;

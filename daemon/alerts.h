@@ -104,6 +104,15 @@ void alerts_flush(alerts_t *a, alert_changes_t *out);
  * (rule, run, tag) already has one, -EINVAL for a bad row. */
 int alerts_restore(alerts_t *a, const alert_t *row);
 
+/* The run was deleted (new_name NULL) or renamed: its states are dropped
+ * or move to the new name. For each of its firing episodes out gets a
+ * resolved copy under the old name (now: its resolution time) and, for a
+ * rename, the episode under the new name, both with notify = 1, for
+ * receivers that track alerts by their labels (Alertmanager); the table's
+ * rows are the caller's to change (store_runs.h does it with the run). */
+void alerts_run_changed(alerts_t *a, const char *run, const char *new_name, double now,
+                        alert_changes_t *out);
+
 void alerts_counts(const alerts_t *a, uint64_t *pending, uint64_t *firing); /* OUT */
 
 /* The engine keeps one small state per (rule, run, tag); past this many it

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,38 @@ void alerts_hook_run(void *hook, store_t *store, result_t *const *results, size_
             s_announce(h, &h->unsaved.v[i].a);
     alerts_flush(h->engine, &h->unsaved);
     s_save(h, store);
+    s_gauges(h);
+}
+
+void alerts_hook_run_changed(void *hook, const char *run, const char *new_name,
+                             const int64_t *sids, size_t nsids)
+{
+    alerts_hook_t *h = hook;
+    (void)sids;
+    (void)nsids;
+    alert_changes_t ends = { 0 };
+    alerts_run_changed(h->engine, run, new_name, ew_now(), &ends);
+    /* Alertmanager keeps a firing alert until told it resolved: the old
+     * labels end, a renamed run's alert goes on under the new ones. The
+     * webhooks and the hook were told of the episode once; a deletion or a
+     * rename is not news about the metric, so they hear nothing. */
+    for (size_t i = 0; i < ends.n; i++)
+        notify_post(h->notify, &ends.v[i].a, 1);
+    alert_changes_free(&ends);
+    /* Changes not yet written (the table was failing) follow the run. */
+    size_t k = 0;
+    for (size_t i = 0; i < h->unsaved.n; i++) {
+        alert_change_t *c = &h->unsaved.v[i];
+        if (strcmp(c->a.run, run) != 0) {
+            h->unsaved.v[k++] = *c;
+            continue;
+        }
+        if (!new_name)
+            continue;
+        snprintf(c->a.run, sizeof c->a.run, "%s", new_name);
+        h->unsaved.v[k++] = *c;
+    }
+    h->unsaved.n = k;
     s_gauges(h);
 }
 

@@ -14,6 +14,7 @@
 #define ERWATCH_ALERTS_HOOK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "batch.h"
 #include "notify.h"
@@ -34,6 +35,12 @@ alerts_hook_t *alerts_hook_new(const rules_t *rules, store_t *store, notify_t *n
 /* The writer's hook (writer.h): evaluates results[0..n) and persists and
  * notifies the changes. n = 0 only writes what an earlier failure left. */
 void alerts_hook_run(void *hook, store_t *store, result_t *const *results, size_t n);
+
+/* A lifecycle listener (lifecycle.h): the run was deleted (new_name NULL)
+ * or renamed; the engine's states and unwritten changes follow it, and
+ * Alertmanager learns that its firing alerts ended (or were renamed). */
+void alerts_hook_run_changed(void *hook, const char *run, const char *new_name,
+                             const int64_t *sids, size_t nsids);
 
 void alerts_hook_destroy(alerts_hook_t **h);
 

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void config_defaults(config_t *c)
@@ -76,6 +77,11 @@ void config_usage(FILE *out)
         "                       100..600000 (default: 5000)\n"
         "  --notify-retry S     retry a failed webhook for up to S seconds,\n"
         "                       1..86400 (default: 600)\n"
+        "retention (README.md, \"Deleting runs and retention\"):\n"
+        "  --retention-days D   delete runs whose last batch is older than D days\n"
+        "                       (a number > 0, e.g. 30 or 0.5)\n"
+        "  --retention-size S   delete the oldest runs while the stored data is larger\n"
+        "                       than S, e.g. 500MB, 20GB, 1TiB (at least 1MiB)\n"
         "other:\n"
         "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
         "                       HTTP URL there (two lines), for scripts and tests\n"
@@ -97,6 +103,36 @@ static int s_parse_long(const char *s, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int config_parse_size(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {
+        {"", 1}, {"b", 1}, {"k", 1e3}, {"kb", 1e3}, {"m", 1e6}, {"mb", 1e6},
+        {"g", 1e9}, {"gb", 1e9}, {"t", 1e12}, {"tb", 1e12},
+        {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0},
+        {"tib", 1099511627776.0},
+    };
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v > 0))
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(end, units[i].unit) != 0)
+            continue;
+        double b = v * units[i].mult;
+        if (!(b < 9.2e18))
+            return -1;
+        *bytes = (int64_t)b;
+        return 0;
+    }
+    return -1;
 }
 
 int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
@@ -179,7 +215,7 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
     enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB,
-           O_METRICS };
+           O_METRICS, O_RDAYS, O_RSIZE };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
@@ -192,6 +228,8 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"ready-file", required_argument, NULL, O_READY},
         {"web", required_argument, NULL, O_WEB},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"retention-days", required_argument, NULL, O_RDAYS},
+        {"retention-size", required_argument, NULL, O_RSIZE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -281,6 +319,26 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         case O_METRICS:
             if (config_parse_metrics(optarg, &c->metrics, err, errlen) < 0)
                 return -1;
+            break;
+        case O_RDAYS: {
+            char *end;
+            errno = 0;
+            double d = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(d > 0) || d > 1e6) {
+                snprintf(err, errlen, "--retention-days '%s': expected a number of days > 0, "
+                         "e.g. 30 or 0.5", optarg);
+                return -1;
+            }
+            c->retention_s = d * 86400.0;
+            break;
+        }
+        case O_RSIZE:
+            if (config_parse_size(optarg, &c->retention_bytes) < 0 ||
+                c->retention_bytes < (1 << 20)) {
+                snprintf(err, errlen, "--retention-size '%s': expected a size of at least 1MiB, "
+                         "e.g. 500MB, 20GB or 1TiB", optarg);
+                return -1;
+            }
             break;
         case O_RULES:
             if (s_copy(c->rules_file, sizeof(c->rules_file), optarg) < 0)

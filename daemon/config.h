@@ -4,6 +4,7 @@
 #define ERWATCH_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "batch.h"
@@ -39,6 +40,9 @@ typedef struct {
     int notify_retry_s;        /* a webhook notification is retried this long */
     char web_dir[4096];        /* "" : look for the dashboard's files
                                   (http_find_web_dir) */
+    /* retention (README.md, "Deleting runs and retention"); 0: off */
+    double retention_s;        /* --retention-days, in seconds */
+    int64_t retention_bytes;   /* --retention-size */
 } config_t;
 
 void config_defaults(config_t *c);
@@ -53,6 +57,11 @@ void config_usage(FILE *out);
 /* Parses "all" or a comma list of metric names into EW_MBIT bits. Returns 0,
  * or -1 with a message naming the unknown metric. */
 int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errlen);
+
+/* "500MB", "10GB", "1.5TB", "512MiB", "2GiB", "1048576" (bytes): decimal
+ * (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units, case-insensitive,
+ * the B optional. Returns 0 with *bytes, or -1. */
+int config_parse_size(const char *s, int64_t *bytes);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
  * Returns 0 or -1. */

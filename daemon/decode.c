@@ -415,6 +415,12 @@ static int s_name_problem(const msgpack_object_str *s, char *why, size_t whysz)
     return 0;
 }
 
+int decode_name_problem(const char *name, size_t len, char *why, size_t whysz)
+{
+    msgpack_object_str s = { (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len), name };
+    return s_name_problem(&s, why, whysz);
+}
+
 /* Validates the name and copies it, NUL-terminated, into out (OUT,
  * EW_NAME_MAX + 1 bytes). `what` names it in the message. */
 static int s_take_name(const char *what, const msgpack_object_str *s, char *out,

@@ -29,6 +29,11 @@ typedef enum {
     EW_REJ_COUNT
 } ew_reject_t;
 
+/* Checks a run, tag or scalar name against protocol.md's rule (1..128
+ * bytes of UTF-8, no control character). Returns 0, or -1 with why (OUT)
+ * saying what is wrong ("is empty", "has control character 0x0a at byte 3"). */
+int decode_name_problem(const char *name, size_t len, char *why, size_t whysz);
+
 /* The protocol.md name of a reason ("frame_size", ...). */
 const char *decode_reason_name(ew_reject_t r);
 

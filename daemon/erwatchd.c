@@ -28,6 +28,7 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "notify.h"
 #include "queue.h"
@@ -230,6 +231,12 @@ int main(int argc, char **argv)
     if (!cfg.web_dir[0] && http_find_web_dir(cfg.web_dir, sizeof(cfg.web_dir)) != 0)
         log_warn("no dashboard files found (looked next to the binary and in build/web); "
                  "the API serves, / explains; pass --web DIR");
+    lifecycle_config_t lc = {
+        .retention_s = cfg.retention_s,
+        .retention_bytes = cfg.retention_bytes,
+        .stats = &stats,
+    };
+    lifecycle_t *lifecycle = lifecycle_new(&lc);
     http_config_t hc = {
         .host = cfg.http_host,
         .port = cfg.http_port,
@@ -239,6 +246,7 @@ int main(int argc, char **argv)
         .in_queue = work,
         .out_queue = results,
         .web_dir = cfg.web_dir[0] ? cfg.web_dir : NULL,
+        .lifecycle = lifecycle,
     };
     http_t *http = http_start(&hc, err, sizeof(err));
     if (!http) {
@@ -275,8 +283,16 @@ int main(int argc, char **argv)
     log_info("alerting: %zu rule(s), %d alertmanager(s), %d webhook(s)%s", rules->n,
              cfg.nalertmanagers, cfg.nwebhooks, cfg.alert_exec[0] ? ", an exec hook" : "");
 
-    writer_t *writer = writer_start_hooked(store, results, cfg.commit_ms, &stats,
-                                           alerts_hook_run, alerting);
+    /* A deleted or renamed run: the alert engine and the series cache follow. */
+    lifecycle_listen(lifecycle, alerts_hook_run_changed, alerting);
+    lifecycle_listen(lifecycle, http_runs_changed, http);
+    if (cfg.retention_s > 0 || cfg.retention_bytes > 0)
+        log_info("retention: runs whose last batch is older than %.4g days: %s; the oldest runs "
+                 "beyond %.4g MB: %s",
+                 cfg.retention_s / 86400.0, cfg.retention_s > 0 ? "deleted" : "kept",
+                 (double)cfg.retention_bytes / 1e6, cfg.retention_bytes > 0 ? "deleted" : "kept");
+    writer_t *writer = writer_start_ticked(store, results, cfg.commit_ms, &stats,
+                                           alerts_hook_run, alerting, lifecycle_tick, lifecycle);
     workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
     if (!writer || !workers || ingest_start(ingest) != 0) {
         fprintf(stderr, "erwatchd: cannot start threads\n");
@@ -307,10 +323,13 @@ int main(int argc, char **argv)
     ingest_stop(ingest);       /* closes the work queue when drained */
     workers_join(&workers);
     queue_close(results);
+    /* No more deletions: the listeners' objects (http) are about to go. */
+    lifecycle_close(lifecycle);
     /* Readers close before the writer: the last connection to close
      * checkpoints the WAL and removes it, leaving one self-contained file. */
     http_stop(&http);
     writer_join(&writer);      /* commits the rest, closes the store */
+    lifecycle_destroy(&lifecycle);
     notify_stop(&notify);      /* a last try at what is queued, bounded */
     alerts_hook_destroy(&alerting);
     rules_destroy(&rules);

@@ -64,6 +64,7 @@
 #include "downsample.h"
 #include "http_alerts.h"
 #include "http_prom.h"
+#include "http_runs.h"
 #include "http_static.h"
 #include "metrics_levels.h"
 #include "log.h"
@@ -91,6 +92,7 @@ struct http {
     queue_t *out_queue;
     char *web_dir; /* NULL: no dashboard installed */
     query_cache_t *cache; /* large unchanged series, shared by the pool */
+    lifecycle_t *lifecycle; /* the writes (http_runs.c); NULL: refused */
 
     /* The read-only connection pool, guarded by `lock`. nopen counts idle
      * connections, busy ones and slots reserved by a thread that is opening
@@ -316,6 +318,7 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     s_put_queue(&b, "out", h->out_queue);
     strbuf_printf(&b, "},\"client_dropped\":%" PRId64, dropped);
     http_alerts_health(&b, s); /* http_alerts.c */
+    http_runs_health(&b, h->stats); /* http_runs.c */
     strbuf_putc(&b, '}');
     return s_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -651,6 +654,44 @@ static enum MHD_Result s_prom(http_t *h, struct MHD_Connection *c)
     return s_send(c, MHD_HTTP_OK, HTTP_PROM_CONTENT_TYPE, &b, NULL);
 }
 
+/* ------------------------------------------------------------ writes */
+
+static const char *s_header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* POST /api/runs/delete and /rename (http_runs.c): the CSRF check, then the
+ * writer does it. */
+static enum MHD_Result s_write(http_t *h, struct MHD_Connection *c, int rename)
+{
+    http_write_headers_t hd = {
+        .marker = s_header(c, HTTP_WRITE_HEADER),
+        .origin = s_header(c, "Origin"),
+        .sec_fetch_site = s_header(c, "Sec-Fetch-Site"),
+        .host = s_header(c, MHD_HTTP_HEADER_HOST),
+    };
+    char msg[512];
+    unsigned status = http_runs_write_check(&hd, msg, sizeof msg);
+    if (status)
+        return s_error(c, status, "%s", msg);
+    params_t prm = s_params(c);
+    strbuf_t b;
+    strbuf_init(&b);
+    status = rename ? http_runs_rename(h->lifecycle, &prm, &b)
+                    : http_runs_delete(h->lifecycle, &prm, &b);
+    return s_send_json(c, status, &b);
+}
+
+void http_runs_changed(void *hp, const char *run, const char *new_name, const int64_t *sids,
+                       size_t nsids)
+{
+    http_t *h = hp;
+    (void)run;
+    (void)new_name;
+    query_cache_forget(h->cache, sids, nsids);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 typedef enum MHD_Result (*s_route_fn)(http_t *h, struct MHD_Connection *c);
@@ -678,19 +719,30 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
     http_t *h = cls;
     int readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int write = strcmp(url, "/api/runs/delete") == 0 ? 1
+                : strcmp(url, "/api/runs/rename") == 0 ? 2 : 0;
+    int post = write && strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
-    /* GET and HEAD answer on the second call, once MHD has read the whole
-     * request: answering on the first makes MHD close the connection,
-     * which would cost dashboards polling the API a TCP handshake per
-     * request. Anything else is refused at once, body unread (and the
-     * connection closed, which is what we want then). */
-    if (readonly && *con_cls == NULL) {
+    /* GET and HEAD (and POST to a write) answer on the last call, once MHD
+     * has read the whole request: answering on the first makes MHD close
+     * the connection, which would cost dashboards polling the API a TCP
+     * handshake per request. Anything else is refused at once, body unread
+     * (and the connection closed, which is what we want then). */
+    if ((readonly || post) && *con_cls == NULL) {
         *con_cls = &s_seen;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        *upload_data_size = 0; /* a GET with a body: ignore the body */
+        *upload_data_size = 0; /* a body: ignored (parameters are in the URL) */
         return MHD_YES;
+    }
+    if (write) {
+        if (post)
+            return s_write(h, c, write == 2);
+        strbuf_t b;
+        strbuf_init(&b);
+        strbuf_puts(&b, "{\"error\":\"this endpoint takes POST only\"}");
+        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_CT_JSON, &b, "POST");
     }
 
     s_route_fn fn = NULL;
@@ -879,6 +931,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     h->stats = cfg->stats;
     h->in_queue = cfg->in_queue;
     h->out_queue = cfg->out_queue;
+    h->lifecycle = cfg->lifecycle;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->freed, NULL);
 

@@ -1,9 +1,12 @@
 /* http.h: the JSON API and the dashboard over libmicrohttpd.
  *
  * libmicrohttpd runs its own thread pool; handlers read through a pool of
- * read-only query_t connections and never touch the writer. Routes:
+ * read-only query_t connections and never touch the writer (the two writes
+ * queue a request that the writer thread carries out: lifecycle.h). Routes:
  *   GET /api/health  GET /api/runs  GET /api/series  GET /api/spectrum
  *   GET /api/alerts (http_alerts.c)   GET /metrics (http_prom.c, Prometheus)
+ *   POST /api/runs/delete  POST /api/runs/rename  (http_runs.c: the only
+ *   writes, done by the writer thread through lifecycle.h)
  *   GET /  GET /static/...   (the dashboard's files, from web_dir)
  * Bad parameters: 400 with {"error": "..."}; unknown series: 404.
  */
@@ -11,7 +14,9 @@
 #define ERWATCH_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "lifecycle.h"
 #include "queue.h"
 #include "stats.h"
 
@@ -27,6 +32,7 @@ typedef struct {
     queue_t *out_queue;    /* results waiting for the writer */
     const char *web_dir;   /* the dashboard's files (index.html, static/);
                               NULL: / explains how to install them */
+    lifecycle_t *lifecycle; /* deletes and renames runs; NULL: refused */
 } http_config_t;
 
 /* Starts serving. Returns NULL with a message in err ("cannot listen on
@@ -34,6 +40,11 @@ typedef struct {
 http_t *http_start(const http_config_t *cfg, char *err, size_t errlen);
 int http_port(const http_t *h); /* the bound port */
 void http_stop(http_t **h);
+
+/* A lifecycle listener (lifecycle.h): drops the deleted run's series from
+ * the series cache. */
+void http_runs_changed(void *h, const char *run, const char *new_name, const int64_t *sids,
+                       size_t nsids);
 
 /* Where the dashboard's files are when --web is not given: the first
  * directory holding index.html among <dir of the running binary>/web (the

@@ -55,6 +55,9 @@ typedef struct query_cache query_cache_t;
 query_cache_t *query_cache_new(size_t max_bytes);
 /* Frees the cache; no query_t may use it any more. */
 void query_cache_destroy(query_cache_t **c);
+/* Drops the copies of series sids[0..n) (their run was deleted: the ids
+ * may be given to new series once its rows are gone). */
+void query_cache_forget(query_cache_t *c, const int64_t *sids, size_t n);
 /* Makes q use c (NULL: none) for query_series_view. */
 void query_use_cache(query_t *q, query_cache_t *c);
 /* OUT: hits, misses, bytes held. */

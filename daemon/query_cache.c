@@ -127,6 +127,22 @@ void query_cache_destroy(query_cache_t **cp)
     *cp = NULL;
 }
 
+void query_cache_forget(query_cache_t *c, const int64_t *sids, size_t n)
+{
+    if (!c || !n)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (s_centry_t *e = c->head, *next; e; e = next) {
+        next = e->next;
+        for (size_t i = 0; i < n; i++)
+            if (e->sid == sids[i]) {
+                s_cache_unlink(c, e);
+                break;
+            }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
                        size_t *bytes)
 {

@@ -43,6 +43,11 @@ typedef struct {
     atomic_uint_fast64_t commit_count;       /* commits that worked, and their */
     atomic_uint_fast64_t commit_us_sum;      /* summed latency */
     atomic_uint_fast64_t commit_hist[EW_COMMIT_BUCKETS]; /* per bucket, not cumulative */
+    /* run life cycle (lifecycle.c) */
+    atomic_uint_fast64_t runs_deleted;       /* by erwatch rm and retention */
+    atomic_uint_fast64_t runs_renamed;
+    atomic_uint_fast64_t retention_deleted;  /* of runs_deleted, by retention */
+    atomic_uint_fast64_t rows_purged;        /* rows of deleted runs removed */
 } stats_t;
 
 /* Upper bounds (seconds) of the commit-latency buckets; the last bucket,

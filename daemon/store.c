@@ -179,7 +179,11 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     "COMMIT",
     "ROLLBACK",
     "SELECT id FROM runs WHERE name = ?1",
-    "INSERT INTO runs (name, first_seen, last_seen) VALUES (?1, ?2, ?2)",
+    /* Never the id of a run still being deleted (runs_deleted): its
+     * leftover rows would become the new run's. */
+    "INSERT INTO runs (id, name, first_seen, last_seen) VALUES (1 + max("
+    "(SELECT coalesce(max(id), 0) FROM runs),"
+    " (SELECT coalesce(max(id), 0) FROM runs_deleted)), ?1, ?2, ?2)",
     "UPDATE runs SET first_seen = min(coalesce(first_seen, ?6), ?6),"
     " last_seen = max(coalesce(last_seen, ?2), ?2),"
     " last_step = max(coalesce(last_step, ?3), ?3), dropped = ?4,"
@@ -338,6 +342,14 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(s->db, S_BUSY_TIMEOUT_MS);
+    /* A new file gets incremental auto-vacuum, so that space freed by
+     * deleted runs can be given back to the file system in small steps
+     * (store_runs.c). It must be set before the first table exists and
+     * outside a transaction; on an existing file it is left alone (changing
+     * it needs a VACUUM, and a file we refuse must stay untouched). */
+    int64_t pages = -1;
+    if (s_int(s->db, "PRAGMA page_count", &pages) == SQLITE_OK && pages == 0)
+        sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         s_open_err(s, path, err, errlen);
         return -1;
@@ -434,6 +446,16 @@ void store_close(store_t **sp)
         sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
     s_destroy(s);
     *sp = NULL;
+}
+
+struct sqlite3 *store_db(store_t *s)
+{
+    return s ? s->db : NULL;
+}
+
+const char *store_path(const store_t *s)
+{
+    return s ? s->path : "";
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -753,6 +775,11 @@ static void s_cache_reset(store_t *s)
     s_map_clear(&s->runs);
     s_map_clear(&s->series);
     s->gen = 0;
+}
+
+void store_forget_ids(store_t *s)
+{
+    s_cache_reset(s);
 }
 
 long store_write(store_t *s, result_t *const *results, size_t n, char *err,

@@ -32,6 +32,14 @@ void store_close(store_t **s);
 long store_write(store_t *s, result_t *const *results, size_t n, char *err,
                  size_t errlen);
 
+/* The connection itself, for the writer thread's other modules
+ * (store_runs.c); valid until store_close(). */
+struct sqlite3 *store_db(store_t *s);
+const char *store_path(const store_t *s); /* for messages */
+/* Forgets the cached run and series ids; call after any change made to
+ * runs or series outside store_write() (a run deleted or renamed). */
+void store_forget_ids(store_t *s);
+
 /* ---- alerts (store_alerts.c: the alerts table; the alert engine's) ---- */
 
 /* Applies n alert changes (alerts.h) in order, in one transaction of their

@@ -40,6 +40,8 @@ struct writer {
     int discarding;       /* the grace is over: count, do not store */
     writer_hook_fn hook;  /* after each commit (alerting), on this thread */
     void *hook_ctx;
+    writer_tick_fn tick;  /* between groups and when idle (run life cycle) */
+    void *tick_ctx;
 };
 
 static void s_heap_push(writer_t *w, result_t *r)
@@ -160,14 +162,28 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         result_destroy(&group[i]);
 }
 
+/* Whether results wait to be taken. */
+static int s_busy(writer_t *w)
+{
+    size_t items, bytes;
+    queue_depth(w->results, &items, &bytes);
+    return items > 0 || (w->nheap && w->heap[0]->seq <= w->next_seq);
+}
+
 static void *s_run(void *arg)
 {
     writer_t *w = arg;
     result_t *group[EW_WRITER_GROUP];
+    int more = 0; /* the tick has work left */
     for (;;) {
-        result_t *first = s_next(w, -1);
-        if (!first)
-            break; /* closed and drained */
+        /* with work left, only look whether results wait (1 ms) */
+        result_t *first = s_next(w, !w->tick ? -1 : more ? 1 : EW_WRITER_TICK_MS);
+        if (!first) {
+            if (!w->tick || (!w->nheap && queue_is_drained(w->results)))
+                break; /* closed and drained */
+            more = w->tick(w->tick_ctx, w->store, s_busy(w));
+            continue;
+        }
         size_t n = 0;
         group[n++] = first;
         double deadline = ew_monotonic() + w->commit_ms / 1000.0;
@@ -181,6 +197,8 @@ static void *s_run(void *arg)
             group[n++] = r;
         }
         s_commit(w, group, n);
+        if (w->tick)
+            more = w->tick(w->tick_ctx, w->store, s_busy(w));
     }
     if (w->hook)
         w->hook(w->hook_ctx, w->store, NULL, 0);
@@ -195,6 +213,13 @@ writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t 
 writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
                               stats_t *stats, writer_hook_fn hook, void *hook_ctx)
 {
+    return writer_start_ticked(store, results, commit_ms, stats, hook, hook_ctx, NULL, NULL);
+}
+
+writer_t *writer_start_ticked(store_t *store, queue_t *results, int commit_ms, stats_t *stats,
+                              writer_hook_fn hook, void *hook_ctx, writer_tick_fn tick,
+                              void *tick_ctx)
+{
     writer_t *w = calloc(1, sizeof(*w));
     if (!w)
         abort();
@@ -204,6 +229,8 @@ writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
     w->commit_ms = commit_ms;
     w->hook = hook;
     w->hook_ctx = hook_ctx;
+    w->tick = tick;
+    w->tick_ctx = tick_ctx;
     if (pthread_create(&w->thread, NULL, s_run, w) != 0) {
         free(w);
         return NULL;

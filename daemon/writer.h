@@ -31,11 +31,23 @@ typedef struct writer writer_t;
 typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *results,
                                size_t n);
 
+/* Called on the writer thread between groups and, when idle, every
+ * EW_WRITER_TICK_MS (lifecycle_tick() is the one the daemon uses): work
+ * that must be done by the one writer but not in a group's transaction.
+ * busy: results are waiting (do the least). Returns 1 when it has more to
+ * do at once (the writer then calls it again as soon as nothing waits). */
+typedef int (*writer_tick_fn)(void *ctx, store_t *store, int busy);
+#define EW_WRITER_TICK_MS 100
+
 /* Takes ownership of store. Starts the thread. NULL on failure. */
 writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t *stats);
 /* The same with a hook (NULL: none) set before the thread starts. */
 writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
                               stats_t *stats, writer_hook_fn hook, void *hook_ctx);
+/* The same with a tick (NULL: none) too. */
+writer_t *writer_start_ticked(store_t *store, queue_t *results, int commit_ms, stats_t *stats,
+                              writer_hook_fn hook, void *hook_ctx, writer_tick_fn tick,
+                              void *tick_ctx);
 /* Tells the writer the daemon is stopping: from now on a failing database
  * gets a bounded grace (writer.c) instead of endless retries. Call it as
  * soon as the stop is decided, before joining the stages upstream. */

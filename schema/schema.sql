@@ -4,7 +4,8 @@
 -- transaction when it creates a new database, and again when it opens an
 -- existing version-1 file: every statement is idempotent (IF NOT EXISTS), so
 -- that run adds what an older build of version 1 did not create (the
--- `alerts` table) and changes nothing else. schema/README.md documents
+-- `alerts` and `runs_deleted` tables, the index on runs.last_seen) and
+-- changes nothing else. schema/README.md documents
 -- every table, column and view; that page is the stable interface for people
 -- who query the database directly. Times are Unix seconds (REAL), steps are
 -- the training steps clients send. Change this file only together with
@@ -24,6 +25,8 @@ CREATE TABLE IF NOT EXISTS runs (
     dropped     INTEGER NOT NULL DEFAULT 0,  -- latest client-reported drop count
     world       INTEGER                      -- latest `world` sent, NULL if never
 );
+-- Oldest first for retention, newest first for GET /api/runs.
+CREATE INDEX IF NOT EXISTS runs_by_last_seen ON runs (last_seen);
 
 -- One row per (run, tag, metric): a time series.
 CREATE TABLE IF NOT EXISTS series (
@@ -126,3 +129,14 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_by_run ON alerts (run, state);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state);
+
+-- Runs deleted (erwatch rm, retention) whose points, batches and spectra
+-- the daemon is still removing, a few thousand rows per transaction. The
+-- runs row is gone at once, so nothing of the run is visible any more; this
+-- row keeps its id from being given to a new run until the last of its
+-- rows is gone (and lets a restarted daemon finish the job).
+CREATE TABLE IF NOT EXISTS runs_deleted (
+    id           INTEGER PRIMARY KEY,        -- the deleted run's runs.id
+    name         TEXT    NOT NULL,
+    deleted_time REAL    NOT NULL            -- Unix s
+);

@@ -19,6 +19,8 @@ int cmd_compute(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_rm(int argc, char **argv); /* cmd_runs.c */
+int cmd_mv(int argc, char **argv);
 
 /* Prints "<cmd>: <message>\n" on stderr and returns code. */
 int cli_fail(const char *cmd, int code, const char *fmt, ...)

@@ -1,5 +1,5 @@
 /* main.c: `erwatch`, the command-line tool. Dispatches to a subcommand
- * (compute, push, query, export), each in its own cmd_*.c; everything but this
+ * (compute, push, query, export, rm, mv), each in its own cmd_*.c; everything but this
  * dispatch lives in build/libewcli.a so that tests link the same code.
  */
 #include "cli.h"
@@ -20,6 +20,8 @@ static const s_command_t S_COMMANDS[] = {
     { "push", cmd_push, "send one batch of embeddings to erwatchd" },
     { "query", cmd_query, "read runs and series from erwatchd's HTTP API" },
     { "export", cmd_export, "one run's series as a wide CSV or JSON table" },
+    { "rm", cmd_rm, "delete a run (erwatchd does it, safe while jobs write)" },
+    { "mv", cmd_mv, "rename a run (likewise)" },
 };
 
 static void s_usage(FILE *f)
