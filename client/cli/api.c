@@ -66,8 +66,8 @@ static int s_http_error(const cli_api_t *a, long status, const erwatch__body_t *
     return rc;
 }
 
-int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
-                erwatch__body_t *body)
+static int s_request(cli_api_t *a, const char *path, const char *const *params, int post,
+                     erwatch__body_t *body)
 {
     char url[S_URL_MAX];
     int n = snprintf(url, sizeof url, "%.*s%s", (int)a->baselen, a->base, path);
@@ -92,7 +92,17 @@ int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "erwatch-cli");
+    struct curl_slist *hdr = NULL;
+    if (post) {
+        /* the header the API's writes require, which a web page cannot send */
+        hdr = curl_slist_append(NULL, "X-Erwatch-Request: 1");
+        if (!hdr)
+            return cli_fail(a->cmd, CLI_RUNTIME, "out of memory");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    }
     CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
     if (rc == CURLE_COULDNT_CONNECT)
         return cli_fail(a->cmd, CLI_RUNTIME, "cannot reach %s (is erwatchd running?)", a->base);
     if (rc == CURLE_COULDNT_RESOLVE_HOST)
@@ -107,6 +117,18 @@ int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
     if (status < 200 || status > 299)
         return s_http_error(a, status, body);
     return 0;
+}
+
+int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
+                erwatch__body_t *body)
+{
+    return s_request(a, path, params, 0, body);
+}
+
+int cli_api_post(cli_api_t *a, const char *path, const char *const *params,
+                 erwatch__body_t *body)
+{
+    return s_request(a, path, params, 1, body);
 }
 
 json_t *cli_api_get_json(cli_api_t *a, const char *path, const char *const *params, int *rc)

@@ -1,6 +1,7 @@
-/* api.h: the CLI's client of erwatchd's HTTP API, shared by `erwatch query`
- * and `erwatch export`: where the daemon is (--http, $ERWATCH_HTTP, the
- * default), GET with escaped parameters, answers parsed with jansson, and
+/* api.h: the CLI's client of erwatchd's HTTP API, shared by `erwatch query`,
+ * `erwatch export`, `erwatch rm` and `erwatch mv`: where the daemon is
+ * (--http, $ERWATCH_HTTP, the default), GET (POST for rm and mv) with
+ * escaped parameters, answers parsed with jansson, and
  * the server's {"error": "..."} shown as one line. Also the number and CSV
  * spelling both commands print.
  *
@@ -36,6 +37,11 @@ void cli_api_close(cli_api_t *a);
  * returns the exit code. body is caller-owned (erwatch__body_free). */
 int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
                 erwatch__body_t *body);
+
+/* The same as a POST carrying the header X-Erwatch-Request: 1, for the
+ * API's writes (erwatch rm, erwatch mv). */
+int cli_api_post(cli_api_t *a, const char *path, const char *const *params,
+                 erwatch__body_t *body);
 
 /* cli_api_get() and a parse of the answer as a JSON object. Returns it, or
  * NULL with *rc set to the exit code (message printed). */
