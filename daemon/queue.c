@@ -22,6 +22,7 @@ struct queue {
     s_slot_t *ring;
     size_t cap, head, count;
     size_t bytes, max_bytes;
+    size_t blocked; /* producers waiting in queue_push now */
     int closed;
 };
 
@@ -70,8 +71,12 @@ static int s_has_room(const queue_t *q, size_t bytes)
 int queue_push(queue_t *q, void *item, size_t bytes)
 {
     pthread_mutex_lock(&q->lock);
-    while (!q->closed && !s_has_room(q, bytes))
-        pthread_cond_wait(&q->not_full, &q->lock);
+    if (!q->closed && !s_has_room(q, bytes)) {
+        q->blocked++;
+        while (!q->closed && !s_has_room(q, bytes))
+            pthread_cond_wait(&q->not_full, &q->lock);
+        q->blocked--;
+    }
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
         return -EPIPE;
@@ -149,6 +154,14 @@ void queue_close(queue_t *q)
     pthread_cond_broadcast(&q->not_empty);
     pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->lock);
+}
+
+size_t queue_blocked(queue_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t n = q->blocked;
+    pthread_mutex_unlock(&q->lock);
+    return n;
 }
 
 void queue_depth(queue_t *q, size_t *items, size_t *bytes)

@@ -31,5 +31,8 @@ int queue_is_drained(queue_t *q);
 int queue_is_closed(queue_t *q);
 void queue_close(queue_t *q);
 void queue_depth(queue_t *q, size_t *items, size_t *bytes); /* OUT: both */
+/* How many producers are waiting in queue_push for room right now: lets a
+ * test know a producer is blocked instead of guessing with a sleep. */
+size_t queue_blocked(queue_t *q);
 
 #endif

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import ERWATCHD, CClient, Daemon, run_all, test, unit_rows  # noqa: E402
+from harness import ERWATCHD, CClient, Daemon, run_all, test, unit_rows, wait_for  # noqa: E402
 
 
 def run_daemon(*args, timeout=20):
@@ -112,7 +112,7 @@ def sigterm_with_database_locked_stops_and_counts_the_loss():
             c.flush()
         finally:
             c.close()
-        time.sleep(0.5)
+        wait_for(lambda: d.health()["batches"]["accepted"] >= 21, 10, what="21 accepted batches")
         t0 = time.monotonic()
         rc = d.stop(timeout=60)
         took = time.monotonic() - t0
@@ -143,9 +143,10 @@ def second_signal_exits_at_once():
             c.flush()
         finally:
             c.close()
-        time.sleep(0.5)
+        wait_for(lambda: d.health()["batches"]["accepted"] >= 5, 10, what="5 accepted batches")
         d.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        wait_for(lambda: "received: storing queued batches" in d.log(), 10,
+                 what="the first signal handled")
         t0 = time.monotonic()
         rc = d.stop(sig=signal.SIGINT, timeout=10)
         lock.close()

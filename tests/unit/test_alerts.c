@@ -105,7 +105,7 @@ TEST(for_batches_fires_on_the_nth_point_once)
     ASSERT_STREQ(f->metric, "x");
     ASSERT_STREQ(f->severity, "page");
     ASSERT_STREQ(f->summary, "Low: x of run/proj is 0.3 at step 4");
-    ASSERT(strstr(f->description, "when value < 1 for 3 batches"));
+    ASSERT_HAS(f->description, "when value < 1 for 3 batches");
     for (int s = 5; s < 50; s++)
         s_feed(a, &ch, s, 0.1);                    /* still low: no new notification */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
@@ -125,7 +125,7 @@ TEST(for_batches_fires_on_the_nth_point_once)
 
     alert_changes_free(&ch);
     alerts_destroy(&a);
-    ASSERT(a == NULL);
+    ASSERT_NULL(a);
     rules_destroy(&rs);
 }
 
@@ -363,7 +363,7 @@ TEST(idle_states_are_evicted_active_ones_kept)
         result_t o = s_res(name, "proj", 1, "x", 5.0);
         alerts_observe(a, &o, 1002, &ch);
     }
-    ASSERT(alerts_evicted(a) >= 90);
+    ASSERT_GE(alerts_evicted(a), 90);
     for (int step = 2; step <= 3; step++) {
         r = s_res("run", "proj", step, "x", 0.5);
         alerts_observe(a, &r, 1000 + step, &ch);
@@ -409,7 +409,8 @@ TEST(runs_and_tags_are_independent_and_tag_filters)
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 3);
     ASSERT_STREQ(ch.v[1].a.alertname, "OnlyProj");
     ASSERT_STREQ(ch.v[2].a.run, "r2");
-    ASSERT(ch.v[0].a.id != ch.v[1].a.id && ch.v[1].a.id != ch.v[2].a.id);
+    ASSERT_NE(ch.v[0].a.id, ch.v[1].a.id);
+    ASSERT_NE(ch.v[1].a.id, ch.v[2].a.id);
     uint64_t pending, firing;
     alerts_counts(a, &pending, &firing);
     ASSERT_EQ(firing, 3);
@@ -508,8 +509,8 @@ TEST(entropy_level_rule_on_real_levels)
     const alert_t *f = &ch.v[ch.n - 1].a;
     ASSERT_STREQ(f->alertname, "EntropyCollapse");
     ASSERT_STREQ(f->severity, "critical");
-    ASSERT(strstr(f->summary, "run/proj: complete collapse"));
-    ASSERT(strstr(f->summary, "at level 0.05 "));
+    ASSERT_HAS(f->summary, "run/proj: complete collapse");
+    ASSERT_HAS(f->summary, "at level 0.05 ");
     alert_changes_free(&ch);
     alerts_destroy(&a);
     rules_destroy(&rs);
@@ -611,13 +612,13 @@ TEST(alertmanager_and_webhook_payloads)
     strbuf_reset(&b);
     a = s_alert(ALERT_RESOLVED);
     notify_webhook_json(&b, &a, "http://h:1");
-    ASSERT(strstr(b.data, "\"version\":\"4\""));
-    ASSERT(strstr(b.data, "{\"receiver\":\"erwatch\",\"status\":\"resolved\",\"alerts\":[{\"status\":\"resolved\""));
-    ASSERT(strstr(b.data, "\"endsAt\":\"2023-11-14T22:13:23.500Z\""));
-    ASSERT(strstr(b.data, "\"fingerprint\":\"ac648e9feb90f1a0\""));
-    ASSERT(strstr(b.data, "\"groupKey\":\"{}:{alertname=\\\"LossHigh\\\", run=\\\"r1\\\", tag=\\\"t\\\"}\""));
-    ASSERT(strstr(b.data, "\"externalURL\":\"http://h:1\""));
-    ASSERT(strstr(b.data, "\"truncatedAlerts\":0}"));
+    ASSERT_HAS(b.data, "\"version\":\"4\"");
+    ASSERT_HAS(b.data, "{\"receiver\":\"erwatch\",\"status\":\"resolved\",\"alerts\":[{\"status\":\"resolved\"");
+    ASSERT_HAS(b.data, "\"endsAt\":\"2023-11-14T22:13:23.500Z\"");
+    ASSERT_HAS(b.data, "\"fingerprint\":\"ac648e9feb90f1a0\"");
+    ASSERT_HAS(b.data, "\"groupKey\":\"{}:{alertname=\\\"LossHigh\\\", run=\\\"r1\\\", tag=\\\"t\\\"}\"");
+    ASSERT_HAS(b.data, "\"externalURL\":\"http://h:1\"");
+    ASSERT_HAS(b.data, "\"truncatedAlerts\":0}");
     strbuf_free(&b);
 }
 
@@ -652,7 +653,7 @@ TEST(store_round_trip_and_schema_upgrade)
     ASSERT_STREQ(rows[0].summary, "say \"hi\"");
     ASSERT_EQ(rows[0].fired_step, 7);
     ASSERT_EQ(rows[0].resolved_step, -1);
-    ASSERT(isnan(rows[0].resolved_time));
+    ASSERT_NAN(rows[0].resolved_time);
     ASSERT_MIXED(rows[0].fired_time, 1700000001.25, 1e-15);
     free(rows);
     double hi, lo;

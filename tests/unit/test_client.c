@@ -164,6 +164,21 @@ static int s_str_is(const msgpack_object *o, const char *s)
            memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
+/* o is the msgpack string s; otherwise prints what it is */
+#define ASSERT_MP_STR(o, s)                                                   \
+    do {                                                                      \
+        const msgpack_object *o_ = (o);                                       \
+        const char *s_ = (s);                                                 \
+        if (!o_)                                                              \
+            T_FAIL_("%s is missing, expected \"%s\"", #o, s_);                \
+        if (o_->type != MSGPACK_OBJECT_STR)                                   \
+            T_FAIL_("%s has msgpack type %d, expected \"%s\"", #o,           \
+                    (int)o_->type, s_);                                       \
+        if (!s_str_is(o_, s_))                                                \
+            T_FAIL_("%s == \"%s\": it is \"%.*s\"", #o, s_,                   \
+                    (int)o_->via.str.size, o_->via.str.ptr);                  \
+    } while (0)
+
 static erwatch_batch_t s_batch(const void *x, uint32_t n, uint32_t d)
 {
     erwatch_batch_t b;
@@ -197,7 +212,7 @@ TEST(two_views_arrive_with_full_header)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
 
     float x[4 * 3], y[4 * 3];
@@ -223,8 +238,8 @@ TEST(two_views_arrive_with_full_header)
     ASSERT_EQ(m.nframes, 3);
     ASSERT_EQ(zmq_msg_size(&m.frame[1]), sizeof x);
     ASSERT_EQ(zmq_msg_size(&m.frame[2]), sizeof y);
-    ASSERT(memcmp(zmq_msg_data(&m.frame[1]), x, sizeof x) == 0);
-    ASSERT(memcmp(zmq_msg_data(&m.frame[2]), y, sizeof y) == 0);
+    ASSERT_MEMEQ(zmq_msg_data(&m.frame[1]), x, sizeof x);
+    ASSERT_MEMEQ(zmq_msg_data(&m.frame[2]), y, sizeof y);
 
     s_header_t h;
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
@@ -232,26 +247,30 @@ TEST(two_views_arrive_with_full_header)
     ASSERT_EQ(h.dup_keys, 0);
     ASSERT_EQ(map->size, 14);
     ASSERT_EQ(s_get_uint(map, "v"), 1);
-    ASSERT(s_str_is(s_get(map, "run"), "run-1"));
-    ASSERT(s_str_is(s_get(map, "tag"), "projector"));
+    ASSERT_MP_STR(s_get(map, "run"), "run-1");
+    ASSERT_MP_STR(s_get(map, "tag"), "projector");
     ASSERT_EQ(s_get_uint(map, "step"), 1LL << 40);
-    ASSERT(s_str_is(s_get(map, "dtype"), "f32"));
+    ASSERT_MP_STR(s_get(map, "dtype"), "f32");
     const msgpack_object *shape = s_get(map, "shape");
-    ASSERT(shape && shape->type == MSGPACK_OBJECT_ARRAY && shape->via.array.size == 2);
-    ASSERT(shape->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+    ASSERT(shape);
+    ASSERT_EQ(shape->type, MSGPACK_OBJECT_ARRAY);
+    ASSERT_EQ(shape->via.array.size, 2);
+    ASSERT_EQ(shape->via.array.ptr[0].type, MSGPACK_OBJECT_POSITIVE_INTEGER);
     ASSERT_EQ(shape->via.array.ptr[0].via.u64, 4);
     ASSERT_EQ(shape->via.array.ptr[1].via.u64, 3);
     ASSERT_EQ(s_get_uint(map, "views"), 2);
-    ASSERT(s_str_is(s_get(map, "support"), "discrete"));
-    ASSERT(s_get_num(map, "kappa") == 25.5);
+    ASSERT_MP_STR(s_get(map, "support"), "discrete");
+    ASSERT_EQ(s_get_num(map, "kappa"), 25.5);
     ASSERT_EQ(s_get_uint(map, "rank"), 3);
     ASSERT_EQ(s_get_uint(map, "world"), 8);
-    ASSERT(s_get_num(map, "time") == 1700000000.25);
+    ASSERT_EQ(s_get_num(map, "time"), 1700000000.25);
     ASSERT_EQ(s_get_uint(map, "dropped"), 0);
     const msgpack_object *scal = s_get(map, "scalars");
-    ASSERT(scal && scal->type == MSGPACK_OBJECT_MAP && scal->via.map.size == 2);
-    ASSERT(s_get_num(&scal->via.map, "loss") == 0.71);
-    ASSERT(s_get_num(&scal->via.map, "lr") == 0.05);
+    ASSERT(scal);
+    ASSERT_EQ(scal->type, MSGPACK_OBJECT_MAP);
+    ASSERT_EQ(scal->via.map.size, 2);
+    ASSERT_EQ(s_get_num(&scal->via.map, "loss"), 0.71);
+    ASSERT_EQ(s_get_num(&scal->via.map, "lr"), 0.05);
     msgpack_unpacked_destroy(&h.u);
     s_message_close(&m);
 
@@ -260,9 +279,9 @@ TEST(two_views_arrive_with_full_header)
     ASSERT_EQ(st.sent, 1);
     ASSERT_EQ(st.dropped, 0);
     ASSERT_EQ(st.invalid, 0);
-    ASSERT(st.bytes > 2 * sizeof x);
+    ASSERT_GT(st.bytes, 2 * sizeof x);
     erwatch_destroy(&c);
-    ASSERT(c == NULL);
+    ASSERT_NULL(c);
     erwatch_destroy(&c); /* a second destroy is harmless */
     s_daemon_stop(&d);
 }
@@ -272,7 +291,7 @@ TEST(one_view_f64_minimal_header)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 4);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
 
     double x[5 * 2] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, -1e300 };
@@ -287,20 +306,20 @@ TEST(one_view_f64_minimal_header)
     ASSERT_EQ(s_recv(&d, &m), 0);
     ASSERT_EQ(m.nframes, 2);
     ASSERT_EQ(zmq_msg_size(&m.frame[1]), sizeof x);
-    ASSERT(memcmp(zmq_msg_data(&m.frame[1]), x, sizeof x) == 0);
+    ASSERT_MEMEQ(zmq_msg_data(&m.frame[1]), x, sizeof x);
     s_header_t h;
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
     ASSERT_EQ(h.map->size, 10);
     ASSERT_EQ(s_get_uint(h.map, "step"), 0);
-    ASSERT(s_str_is(s_get(h.map, "dtype"), "f64"));
+    ASSERT_MP_STR(s_get(h.map, "dtype"), "f64");
     ASSERT_EQ(s_get_uint(h.map, "views"), 1);
-    ASSERT(s_str_is(s_get(h.map, "support"), "sphere"));
-    ASSERT(s_get(h.map, "kappa") == NULL);
-    ASSERT(s_get(h.map, "rank") == NULL);
-    ASSERT(s_get(h.map, "world") == NULL);
-    ASSERT(s_get(h.map, "scalars") == NULL);
+    ASSERT_MP_STR(s_get(h.map, "support"), "sphere");
+    ASSERT_NULL(s_get(h.map, "kappa"));
+    ASSERT_NULL(s_get(h.map, "rank"));
+    ASSERT_NULL(s_get(h.map, "world"));
+    ASSERT_NULL(s_get(h.map, "scalars"));
     double t = s_get_num(h.map, "time"); /* "now" when the batch says 0 */
-    ASSERT(fabs(t - ((double)ts.tv_sec + ts.tv_nsec * 1e-9)) < 5.0);
+    ASSERT_LT(fabs(t - ((double)ts.tv_sec + ts.tv_nsec * 1e-9)), 5.0);
     msgpack_unpacked_destroy(&h.u);
     s_message_close(&m);
     erwatch_destroy(&c);
@@ -312,7 +331,7 @@ TEST(half_precision_frames_are_two_bytes_per_element)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
     uint16_t x[3 * 2] = { 0x3c00, 0x4000, 0x3c00, 0, 0xbc00, 0x3800 };
     erwatch_batch_t b = s_batch(x, 3, 2);
@@ -327,7 +346,7 @@ TEST(half_precision_frames_are_two_bytes_per_element)
         ASSERT_EQ(zmq_msg_size(&m.frame[1]), sizeof x);
         s_header_t h;
         ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
-        ASSERT(s_str_is(s_get(h.map, "dtype"), names[i]));
+        ASSERT_MP_STR(s_get(h.map, "dtype"), names[i]);
         msgpack_unpacked_destroy(&h.u);
         s_message_close(&m);
     }
@@ -340,7 +359,7 @@ TEST(invalid_arguments_are_refused_and_counted)
     char ep[256];
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     float x[8] = { 0 };
     char long_name[200];
     memset(long_name, 'a', sizeof long_name);
@@ -433,7 +452,7 @@ TEST(no_daemon_10000_pushes_drop_promptly)
     char ep[256];
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     static float x[256 * 64];
     erwatch_batch_t b = s_batch(x, 256, 64);
     b.y = x;
@@ -456,8 +475,8 @@ TEST(no_daemon_10000_pushes_drop_promptly)
             took * 1e3, worst * 1e3);
     /* A push that blocked would wait for a connection that never comes;
      * the bounds only leave room for sanitizers and a loaded machine. */
-    ASSERT(took < 5.0);
-    ASSERT(worst < 0.5);
+    ASSERT_LT(took, 5.0);
+    ASSERT_LT(worst, 0.5);
     /* With nothing queued a flush has nothing to wait for. */
     ASSERT_EQ(erwatch_flush(c, 1000), 0);
     erwatch_destroy(&c);
@@ -468,7 +487,7 @@ TEST(dropped_total_rides_in_the_next_header)
     char ep[256];
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     float x[6] = { 1, 2, 3, 4, 5, 6 };
     erwatch_batch_t b = s_batch(x, 2, 3);
     for (int i = 0; i < 37; i++)
@@ -507,11 +526,12 @@ TEST(wait_connected_times_out_without_daemon)
     char ep[256];
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     double t0 = s_now();
     ASSERT_EQ(erwatch_wait_connected(c, 150), -ETIMEDOUT);
     double took = s_now() - t0;
-    ASSERT(took >= 0.14 && took < 2.0);
+    ASSERT_GE(took, 0.14);
+    ASSERT_LT(took, 2.0);
     ASSERT_EQ(erwatch_wait_connected(c, 0), -ETIMEDOUT);
     erwatch_destroy(&c);
 }
@@ -521,7 +541,7 @@ TEST(flush_delivers_queued_batches)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 100);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_flush(c, 0), 0); /* nothing sent yet */
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
     static float x[1024 * 64];
@@ -534,7 +554,7 @@ TEST(flush_delivers_queued_batches)
         if (erwatch_push(c, &b) == 0)
             sent++;
     }
-    ASSERT(sent > 0);
+    ASSERT_GT(sent, 0);
     ASSERT_EQ(erwatch_flush(c, 0), -ETIMEDOUT); /* would have to wait */
     ASSERT_EQ(erwatch_flush(c, 3000), 0);
     /* Flushed batches are out of the client: all of them arrive intact. */
@@ -542,7 +562,7 @@ TEST(flush_delivers_queued_batches)
         s_message_t m;
         ASSERT_EQ(s_recv(&d, &m), 0);
         ASSERT_EQ(m.nframes, 2);
-        ASSERT(memcmp(zmq_msg_data(&m.frame[1]), x, sizeof x) == 0);
+        ASSERT_MEMEQ(zmq_msg_data(&m.frame[1]), x, sizeof x);
         s_message_close(&m);
     }
     /* The client is usable right after a flush: it reconnected already. */
@@ -568,21 +588,22 @@ TEST(flush_times_out_when_daemon_does_not_read)
     /* A budget above the 8 batches: this test is about flush, not drops. */
     erwatch_t *c = erwatch_new_opts(
         &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = (size_t)256 << 20 });
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
     /* 16 MB batches: far more than the loopback socket buffers hold. */
     float *x = calloc((size_t)65536 * 64, sizeof *x);
-    ASSERT(x != NULL);
+    ASSERT_NOT_NULL(x);
     erwatch_batch_t b = s_batch(x, 65536, 64);
     int sent = 0;
     for (int i = 0; i < 8; i++)
         sent += erwatch_push(c, &b) == 0;
     free(x);
-    ASSERT(sent >= 4);
+    ASSERT_GE(sent, 4);
     double t0 = s_now();
     ASSERT_EQ(erwatch_flush(c, 200), -ETIMEDOUT);
     double took = s_now() - t0;
-    ASSERT(took >= 0.19 && took < 3.0);
+    ASSERT_GE(took, 0.19);
+    ASSERT_LT(took, 3.0);
     erwatch_destroy(&c);
     s_daemon_stop(&d);
 }
@@ -595,7 +616,7 @@ TEST(new_waits_so_the_first_push_is_not_dropped)
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     for (int i = 0; i < 5; i++) {
         erwatch_t *c = erwatch_new(d.endpoint, 0);
-        ASSERT(c != NULL);
+        ASSERT_NOT_NULL(c);
         float x[2] = { 1, 2 };
         erwatch_batch_t b = s_batch(x, 1, 2);
         ASSERT_EQ(erwatch_push(c, &b), 0);
@@ -612,14 +633,14 @@ TEST(new_waits_so_the_first_push_is_not_dropped)
     erwatch_t *c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep,
                                                           .connect_timeout_ms = 200 });
     double took = s_now() - t0;
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     if (took < 0.19 || took > 2.0)
         T_FAIL_("erwatch_new with no daemon took %.3f s, want about 0.2", took);
     erwatch_destroy(&c);
     t0 = s_now();
     c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep, .connect_timeout_ms = -1 });
     took = s_now() - t0;
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     if (took > 0.1)
         T_FAIL_("erwatch_new told not to wait took %.3f s", took);
     erwatch_destroy(&c);
@@ -632,7 +653,7 @@ TEST(scalar_only_push_is_one_frame)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     erwatch_scalar_t sc[1] = { { "loss", 0.5 } };
     erwatch_batch_t b = s_batch(NULL, 0, 0);
     b.scalars = sc;
@@ -644,9 +665,11 @@ TEST(scalar_only_push_is_one_frame)
     s_header_t h;
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
     ASSERT_EQ(s_get_uint(h.map, "views"), 0);
-    ASSERT(s_get(h.map, "dtype") == NULL && s_get(h.map, "shape") == NULL);
+    ASSERT_NULL(s_get(h.map, "dtype"));
+    ASSERT_NULL(s_get(h.map, "shape"));
     const msgpack_object *scal = s_get(h.map, "scalars");
-    ASSERT(scal && s_get_num(&scal->via.map, "loss") == 0.5);
+    ASSERT(scal);
+    ASSERT_EQ(s_get_num(&scal->via.map, "loss"), 0.5);
     msgpack_unpacked_destroy(&h.u);
     s_message_close(&m);
     /* nothing to send, or a half-described tensor: refused */
@@ -670,7 +693,7 @@ TEST(byte_budget_bounds_the_buffer)
     const size_t budget = (size_t)1 << 20;
     erwatch_t *c = erwatch_new_opts(
         &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = budget });
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     static float x[256 * 32], y[256 * 32]; /* 32 KiB a view */
     erwatch_batch_t b = s_batch(x, 256, 32);
     b.y = y;
@@ -695,8 +718,8 @@ TEST(byte_budget_bounds_the_buffer)
                     (unsigned long long)after.buffered, budget, i);
     }
     printf("# budget 1 MiB, daemon not reading: %d sent, %d dropped\n", sent, dropped);
-    ASSERT(sent >= 16); /* at least the budget's worth */
-    ASSERT(dropped > 0);
+    ASSERT_GE(sent, 16); /* at least the budget's worth */
+    ASSERT_GT(dropped, 0);
     ASSERT_EQ(early, 0);
     erwatch_destroy(&c);
     s_daemon_stop(&d);
@@ -708,7 +731,7 @@ TEST(twenty_back_to_back_batches_drop_none)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 0);
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     static float x[256 * 32], y[256 * 32];
     erwatch_batch_t b = s_batch(x, 256, 32);
     b.y = y;
@@ -738,7 +761,7 @@ TEST(endpoint_from_environment)
     setenv("ERWATCH_ENDPOINT", d.endpoint, 1);
     erwatch_t *c = erwatch_new(NULL, 0);
     unsetenv("ERWATCH_ENDPOINT");
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     float x[2] = { 1, 2 };
     erwatch_batch_t b = s_batch(x, 1, 2);
     ASSERT_EQ(s_push_retry(c, &b), 0);
@@ -752,23 +775,23 @@ TEST(endpoint_from_environment)
 
 TEST(bad_endpoint_gives_null)
 {
-    ASSERT(erwatch_new("", 0) == NULL);
-    ASSERT(erwatch_new("not an endpoint", 0) == NULL);
-    ASSERT(erwatch_new("bogus://127.0.0.1:5557", 0) == NULL);
+    ASSERT_NULL(erwatch_new("", 0));
+    ASSERT_NULL(erwatch_new("not an endpoint", 0));
+    ASSERT_NULL(erwatch_new("bogus://127.0.0.1:5557", 0));
     erwatch_t *c = erwatch_new("tcp://127.0.0.1:1", -5); /* bad hwm: default */
-    ASSERT(c != NULL);
+    ASSERT_NOT_NULL(c);
     erwatch_destroy(&c);
 }
 
 TEST(strerror_names_every_code)
 {
-    ASSERT(strstr(erwatch_strerror(-EAGAIN), "dropped") != NULL);
-    ASSERT(strstr(erwatch_strerror(-EINVAL), "invalid") != NULL);
-    ASSERT(strstr(erwatch_strerror(-ETIMEDOUT), "timed out") != NULL);
-    ASSERT(strstr(erwatch_strerror(-ENOMEM), "memory") != NULL);
-    ASSERT(erwatch_strerror(0) != NULL);
-    ASSERT(erwatch_strerror(-EPROTO) != NULL);
-    ASSERT(erwatch_strerror(12345) != NULL);
+    ASSERT_HAS(erwatch_strerror(-EAGAIN), "dropped");
+    ASSERT_HAS(erwatch_strerror(-EINVAL), "invalid");
+    ASSERT_HAS(erwatch_strerror(-ETIMEDOUT), "timed out");
+    ASSERT_HAS(erwatch_strerror(-ENOMEM), "memory");
+    ASSERT_NOT_NULL(erwatch_strerror(0));
+    ASSERT_NOT_NULL(erwatch_strerror(-EPROTO));
+    ASSERT_NOT_NULL(erwatch_strerror(12345));
     erwatch_stats_t st;
     memset(&st, 0xff, sizeof st);
     erwatch_stats(NULL, &st);

@@ -26,7 +26,7 @@ TEST(defaults_are_loopback_and_local_file)
     ASSERT_STREQ(c.zmq_endpoint, "tcp://127.0.0.1:5557");
     ASSERT_STREQ(c.http_host, "127.0.0.1");
     ASSERT_EQ(c.http_port, 8080);
-    ASSERT(c.workers >= 1);
+    ASSERT_GE(c.workers, 1);
     ASSERT_EQ(c.max_queue_bytes, 256u << 20);
 }
 
@@ -67,12 +67,13 @@ TEST(bad_values_rejected_with_message)
     config_t c;
     char err[512];
     ASSERT_EQ(PARSE(&c, err, "--workers", "0"), -1);
-    ASSERT(strstr(err, "--workers") && strstr(err, "'0'"));
+    ASSERT_HAS(err, "--workers");
+    ASSERT_HAS(err, "'0'");
     ASSERT_EQ(PARSE(&c, err, "--workers", "2x"), -1);
     ASSERT_EQ(PARSE(&c, err, "--max-queue-mb", "-1"), -1);
     ASSERT_EQ(PARSE(&c, err, "--log-level", "loud"), -1);
     ASSERT_EQ(PARSE(&c, err, "--http", "8080"), -1);
-    ASSERT(strstr(err, "HOST:PORT"));
+    ASSERT_HAS(err, "HOST:PORT");
     ASSERT_EQ(PARSE(&c, err, "--http", "::1:8080"), -1);
     ASSERT_EQ(PARSE(&c, err, "--http", "127.0.0.1:70000"), -1);
     ASSERT_EQ(PARSE(&c, err, "--zmq", "127.0.0.1:5557"), -1);
@@ -90,7 +91,7 @@ TEST(metric_set)
     ASSERT_EQ(PARSE(&c, err, "--metrics", "all"), 0);
     ASSERT_EQ(c.metrics, EW_METRICS_ALL);
     ASSERT_EQ(PARSE(&c, err, "--metrics", "w2,entropy"), -1);
-    ASSERT(strstr(err, "unknown metric 'entropy'"));
+    ASSERT_HAS(err, "unknown metric 'entropy'");
     ASSERT_EQ(PARSE(&c, err, "--metrics", "w2,"), -1);
 }
 
@@ -99,11 +100,11 @@ TEST(unknown_and_missing)
     config_t c;
     char err[512];
     ASSERT_EQ(PARSE(&c, err, "--frobnicate"), -1);
-    ASSERT(strstr(err, "unknown option"));
+    ASSERT_HAS(err, "unknown option");
     ASSERT_EQ(PARSE(&c, err, "--db"), -1);
-    ASSERT(strstr(err, "needs a value"));
+    ASSERT_HAS(err, "needs a value");
     ASSERT_EQ(PARSE(&c, err, "stray"), -1);
-    ASSERT(strstr(err, "unexpected argument"));
+    ASSERT_HAS(err, "unexpected argument");
 }
 
 TEST(help_and_version_return_1)

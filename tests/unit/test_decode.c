@@ -224,7 +224,7 @@ TEST(good_f32_with_defaults)
     batch_t *b = NULL;
     decode_error_t err;
     ASSERT_EQ(s_decode(NULL, t, sizeof t, &b, &err), 0);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     ASSERT_EQ(b->h.version, 1);
     ASSERT_STREQ(b->h.run, "run-a");
     ASSERT_STREQ(b->h.tag, "proj");
@@ -234,20 +234,20 @@ TEST(good_f32_with_defaults)
     ASSERT_EQ(b->h.d, 3);
     ASSERT_EQ(b->h.views, 1);
     ASSERT_EQ(b->h.support, EW_SUPPORT_SPHERE);
-    ASSERT(b->h.kappa == EW_KAPPA_DEFAULT);
+    ASSERT_EQ(b->h.kappa, EW_KAPPA_DEFAULT);
     ASSERT_EQ(b->h.rank, -1);
     ASSERT_EQ(b->h.world, -1);
-    ASSERT(isnan(b->h.time));
+    ASSERT_NAN(b->h.time);
     ASSERT_EQ(b->h.dropped, 0);
     ASSERT_EQ(b->h.nscalars, 0);
-    ASSERT(b->recv_time == 100.25);
-    ASSERT(b->view[0] != NULL);
-    ASSERT(b->view[1] == NULL);
+    ASSERT_EQ(b->recv_time, 100.25);
+    ASSERT_NOT_NULL(b->view[0]);
+    ASSERT_NULL(b->view[1]);
     ASSERT_EQ(b->bytes, sizeof(batch_t) + 6 * sizeof(float));
     for (int i = 0; i < 6; i++)
-        ASSERT(memcmp(&b->view[0][i], &want[i], 4) == 0);
+        ASSERT_MEMEQ(&b->view[0][i], &want[i], 4);
     batch_destroy(&b);
-    ASSERT(b == NULL);
+    ASSERT_NULL(b);
     batch_destroy(&b); /* second destroy is a no-op */
 }
 
@@ -265,12 +265,12 @@ TEST(good_f64_rounds_to_nearest)
     batch_t *b = NULL;
     decode_error_t err;
     ASSERT_EQ(s_decode((kv_t[]){KS("dtype", "f64"), {0}}, t, sizeof t, &b, &err), 0);
-    ASSERT(b->view[0][0] == 0.1f);
-    ASSERT(b->view[0][1] == (float)(-1.0 / 3.0));
-    ASSERT(b->view[0][2] == 0.0f);
-    ASSERT(b->view[0][3] == FLT_MAX);
-    ASSERT(b->view[0][4] == FLT_MAX);
-    ASSERT(b->view[0][5] == 1.0f); /* a tie rounds to even */
+    ASSERT_EQ(b->view[0][0], 0.1f);
+    ASSERT_EQ(b->view[0][1], (float)(-1.0 / 3.0));
+    ASSERT_EQ(b->view[0][2], 0.0f);
+    ASSERT_EQ(b->view[0][3], FLT_MAX);
+    ASSERT_EQ(b->view[0][4], FLT_MAX);
+    ASSERT_EQ(b->view[0][5], 1.0f); /* a tie rounds to even */
     batch_destroy(&b);
 }
 
@@ -346,11 +346,12 @@ TEST(good_two_views)
     decode_error_t err;
     ASSERT_EQ(s_decode2((kv_t[]){KI("views", 2), {0}}, x, sizeof x, y, sizeof y, &b, &err), 0);
     ASSERT_EQ(b->h.views, 2);
-    ASSERT(b->view[0] && b->view[1]);
+    ASSERT_NOT_NULL(b->view[0]);
+    ASSERT_NOT_NULL(b->view[1]);
     ASSERT_EQ(b->bytes, sizeof(batch_t) + 2 * 6 * sizeof(float));
     for (int i = 0; i < 6; i++) {
-        ASSERT(b->view[0][i] == (float)i);
-        ASSERT(b->view[1][i] == (float)(10 + i));
+        ASSERT_EQ(b->view[0][i], (float)i);
+        ASSERT_EQ(b->view[1][i], (float)(10 + i));
     }
     batch_destroy(&b);
 }
@@ -414,24 +415,25 @@ TEST(good_every_optional_key)
               0);
     ASSERT_EQ(h.views, 2);
     ASSERT_EQ(h.support, EW_SUPPORT_DISCRETE);
-    ASSERT(h.kappa == 2.5);
+    ASSERT_EQ(h.kappa, 2.5);
     ASSERT_EQ(h.rank, 3);
     ASSERT_EQ(h.world, 8);
-    ASSERT(h.time == 1.7e9);
+    ASSERT_EQ(h.time, 1.7e9);
     ASSERT_EQ(h.dropped, 41);
     ASSERT_EQ(h.nscalars, 3);
     ASSERT_STREQ(h.scalars[0].name, "loss");
-    ASSERT(h.scalars[0].value == 0.71);
+    ASSERT_EQ(h.scalars[0].value, 0.71);
     ASSERT_STREQ(h.scalars[1].name, "lr");
-    ASSERT(h.scalars[1].value == -5.0);
+    ASSERT_EQ(h.scalars[1].value, -5.0);
     ASSERT_STREQ(h.scalars[2].name, "er_entropy");
-    ASSERT(h.scalars[2].value == 2.5);
+    ASSERT_EQ(h.scalars[2].value, 2.5);
 
     /* "number" keys take ints and float32 too */
     ASSERT_EQ(s_header_decode((kv_t[]){KI("kappa", 5), KI("time", 0), {0}}, &h, &err), 0);
-    ASSERT(h.kappa == 5.0 && h.time == 0.0);
+    ASSERT_EQ(h.kappa, 5.0);
+    ASSERT_EQ(h.time, 0.0);
     ASSERT_EQ(s_header_decode((kv_t[]){KF("kappa", 0.5), {0}}, &h, &err), 0);
-    ASSERT(h.kappa == 0.5);
+    ASSERT_EQ(h.kappa, 0.5);
     /* world alone is fine; explicit defaults too */
     ASSERT_EQ(s_header_decode((kv_t[]){KI("world", 4),
                                        KI("views", 1),
@@ -453,8 +455,10 @@ TEST(metric_set_and_parameters)
     /* defaults: the daemon's set, the parameters of tests/vectors */
     ASSERT_EQ(s_header_decode((kv_t[]){{0}}, &h, &err), 0);
     ASSERT_EQ(h.metrics, 0);
-    ASSERT(h.t == EW_T_DEFAULT && h.alpha == EW_ALPHA_DEFAULT);
-    ASSERT(h.eps == EW_SINKHORN_EPS_DEFAULT && h.iters == EW_SINKHORN_ITERS_DEFAULT);
+    ASSERT_EQ(h.t, EW_T_DEFAULT);
+    ASSERT_EQ(h.alpha, EW_ALPHA_DEFAULT);
+    ASSERT_EQ(h.eps, EW_SINKHORN_EPS_DEFAULT);
+    ASSERT_EQ(h.iters, EW_SINKHORN_ITERS_DEFAULT);
     ASSERT_EQ(s_header_decode((kv_t[]){KR("metrics", "\x92\xa6rankme\xa2w2"),
                                        KD("t", 0.5),
                                        KI("alpha", 1),
@@ -465,7 +469,9 @@ TEST(metric_set_and_parameters)
                               &h, &err),
               0);
     ASSERT_EQ(h.metrics, EW_MBIT(EW_M_RANKME) | EW_MBIT(EW_M_W2));
-    ASSERT(h.t == 0.5 && h.alpha == 1.0 && h.eps == 0.1);
+    ASSERT_EQ(h.t, 0.5);
+    ASSERT_EQ(h.alpha, 1.0);
+    ASSERT_EQ(h.eps, 0.1);
     ASSERT_EQ(h.iters, 7);
     ASSERT_EQ(h.support, EW_SUPPORT_SCORES);
     for (int m = 0; m < EW_M_COUNT; m++) /* names and lookup agree */
@@ -518,7 +524,7 @@ TEST(wide_int_encodings_are_ints)
     ASSERT_EQ(h.step, 9);
     ASSERT_EQ(h.n, 1);
     ASSERT_EQ(h.d, 2);
-    ASSERT(h.kappa == 3.0);
+    ASSERT_EQ(h.kappa, 3.0);
 }
 
 TEST(unaligned_frames)
@@ -535,8 +541,8 @@ TEST(unaligned_frames)
     ASSERT_EQ(s_decode2((kv_t[]){KS("dtype", "f64"), KI("views", 2), {0}}, x, 48, y, 48, &b, &err),
               0);
     for (int i = 0; i < 6; i++) {
-        ASSERT(b->view[0][i] == i + 0.5f);
-        ASSERT(b->view[1][i] == -i - 0.5f);
+        ASSERT_EQ(b->view[0][i], i + 0.5f);
+        ASSERT_EQ(b->view[1][i], -i - 0.5f);
     }
     batch_destroy(&b);
 }
@@ -900,7 +906,7 @@ TEST(every_reason_is_produced)
         }
     }
     ASSERT_EQ(failed, 0);
-    ASSERT(ncases > 100);
+    ASSERT_GT(ncases, 100);
 }
 
 /* Reference IEEE half -> double, written independently of the decoder. */
@@ -989,7 +995,7 @@ TEST(frame_size_message)
     decode_error_t err;
     ASSERT_EQ(s_decode((kv_t[]){KA("shape", 16, 128), KI("step", 77), {0}}, t, sizeof t, &b, &err),
               -1);
-    ASSERT(b == NULL);
+    ASSERT_NULL(b);
     ASSERT_EQ(err.reason, EW_REJ_FRAME_SIZE);
     ASSERT_STREQ(err.msg, "tensor frame 2 is 4096 bytes, header says 8192 (N=16, d=128, f32)");
     ASSERT_STREQ(err.run, "run-a");
@@ -1005,7 +1011,8 @@ TEST(errors_carry_run_and_step)
     ASSERT_EQ(s_header_decode((kv_t[]){KA("shape", 0, 128), {0}}, &h, &err), -1);
     ASSERT_STREQ(err.msg, "shape [0, 128]: N must be 1..65536");
     ASSERT_STREQ(err.run, "run-a");
-    ASSERT(err.has_step && err.step == 12);
+    ASSERT(err.has_step);
+    ASSERT_EQ(err.step, 12);
     /* v is checked first, but run and step are noted before */
     ASSERT_EQ(s_header_decode((kv_t[]){KI("v", 9), {0}}, &h, &err), -1);
     ASSERT_EQ(err.reason, EW_REJ_VERSION);
@@ -1021,7 +1028,8 @@ TEST(errors_carry_run_and_step)
     /* a bad run is not copied; the step still is */
     ASSERT_EQ(s_header_decode((kv_t[]){KS("run", "a\x01"), KI("step", 5), {0}}, &h, &err), -1);
     ASSERT_STREQ(err.run, "");
-    ASSERT(err.has_step && err.step == 5);
+    ASSERT(err.has_step);
+    ASSERT_EQ(err.step, 5);
     /* a bad step is not noted */
     ASSERT_EQ(s_header_decode((kv_t[]){KI("step", -3), {0}}, &h, &err), -1);
     ASSERT_STREQ(err.run, "run-a");
@@ -1040,7 +1048,8 @@ TEST(errors_carry_run_and_step)
     msgpack_sbuffer_destroy(&sb);
     ASSERT_EQ(err.reason, EW_REJ_FRAMES);
     ASSERT_STREQ(err.run, "run-a");
-    ASSERT(err.has_step && err.step == 12);
+    ASSERT(err.has_step);
+    ASSERT_EQ(err.step, 12);
     /* and a later success leaves no stale error behind in a reused struct */
     uint8_t t[24] = {0};
     ASSERT_EQ(s_decode(NULL, t, sizeof t, &b, &err), 0);
@@ -1054,8 +1063,10 @@ TEST(messages_do_not_echo_raw_bytes)
     ASSERT_EQ(s_header_decode((kv_t[]){KS("dtype", "\x1b[31mred\xff"), {0}}, &h, &err), -1);
     ASSERT_EQ(err.reason, EW_REJ_DTYPE);
     ASSERT_STREQ(err.msg, "dtype \"\\x1b[31mred\\xff\" is unknown (f32, f64, f16, bf16)");
-    for (const char *p = err.msg; *p; p++)
-        ASSERT((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    for (const char *p = err.msg; *p; p++) {
+        ASSERT_GE((unsigned char)*p, 0x20);
+        ASSERT_LT((unsigned char)*p, 0x7f);
+    }
 }
 
 TEST(null_err_and_no_frames)
@@ -1063,7 +1074,7 @@ TEST(null_err_and_no_frames)
     batch_t sentinel, *b = &sentinel;
     decode_error_t err;
     ASSERT_EQ(decode_message(NULL, 0, 0, &b, &err), -1);
-    ASSERT(b == NULL);
+    ASSERT_NULL(b);
     ASSERT_EQ(err.reason, EW_REJ_FRAMES);
     uint8_t t[24] = {0};
     ASSERT_EQ(s_decode(NULL, t, 23, &b, NULL), -1); /* err may be NULL */
@@ -1094,7 +1105,7 @@ TEST(names_of_enums)
     ASSERT_STREQ(ew_support_name(EW_SUPPORT_DISCRETE), "discrete");
     result_t *r = calloc(1, sizeof *r);
     result_destroy(&r);
-    ASSERT(r == NULL);
+    ASSERT_NULL(r);
     result_destroy(&r);
     result_destroy(NULL);
     batch_destroy(NULL);

@@ -21,13 +21,18 @@ TEST(n_le_p_is_a_copy)
     ASSERT_EQ(downsample(st, v, 3, 3, &s), 0);
     ASSERT_EQ(s.n, 3);
     ASSERT_EQ(s.bucketed, 0);
-    ASSERT(s.min == NULL && s.max == NULL);
-    ASSERT(s.step != st && s.value != v); /* a copy, owned by s */
+    ASSERT_NULL(s.min);
+    ASSERT_NULL(s.max);
+    ASSERT_NE(s.step, st);
+    ASSERT_NE(s.value, v); /* a copy, owned by s */
     for (int i = 0; i < 3; i++)
         ASSERT_EQ(s.step[i], st[i]);
-    ASSERT(s.value[0] == 0.5 && isnan(s.value[1]) && s.value[2] == 2.0);
+    ASSERT_EQ(s.value[0], 0.5);
+    ASSERT_NAN(s.value[1]);
+    ASSERT_EQ(s.value[2], 2.0);
     series_free(&s);
-    ASSERT(s.step == NULL && s.n == 0);
+    ASSERT_NULL(s.step);
+    ASSERT_EQ(s.n, 0);
     series_free(&s); /* twice is harmless */
 }
 
@@ -39,7 +44,7 @@ TEST(single_point)
     ASSERT_EQ(downsample(st, v, 1, 1, &s), 0);
     ASSERT_EQ(s.n, 1);
     ASSERT_EQ(s.step[0], 42);
-    ASSERT(s.value[0] == -3.0);
+    ASSERT_EQ(s.value[0], -3.0);
     series_free(&s);
 }
 
@@ -58,9 +63,9 @@ TEST(bucket_boundaries_even)
     ASSERT_EQ(s.n, 10);
     for (int b = 0; b < 10; b++) {
         ASSERT_EQ(s.step[b], 10 * b + 9);      /* last step of the bucket */
-        ASSERT(s.value[b] == 10 * b + 9);      /* its value */
-        ASSERT(s.min[b] == 10 * b);
-        ASSERT(s.max[b] == 10 * b + 9);
+        ASSERT_EQ(s.value[b], 10 * b + 9);      /* its value */
+        ASSERT_EQ(s.min[b], 10 * b);
+        ASSERT_EQ(s.max[b], 10 * b + 9);
     }
     series_free(&s);
 }
@@ -80,9 +85,12 @@ TEST(bucket_boundaries_uneven)
     ASSERT_EQ(s.step[0], 103);
     ASSERT_EQ(s.step[1], 106);
     ASSERT_EQ(s.step[2], 109);
-    ASSERT(s.min[0] == 0 && s.max[0] == 3);
-    ASSERT(s.min[1] == 4 && s.max[1] == 6);
-    ASSERT(s.min[2] == 7 && s.max[2] == 9);
+    ASSERT_EQ(s.min[0], 0);
+    ASSERT_EQ(s.max[0], 3);
+    ASSERT_EQ(s.min[1], 4);
+    ASSERT_EQ(s.max[1], 6);
+    ASSERT_EQ(s.min[2], 7);
+    ASSERT_EQ(s.max[2], 9);
     series_free(&s);
 }
 
@@ -96,9 +104,13 @@ TEST(empty_buckets_skipped)
     ASSERT_EQ(downsample(st, v, 5, 4, &s), 0);
     ASSERT_EQ(s.n, 2);
     ASSERT_EQ(s.step[0], 2);
-    ASSERT(s.min[0] == 1 && s.max[0] == 3 && s.value[0] == 3);
+    ASSERT_EQ(s.min[0], 1);
+    ASSERT_EQ(s.max[0], 3);
+    ASSERT_EQ(s.value[0], 3);
     ASSERT_EQ(s.step[1], 1001);
-    ASSERT(s.min[1] == 4 && s.max[1] == 5 && s.value[1] == 5);
+    ASSERT_EQ(s.min[1], 4);
+    ASSERT_EQ(s.max[1], 5);
+    ASSERT_EQ(s.value[1], 5);
     series_free(&s);
 }
 
@@ -121,10 +133,10 @@ TEST(spike_preserved_in_max)
         hi = fmax(hi, s.max[b]);
         lo = fmin(lo, s.min[b]);
     }
-    ASSERT(hi == 50.0);
-    ASSERT(lo == -9.0);
-    ASSERT(s.max[43] == 50.0); /* step 4321 lies in bucket 43 */
-    ASSERT(s.value[43] == 1.0); /* the last value is not the spike */
+    ASSERT_EQ(hi, 50.0);
+    ASSERT_EQ(lo, -9.0);
+    ASSERT_EQ(s.max[43], 50.0); /* step 4321 lies in bucket 43 */
+    ASSERT_EQ(s.value[43], 1.0); /* the last value is not the spike */
     series_free(&s);
 }
 
@@ -136,11 +148,17 @@ TEST(nan_handling)
     ASSERT_EQ(downsample(st, v, 6, 3, &s), 0);
     ASSERT_EQ(s.n, 3);
     /* bucket 0: NaN, 2 -> last 2, min = max = 2 (NaN ignored) */
-    ASSERT(s.value[0] == 2.0 && s.min[0] == 2.0 && s.max[0] == 2.0);
+    ASSERT_EQ(s.value[0], 2.0);
+    ASSERT_EQ(s.min[0], 2.0);
+    ASSERT_EQ(s.max[0], 2.0);
     /* bucket 1: 1, NaN -> last is NaN, kept; min/max from 1 */
-    ASSERT(isnan(s.value[1]) && s.min[1] == 1.0 && s.max[1] == 1.0);
+    ASSERT_NAN(s.value[1]);
+    ASSERT_EQ(s.min[1], 1.0);
+    ASSERT_EQ(s.max[1], 1.0);
     /* bucket 2: only NaNs */
-    ASSERT(isnan(s.value[2]) && isnan(s.min[2]) && isnan(s.max[2]));
+    ASSERT_NAN(s.value[2]);
+    ASSERT_NAN(s.min[2]);
+    ASSERT_NAN(s.max[2]);
     series_free(&s);
 }
 
@@ -152,7 +170,9 @@ TEST(all_same_step)
     ASSERT_EQ(downsample(st, v, 5, 2, &s), 0);
     ASSERT_EQ(s.n, 1);
     ASSERT_EQ(s.step[0], 7);
-    ASSERT(s.value[0] == 5 && s.min[0] == 1 && s.max[0] == 5);
+    ASSERT_EQ(s.value[0], 5);
+    ASSERT_EQ(s.min[0], 1);
+    ASSERT_EQ(s.max[0], 5);
     series_free(&s);
 }
 
@@ -164,7 +184,9 @@ TEST(one_bucket)
     ASSERT_EQ(downsample(st, v, 3, 1, &s), 0);
     ASSERT_EQ(s.n, 1);
     ASSERT_EQ(s.step[0], 3);
-    ASSERT(s.value[0] == 4 && s.min[0] == -1 && s.max[0] == 9);
+    ASSERT_EQ(s.value[0], 4);
+    ASSERT_EQ(s.min[0], -1);
+    ASSERT_EQ(s.max[0], 9);
     series_free(&s);
 }
 
@@ -178,7 +200,8 @@ TEST(huge_step_range)
     ASSERT_EQ(s.n, 2);
     ASSERT_EQ(s.step[0], -1);
     ASSERT_EQ(s.step[1], INT64_MAX);
-    ASSERT(s.min[1] == 3 && s.max[1] == 5);
+    ASSERT_EQ(s.min[1], 3);
+    ASSERT_EQ(s.max[1], 5);
     series_free(&s);
 
     int64_t st2[] = {0, INT64_MAX / 3, INT64_MAX - 1, INT64_MAX};
@@ -204,12 +227,15 @@ TEST(many_points_bound)
     for (size_t p = 1; p < 2000; p = p * 3 + 1) {
         series_t s;
         ASSERT_EQ(downsample(st, v, N, p, &s), 0);
-        ASSERT(s.n >= 1 && s.n <= p);
+        ASSERT_GE(s.n, 1);
+        ASSERT_LE(s.n, p);
         ASSERT_EQ(s.step[s.n - 1], st[N - 1]);
         for (size_t b = 1; b < s.n; b++)
-            ASSERT(s.step[b] > s.step[b - 1]);
-        for (size_t b = 0; b < s.n; b++)
-            ASSERT(s.min[b] <= s.value[b] && s.value[b] <= s.max[b]);
+            ASSERT_GT(s.step[b], s.step[b - 1]);
+        for (size_t b = 0; b < s.n; b++) {
+            ASSERT_LE(s.min[b], s.value[b]);
+            ASSERT_LE(s.value[b], s.max[b]);
+        }
         series_free(&s);
     }
 }
@@ -251,9 +277,11 @@ TEST(matches_floor_formula_oracle)
             hi = fmax(hi, v[i]);
             if (bn != b) { /* i is the last point of its bucket */
                 if (N > (int)p) {
-                    ASSERT(nb < s.n);
+                    ASSERT_LT(nb, s.n);
                     ASSERT_EQ(s.step[nb], st[i]);
-                    ASSERT(s.value[nb] == v[i] && s.min[nb] == lo && s.max[nb] == hi);
+                    ASSERT_EQ(s.value[nb], v[i]);
+                    ASSERT_EQ(s.min[nb], lo);
+                    ASSERT_EQ(s.max[nb], hi);
                 }
                 nb++;
                 if (i + 1 < N)

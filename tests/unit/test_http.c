@@ -471,12 +471,6 @@ static long long s_json_int(const char *body, const char *key)
         ASSERT_STREQ((r).cache, "no-store");                                  \
     } while (0)
 
-#define ASSERT_HAS(hay, needle)                                               \
-    do {                                                                      \
-        if (!strstr((hay), (needle)))                                         \
-            T_FAIL_("expected %s in: %s", (needle), (hay));                   \
-    } while (0)
-
 /* ------------------------------------------------------------ health */
 
 TEST(health_fields_and_counters)
@@ -502,10 +496,11 @@ TEST(health_fields_and_counters)
     ASSERT_HAS(r.body, "\"queue\":{\"in\":{\"items\":1,\"bytes\":100},"
                        "\"out\":{\"items\":0,\"bytes\":0}}");
     /* The fixture's daemon started 12 s before the tests. */
+    ASSERT_HAS(r.body, "\"uptime_s\":");
     const char *u = strstr(r.body, "\"uptime_s\":");
-    ASSERT(u);
     double up = strtod(u + 11, NULL);
-    ASSERT(up >= 11.0 && up < 600.0);
+    ASSERT_GE(up, 11.0);
+    ASSERT_LT(up, 600.0);
     s_resp_free(&r);
 }
 
@@ -544,7 +539,8 @@ TEST(runs_csv)
     ASSERT_STREQ(r.ctype, "text/csv; charset=utf-8");
     ASSERT_STREQ(r.cache, "no-store");
     ASSERT_HAS(r.body, "r1");
-    ASSERT(r.body[0] != '{' && r.body[0] != '[');
+    ASSERT_NE(r.body[0], '{');
+    ASSERT_NE(r.body[0], '[');
     s_resp_free(&r);
 }
 
@@ -559,7 +555,7 @@ TEST(series_values_equal_written)
     ASSERT_JSON_CT(r);
     ASSERT_HAS(r.body, "{\"run\":\"r1\",\"tag\":\"train\",\"metric\":\"erank\","
                        "\"bucketed\":false,");
-    ASSERT(!strstr(r.body, "\"min\""));
+    ASSERT_HASNT(r.body, "\"min\"");
     ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS + 1), S_NSTEPS);
     ASSERT_EQ(s_json_array(r.body, "value", v, S_NSTEPS + 1), S_NSTEPS);
     for (int i = 0; i < S_NSTEPS; i++) {
@@ -576,7 +572,7 @@ TEST(series_nan_is_null)
     ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=maybe", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "value", v, S_NSTEPS), S_NSTEPS);
-    ASSERT(isnan(v[S_NAN_STEP]));
+    ASSERT_NAN(v[S_NAN_STEP]);
     ASSERT_MIXED(v[S_NAN_STEP + 1], S_NAN_STEP + 1, 0);
     ASSERT_HAS(r.body, ",null,");
     s_resp_free(&r);
@@ -630,10 +626,13 @@ TEST(series_bucketed_keeps_spike)
     ASSERT_EQ(st[2], S_NSTEPS - 1);
     int spike = 0;
     for (int i = 0; i < 3; i++) {
-        ASSERT(mn[i] <= v[i] && v[i] <= mx[i]);
+        ASSERT_LE(mn[i], v[i]);
+        ASSERT_LE(v[i], mx[i]);
         spike |= mx[i] == S_SPIKE;
     }
-    ASSERT(spike);
+    if (!spike)
+        T_FAIL_("no bucket's max is the spike %g: max = %g, %g, %g", (double)S_SPIKE, mx[0],
+                mx[1], mx[2]);
     ASSERT_EQ(mn[0], 0);
     s_resp_free(&r);
 
@@ -664,7 +663,7 @@ TEST(series_csv)
                     "&points=3",
                     &r), 0);
     ASSERT_EQ(r.status, 200);
-    ASSERT(strncmp(r.body, "step,value,min,max\n", 19) == 0);
+    ASSERT_PREFIX(r.body, "step,value,min,max\n");
     int lines = 0;
     for (const char *p = r.body; *p; p++)
         lines += *p == '\n';
@@ -768,7 +767,8 @@ TEST(series_reference_levels)
     ASSERT_MIXED(c, want_c, 0);
     ASSERT_MIXED(id, want_i, 0);
     ASSERT_MIXED(c, metrics_vmf_log_norm(8, 10.0) - 10.0, 1e-15);
-    ASSERT(id > c && id < c + log(4.0));
+    ASSERT_GT(id, c);
+    ASSERT_LT(id, c + log(4.0));
     ASSERT_HAS(r.body, "\"support\":\"sphere\",\"step\":2}}");
     s_resp_free(&r);
 
@@ -777,7 +777,8 @@ TEST(series_reference_levels)
     ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=uniform", &r), 0);
     ASSERT(s_ref(r.body, &c, &id));
     ASSERT_MIXED(c, 0.0, 0);
-    ASSERT(id < -3.0 && id > -4.0);
+    ASSERT_LT(id, -3.0);
+    ASSERT_GT(id, -4.0);
     s_resp_free(&r);
 
     /* CSV has no place for levels: unchanged. */
@@ -825,7 +826,7 @@ TEST(series_wall_time_on_request)
     ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=0",
                     &r), 0);
     ASSERT_EQ(r.status, 200);
-    ASSERT(!strstr(r.body, "\"time\""));
+    ASSERT_HASNT(r.body, "\"time\"");
     s_resp_free(&r);
     ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=2",
                     &r), 0);
@@ -1068,7 +1069,7 @@ TEST(cache_answers_equal_sqlite_and_follow_writes)
     query_close(&pq);
     query_cache_destroy(&cache);
     query_cache_destroy(&small);
-    ASSERT(cache == NULL);
+    ASSERT_NULL(cache);
 }
 
 /* Readers on their own connections share one cache while the series is
@@ -1153,7 +1154,7 @@ TEST(static_files_with_content_types)
         }
         ASSERT_STREQ(r.cache, "no-cache");
         ASSERT_STREQ(r.nosniff, "nosniff");
-        ASSERT(r.etag[0] == '"');
+        ASSERT_EQ(r.etag[0], '"');
         if (i < 2)
             ASSERT_HAS(r.csp, "default-src 'self'");
         s_resp_free(&r);
@@ -1252,7 +1253,7 @@ TEST(web_dir_without_index_fails_at_start)
     char err[512] = "";
     http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = s_db,
                           .threads = 1, .web_dir = s_dir };
-    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_NULL(http_start(&cfg, err, sizeof err));
     ASSERT_HAS(err, "no index.html");
     ASSERT_HAS(err, s_dir);
 }
@@ -1265,7 +1266,8 @@ TEST(find_web_dir_reports_a_directory_with_index)
         char p[4200];
         snprintf(p, sizeof p, "%s/index.html", dir);
         struct stat st;
-        ASSERT(dir[0] == '/' && stat(p, &st) == 0);
+        ASSERT_EQ(dir[0], '/');
+        ASSERT_EQ(stat(p, &st), 0);
     } else {
         ASSERT_EQ(rc, -ENOENT);
     }
@@ -1397,7 +1399,7 @@ TEST(port_in_use_gives_clear_message)
     http_config_t cfg = { .host = "127.0.0.1", .port = s_port,
                           .db_path = s_db, .threads = 1 };
     http_t *h = http_start(&cfg, err, sizeof err);
-    ASSERT(h == NULL);
+    ASSERT_NULL(h);
     snprintf(want, sizeof want,
              "cannot listen on 127.0.0.1:%d: Address already in use", s_port);
     ASSERT_STREQ(err, want);
@@ -1413,11 +1415,11 @@ TEST(bad_host_and_port_are_rejected)
     char err[256] = "";
     http_config_t cfg = { .host = "no.such.host.invalid", .port = 0,
                           .db_path = s_db, .threads = 1 };
-    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_NULL(http_start(&cfg, err, sizeof err));
     ASSERT_HAS(err, "cannot listen on no.such.host.invalid:0: ");
     cfg.host = "127.0.0.1";
     cfg.port = 70000;
-    ASSERT(http_start(&cfg, err, sizeof err) == NULL);
+    ASSERT_NULL(http_start(&cfg, err, sizeof err));
     ASSERT_HAS(err, "port");
 }
 
@@ -1453,7 +1455,7 @@ TEST(ipv6_loopback)
     s_resp_t r;
     int rc = s_fetch("GET", url, &r);
     http_stop(&h);
-    ASSERT(h == NULL);
+    ASSERT_NULL(h);
     ASSERT_EQ(rc, 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_HAS(r.body, "\"bucketed\":true");
@@ -1522,7 +1524,8 @@ TEST(missing_database_is_503)
     ASSERT_HAS(body[2], "\"client_dropped\":0");
     /* Looking must not create the file. */
     struct stat st;
-    ASSERT(stat(db, &st) != 0 && errno == ENOENT);
+    ASSERT_NE(stat(db, &st), 0);
+    ASSERT_EQ(errno, ENOENT);
 }
 
 /* Many clients at once: the read pool hands out connections safely and

@@ -70,7 +70,7 @@ static void s_report(const s_tally_t *t)
 #define ASSERT_TALLY(t)                                                       \
     do {                                                                      \
         s_report(&(t));                                                       \
-        ASSERT((t).cases > 0);                                                \
+        ASSERT_GT((t).cases, 0);                                                \
         ASSERT_EQ((t).failed, 0);                                             \
     } while (0)
 
@@ -129,7 +129,7 @@ static double s_er_tol32(const s_er_case_t *e)
 TEST(vectors_files)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     size_t cases = 0, bad = 0;
     for (size_t i = 0; i < vectors_count(v); i++) {
         const vectors_case_t *c = vectors_case(v, i);
@@ -160,9 +160,9 @@ TEST(vectors_files)
         }
     }
     vectors_destroy(&v);
-    ASSERT(v == NULL);
+    ASSERT_NULL(v);
     printf("# vectors: %zu cases, %zu problems\n", cases, bad);
-    ASSERT(cases > 0);
+    ASSERT_GT(cases, 0);
     ASSERT_EQ(bad, 0);
 }
 
@@ -171,7 +171,7 @@ TEST(vectors_files)
 TEST(bessel_table)
 {
     vectors_t *v = vectors_load("bessel.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     s_tally_t ln_iv = {"ln_iv", 0, 0, 0, ""};
     s_tally_t vmf = {"vmf_const", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
@@ -188,7 +188,7 @@ TEST(bessel_table)
     vectors_destroy(&v);
     s_report(&ln_iv);
     ASSERT_TALLY(vmf);
-    ASSERT(ln_iv.cases > 0);
+    ASSERT_GT(ln_iv.cases, 0);
     ASSERT_EQ(ln_iv.failed, 0);
 }
 
@@ -206,7 +206,9 @@ TEST(bessel_extremes)
             double l0 = metrics_log_bessel_i(nu, x);
             double lm = metrics_log_bessel_i(nu - 1.0, x);
             double lp = metrics_log_bessel_i(nu + 1.0, x);
-            ASSERT(isfinite(l0) && isfinite(lm) && isfinite(lp));
+            ASSERT_FINITE(l0);
+            ASSERT_FINITE(lm);
+            ASSERT_FINITE(lp);
             /* In ratios to I_nu; an error e in the logs shows up as an
              * error of about e (a + b), so this bounds the relative error
              * of ln I without the cancellation of a - b. */
@@ -233,10 +235,10 @@ TEST(bessel_extremes)
         ASSERT_MIXED(metrics_log_bessel_i(0.5, y), pre + log1p(-e2), 1e-14);
         ASSERT_MIXED(metrics_log_bessel_i(-0.5, y), pre + log1p(e2), 1e-14);
     }
-    ASSERT(isnan(metrics_log_bessel_i(-1.0, 1.0)));
-    ASSERT(isnan(metrics_log_bessel_i(0.5, -1.0)));
-    ASSERT(isnan(metrics_vmf_log_norm(0, 10.0)));
-    ASSERT(isnan(metrics_vmf_log_norm(3, 0.0)));
+    ASSERT_NAN(metrics_log_bessel_i(-1.0, 1.0));
+    ASSERT_NAN(metrics_log_bessel_i(0.5, -1.0));
+    ASSERT_NAN(metrics_vmf_log_norm(0, 10.0));
+    ASSERT_NAN(metrics_vmf_log_norm(3, 0.0));
 }
 
 /* ================================================================ ER f64 */
@@ -244,7 +246,7 @@ TEST(bessel_extremes)
 TEST(er_entropy_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     s_tally_t t = {"er_entropy", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
         const vectors_case_t *c = vectors_case(v, i);
@@ -267,7 +269,7 @@ TEST(er_entropy_cases)
 TEST(er_reconstruction_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     s_tally_t t = {"er_reconstruction", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
         const vectors_case_t *c = vectors_case(v, i);
@@ -293,26 +295,26 @@ TEST(er_undefined)
 {
     double z[6] = {1, 0, 0, 0, 1, 0};
     const char *why = NULL;
-    ASSERT(isnan(metrics_er_entropy(z, 0, 3, EW_SUPPORT_SPHERE, 10.0,
-                                    EW_REDUCE_AVERAGE, &why)));
-    ASSERT(why != NULL);
+    ASSERT_NAN(metrics_er_entropy(z, 0, 3, EW_SUPPORT_SPHERE, 10.0,
+                                    EW_REDUCE_AVERAGE, &why));
+    ASSERT_NOT_NULL(why);
     why = NULL;
-    ASSERT(isnan(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 0.0,
-                                    EW_REDUCE_AVERAGE, &why)));
-    ASSERT(why != NULL);
+    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 0.0,
+                                    EW_REDUCE_AVERAGE, &why));
+    ASSERT_NOT_NULL(why);
     why = NULL;
-    ASSERT(isnan(metrics_er_reconstruction(z, z, 2, 3, EW_SUPPORT_SPHERE,
-                                           NAN, &why)));
-    ASSERT(why != NULL);
+    ASSERT_NAN(metrics_er_reconstruction(z, z, 2, 3, EW_SUPPORT_SPHERE,
+                                           NAN, &why));
+    ASSERT_NOT_NULL(why);
     why = NULL;
     z[0] = NAN;
-    ASSERT(isnan(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
-                                    EW_REDUCE_EXPECTATION, &why)));
-    ASSERT(why != NULL);
+    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
+                                    EW_REDUCE_EXPECTATION, &why));
+    ASSERT_NOT_NULL(why);
     /* discrete ignores kappa */
     z[0] = 1.0;
-    ASSERT(isfinite(metrics_er_entropy(z, 2, 3, EW_SUPPORT_DISCRETE, NAN,
-                                       EW_REDUCE_AVERAGE, NULL)));
+    ASSERT_FINITE(metrics_er_entropy(z, 2, 3, EW_SUPPORT_DISCRETE, NAN,
+                                       EW_REDUCE_AVERAGE, NULL));
 }
 
 /* ================================================================ ER f32 */
@@ -320,7 +322,7 @@ TEST(er_undefined)
 TEST(er_entropy_f32_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     metrics_ws_t *ws = metrics_ws_new(); /* one for all: exercises growth */
     s_tally_t t = {"er_entropy_f32", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
@@ -338,7 +340,7 @@ TEST(er_entropy_f32_cases)
         free(x);
     }
     metrics_ws_destroy(&ws);
-    ASSERT(ws == NULL);
+    ASSERT_NULL(ws);
     vectors_destroy(&v);
     ASSERT_TALLY(t);
 }
@@ -346,7 +348,7 @@ TEST(er_entropy_f32_cases)
 TEST(er_reconstruction_f32_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     metrics_ws_t *ws = metrics_ws_new();
     s_tally_t t = {"er_reconstruction_f32", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
@@ -493,7 +495,7 @@ TEST(l2_normalise_f32)
     uint64_t st = 42;
     size_t n = 50, d = 33;
     float *z = malloc(n * d * sizeof *z);
-    ASSERT(z != NULL);
+    ASSERT_NOT_NULL(z);
     for (size_t j = 0; j < n * d; j++)
         z[j] = (float)(1e3 * s_rng_normal(&st));
     for (size_t k = 0; k < d; k++)
@@ -508,11 +510,11 @@ TEST(l2_normalise_f32)
         for (size_t k = 0; k < d; k++)
             ss += (double)z[i * d + k] * z[i * d + k];
         if (i == 7)
-            ASSERT(ss == 0.0);
+            ASSERT_EQ(ss, 0.0);
         else
             ASSERT_MIXED(sqrt(ss), 1.0, 1e-6);
     }
-    ASSERT(z[9 * d + 3] == 1.0f);
+    ASSERT_EQ(z[9 * d + 3], 1.0f);
     free(z);
 }
 
@@ -525,12 +527,12 @@ TEST(er_f32_undefined)
                                       EW_REDUCE_AVERAGE, ws, &why);
     double r = metrics_er_reconstruction_f32(z, z, 2, 3, EW_SUPPORT_SPHERE,
                                              -1.0, ws, &why);
-    ASSERT(isnan(h));
-    ASSERT(isnan(r));
-    ASSERT(why != NULL);
+    ASSERT_NAN(h);
+    ASSERT_NAN(r);
+    ASSERT_NOT_NULL(why);
     /* ws may be NULL (a temporary one is used) */
-    ASSERT(isfinite(metrics_er_entropy_f32(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
-                                           EW_REDUCE_AVERAGE, NULL, NULL)));
+    ASSERT_FINITE(metrics_er_entropy_f32(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
+                                           EW_REDUCE_AVERAGE, NULL, NULL));
     /* a NaN anywhere must not vanish inside a max or a merge */
     for (size_t at = 0; at < 6; at++) {
         float zz[6] = {1, 0, 0, 0, 1, 0};
@@ -539,13 +541,13 @@ TEST(er_f32_undefined)
             why = NULL;
             h = metrics_er_entropy_f32(zz, 2, 3, (ew_support_t)sup, 10.0,
                                        EW_REDUCE_EXPECTATION, ws, &why);
-            ASSERT(isnan(h));
-            ASSERT(why != NULL);
+            ASSERT_NAN(h);
+            ASSERT_NOT_NULL(why);
         }
     }
     metrics_ws_destroy(&ws);
     metrics_ws_destroy(&ws); /* safe: the pointer is NULL now */
-    ASSERT(ws == NULL);
+    ASSERT_NULL(ws);
 }
 
 /* ================================================================ others */
@@ -683,7 +685,7 @@ TEST(std_l2_cases)
 TEST(sinkhorn_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     s_tally_t sum = {"sinkhorn_sumsq", 0, 0, 0, ""};
     s_tally_t elem = {"sinkhorn_elementwise", 0, 0, 0, ""};
     for (size_t i = 0; i < vectors_count(v); i++) {
@@ -734,7 +736,7 @@ TEST(sinkhorn_cases)
     vectors_destroy(&v);
     s_report(&elem);
     ASSERT_TALLY(sum);
-    ASSERT(elem.cases == sum.cases);
+    ASSERT_EQ(elem.cases, sum.cases);
     ASSERT_EQ(elem.failed, 0);
 }
 
@@ -746,8 +748,8 @@ TEST(others_undefined)
 #define UNDEF(expr)                                                           \
     do {                                                                      \
         why = NULL;                                                           \
-        ASSERT(isnan(expr));                                                  \
-        ASSERT(why != NULL);                                                  \
+        ASSERT_NAN(expr);                                                  \
+        ASSERT_NOT_NULL(why);                                                  \
     } while (0)
     UNDEF(metrics_align(x, x, 0, 2, 2.0, &why));
     UNDEF(metrics_uniform(x, 1, 2, 2.0, &why));
@@ -762,7 +764,7 @@ TEST(others_undefined)
 #undef UNDEF
     why = NULL;
     ASSERT_EQ(metrics_sinkhorn(x, 2, 2, 0.05, 3, q, &why), -EINVAL);
-    ASSERT(why != NULL);
+    ASSERT_NOT_NULL(why);
     x[1] = 0.0;
     ASSERT_EQ(metrics_sinkhorn(x, 2, 2, 0.0, 3, q, &why), -EINVAL);
     ASSERT_EQ(metrics_sinkhorn(x, 2, 2, 0.05, 3, q, NULL), 0);
@@ -812,15 +814,20 @@ TEST(exp_f32_ulp)
         }
         printf("# exp_f32 isa %d: %zu values, worst %.3f ulp at x = %.9g\n", isa, count, worst,
                worst_x);
-        ASSERT(count > 1000000);
-        ASSERT(worst <= 1.5);
+        ASSERT_GT(count, 1000000);
+        ASSERT_LE(worst, 1.5);
         float ex[] = {0.0f, -0.0f, -87.5f, -1000.0f, -INFINITY, 88.8f, INFINITY, NAN, 1.0f};
         float ey[9];
         metrics__exp_f32(ex, ey, 9, isa);
-        ASSERT(ey[0] == 1.0f && ey[1] == 1.0f);
-        ASSERT(ey[2] == 0.0f && ey[3] == 0.0f && ey[4] == 0.0f);
-        ASSERT(isinf(ey[5]) && ey[5] > 0 && isinf(ey[6]));
-        ASSERT(isnan(ey[7]));
+        ASSERT_EQ(ey[0], 1.0f);
+        ASSERT_EQ(ey[1], 1.0f);
+        ASSERT_EQ(ey[2], 0.0f);
+        ASSERT_EQ(ey[3], 0.0f);
+        ASSERT_EQ(ey[4], 0.0f);
+        ASSERT(isinf(ey[5]));
+        ASSERT_GT(ey[5], 0);
+        ASSERT(isinf(ey[6]));
+        ASSERT_NAN(ey[7]);
         ASSERT_MIXED(ey[8], 2.718281828459045, 2e-7);
     }
 }
@@ -997,7 +1004,7 @@ TEST(std_l2_f32_cases)
 TEST(er_f32_cases_portable)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     metrics_ws_t *ws = metrics_ws_new();
     metrics__ws_set_isa(ws, 0);
     s_tally_t t = {"er_f32_portable", 0, 0, 0, ""};
@@ -1026,7 +1033,7 @@ TEST(er_f32_cases_portable)
 TEST(sinkhorn_f32_cases)
 {
     vectors_t *v = vectors_load("cases.txt");
-    ASSERT(v != NULL);
+    ASSERT_NOT_NULL(v);
     metrics_ws_t *ws = metrics_ws_new();
     s_tally_t sum = {"sinkhorn_f32_sumsq", 0, 0, 0, ""};
     s_tally_t elem = {"sinkhorn_f32_elementwise", 0, 0, 0, ""};
@@ -1291,9 +1298,12 @@ TEST(set_matches_singles)
     metrics_ws_t *ws = metrics_ws_new();
     metrics_params_t p;
     metrics_params_default(&p);
-    ASSERT(p.kappa == EW_KAPPA_DEFAULT && p.t == 2.0 && p.alpha == 2.0 && p.normalise == 1);
+    ASSERT_EQ(p.kappa, EW_KAPPA_DEFAULT);
+    ASSERT_EQ(p.t, 2.0);
+    ASSERT_EQ(p.alpha, 2.0);
+    ASSERT_EQ(p.normalise, 1);
     metrics_out_t *out = malloc(sizeof *out);
-    ASSERT(out != NULL);
+    ASSERT_NOT_NULL(out);
     size_t nshapes = sizeof shapes / sizeof shapes[0];
     for (size_t sj = 0; sj < 2 * nshapes; sj++) { /* portable kernels, then the fastest */
         size_t si = sj % nshapes;
@@ -1358,15 +1368,17 @@ TEST(set_matches_singles)
         ASSERT_EQ(out->spectrum_len, r < METRICS_SPECTRUM_MAX ? r : METRICS_SPECTRUM_MAX);
         double sum = 0.0;
         for (size_t k = 0; k < out->spectrum_len; k++) {
-            ASSERT(out->spectrum[k] >= 0.0);
+            ASSERT_GE(out->spectrum[k], 0.0);
             if (k > 0)
-                ASSERT(out->spectrum[k] <= out->spectrum[k - 1]);
+                ASSERT_LE(out->spectrum[k], out->spectrum[k - 1]);
             sum += out->spectrum[k];
         }
         if (r <= METRICS_SPECTRUM_MAX)
             ASSERT_MIXED(sum, 1.0, 1e-12);
-        else
-            ASSERT(sum < 1.0 && sum > 0.9);
+        else {
+            ASSERT_LT(sum, 1.0);
+            ASSERT_GT(sum, 0.9);
+        }
         /* RankMe is the exp-entropy of that same spectrum (r <= 512) */
         if (r <= METRICS_SPECTRUM_MAX) {
             double h = 0.0;
@@ -1387,24 +1399,27 @@ TEST(set_matches_singles)
     ASSERT_EQ(metrics_compute_set_f32(z, NULL, 50, 7, &p, METRICS_BIT(METRICS_UNIFORM), ws, out),
               0);
     ASSERT_EQ(out->mask, METRICS_BIT(METRICS_UNIFORM));
-    ASSERT(out->value[METRICS_UNIFORM] == metrics_uniform_f32(z, 50, 7, 2.0, ws, NULL));
-    ASSERT(isnan(out->value[METRICS_W2]) && out->spectrum_len == 0);
+    ASSERT_EQ(out->value[METRICS_UNIFORM], metrics_uniform_f32(z, 50, 7, 2.0, ws, NULL));
+    ASSERT_NAN(out->value[METRICS_W2]);
+    ASSERT_EQ(out->spectrum_len, 0);
     ASSERT_EQ(metrics_compute_set_f32(z, z, 50, 7, &p, METRICS_BIT(METRICS_W2), NULL, out), 0);
-    ASSERT(out->value[METRICS_W2] == metrics_w2_f32(z, 50, 7, 1e-8, NULL, NULL));
+    ASSERT_EQ(out->value[METRICS_W2], metrics_w2_f32(z, 50, 7, 1e-8, NULL, NULL));
     /* undefined everywhere, with reasons */
     ASSERT_EQ(metrics_compute_set_f32(z, z, 0, 7, NULL, METRICS_SET_DEFAULT, ws, out), 0);
     for (int id = 0; id < METRICS_COUNT; id++)
-        ASSERT(isnan(out->value[id]) && out->why[id] != NULL);
+        ASSERT_NAN(out->value[id]);
+        ASSERT_NOT_NULL(out->why[id]);
     ASSERT_EQ(out->spectrum_len, 0);
     z[3] = NAN;
     ASSERT_EQ(metrics_compute_set_f32(z, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out), 0);
     for (int id = 0; id < METRICS_COUNT; id++)
         if (id != METRICS_ALIGN && id != METRICS_ER_RECONSTRUCTION) /* row-wise: NaN too */
-            ASSERT(isnan(out->value[id]) && out->why[id] != NULL);
+            ASSERT_NAN(out->value[id]);
+            ASSERT_NOT_NULL(out->why[id]);
     ASSERT_EQ(metrics_compute_set_f32(NULL, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out),
               -EINVAL);
     ASSERT_STREQ(metrics_name(METRICS_W2), "w2");
-    ASSERT(metrics_name(METRICS_COUNT) == NULL);
+    ASSERT_NULL(metrics_name(METRICS_COUNT));
     free(z), free(z64), free(out);
     metrics_ws_destroy(&ws);
 }
@@ -1423,7 +1438,8 @@ TEST(scores_f32)
     ASSERT(qx && qy && out);
     metrics_params_t p;
     metrics_params_default(&p);
-    ASSERT(p.sinkhorn_eps == 0.05 && p.sinkhorn_iters == 3);
+    ASSERT_EQ(p.sinkhorn_eps, 0.05);
+    ASSERT_EQ(p.sinkhorn_iters, 3);
     ASSERT_EQ(metrics_sinkhorn(x64, b, k, p.sinkhorn_eps, p.sinkhorn_iters, qx, NULL), 0);
     ASSERT_EQ(metrics_sinkhorn(y64, b, k, p.sinkhorn_eps, p.sinkhorn_iters, qy, NULL), 0);
     double h = metrics_er_entropy(qx, b, k, EW_SUPPORT_DISCRETE, 0.0, p.reduction, NULL);
@@ -1433,12 +1449,13 @@ TEST(scores_f32)
               METRICS_BIT(METRICS_ER_ENTROPY) | METRICS_BIT(METRICS_ER_RECONSTRUCTION));
     ASSERT_MIXED(out->value[METRICS_ER_ENTROPY], h, 10.0 * 2e-7);
     ASSERT_MIXED(out->value[METRICS_ER_RECONSTRUCTION], r, 10.0 * 2e-7);
-    ASSERT(out->why[METRICS_ER_ENTROPY] == NULL);
+    ASSERT_NULL(out->why[METRICS_ER_ENTROPY]);
     ASSERT_EQ(metrics_scores_f32(x, NULL, b, k, NULL, METRICS_SET_DEFAULT, NULL, out), 0);
     ASSERT_EQ(out->mask, METRICS_BIT(METRICS_ER_ENTROPY));
     x[7] = INFINITY;
     ASSERT_EQ(metrics_scores_f32(x, y, b, k, &p, METRICS_SET_DEFAULT, NULL, out), 0);
-    ASSERT(isnan(out->value[METRICS_ER_ENTROPY]) && out->why[METRICS_ER_ENTROPY] != NULL);
+    ASSERT_NAN(out->value[METRICS_ER_ENTROPY]);
+    ASSERT_NOT_NULL(out->why[METRICS_ER_ENTROPY]);
     free(x), free(y), free(x64), free(y64), free(qx), free(qy), free(out);
 }
 
@@ -1450,8 +1467,8 @@ TEST(f32_undefined)
 #define UNDEF(expr)                                                           \
     do {                                                                      \
         why = NULL;                                                           \
-        ASSERT(isnan(expr));                                                  \
-        ASSERT(why != NULL);                                                  \
+        ASSERT_NAN(expr);                                                  \
+        ASSERT_NOT_NULL(why);                                                  \
     } while (0)
     UNDEF(metrics_align_f32(x, x, 0, 2, 2.0, &why));
     UNDEF(metrics_align_f32(x, x, 2, 2, -1.0, &why));
@@ -1472,7 +1489,7 @@ TEST(f32_undefined)
 #undef UNDEF
     why = NULL;
     ASSERT_EQ(metrics_sinkhorn_f32(x, 2, 2, 0.05, 3, q, NULL, &why), -EINVAL);
-    ASSERT(why != NULL);
+    ASSERT_NOT_NULL(why);
     x[1] = 0.0f;
     ASSERT_EQ(metrics_sinkhorn_f32(x, 2, 2, 0.0, 3, q, NULL, &why), -EINVAL);
     ASSERT_EQ(metrics_sinkhorn_f32(x, 2, 2, 0.05, -1, q, NULL, &why), -EINVAL);

@@ -64,7 +64,7 @@ static const double S_F8[6] = { 1.0, -2.5, 3.25, 0.1, 1e-300, -7.0 };
         npy_array_t rej_a;                                                    \
         char rej_err[256] = "";                                               \
         ASSERT_EQ(npy_load(s_path, &rej_a, rej_err, sizeof rej_err), -1);     \
-        ASSERT(rej_a.data == NULL);                                           \
+        ASSERT_NULL(rej_a.data);                                           \
         if (!strstr(rej_err, needle))                                         \
             T_FAIL_("error \"%s\" does not mention \"%s\"", rej_err, needle); \
     } while (0)
@@ -81,14 +81,14 @@ TEST(loads_v1_float32)
     ASSERT_EQ(a.dtype, NPY_F32);
     ASSERT_EQ(a.n, 2);
     ASSERT_EQ(a.d, 3);
-    ASSERT(memcmp(a.data, S_F4, sizeof S_F4) == 0);
+    ASSERT_MEMEQ(a.data, S_F4, sizeof S_F4);
     double *z = npy_to_double(&a);
-    ASSERT(z != NULL);
+    ASSERT_NOT_NULL(z);
     for (int i = 0; i < 6; i++)
-        ASSERT(z[i] == (double)S_F4[i]); /* widened exactly */
+        ASSERT_EQ(z[i], (double)S_F4[i]); /* widened exactly */
     free(z);
     npy_free(&a);
-    ASSERT(a.data == NULL);
+    ASSERT_NULL(a.data);
     npy_free(&a); /* twice is harmless */
 }
 
@@ -103,8 +103,8 @@ TEST(loads_v2_float64)
     ASSERT_EQ(a.n, 3);
     ASSERT_EQ(a.d, 2);
     double *z = npy_to_double(&a);
-    ASSERT(z != NULL);
-    ASSERT(memcmp(z, S_F8, sizeof S_F8) == 0);
+    ASSERT_NOT_NULL(z);
+    ASSERT_MEMEQ(z, S_F8, sizeof S_F8);
     free(z);
     npy_free(&a);
 }
@@ -125,7 +125,7 @@ TEST(loads_v3_and_tolerates_layout)
                 S_F8, 8);
     ASSERT_EQ(npy_load(s_path, &a, err, sizeof err), 0);
     ASSERT_EQ(a.n * a.d, 1);
-    ASSERT(((double *)a.data)[0] == 1.0);
+    ASSERT_EQ(((double *)a.data)[0], 1.0);
     npy_free(&a);
 }
 
@@ -146,7 +146,7 @@ TEST(parses_from_memory)
     ASSERT_EQ(npy_parse(buf, 10 + hlen + 8, &a, err, sizeof err), 0);
     ASSERT_EQ(a.n, 1);
     ASSERT_EQ(a.d, 2);
-    ASSERT(((float *)a.data)[1] == -2.5f);
+    ASSERT_EQ(((float *)a.data)[1], -2.5f);
     npy_free(&a);
     ASSERT_EQ(npy_parse(buf, 10 + hlen + 4, &a, err, sizeof err), -1);
 }
@@ -264,11 +264,11 @@ TEST(raw_float32_with_shape)
     ASSERT_EQ(a.dtype, NPY_F32);
     ASSERT_EQ(a.n, 3);
     ASSERT_EQ(a.d, 2);
-    ASSERT(memcmp(a.data, S_F4, sizeof S_F4) == 0);
+    ASSERT_MEMEQ(a.data, S_F4, sizeof S_F4);
     npy_free(&a);
     ASSERT_EQ(npy_load_raw_f32(s_path, 2, 2, &a, err, sizeof err), -1);
-    ASSERT(strstr(err, "24 bytes") != NULL);
-    ASSERT(strstr(err, "needs 16") != NULL);
+    ASSERT_HAS(err, "24 bytes");
+    ASSERT_HAS(err, "needs 16");
     ASSERT_EQ(npy_load_raw_f32(s_path, 0, 2, &a, err, sizeof err), -1);
 }
 
@@ -277,7 +277,7 @@ TEST(large_file_round_trip)
     /* Bigger than the loader's first read buffer, so it has to grow. */
     size_t n = 1000, d = 50;
     double *x = malloc(n * d * sizeof *x);
-    ASSERT(x != NULL);
+    ASSERT_NOT_NULL(x);
     for (size_t i = 0; i < n * d; i++)
         x[i] = (double)i * 0.5 - 3.0;
     s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 50), }",

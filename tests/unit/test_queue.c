@@ -21,7 +21,7 @@ TEST(fifo_order)
     for (intptr_t i = 1; i <= 5; i++)
         ASSERT_EQ((intptr_t)queue_pop(q), i);
     queue_destroy(&q);
-    ASSERT(q == NULL);
+    ASSERT_NULL(q);
 }
 
 TEST(close_drains_then_null)
@@ -32,7 +32,7 @@ TEST(close_drains_then_null)
     ASSERT_EQ(queue_push(q, (void *)2, 1), -EPIPE);
     ASSERT(!queue_is_drained(q));
     ASSERT_EQ((intptr_t)queue_pop(q), 1);
-    ASSERT(queue_pop(q) == NULL);
+    ASSERT_NULL(queue_pop(q));
     ASSERT(queue_is_drained(q));
     queue_destroy(&q);
 }
@@ -40,7 +40,7 @@ TEST(close_drains_then_null)
 TEST(pop_timed_times_out)
 {
     queue_t *q = queue_new(4, 100);
-    ASSERT(queue_pop_timed(q, 20) == NULL);
+    ASSERT_NULL(queue_pop_timed(q, 20));
     ASSERT(!queue_is_drained(q));
     queue_destroy(&q);
 }
@@ -57,45 +57,61 @@ TEST(oversized_item_admitted_when_empty)
 typedef struct {
     queue_t *q;
     atomic_int done;
+    int rc; /* queue_push's return, read after the join */
 } s_blocker_t;
 
 static void *s_push_one(void *arg)
 {
     s_blocker_t *b = arg;
-    queue_push(b->q, (void *)3, 60);
+    b->rc = queue_push(b->q, (void *)3, 60);
     atomic_store(&b->done, 1);
     return NULL;
+}
+
+/* Waits (at most 10 s) until n producers are blocked in queue_push: the
+ * queue's own count says so, no sleep stands in for it. */
+static size_t s_wait_blocked(queue_t *q, size_t n)
+{
+    for (int i = 0; i < 10000 && queue_blocked(q) < n; i++)
+        usleep(1000);
+    return queue_blocked(q);
 }
 
 /* A push that would exceed the byte bound blocks until a pop frees room:
  * this is the back-pressure the daemon relies on. */
 TEST(byte_bound_blocks_producer)
 {
-    s_blocker_t b = {queue_new(100, 100), 0};
+    s_blocker_t b = {queue_new(100, 100), 0, 1};
     ASSERT_EQ(queue_push(b.q, (void *)1, 60), 0);
+    ASSERT_EQ(queue_blocked(b.q), 0);
     pthread_t t;
-    pthread_create(&t, NULL, s_push_one, &b);
-    usleep(50 * 1000);
-    int blocked = !atomic_load(&b.done);
-    ASSERT_EQ((intptr_t)queue_pop(b.q), 1);
+    ASSERT_EQ(pthread_create(&t, NULL, s_push_one, &b), 0);
+    size_t blocked = s_wait_blocked(b.q, 1);
+    int done_while_full = atomic_load(&b.done);
+    ASSERT_EQ((intptr_t)queue_pop(b.q), 1); /* frees room: unblocks it */
     pthread_join(t, NULL);
-    ASSERT(blocked);
+    ASSERT_EQ(blocked, 1);
+    ASSERT_EQ(done_while_full, 0);
+    ASSERT_EQ(b.rc, 0);
+    ASSERT_EQ(queue_blocked(b.q), 0);
     ASSERT_EQ((intptr_t)queue_pop(b.q), 3);
     queue_destroy(&b.q);
 }
 
 TEST(close_wakes_blocked_producer)
 {
-    s_blocker_t b = {queue_new(1, 100), 0};
+    s_blocker_t b = {queue_new(1, 100), 0, 1};
     ASSERT_EQ(queue_push(b.q, (void *)1, 1), 0);
     pthread_t t;
-    pthread_create(&t, NULL, s_push_one, &b);
-    usleep(20 * 1000);
+    ASSERT_EQ(pthread_create(&t, NULL, s_push_one, &b), 0);
+    size_t blocked = s_wait_blocked(b.q, 1);
     queue_close(b.q);
     pthread_join(t, NULL);
-    ASSERT(atomic_load(&b.done));
+    ASSERT_EQ(blocked, 1);
+    ASSERT_EQ(atomic_load(&b.done), 1);
+    ASSERT_EQ(b.rc, -EPIPE); /* its item was refused, not queued */
     ASSERT_EQ((intptr_t)queue_pop(b.q), 1);
-    ASSERT(queue_pop(b.q) == NULL);
+    ASSERT_NULL(queue_pop(b.q));
     queue_destroy(&b.q);
 }
 
@@ -105,13 +121,15 @@ typedef struct {
     intptr_t base;
     atomic_llong *sum;
     atomic_int *count;
+    int failed_pushes; /* producer only */
 } s_mp_t;
 
 static void *s_producer(void *arg)
 {
     s_mp_t *m = arg;
     for (intptr_t i = 1; i <= S_PER_PRODUCER; i++)
-        queue_push(m->q, (void *)(m->base + i), 8);
+        if (queue_push(m->q, (void *)(m->base + i), 8) != 0)
+            m->failed_pushes++;
     return NULL;
 }
 
@@ -133,11 +151,11 @@ TEST(many_producers_consumers_lose_nothing)
     queue_t *q = queue_new(16, 64);
     atomic_llong sum = 0;
     atomic_int count = 0;
-    s_mp_t p[4], c = {q, 0, &sum, &count};
+    s_mp_t p[4], c = {q, 0, &sum, &count, 0};
     pthread_t pt[4], ct[3];
     long long expect = 0;
     for (int i = 0; i < 4; i++) {
-        p[i] = (s_mp_t){q, (intptr_t)i * 1000000, &sum, &count};
+        p[i] = (s_mp_t){q, (intptr_t)i * 1000000, &sum, &count, 0};
         for (long long k = 1; k <= S_PER_PRODUCER; k++)
             expect += i * 1000000LL + k;
         pthread_create(&pt[i], NULL, s_producer, &p[i]);
@@ -149,6 +167,8 @@ TEST(many_producers_consumers_lose_nothing)
     queue_close(q);
     for (int i = 0; i < 3; i++)
         pthread_join(ct[i], NULL);
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(p[i].failed_pushes, 0);
     ASSERT_EQ(atomic_load(&count), 4 * S_PER_PRODUCER);
     ASSERT_EQ(atomic_load(&sum), expect);
     queue_destroy(&q);

@@ -32,13 +32,6 @@ static const char *s_fails(const char *text)
     return s_err;
 }
 
-#define ASSERT_PREFIX(msg, prefix)                                            \
-    do {                                                                      \
-        const char *m_ = (msg), *p_ = (prefix);                               \
-        if (strncmp(m_, p_, strlen(p_)) != 0)                                 \
-            T_FAIL_("message \"%s\" does not start with \"%s\"", m_, p_);     \
-    } while (0)
-
 static double s_eval_when(const rule_t *r, double value, double ideal, double collapsed)
 {
     double v[RV_COUNT] = {0};
@@ -79,7 +72,7 @@ TEST(one_line_rule_with_every_clause)
     ASSERT_EQ(s_eval_when(a, 0.99, 10, 0), 1);
     ASSERT_EQ(s_eval_when(a, 1.01, 10, 0), 0);
     rules_destroy(&r);
-    ASSERT(r == NULL);
+    ASSERT_NULL(r);
 }
 
 TEST(multi_line_rules_comments_and_defaults)
@@ -143,7 +136,7 @@ TEST(arithmetic_and_functions)
     v[RV_VALUE] = 6.5;
     ASSERT_EQ(rules_eval(&r->rule[2].when, v), 0);
     /* D: the override expressions read the shape */
-    ASSERT(r->rule[3].ideal.nops > 0);
+    ASSERT_GT(r->rule[3].ideal.nops, 0);
     v[RV_D] = 16;
     ASSERT_MIXED(rules_eval(&r->rule[3].ideal, v), 0.25, 1e-15);
     ASSERT_MIXED(rules_eval(&r->rule[3].collapsed, v), 0.0, 1e-15);
@@ -173,7 +166,7 @@ TEST(default_rules_parse)
     ASSERT_STREQ(e->severity, "critical");
     ASSERT(rules_find(r, "StdCollapse"));
     ASSERT(rules_find(r, "DimensionalCollapse"));
-    ASSERT(rules_find(r, "Nope") == NULL);
+    ASSERT_NULL(rules_find(r, "Nope"));
     rules_destroy(&r);
 }
 
@@ -184,7 +177,7 @@ TEST(merge_replaces_by_name)
                            "alert Mine scalar=loss when value > 3\n");
     ASSERT(base && add);
     rules_merge(base, &add);
-    ASSERT(add == NULL);
+    ASSERT_NULL(add);
     ASSERT_EQ(base->n, 4);
     ASSERT_STREQ(rules_find(base, "EntropyCollapse")->when_text, "level < 0.05");
     ASSERT(rules_find(base, "Mine"));
@@ -209,7 +202,7 @@ TEST(load_file_and_missing_file)
 {
     char path[] = "/tmp/ew-rules-XXXXXX";
     int fd = mkstemp(path);
-    ASSERT(fd >= 0);
+    ASSERT_GE(fd, 0);
     const char *text = "alert A scalar=loss\n  when value > 1\n";
     ASSERT_EQ(write(fd, text, strlen(text)), (long long)strlen(text));
     close(fd);
@@ -219,8 +212,8 @@ TEST(load_file_and_missing_file)
     rules_destroy(&r);
     unlink(path);
     ASSERT_EQ(rules_load(path, &r, s_err, sizeof s_err), -1);
-    ASSERT(strstr(s_err, "cannot read rules file"));
-    ASSERT(strstr(s_err, path));
+    ASSERT_HAS(s_err, "cannot read rules file");
+    ASSERT_HAS(s_err, path);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -311,10 +304,13 @@ TEST(levels_of_known_metrics)
     ASSERT_MIXED(ideal, log(8.0), 1e-6);
     ASSERT_MIXED(collapsed, 0.0, 1e-6);
     ASSERT_EQ(metrics_levels("er_reconstruction", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
-    ASSERT(isnan(ideal) && isnan(collapsed));
+    ASSERT_NAN(ideal);
+    ASSERT_NAN(collapsed);
     ASSERT_EQ(metrics_levels("loss", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
-    ASSERT(rules_known_metric("w2") && !rules_known_metric("loss"));
-    ASSERT(metrics_has_levels("rankme") && !metrics_has_levels("uniform"));
+    ASSERT(rules_known_metric("w2"));
+    ASSERT(!rules_known_metric("loss"));
+    ASSERT(metrics_has_levels("rankme"));
+    ASSERT(!metrics_has_levels("uniform"));
 }
 
 /* Sphere entropy: collapsed is c(d,kappa) - kappa, the metric on a batch of
@@ -338,9 +334,13 @@ TEST(levels_of_sphere_entropy)
     ASSERT_MIXED(ideal, collapsed, 1e-15);
     /* large d and kappa stay finite (log-domain Bessel) */
     ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 65536, 8192, 100000, &ideal, &collapsed), 0);
-    ASSERT(isfinite(ideal) && isfinite(collapsed) && ideal > collapsed);
+    ASSERT_FINITE(ideal);
+    ASSERT_FINITE(collapsed);
+    ASSERT_GT(ideal, collapsed);
     ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 2, 8192, 0.01, &ideal, &collapsed), 0);
-    ASSERT(isfinite(ideal) && isfinite(collapsed) && ideal >= collapsed);
+    ASSERT_FINITE(ideal);
+    ASSERT_FINITE(collapsed);
+    ASSERT_GE(ideal, collapsed);
 }
 
 int main(void)

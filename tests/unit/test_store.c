@@ -304,7 +304,7 @@ TEST(new_db_has_schema_and_wal)
     tmp_db(path, sizeof path);
     store_t *s = NULL;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
-    ASSERT(s != NULL);
+    ASSERT_NOT_NULL(s);
     sqlite3 *db = raw_open(path);
     ASSERT_EQ(raw_int(db, "PRAGMA application_id"), EW_APPLICATION_ID);
     ASSERT_EQ(raw_int(db, "PRAGMA user_version"), EW_SCHEMA_VERSION);
@@ -315,7 +315,7 @@ TEST(new_db_has_schema_and_wal)
               6);
     sqlite3_close(db);
     store_close(&s);
-    ASSERT(s == NULL);
+    ASSERT_NULL(s);
     store_close(&s); /* harmless */
 }
 
@@ -344,7 +344,8 @@ TEST(round_trip)
     ASSERT_EQ(ser.bucketed, 0);
     ASSERT_EQ(ser.step[0], 1);
     ASSERT_EQ(ser.step[1], 2);
-    ASSERT(ser.value[0] == 1.0 && ser.value[1] == 0.5);
+    ASSERT_EQ(ser.value[0], 1.0);
+    ASSERT_EQ(ser.value[1], 0.5);
     series_free(&ser);
     /* after < step < before, both exclusive */
     ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 1, 3, &ser, err,
@@ -379,19 +380,19 @@ TEST(round_trip)
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
     ASSERT_EQ(sqlite3_column_int64(st, 0), 1);
-    ASSERT(sqlite3_column_double(st, 1) == 0.5);
-    ASSERT(sqlite3_column_double(st, 2) == 1700000001.0);
+    ASSERT_EQ(sqlite3_column_double(st, 1), 0.5);
+    ASSERT_EQ(sqlite3_column_double(st, 2), 1700000001.0);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
     ASSERT_EQ(sqlite3_column_int64(st, 0), 2);
-    ASSERT(sqlite3_column_double(st, 1) == 0.25);
-    ASSERT(sqlite3_column_double(st, 2) == 1600000000.5);
+    ASSERT_EQ(sqlite3_column_double(st, 1), 0.25);
+    ASSERT_EQ(sqlite3_column_double(st, 2), 1600000000.5);
     ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
 
     /* runs: first/last seen are receive times, last_step the max step, world
      * the latest sent, dropped the latest report. */
-    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000001.0);
-    ASSERT(raw_double(db, "SELECT last_seen FROM runs") == 1700000002.0);
+    ASSERT_EQ(raw_double(db, "SELECT first_seen FROM runs"), 1700000001.0);
+    ASSERT_EQ(raw_double(db, "SELECT last_seen FROM runs"), 1700000002.0);
     ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 2);
     ASSERT_EQ(raw_int(db, "SELECT world FROM runs"), 4);
     ASSERT_EQ(raw_int(db, "SELECT dropped FROM runs"), 7);
@@ -413,14 +414,14 @@ TEST(round_trip)
     ASSERT_EQ(raw_int(db, "SELECT rank FROM batches WHERE step = 2 AND tag = "
                           "'projector'"),
               3);
-    ASSERT(raw_double(db, "SELECT client_time FROM batches WHERE step = 2 AND "
-                          "tag = 'projector'") == 1600000000.5);
+    ASSERT_EQ(raw_double(db, "SELECT client_time FROM batches WHERE step = 2 AND "
+                          "tag = 'projector'"), 1600000000.5);
     ASSERT_EQ(raw_int(db, "SELECT dropped FROM batch_info WHERE tag = "
                           "'backbone'"),
               7);
     sqlite3_close(db);
     query_close(&q);
-    ASSERT(q == NULL);
+    ASSERT_NULL(q);
     store_close(&s);
     free_all(g, 3);
 }
@@ -444,10 +445,10 @@ TEST(duplicate_step_replaces)
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 2);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 1);
-    ASSERT(raw_double(db, "SELECT value FROM series_points WHERE metric = "
-                          "'er_entropy'") == 9.0);
-    ASSERT(raw_double(db, "SELECT value FROM series_points WHERE metric = "
-                          "'loss'") == 18.0);
+    ASSERT_EQ(raw_double(db, "SELECT value FROM series_points WHERE metric = "
+                          "'er_entropy'"), 9.0);
+    ASSERT_EQ(raw_double(db, "SELECT value FROM series_points WHERE metric = "
+                          "'loss'"), 18.0);
     sqlite3_close(db);
     store_close(&s);
     free(a);
@@ -488,7 +489,9 @@ TEST(spectrum_round_trip)
         memcpy(&f[i], &u, 4);
     }
     sqlite3_finalize(st);
-    ASSERT(f[0] == 0.5f && f[1] == 0.25f && f[2] == 0.25f);
+    ASSERT_EQ(f[0], 0.5f);
+    ASSERT_EQ(f[1], 0.25f);
+    ASSERT_EQ(f[2], 0.25f);
     sqlite3_close(db);
 
     /* served by query_spectrum; then 100 more steps bucketed to 10 */
@@ -511,8 +514,8 @@ TEST(spectrum_round_trip)
     ASSERT_EQ(store_write(s, many, 100, err, sizeof err), 200);
     strbuf_reset(&out);
     ASSERT_EQ(query_spectrum(q, "r", "t", 99, INT64_MAX, 10, &out, err, sizeof err), 0);
-    ASSERT(strstr(out.data, "\"bucketed\":true"));
-    ASSERT(strstr(out.data, "\"step\":[109,119,129,139,149,159,169,179,189,199]"));
+    ASSERT_HAS(out.data, "\"bucketed\":true");
+    ASSERT_HAS(out.data, "\"step\":[109,119,129,139,149,159,169,179,189,199]");
     strbuf_free(&out);
     free_all(many, 100);
     query_close(&q);
@@ -537,9 +540,11 @@ TEST(series_value_range_kept_and_backfilled)
     ASSERT_EQ(store_write(s, g + 2, 2, err, sizeof err), 4); /* a later group */
     double hi = 0, lo = 0;
     ASSERT_EQ(store_series_range(s, "r", "t", "er_entropy", &hi, &lo), 0);
-    ASSERT(hi == 3.0 && lo == -1.5);
+    ASSERT_EQ(hi, 3.0);
+    ASSERT_EQ(lo, -1.5);
     ASSERT_EQ(store_series_range(s, "r", "t", "loss", &hi, &lo), 0); /* loss = 2v */
-    ASSERT(hi == 6.0 && lo == -3.0);
+    ASSERT_EQ(hi, 6.0);
+    ASSERT_EQ(lo, -3.0);
     ASSERT_EQ(store_series_range(s, "r", "t", "nope", &hi, &lo), -1);
     store_close(&s);
 
@@ -551,7 +556,8 @@ TEST(series_value_range_kept_and_backfilled)
     sqlite3_close(db);
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     ASSERT_EQ(store_series_range(s, "r", "t", "er_entropy", &hi, &lo), 0);
-    ASSERT(hi == 3.0 && lo == -1.5);
+    ASSERT_EQ(hi, 3.0);
+    ASSERT_EQ(lo, -1.5);
     store_close(&s);
     free_all(g, 4);
 }
@@ -583,7 +589,7 @@ TEST(nan_stored_as_null)
                            &ser, err, sizeof err),
               0);
     ASSERT_EQ(ser.n, 1);
-    ASSERT(isnan(ser.value[0]));
+    ASSERT_NAN(ser.value[0]);
     series_free(&ser);
     query_close(&q);
     store_close(&s);
@@ -607,8 +613,9 @@ TEST(rollback_leaves_nothing)
     g[2]->n = 0;
     err[0] = '\0';
     ASSERT_EQ(store_write(s, g, 3, err, sizeof err), -1);
-    ASSERT(strstr(err, "CHECK constraint failed") != NULL);
-    ASSERT(strstr(err, "'new'") != NULL && strstr(err, "step 12") != NULL);
+    ASSERT_HAS(err, "CHECK constraint failed");
+    ASSERT_HAS(err, "'new'");
+    ASSERT_HAS(err, "step 12");
 
     sqlite3 *db = raw_open(path);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
@@ -642,7 +649,7 @@ TEST(rollback_leaves_nothing)
     double one = 1.0;
     result_t *h[2] = {mk("new", "t", 998, 1, m, &one), mk2("new", "t", 999, 5)};
     ASSERT_EQ(store_write(s, h, 2, err, sizeof err), -1);
-    ASSERT(strstr(err, "injected failure") != NULL);
+    ASSERT_HAS(err, "injected failure");
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series WHERE metric = "
                           "'fresh_metric'"),
               0);
@@ -661,7 +668,7 @@ TEST(rollback_leaves_nothing)
     bad->npoints = EW_RESULT_POINTS_MAX + 1;
     result_t *k[2] = {mk2("new", "t", 1999, 1.0), bad};
     ASSERT_EQ(store_write(s, k, 2, err, sizeof err), -1);
-    ASSERT(strstr(err, "invalid result") != NULL);
+    ASSERT_HAS(err, "invalid result");
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points WHERE step = 1999"), 0);
 
     sqlite3_close(db);
@@ -694,14 +701,15 @@ TEST(reopen_keeps_data)
                            &ser, err, sizeof err),
               0);
     ASSERT_EQ(ser.n, 2);
-    ASSERT(ser.value[0] == 1.0 && ser.value[1] == 2.0);
+    ASSERT_EQ(ser.value[0], 1.0);
+    ASSERT_EQ(ser.value[1], 2.0);
     series_free(&ser);
     query_close(&q);
 
     sqlite3 *db = raw_open(path);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), 2);
-    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000001.0);
+    ASSERT_EQ(raw_double(db, "SELECT first_seen FROM runs"), 1700000001.0);
     sqlite3_close(db);
     free(a);
     free(b);
@@ -719,13 +727,13 @@ TEST(refuses_newer_schema)
     sqlite3_close(db);
 
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
-    ASSERT(s == NULL);
-    ASSERT(strstr(err, "newer") != NULL);
-    ASSERT(strstr(err, path) != NULL);
+    ASSERT_NULL(s);
+    ASSERT_HAS(err, "newer");
+    ASSERT_HAS(err, path);
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
-    ASSERT(q == NULL);
-    ASSERT(strstr(err, "version 2") != NULL);
+    ASSERT_NULL(q);
+    ASSERT_HAS(err, "version 2");
 }
 
 TEST(refuses_other_sqlite_db_untouched)
@@ -740,8 +748,8 @@ TEST(refuses_other_sqlite_db_untouched)
 
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
-    ASSERT(strstr(err, "not an erwatch database") != NULL);
-    ASSERT(strstr(err, path) != NULL);
+    ASSERT_HAS(err, "not an erwatch database");
+    ASSERT_HAS(err, path);
 
     db = raw_open(path);
     ASSERT_STREQ(raw_text(db, "PRAGMA journal_mode"), "delete");
@@ -751,7 +759,7 @@ TEST(refuses_other_sqlite_db_untouched)
 
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
-    ASSERT(strstr(err, "not an erwatch database") != NULL);
+    ASSERT_HAS(err, "not an erwatch database");
 }
 
 TEST(refuses_non_database_file)
@@ -759,14 +767,14 @@ TEST(refuses_non_database_file)
     char path[128], err[256] = "";
     tmp_db(path, sizeof path);
     FILE *f = fopen(path, "w");
-    ASSERT(f != NULL);
+    ASSERT_NOT_NULL(f);
     for (int i = 0; i < 100; i++)
         fputs("this is a text file, not a database\n", f);
     fclose(f);
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
-    ASSERT(strstr(err, path) != NULL);
-    ASSERT(strstr(err, "not a database") != NULL);
+    ASSERT_HAS(err, path);
+    ASSERT_HAS(err, "not a database");
     struct stat sb;
     ASSERT_EQ(stat(path, &sb), 0);
     ASSERT_EQ(sb.st_size, 100 * 36); /* untouched */
@@ -777,7 +785,7 @@ TEST(empty_file_becomes_database)
     char path[128], err[256] = "";
     tmp_db(path, sizeof path);
     FILE *f = fopen(path, "w");
-    ASSERT(f != NULL);
+    ASSERT_NOT_NULL(f);
     fclose(f);
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
@@ -790,21 +798,21 @@ TEST(cannot_open_names_path)
     store_t *s;
     const char *path = "/nonexistent-ew-dir/sub/erwatch.db";
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
-    ASSERT(s == NULL);
-    ASSERT(strstr(err, path) != NULL);
-    ASSERT(strstr(err, "cannot open") != NULL);
-    ASSERT(strstr(err, "No such file or directory") != NULL);
+    ASSERT_NULL(s);
+    ASSERT_HAS(err, path);
+    ASSERT_HAS(err, "cannot open");
+    ASSERT_HAS(err, "No such file or directory");
 
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
-    ASSERT(strstr(err, path) != NULL);
+    ASSERT_HAS(err, path);
 
     /* a directory where the file should be */
     char dpath[128];
     tmp_db(dpath, sizeof dpath);
     ASSERT_EQ(mkdir(dpath, 0700), 0);
     ASSERT_EQ(store_open(&s, dpath, err, sizeof err), -1);
-    ASSERT(strstr(err, dpath) != NULL);
+    ASSERT_HAS(err, dpath);
 
     /* permission: meaningless as root, who may write anywhere */
     if (geteuid() != 0) {
@@ -814,8 +822,8 @@ TEST(cannot_open_names_path)
         store_close(&s);
         ASSERT_EQ(chmod(ppath, 0400), 0);
         ASSERT_EQ(store_open(&s, ppath, err, sizeof err), -1);
-        ASSERT(strstr(err, ppath) != NULL);
-        ASSERT(strstr(err, "permission denied") != NULL);
+        ASSERT_HAS(err, ppath);
+        ASSERT_HAS(err, "permission denied");
         chmod(ppath, 0600);
     }
 }
@@ -843,9 +851,9 @@ TEST(read_while_writing)
     strbuf_t b;
     strbuf_init(&b);
     ASSERT_EQ(query_runs(q, &b, 0, err, sizeof err), 0);
-    ASSERT(now_s() - t0 < 1.0); /* did not wait for the lock */
-    ASSERT(strstr(b.data, "\"committed\"") != NULL);
-    ASSERT(strstr(b.data, "uncommitted") == NULL);
+    ASSERT_LT(now_s() - t0, 1.0); /* did not wait for the lock */
+    ASSERT_HAS(b.data, "\"committed\"");
+    ASSERT_HASNT(b.data, "uncommitted");
     series_t ser;
     ASSERT_EQ(query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX,
                            &ser, err, sizeof err),
@@ -867,7 +875,7 @@ TEST(read_while_writing)
     result_t *c = mk2("committed", "t", 2, 2.0);
     t0 = now_s();
     ASSERT_EQ(store_write(s, &c, 1, err, sizeof err), 2);
-    ASSERT(now_s() - t0 < 1.0);
+    ASSERT_LT(now_s() - t0, 1.0);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW); /* same snapshot */
     ASSERT_EQ(sqlite3_column_int(st, 0), 2);
     sqlite3_reset(st);
@@ -965,7 +973,7 @@ TEST(concurrent_reader_and_writer)
               0);
     ASSERT_EQ(ser.n, 150 * 8);
     for (size_t i = 1; i < ser.n; i++)
-        ASSERT(ser.step[i] > ser.step[i - 1]);
+        ASSERT_GT(ser.step[i], ser.step[i - 1]);
     series_free(&ser);
     query_close(&q);
     store_close(&a.s);
@@ -1006,25 +1014,20 @@ TEST(query_runs_json)
     ASSERT_EQ(query_runs(q, &b, 0, err, sizeof err), 0);
     const char *j = b.data;
     if (!json_valid(j))
-        fprintf(stderr, "  invalid JSON: %s\n", j);
-    ASSERT(json_valid(j));
-    ASSERT(strncmp(j, "{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
-                      "\"first_seen\":1700000050,\"last_seen\":1700000100.5,"
-                      "\"last_step\":12,\"dropped\":3,\"world\":null,"
-                      "\"tags\":[",
-                   strlen("{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
-                          "\"first_seen\":1700000050,\"last_seen\":"
-                          "1700000100.5,\"last_step\":12,\"dropped\":3,"
-                          "\"world\":null,\"tags\":[")) == 0);
-    ASSERT(strstr(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
+        T_FAIL_("invalid JSON: %s", j);
+    ASSERT_PREFIX(j, "{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
+                     "\"first_seen\":1700000050,\"last_seen\":1700000100.5,"
+                     "\"last_step\":12,\"dropped\":3,\"world\":null,"
+                     "\"tags\":[");
+    ASSERT_HAS(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
                      "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
-                     "\"metrics\":[\"er_entropy\",\"loss\"]}]}") != NULL);
-    ASSERT(strstr(j, "{\"run\":\"plain\",") != NULL);
-    ASSERT(strstr(j, "\"world\":8,\"tags\":[{\"tag\":\"projector\"") != NULL);
-    ASSERT(strstr(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
+                     "\"metrics\":[\"er_entropy\",\"loss\"]}]}");
+    ASSERT_HAS(j, "{\"run\":\"plain\",");
+    ASSERT_HAS(j, "\"world\":8,\"tags\":[{\"tag\":\"projector\"");
+    ASSERT_HAS(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
                      "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
-                     "\"world\":null,\"tags\":[]}]}") != NULL);
-    ASSERT(strstr(j, "\"plain\"") < strstr(j, "\"empty\""));
+                     "\"world\":null,\"tags\":[]}]}");
+    ASSERT_LT(strstr(j, "\"plain\""), strstr(j, "\"empty\""));
 
     /* appends to what the buffer holds */
     strbuf_reset(&b);
@@ -1066,8 +1069,8 @@ TEST(run_fields_aggregate)
     ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 50);
     ASSERT_EQ(raw_int(db, "SELECT dropped FROM runs"), 0);
     ASSERT_EQ(raw_int(db, "SELECT world FROM runs"), 2); /* kept when absent */
-    ASSERT(raw_double(db, "SELECT last_seen FROM runs") == 1800000000.0);
-    ASSERT(raw_double(db, "SELECT first_seen FROM runs") == 1700000020.0);
+    ASSERT_EQ(raw_double(db, "SELECT last_seen FROM runs"), 1800000000.0);
+    ASSERT_EQ(raw_double(db, "SELECT first_seen FROM runs"), 1700000020.0);
     ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE tag = 't' AND "
                           "metric = 'loss'"),
               50);

@@ -52,11 +52,11 @@ TEST(init_is_empty_string)
 {
     strbuf_t b;
     strbuf_init(&b);
-    ASSERT(b.data != NULL);
+    ASSERT_NOT_NULL(b.data);
     ASSERT_EQ(b.len, 0);
     ASSERT_STREQ(b.data, "");
     strbuf_free(&b);
-    ASSERT(b.data == NULL);
+    ASSERT_NULL(b.data);
     strbuf_free(&b); /* twice is harmless */
 }
 
@@ -83,7 +83,7 @@ TEST(append_grows_and_terminates)
     strbuf_reset(&b);
     ASSERT_EQ(b.len, 0);
     ASSERT_STREQ(b.data, "");
-    ASSERT(b.cap >= 10002); /* reset keeps memory */
+    ASSERT_GE(b.cap, 10002); /* reset keeps memory */
     strbuf_free(&b);
 }
 
@@ -97,7 +97,7 @@ TEST(printf_long_output)
     big[sizeof big - 1] = '\0';
     strbuf_printf(&b, "%s|%d|%s", big, 42, "end");
     ASSERT_EQ(b.len, 1 + 4999 + 4 + 3);
-    ASSERT(strcmp(b.data + 1 + 4999, "|42|end") == 0);
+    ASSERT_STREQ(b.data + 1 + 4999, "|42|end");
     strbuf_printf(&b, "%s", "");
     ASSERT_EQ(b.len, 1 + 4999 + 7);
     strbuf_free(&b);
@@ -112,7 +112,7 @@ TEST(steal_resets)
     ASSERT_STREQ(s, "hello");
     free(s);
     ASSERT_EQ(b.len, 0);
-    ASSERT(b.data != NULL);
+    ASSERT_NOT_NULL(b.data);
     ASSERT_STREQ(b.data, "");
     strbuf_puts(&b, "again");
     ASSERT_STREQ(b.data, "again");

@@ -60,6 +60,33 @@ static const result_point_t *s_find(const result_t *r, const char *m)
     return NULL;
 }
 
+/* The metric names r holds, comma-separated, for a failure message. */
+static const char *s_names(const result_t *r, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->npoints && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", r->points[i].metric);
+    return buf;
+}
+
+/* r has a point named m (fails listing what it has, before any dereference
+ * of a missing point) / has none, printing its value if it does. */
+#define ASSERT_POINT(r, m)                                                    \
+    do {                                                                      \
+        char have_[512];                                                      \
+        if (!s_find((r), (m)))                                                \
+            T_FAIL_("no point \"%s\" in the result; it has: %s", (m),         \
+                    s_names((r), have_, sizeof have_));                       \
+    } while (0)
+#define ASSERT_NO_POINT(r, m)                                                 \
+    do {                                                                      \
+        const result_point_t *p_ = s_find((r), (m));                          \
+        if (p_)                                                               \
+            T_FAIL_("unexpected point \"%s\" = %g in the result", (m),        \
+                    p_->value);                                               \
+    } while (0)
+
 /* Unit rows (in double) of a float view: what the daemon's metrics see. */
 static double *s_unit(const float *x, size_t n, size_t d)
 {
@@ -88,7 +115,7 @@ TEST(sphere_two_views_matches_double_reference)
     metrics_ws_t *ws = metrics_ws_new();
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
-    ASSERT(b->view[0][0] == before);
+    ASSERT_EQ(b->view[0][0], before);
     struct {
         const char *name;
         double want, tol;
@@ -103,8 +130,8 @@ TEST(sphere_two_views_matches_double_reference)
     };
     ASSERT_EQ(r.npoints, 7);
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        ASSERT_POINT(&r, c[i].name);
         const result_point_t *pt = s_find(&r, c[i].name);
-        ASSERT(pt != NULL);
         double tol = c[i].tol ? c[i].tol : 10 * 2e-7 * (fabs(c[i].want) + 10);
         ASSERT_MIXED(pt->value, c[i].want, tol);
     }
@@ -114,11 +141,11 @@ TEST(sphere_two_views_matches_double_reference)
     for (int i = 0; i < r.nspectrum; i++) {
         sum += r.spectrum[i];
         if (i)
-            ASSERT(r.spectrum[i] <= r.spectrum[i - 1]);
+            ASSERT_LE(r.spectrum[i], r.spectrum[i - 1]);
     }
-    ASSERT(fabs(sum - 1) < 1e-5);
+    ASSERT_LT(fabs(sum - 1), 1e-5);
     ASSERT_EQ(r.step, 42);
-    ASSERT(r.wall_time == 1000.0); /* no client time: receive time */
+    ASSERT_EQ(r.wall_time, 1000.0); /* no client time: receive time */
     free(raw);
     free(x);
     free(y);
@@ -135,7 +162,7 @@ TEST(header_metric_set_is_honoured)
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 1);
-    ASSERT(s_find(&r, "rankme"));
+    ASSERT_POINT(&r, "rankme");
     metrics_ws_destroy(&ws);
     batch_destroy(&b);
 }
@@ -152,8 +179,9 @@ TEST(scores_support_gives_discrete_er_of_assignments)
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 2);
     ASSERT_EQ(r.nspectrum, 0);
+    ASSERT_POINT(&r, "er_entropy");
     ASSERT_MIXED(s_find(&r, "er_entropy")->value, want, 1e-5);
-    ASSERT(s_find(&r, "er_reconstruction"));
+    ASSERT_POINT(&r, "er_reconstruction");
     free(s0);
     free(q);
     metrics_ws_destroy(&ws);
@@ -166,8 +194,8 @@ TEST(one_view_has_no_reconstruction)
     metrics_ws_t *ws = metrics_ws_new();
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
-    ASSERT(s_find(&r, "er_entropy"));
-    ASSERT(!s_find(&r, "er_reconstruction"));
+    ASSERT_POINT(&r, "er_entropy");
+    ASSERT_NO_POINT(&r, "er_reconstruction");
     metrics_ws_destroy(&ws);
     batch_destroy(&b);
 }
@@ -181,7 +209,9 @@ TEST(discrete_is_not_normalised)
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     double ent = metrics_er_entropy(x, 32, 8, EW_SUPPORT_DISCRETE, 10, EW_REDUCE_EXPECTATION, NULL);
     double rec = metrics_er_reconstruction(x, y, 32, 8, EW_SUPPORT_DISCRETE, 10, NULL);
+    ASSERT_POINT(&r, "er_entropy");
     ASSERT_MIXED(s_find(&r, "er_entropy")->value, ent, 2e-6);
+    ASSERT_POINT(&r, "er_reconstruction");
     ASSERT_MIXED(s_find(&r, "er_reconstruction")->value, rec, 2e-6);
     free(x);
     free(y);
@@ -202,9 +232,11 @@ TEST(scalars_follow_and_computed_metric_wins)
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 6); /* 5 one-view metrics + loss */
-    ASSERT(s_find(&r, "loss")->value == 0.25);
-    ASSERT(s_find(&r, "er_entropy")->value != -999);
-    ASSERT(r.wall_time == 1234.5);
+    ASSERT_POINT(&r, "loss");
+    ASSERT_EQ(s_find(&r, "loss")->value, 0.25);
+    ASSERT_POINT(&r, "er_entropy");
+    ASSERT_NE(s_find(&r, "er_entropy")->value, -999);
+    ASSERT_EQ(r.wall_time, 1234.5);
     metrics_ws_destroy(&ws);
     batch_destroy(&b);
 }
@@ -237,7 +269,8 @@ TEST(all_zero_batch_gives_a_value_or_nan_never_crash)
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 7);
-    ASSERT(isnan(s_find(&r, "rankme")->value)); /* 0/0: undefined, not a number */
+    ASSERT_POINT(&r, "rankme");
+    ASSERT_NAN(s_find(&r, "rankme")->value); /* 0/0: undefined, not a number */
     ASSERT_EQ(r.nspectrum, 0);
     metrics_ws_destroy(&ws);
     batch_destroy(&b);
