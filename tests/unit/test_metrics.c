@@ -1406,16 +1406,18 @@ TEST(set_matches_singles)
     ASSERT_EQ(out->value[METRICS_W2], metrics_w2_f32(z, 50, 7, 1e-8, NULL, NULL));
     /* undefined everywhere, with reasons */
     ASSERT_EQ(metrics_compute_set_f32(z, z, 0, 7, NULL, METRICS_SET_DEFAULT, ws, out), 0);
-    for (int id = 0; id < METRICS_COUNT; id++)
+    for (int id = 0; id < METRICS_COUNT; id++) {
         ASSERT_NAN(out->value[id]);
         ASSERT_NOT_NULL(out->why[id]);
+    }
     ASSERT_EQ(out->spectrum_len, 0);
     z[3] = NAN;
     ASSERT_EQ(metrics_compute_set_f32(z, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out), 0);
     for (int id = 0; id < METRICS_COUNT; id++)
-        if (id != METRICS_ALIGN && id != METRICS_ER_RECONSTRUCTION) /* row-wise: NaN too */
+        if (id != METRICS_ALIGN && id != METRICS_ER_RECONSTRUCTION) { /* row-wise: NaN too */
             ASSERT_NAN(out->value[id]);
             ASSERT_NOT_NULL(out->why[id]);
+        }
     ASSERT_EQ(metrics_compute_set_f32(NULL, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out),
               -EINVAL);
     ASSERT_STREQ(metrics_name(METRICS_W2), "w2");
