@@ -122,7 +122,7 @@ TEST(parameters_defaults_and_bounds)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         msg[0] = '\0';
         ASSERT_EQ(s_parse(bad[i][0], bad[i][1], &o, msg), -1);
-        ASSERT(strstr(msg, bad[i][0]) != NULL);
+        ASSERT_HAS(msg, bad[i][0]);
     }
 }
 
@@ -139,25 +139,26 @@ TEST(body_without_database)
     strbuf_t b;
     strbuf_init(&b);
     ASSERT_EQ(http_prom_body(NULL, &s, NULL, NULL, &o, 2000.0, "9.9", &b), -1);
-    ASSERT(strstr(b.data, "\nerwatch_batches_stored_total 7\n") != NULL);
-    ASSERT(strstr(b.data, "\nerwatch_store_readable 0\n") != NULL);
-    ASSERT(strstr(b.data, "erwatch_build_info{version=\"9.9\"} 1\n") != NULL);
+    ASSERT_HAS(b.data, "\nerwatch_batches_stored_total 7\n");
+    ASSERT_HAS(b.data, "\nerwatch_store_readable 0\n");
+    ASSERT_HAS(b.data, "erwatch_build_info{version=\"9.9\"} 1\n");
     /* cumulative buckets: 0.002 s falls in le=0.0025, 30 s only in +Inf */
-    ASSERT(strstr(b.data, "erwatch_commit_duration_seconds_bucket{le=\"0.001\"} 0\n") != NULL);
-    ASSERT(strstr(b.data, "erwatch_commit_duration_seconds_bucket{le=\"0.0025\"} 1\n") != NULL);
-    ASSERT(strstr(b.data, "erwatch_commit_duration_seconds_bucket{le=\"5\"} 1\n") != NULL);
-    ASSERT(strstr(b.data, "erwatch_commit_duration_seconds_bucket{le=\"+Inf\"} 2\n") != NULL);
-    ASSERT(strstr(b.data, "erwatch_commit_duration_seconds_count 2\n") != NULL);
-    ASSERT(strstr(b.data, "\nerwatch_metric{") == NULL);
+    ASSERT_HAS(b.data, "erwatch_commit_duration_seconds_bucket{le=\"0.001\"} 0\n");
+    ASSERT_HAS(b.data, "erwatch_commit_duration_seconds_bucket{le=\"0.0025\"} 1\n");
+    ASSERT_HAS(b.data, "erwatch_commit_duration_seconds_bucket{le=\"5\"} 1\n");
+    ASSERT_HAS(b.data, "erwatch_commit_duration_seconds_bucket{le=\"+Inf\"} 2\n");
+    ASSERT_HAS(b.data, "erwatch_commit_duration_seconds_count 2\n");
+    ASSERT_HASNT(b.data, "\nerwatch_metric{");
     /* every line is a comment or "name[{labels}] value" */
     for (char *line = b.data; *line;) {
         char *end = strchr(line, '\n');
-        ASSERT(end != NULL);
+        ASSERT_NOT_NULL(end);
         if (!end)
             break;
         if (*line != '#') {
             char *sp = memchr(line, ' ', (size_t)(end - line));
-            ASSERT(sp != NULL && sp > line);
+            ASSERT_NOT_NULL(sp);
+            ASSERT_GT(sp, line);
         }
         line = end + 1;
     }
