@@ -373,10 +373,11 @@ TEST(good_scalar_only)
     ASSERT_EQ(b->h.views, 0);
     ASSERT_EQ(b->h.n, 0);
     ASSERT_EQ(b->h.d, 0);
-    ASSERT(b->view[0] == NULL && b->view[1] == NULL);
+    ASSERT_NULL(b->view[0]);
+    ASSERT_NULL(b->view[1]);
     ASSERT_EQ(b->h.nscalars, 2);
     ASSERT_STREQ(b->h.scalars[0].name, "loss");
-    ASSERT(b->h.scalars[1].value == 2.0);
+    ASSERT_EQ(b->h.scalars[1].value, 2.0);
     ASSERT_EQ(b->bytes, sizeof(batch_t));
     batch_destroy(&b);
 
@@ -385,7 +386,7 @@ TEST(good_scalar_only)
     decode_frame_t f2[2] = {{sb.data, sb.size}, {t, sizeof t}};
     ASSERT_EQ(decode_message(f2, 2, 0, &b, &err), -1);
     ASSERT_EQ(err.reason, EW_REJ_FRAMES);
-    ASSERT(strstr(err.msg, "views=0 (1 frame)") != NULL);
+    ASSERT_HAS(err.msg, "views=0 (1 frame)");
     msgpack_sbuffer_destroy(&sb);
 
     /* dtype and shape, when given, are still checked */

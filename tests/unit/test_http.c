@@ -1358,7 +1358,7 @@ TEST(unknown_series_is_404)
     ASSERT_EQ(s_req("GET", "/api/series?run=zz&tag=train&metric=erank", &r),
               0);
     ASSERT_EQ(r.status, 404);
-    ASSERT(strstr(r.body, "no run 'zz'") != NULL);
+    ASSERT_HAS(r.body, "no run 'zz'");
     s_resp_free(&r);
 }
 

@@ -253,7 +253,7 @@ TEST(scalar_only_batch_gives_its_scalars)
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 1);
     ASSERT_STREQ(r.points[0].metric, "loss");
-    ASSERT(r.points[0].value == 0.75);
+    ASSERT_EQ(r.points[0].value, 0.75);
     ASSERT_EQ(r.nspectrum, 0);
     ASSERT_EQ(r.views, 0);
     metrics_ws_destroy(&ws);
