@@ -87,6 +87,23 @@ def push_point(endpoint, run, tag, step, seed=1):
         c.close()
 
 
+def push_run(endpoint, run, tag, steps, d, seed=2):
+    """A short healthy run of its own tag and width: steps 0..steps-1, d
+    columns (another batch shape, hence other reference levels)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    c = harness.CClient(endpoint)
+    try:
+        c.wait_connected(5000)
+        for s in range(steps):
+            x = _unit(rng.standard_normal((N, d)))
+            while c.push(run, tag, s, x, scalars={"loss": 1.0}) != 0:
+                c.flush(100)
+        c.flush(10000)
+    finally:
+        c.close()
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()

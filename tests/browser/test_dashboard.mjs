@@ -335,6 +335,141 @@ test('spectrum_panel_shows_data_or_says_none', async () => {
   }
 });
 
+test('alert_markers_in_run_colour_with_run_name_no_overlap', async () => {
+  // Three alerts fired at nearly the same step on one panel (two runs):
+  // the labels must not overlap, each in its run's colour with its name.
+  const marks = await page.evaluate(async ([a, b, tag]) => {
+    const app = window.erwatch;
+    const p = app.panels.get('er_entropy');
+    const al = (id, run, rule, step) => ({ id, run, rule, tag, metric: 'er_entropy', state: 'firing', severity: 'critical', fired_step: step, fired_time: null, summary: '' });
+    app.alertsSupported = false; // the live poll must not replace them meanwhile
+    app.alerts = [al(901, a, 'EntropyCollapse', 30), al(902, b, 'EntropyCollapse', 31), al(903, a, 'RankCollapse', 32)];
+    p.u.redraw(false, false);
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    return { marks: p.alertMarks, colors: { [a]: app.colorOf(a), [b]: app.colorOf(b) } };
+  }, [COLLAPSING, HEALTHY, TAG]);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.locator('.panel[data-metric="er_entropy"]').screenshot({ path: path.join(SHOTS, 'dashboard-alert-markers.png') });
+  assert(marks.marks.length === 3, JSON.stringify(marks));
+  for (const m of marks.marks) {
+    assert(m.color === marks.colors[m.run], `marker of ${m.run} in ${m.color}, run colour ${marks.colors[m.run]}`);
+    assert(m.text.includes(m.run) && m.text.includes(m.rule), m.text);
+    assert(m.label, `label of ${m.run}/${m.rule} not drawn`);
+  }
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < i; j++) {
+      const p = marks.marks[i].label;
+      const q = marks.marks[j].label;
+      const overlap = p.x0 < q.x1 && q.x0 < p.x1 && p.y0 < q.y1 && q.y0 < p.y1;
+      assert(!overlap, `labels overlap: ${JSON.stringify([p, q])}`);
+    }
+  }
+  // the label text is drawn in the run's colour
+  assert((await colorPixels('er_entropy', marks.colors[HEALTHY])) > 50, 'healthy colour drawn');
+  await page.evaluate(() => { // back to the daemon's alerts
+    window.erwatch.alertsSupported = true;
+    return window.erwatch.refreshAlerts();
+  });
+});
+
+test('legend_time_column_stays_in_its_card_and_one_time_format', async () => {
+  await page.setViewportSize({ width: 860, height: 1000 }); // one narrow column of panels
+  await page.locator('[data-x="time"]').click();
+  await page.locator('#smooth').fill('0.5'); // the widest legend: smoothed and raw
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('x') === 'time');
+  await page.waitForFunction(() => [...document.querySelectorAll('.legend td.time')].some((td) => td.textContent.length > 5));
+  await page.waitForTimeout(200);
+  const bad = await page.evaluate(() => {
+    const out = [];
+    for (const panel of document.querySelectorAll('.panel[data-metric]')) {
+      const pr = panel.getBoundingClientRect();
+      const lr = panel.querySelector('.legend').getBoundingClientRect();
+      if (lr.right > pr.right - 1) out.push(`${panel.dataset.metric}: legend right ${lr.right} > card right ${pr.right}`);
+      for (const td of panel.querySelectorAll('.legend td.time')) {
+        if (td.scrollWidth > td.clientWidth + 1) out.push(`${panel.dataset.metric}: time "${td.textContent}" clipped (${td.scrollWidth} > ${td.clientWidth})`);
+        if (td.getBoundingClientRect().right > pr.right - 1) out.push(`${panel.dataset.metric}: time cell outside the card`);
+      }
+    }
+    return out;
+  });
+  await shot('dashboard-narrow-time');
+  assert(bad.length === 0, bad.join('\n'));
+  // one format: legend cells, axis ticks, the status line, run tooltips
+  const texts = await page.evaluate(() => {
+    const p = window.erwatch.panels.get('loss');
+    const t0 = p.u.scales.x.min;
+    return {
+      cells: [...document.querySelectorAll('.legend td.time')].map((td) => td.textContent),
+      ticks: p.u.axes[0].values(p.u, [t0, t0 + 30, t0 + 60]),
+      status: document.querySelector('#status .txt').textContent,
+      seen: [...document.querySelectorAll('#runs .meta-seen')].map((s) => s.title),
+    };
+  });
+  for (const c of texts.cells) assert(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(c), `legend time "${c}"`);
+  for (const t of texts.ticks) assert(/^\d\d:\d\d:\d\d(\n\d{4}-\d\d-\d\d)?$/.test(t), `axis tick "${t}"`);
+  assert(/updated \d\d:\d\d:\d\d$/.test(texts.status), texts.status);
+  for (const s of texts.seen) assert(/^last batch \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(s), `run tooltip "${s}"`);
+  await page.locator('#smooth').fill('0');
+  await page.locator('[data-x="step"]').click();
+  await page.setViewportSize({ width: 1440, height: 1000 });
+});
+
+test('spectrum_shows_the_worst_run_by_entropy', async () => {
+  // healthy listed first: the spectrum still shows the collapsing run
+  const p2 = await browser.ctx.newPage();
+  try {
+    await p2.goto(`${URL0}/?run=${HEALTHY}&run=${COLLAPSING}&tag=${TAG}`);
+    await p2.waitForFunction((c) => document.getElementById('spec-run').value === c && document.getElementById('spectrum').dataset.state, COLLAPSING, { timeout: 15000 })
+      .catch(async (e) => {
+        const v = await p2.evaluate(() => document.getElementById('spec-run').value);
+        throw new Error(`spectrum shows ${v}: ${e.message}`);
+      });
+    const h = await p2.evaluate(([a, b]) => {
+      const p = window.erwatch.panels.get('er_entropy');
+      return [p.health(a), p.health(b), window.erwatch.spectrum.run()];
+    }, [HEALTHY, COLLAPSING]);
+    assert(h[1] < h[0] && h[2] === COLLAPSING, JSON.stringify(h));
+    // a run the user picks wins
+    await p2.selectOption('#spec-run', HEALTHY);
+    await p2.waitForFunction((r) => window.erwatch.spectrum.run() === r, HEALTHY);
+  } finally {
+    await p2.close();
+  }
+});
+
+test('default_selection_and_reference_levels_follow_visible_runs', async () => {
+  // the newest run has another tag; a short narrow run has other levels
+  const push = (run, tag, steps, d) => execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(HERE)}); import seed; seed.push_run(${JSON.stringify(ZMQ)}, ${JSON.stringify(run)}, ${JSON.stringify(tag)}, ${steps}, ${d})`],
+    { stdio: 'inherit', env: { ...process.env, LD_PRELOAD: process.env.EW_PY_PRELOAD || '' } });
+  push('narrow-d8', TAG, 5, 8);
+  push('z-backbone-only', 'backbone', 3, 16);
+  const p2 = await browser.ctx.newPage();
+  try {
+    await p2.goto(URL0 + '/');
+    await p2.waitForFunction(() => window.erwatch && window.erwatch.panels.get('er_entropy')?.runs.size > 0, null, { timeout: 15000 });
+    const st = await p2.evaluate(() => ({ runs: window.erwatch.selectedRuns(), tag: window.erwatch.state.tag,
+      ticked: [...document.querySelectorAll('#runs li[data-run] input:checked')].map((i) => i.closest('li').dataset.run) }));
+    assert(st.tag === TAG, JSON.stringify(st));
+    assert(!st.runs.includes('z-backbone-only') && !st.ticked.includes('z-backbone-only'), `a run without the tag is ticked: ${JSON.stringify(st)}`);
+    assert(st.runs.includes('narrow-d8') && st.runs.includes(COLLAPSING), JSON.stringify(st));
+
+    // both shapes in view: levels of both, labelled with their shape
+    await p2.goto(`${URL0}/?run=narrow-d8&run=${COLLAPSING}&tag=${TAG}&metric=er_entropy`);
+    const refsOf = () => p2.evaluate(() => window.erwatch.panels.get('er_entropy').refs().map((r) => `${r.kind}:d=${r.ref.d}`).sort());
+    await p2.waitForFunction(() => { const p = window.erwatch.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2; }, null, { timeout: 15000 });
+    const both = await refsOf();
+    assert(JSON.stringify(both) === '["collapsed:d=32","collapsed:d=8","ideal:d=32","ideal:d=8"]', JSON.stringify(both));
+    // zoomed where only the d=32 run has points: no line of the d=8 shape
+    await p2.goto(`${URL0}/?run=narrow-d8&run=${COLLAPSING}&tag=${TAG}&metric=er_entropy&from=20&to=50`);
+    await p2.waitForFunction(() => { const p = window.erwatch.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2 && [...p.runs.values()].every((e) => e.zoom || !e.full); }, null, { timeout: 15000 });
+    const zoomed = await refsOf();
+    assert(JSON.stringify(zoomed) === '["collapsed:d=32","ideal:d=32"]', JSON.stringify(zoomed));
+    await p2.screenshot({ path: path.join(SHOTS, 'dashboard-refs-zoomed.png') });
+  } finally {
+    await p2.close();
+  }
+});
+
 test('no_page_errors_or_failed_requests', async () => {
   // /api/spectrum may answer 404 (nothing stored) and /api/alerts 404 (a
   // daemon without alerting): states, not errors

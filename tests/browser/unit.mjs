@@ -2,8 +2,9 @@
 // smoothing, the URL form of the view state, value formatting.
 import { test, assert, assertClose, run } from './tap.mjs';
 import { ema } from '../../web/src/smooth.js';
-import { parseState, stateToSearch, defaultState } from '../../web/src/state.js';
-import { fmtValue, parseValue, fmtStep } from '../../web/src/format.js';
+import { parseState, stateToSearch, defaultState, defaultSelection } from '../../web/src/state.js';
+import { fmtValue, parseValue, fmtStep, fmtTime, fmtTimeTicks } from '../../web/src/format.js';
+import { layoutLabels, labelsOverlap } from '../../web/src/marks.js';
 
 test('ema_zero_weight_is_identity', () => {
   const v = [1, 2, null, 4];
@@ -65,5 +66,55 @@ test('format_values_round_trip', () => {
   assert(fmtValue(null) === '—' && fmtValue(NaN) === '—', 'undefined shows a dash');
   assert(fmtStep(1234567) === '1\u202f234\u202f567', fmtStep(1234567));
 });
+
+test('alert_labels_never_overlap', () => {
+  // 40 markers, many at the same or nearly the same x, labels of mixed width
+  const items = [];
+  for (let i = 0; i < 40; i++) items.push({ x: 100 + (i % 7) * 9 + (i > 30 ? 400 : 0), width: 60 + (i % 5) * 25 });
+  const out = layoutLabels(items, { left: 0, right: 600, rowHeight: 15, gap: 3, maxRows: 12 });
+  let placed = 0;
+  for (let i = 0; i < out.length; i++) {
+    if (!out[i]) continue;
+    placed++;
+    assert(out[i].x0 >= 0 && out[i].x1 <= 600, `label ${i} outside [0, 600]: ${JSON.stringify(out[i])}`);
+    for (let j = 0; j < i; j++) assert(!labelsOverlap(out[i], out[j], 15), `labels ${i} and ${j} overlap: ${JSON.stringify([out[i], out[j]])}`);
+  }
+  assert(placed >= 12, `only ${placed} labels placed`);
+  // near the right edge a label goes left of its line
+  const edge = layoutLabels([{ x: 590, width: 80 }], { left: 0, right: 600, rowHeight: 15 });
+  assert(!edge[0].onRight && edge[0].x1 <= 590, JSON.stringify(edge));
+  // two far apart share the first row
+  const two = layoutLabels([{ x: 10, width: 50 }, { x: 300, width: 50 }], { left: 0, right: 600, rowHeight: 15 });
+  assert(two[0].row === 0 && two[1].row === 0, JSON.stringify(two));
+});
+
+test('default_selection_ticks_only_runs_with_the_tag', () => {
+  const runs = [
+    { run: 'newest', tags: [{ tag: 'backbone' }] },
+    { run: 'a', tags: [{ tag: 'projector' }] },
+    { run: 'empty', tags: [] },
+    { run: 'b', tags: [{ tag: 'projector' }, { tag: 'backbone' }] },
+    { run: 'c', tags: [{ tag: 'projector' }] },
+  ];
+  const d = defaultSelection(runs, null, 8);
+  assert(d.tag === 'projector' && JSON.stringify(d.runs) === '["a","b","c"]', JSON.stringify(d));
+  const e = defaultSelection(runs, 'backbone', 8); // the URL's tag wins when a run has it
+  assert(e.tag === 'backbone' && JSON.stringify(e.runs) === '["newest","b"]', JSON.stringify(e));
+  const f = defaultSelection(runs, 'nope', 8); // a tag no run has: as if none was asked
+  assert(f.tag === 'projector' && JSON.stringify(f.runs) === '["a","b","c"]', JSON.stringify(f));
+  const g = defaultSelection(runs.slice(1).concat([{ run: 'd', tags: [{ tag: 'projector' }] }]), null, 3);
+  assert(g.tag === 'projector' && JSON.stringify(g.runs) === '["a","b","c"]', `at most n runs: ${JSON.stringify(g)}`);
+  assert(JSON.stringify(defaultSelection([], null, 8)) === '{"tag":null,"runs":[]}', 'no runs');
+});
+
+test('one_time_format', () => {
+  const t = Date.UTC(2026, 11, 4, 17, 6, 43) / 1000;
+  assert(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(fmtTime(t)), fmtTime(t));
+  const ticks = fmtTimeTicks([t, t + 60, t + 86400]);
+  assert(ticks[0] === `${fmtTime(t).slice(11)}\n${fmtTime(t).slice(0, 10)}`, ticks[0]);
+  assert(ticks[1] === fmtTime(t + 60).slice(11), ticks[1]);
+  assert(ticks[2].endsWith(fmtTime(t + 86400).slice(0, 10)), 'the date again where the day changes');
+});
+
 
 process.exitCode = await run();

@@ -7,16 +7,16 @@
 // it holds (see the comment at the top of daemon/http.c for why this is
 // polling rather than Server-Sent Events).
 
-import { parseState, stateToSearch } from './state.js';
+import { parseState, stateToSearch, defaultSelection } from './state.js';
 import { getRuns, getFiringAlerts } from './api.js';
 import { Panel, metricOrder, METRIC_INFO } from './chart.js';
 import { SpectrumPanel } from './spectrum.js';
 import { runColor } from './colors.js';
-import { fmtAgo, fmtStep } from './format.js';
+import { fmtAgo, fmtStep, fmtTime, fmtClock } from './format.js';
 
 const POLL_MS = 1000;
 const LIVE_S = 30;        // a run is live when a batch arrived this recently
-const DEFAULT_RUNS = 8;   // selected on first visit: the most recent ones
+const DEFAULT_RUNS = 8;   // selected on first visit: the most recent ones with the tag
 
 const $ = (id) => document.getElementById(id);
 
@@ -114,7 +114,7 @@ class App {
     } catch (e) {
       this.setStatus(false, `cannot reach erwatchd: ${e.message}`);
     }
-    if (this.state.runs === null) this.state.runs = this.runs.slice(0, DEFAULT_RUNS).map((r) => r.run);
+    if (this.state.runs === null) this.pickDefaultRuns();
     this.fixTag();
     this.renderControls();
     this.renderRunList();
@@ -124,6 +124,13 @@ class App {
     this.schedulePoll();
     new ResizeObserver(() => this.onResize()).observe($('panels'));
     window.erwatch = this; // for the browser tests and the curious
+  }
+
+  // First visit: the most recent runs that have the tag shown (state.js).
+  pickDefaultRuns() {
+    const d = defaultSelection(this.runs, this.state.tag, DEFAULT_RUNS);
+    this.state.runs = d.runs;
+    this.state.tag = d.tag;
   }
 
   fixTag() {
@@ -278,7 +285,7 @@ class App {
       const parts = [
         el('span', { class: `pill ${live ? 'live' : 'stale'}`, text: live ? 'live' : 'stale', title: live ? 'a batch arrived in the last 30 s' : 'no batch in the last 30 s' }),
         el('span', { class: 'meta-step', text: r.last_step == null ? 'no step' : `step ${fmtStep(r.last_step)}` }),
-        el('span', { class: 'meta-seen', text: fmtAgo(age), title: r.last_seen ? new Date(r.last_seen * 1000).toString() : '' }),
+        el('span', { class: 'meta-seen', text: fmtAgo(age), title: r.last_seen ? `last batch ${fmtTime(r.last_seen)}` : '' }),
       ];
       for (const a of this.alertsOf(r.run)) {
         parts.push(el('span', { class: 'pill alert', text: `alert: ${a.rule}`, title: `${a.severity}: ${a.summary} (since step ${a.fired_step}, tag ${a.tag})` }));
@@ -378,7 +385,10 @@ class App {
     // Panels enqueue their requests in page order, so the first panel
     // paints first.
     const all = [...this.panels.values()].map((p) => p.loadFull());
-    Promise.all(all).then(() => this.renderRunList());
+    Promise.all(all).then(() => {
+      this.renderRunList();
+      this.spectrum.repick(); // the worst run by entropy is known now
+    });
     this.spectrum.load();
   }
 
@@ -430,7 +440,7 @@ class App {
       await this.refreshRuns();
       this.polls++;
       const newRuns = this.state.runs === null || (this.state.runs.length === 0 && this.runs.length && this.polls === 1);
-      if (newRuns) this.state.runs = this.runs.slice(0, DEFAULT_RUNS).map((r) => r.run);
+      if (newRuns) this.pickDefaultRuns();
       const tagBefore = this.state.tag;
       this.fixTag();
       if (this.state.tag !== tagBefore || newRuns) this.renderControls();
@@ -465,9 +475,7 @@ class App {
     const s = $('status');
     s.classList.toggle('ok', ok);
     s.classList.toggle('bad', !ok);
-    const t = new Date();
-    const p = (x) => String(x).padStart(2, '0');
-    s.querySelector('.txt').textContent = ok ? `live · updated ${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}` : text;
+    s.querySelector('.txt').textContent = ok ? `live · updated ${fmtClock(Date.now() / 1000)}` : text;
   }
 }
 

@@ -14,7 +14,8 @@
 // nearest the cursor (or the latest point when the cursor is away).
 
 import { ema } from './smooth.js';
-import { fmtValue, fmtStep, fmtStepShort, fmtTime } from './format.js';
+import { fmtValue, fmtStep, fmtStepShort, fmtTime, fmtTimeTicks } from './format.js';
+import { layoutLabels } from './marks.js';
 import { withAlpha, REF_COLLAPSED, REF_IDEAL } from './colors.js';
 import { getSeries } from './api.js';
 
@@ -294,13 +295,26 @@ export class Panel {
     return s;
   }
 
+  // Whether run has a finite point inside the x window shown.
+  visibleIn(run, x0, x1) {
+    const e = this.runs.get(run);
+    if (!e || !e.full || !this.app.selectedRuns().includes(run)) return false;
+    const d = this.view(e);
+    const xs = this.xs(d);
+    if (!xs) return false;
+    for (let i = 0; i < xs.length; i++) if (xs[i] >= x0 && xs[i] <= x1 && Number.isFinite(d.value[i])) return true;
+    return false;
+  }
+
   // Reference levels, deduplicated across runs (runs of the same shape
-  // share them).
+  // share them), of the runs with a point in the window shown only: a
+  // level is drawn for a shape some visible run has, never for another.
   refs() {
     const out = [];
-    for (const [, e] of this.runs) {
+    const [x0, x1] = this.curX || [-Infinity, Infinity];
+    for (const [run, e] of this.runs) {
       const ref = e.full && e.full.ref;
-      if (!ref) continue;
+      if (!ref || !this.visibleIn(run, x0, x1)) continue;
       for (const [kind, color] of [['collapsed', REF_COLLAPSED], ['ideal', REF_IDEAL]]) {
         const v = ref[kind];
         if (v == null || !Number.isFinite(v)) continue;
@@ -415,7 +429,9 @@ export class Panel {
       ctx.lineTo(left + width, Math.round(y) + 0.5);
       ctx.stroke();
       ctx.setLineDash([]);
-      const label = r.kind === 'collapsed' ? 'collapsed' : 'ideal';
+      // several shapes on show: say which one a level belongs to
+      const several = refs.filter((o) => o.kind === r.kind).length > 1;
+      const label = (r.kind === 'collapsed' ? 'collapsed' : 'ideal') + (several && r.ref ? ` (d=${r.ref.d}, N=${r.ref.n})` : '');
       const ly = y < top + 14 * dpr ? y + 13 * dpr : y - 4 * dpr;
       ctx.fillStyle = withAlpha('#ffffff', 0.85);
       const tw = ctx.measureText(label).width;
@@ -424,31 +440,7 @@ export class Panel {
       ctx.fillText(label, left + width - 6 * dpr, ly);
     }
 
-    // firing alerts on this metric: a marker where each one fired
-    for (const a of this.app.alerts || []) {
-      if (a.metric !== this.metric || a.tag !== this.app.state.tag || !this.runs.has(a.run)) continue;
-      const xv = this.app.state.x === 'time' ? a.fired_time : a.fired_step;
-      if (xv == null) continue;
-      const px = Math.round(X(xv)) + 0.5;
-      ctx.strokeStyle = withAlpha(REF_COLLAPSED, 0.8);
-      ctx.lineWidth = 1 * dpr;
-      ctx.setLineDash([2 * dpr, 3 * dpr]);
-      ctx.beginPath();
-      ctx.moveTo(px, top);
-      ctx.lineTo(px, top + height);
-      ctx.stroke();
-      ctx.setLineDash([]);
-      // label halfway down, on the side with more room
-      const label = `⚠ ${a.rule}`;
-      const tw = ctx.measureText(label).width;
-      const right = px + tw + 8 * dpr < left + width;
-      const ly = top + height * 0.45;
-      ctx.fillStyle = withAlpha('#ffffff', 0.85);
-      ctx.fillRect(right ? px + 3 * dpr : px - tw - 7 * dpr, ly - 10 * dpr, tw + 4 * dpr, 13 * dpr);
-      ctx.fillStyle = REF_COLLAPSED;
-      ctx.textAlign = right ? 'left' : 'right';
-      ctx.fillText(label, right ? px + 5 * dpr : px - 5 * dpr, ly);
-    }
+    this.drawAlerts(ctx, X, left, top, width, height, dpr);
 
     const smoothing = this.app.state.smooth > 0;
     for (const [run, e] of this.runs) {
@@ -491,6 +483,53 @@ export class Panel {
       }
     }
     ctx.restore();
+  }
+
+  // Firing alerts on this metric: a dashed line where each fired, in the
+  // run's colour, labelled with the rule and the run; labels are laid out
+  // (marks.js) so that none covers another. this.alertMarks keeps what was
+  // drawn (for the tests).
+  drawAlerts(ctx, X, left, top, width, height, dpr) {
+    const app = this.app;
+    const items = [];
+    for (const a of app.alerts || []) {
+      if (a.metric !== this.metric || a.tag !== app.state.tag || !this.runs.has(a.run)) continue;
+      if (!app.selectedRuns().includes(a.run)) continue;
+      const xv = app.state.x === 'time' ? a.fired_time : a.fired_step;
+      if (xv == null) continue;
+      const px = Math.round(X(xv)) + 0.5;
+      if (!(px >= left && px <= left + width)) continue;
+      const text = `⚠ ${a.rule} · ${a.run}`;
+      items.push({ a, x: px, text, width: ctx.measureText(text).width + 6 * dpr, color: app.colorOf(a.run) });
+    }
+    const rowH = 15 * dpr;
+    const placed = layoutLabels(items, { left, right: left + width, rowHeight: rowH, gap: 3 * dpr,
+      maxRows: Math.max(1, Math.floor((height - 8 * dpr) / rowH)) });
+    this.alertMarks = [];
+    items.forEach((it, i) => {
+      ctx.strokeStyle = it.color;
+      ctx.lineWidth = 1.25 * dpr;
+      ctx.setLineDash([3 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(it.x, top);
+      ctx.lineTo(it.x, top + height);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      const p = placed[i];
+      const mark = { run: it.a.run, rule: it.a.rule, color: it.color, text: it.text, x: it.x / dpr, label: null };
+      if (p) {
+        const y = top + 4 * dpr + p.y;
+        ctx.fillStyle = withAlpha('#ffffff', 0.9);
+        ctx.fillRect(p.x0, y, p.x1 - p.x0, rowH - 2 * dpr);
+        ctx.fillStyle = it.color;
+        ctx.textAlign = 'left';
+        ctx.textBaseline = 'middle';
+        ctx.fillText(it.text, p.x0 + 3 * dpr, y + (rowH - 2 * dpr) / 2);
+        ctx.textBaseline = 'alphabetic';
+        mark.label = { x0: p.x0 / dpr, x1: p.x1 / dpr, y0: (y - top) / dpr, y1: (y - top + rowH - 2 * dpr) / dpr };
+      }
+      this.alertMarks.push(mark);
+    });
   }
 
   line(ctx, xs, ys, X, Y, color, lw) {
@@ -556,10 +595,10 @@ export class Panel {
         {
           stroke: AXIS,
           font: FONT,
-          size: 34,
+          size: time ? 46 : 34, // wall time: the date on a second line
           grid: { stroke: GRID, width: 1 },
           ticks: { stroke: GRID, width: 1, size: 4 },
-          values: time ? undefined : (u, splits) => splits.map((v) => (v == null ? '' : fmtStepShort(v))),
+          values: time ? (u, splits) => fmtTimeTicks(splits) : (u, splits) => splits.map((v) => (v == null ? '' : fmtStepShort(v))),
           label: time ? 'wall time' : 'step',
           labelSize: 18,
           labelFont: FONT,
@@ -651,12 +690,15 @@ export class Panel {
     const time = app.state.x === 'time';
     const smoothing = app.state.smooth > 0;
     const tb = document.createElement('tbody');
+    // Fixed column widths (style.css): the run name gives way (ellipsis),
+    // so the time column stays inside the card however narrow it is.
     const head = el('tr', {},
-      el('th', { text: 'run' }),
-      el('th', { class: 'num', text: smoothing ? 'smoothed' : 'value' }),
-      smoothing ? el('th', { class: 'num', text: 'raw' }) : null,
-      el('th', { class: 'num', text: 'step' }),
-      el('th', { class: 'num', text: time ? 'time' : '' }));
+      el('th', { class: 'c-run', text: 'run' }),
+      el('th', { class: 'num c-val', text: smoothing ? 'smoothed' : 'value' }),
+      smoothing ? el('th', { class: 'num c-val', text: 'raw' }) : null,
+      el('th', { class: 'num c-step', text: 'step' }),
+      time ? el('th', { class: 'num c-time', text: 'time' }) : null);
+    const span = 2 + (smoothing ? 1 : 0) + (time ? 1 : 0); // columns after the run's
     tb.append(head);
     for (const run of app.selectedRuns()) {
       const e = this.runs.get(run);
@@ -673,9 +715,9 @@ export class Panel {
         if (i < 0 && xs && xs.length) i = xs.length - 1;
       }
       const tr = el('tr', { 'data-run': run });
-      tr.append(el('td', { class: 'run' }, el('span', { class: 'sw', style: `background:${color}` }), el('span', { class: 'rn', text: run })));
+      tr.append(el('td', { class: 'run', title: run }, el('span', { class: 'sw', style: `background:${color}` }), el('span', { class: 'rn', text: run })));
       if (e.error) {
-        tr.append(el('td', { class: 'err', colspan: smoothing ? 4 : 3, text: e.error }));
+        tr.append(el('td', { class: 'err', colspan: span, text: e.error, title: e.error }));
       } else if (i >= 0) {
         const v = d.value[i];
         tr.setAttribute('data-step', String(d.step[i]));
@@ -685,9 +727,9 @@ export class Panel {
         tr.append(val);
         if (smoothing) tr.append(el('td', { class: 'num raw', text: fmtValue(v) }));
         tr.append(el('td', { class: 'num step', text: fmtStep(d.step[i]) }));
-        tr.append(el('td', { class: 'num muted', text: time && d.time ? fmtTime(d.time[i]) : '' }));
+        if (time) tr.append(el('td', { class: 'num muted time', text: d.time ? fmtTime(d.time[i]) : '' }));
       } else {
-        tr.append(el('td', { class: 'muted', colspan: smoothing ? 4 : 3, text: e.full ? 'no points' : 'loading…' }));
+        tr.append(el('td', { class: 'muted', colspan: span, text: e.full ? 'no points' : 'loading…' }));
       }
       rows.push(tr);
       this.placeDot(run, color, d, sm, i);

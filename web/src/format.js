@@ -39,9 +39,30 @@ export function fmtAgo(seconds) {
   return Math.floor(seconds / 86400) + ' d ago';
 }
 
+// Times: one format everywhere, local time, 24 h: "2026-12-04 17:06:43".
+// Where the date is known from context (axis ticks after the first, the
+// status line) only its time part is shown, "17:06:43".
 export function fmtTime(t) {
   if (!Number.isFinite(t)) return '—';
   const d = new Date(t * 1000);
   const p = (x) => String(x).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function fmtClock(t) {
+  return Number.isFinite(t) ? fmtTime(t).slice(11) : '—';
+}
+
+// Wall-time axis ticks (Unix seconds): the time of day, with the date on a
+// second line at the first tick and wherever the day changes.
+export function fmtTimeTicks(splits) {
+  let day = null;
+  return splits.map((v) => {
+    if (v == null || !Number.isFinite(v)) return '';
+    const s = fmtTime(v);
+    const d = s.slice(0, 10);
+    const label = d === day ? s.slice(11) : `${s.slice(11)}\n${d}`;
+    day = d;
+    return label;
+  });
 }

@@ -48,10 +48,31 @@ export class SpectrumPanel {
     });
   }
 
+  // The run shown: the one the user picked, else the one most likely to
+  // need a look, the worst by ER entropy (lowest fraction of the way from
+  // collapsed to ideal, chart.js health()), else the first selected.
   run() {
     const runs = this.app.selectedRuns();
     const s = this.app.state.spec;
-    return s && runs.includes(s) ? s : runs[0] || null;
+    if (s && runs.includes(s)) return s;
+    const ent = this.app.panels.get('er_entropy');
+    let worst = null;
+    let worstH = Infinity;
+    for (const r of runs) {
+      const h = ent ? ent.health(r) : null;
+      if (h != null && h < worstH) {
+        worst = r;
+        worstH = h;
+      }
+    }
+    return worst || runs[0] || null;
+  }
+
+  // Called once the entropy panel has data: show the worst run if that is
+  // not the one shown (and the user picked none).
+  repick() {
+    if (this.app.state.spec && this.app.selectedRuns().includes(this.app.state.spec)) return;
+    if (this.run() !== this.shown) this.load();
   }
 
   syncRuns() {
@@ -71,6 +92,9 @@ export class SpectrumPanel {
     this.syncRuns();
     const run = this.run();
     const gen = ++this.gen;
+    this.shown = run;
+    const auto = !(this.app.state.spec && this.app.selectedRuns().includes(this.app.state.spec));
+    this.sel.title = auto && run ? 'shown: the selected run with the lowest ER entropy; pick another here' : '';
     if (!run) return;
     const { tag, range, x } = this.app.state;
     const params = { run, tag, points: Math.max(50, Math.min(2000, this.width() - M.left - M.right)) };

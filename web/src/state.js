@@ -22,6 +22,21 @@ export function defaultState() {
   };
 }
 
+// The runs ticked on a first visit: the most recent ones (up to n) that
+// have the tag shown, so that no ticked run is missing from every panel.
+// The tag: the one asked for when some run has it, else the most common
+// among the n most recent runs. runs: /api/runs order, most recent first.
+export function defaultSelection(runs, tag, n) {
+  const has = (r, t) => (r.tags || []).some((x) => x.tag === t);
+  if (!tag || !runs.some((r) => has(r, tag))) {
+    const count = new Map();
+    for (const r of runs.slice(0, n)) for (const t of r.tags || []) count.set(t.tag, (count.get(t.tag) || 0) + 1);
+    const best = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+    tag = best ? best[0] : tag || null;
+  }
+  return { tag, runs: runs.filter((r) => has(r, tag)).slice(0, n).map((r) => r.run) };
+}
+
 export function parseState(search) {
   const p = new URLSearchParams(search);
   const s = defaultState();
