@@ -48,9 +48,13 @@ static void s_check_header(const ew_header_t *h)
     S_CHECK(strlen(h->run) >= 1 && strlen(h->run) <= EW_NAME_MAX);
     S_CHECK(strlen(h->tag) >= 1 && strlen(h->tag) <= EW_NAME_MAX);
     S_CHECK(h->step <= (uint64_t)INT64_MAX);
-    S_CHECK(h->n >= 1 && h->n <= EW_N_MAX && h->d >= 1 && h->d <= EW_D_MAX);
-    S_CHECK((uint64_t)h->n * h->d <= EW_ELEMS_MAX);
-    S_CHECK(h->views == 1 || h->views == 2);
+    S_CHECK(h->views >= 0 && h->views <= 2);
+    if (h->views == 0) { /* scalar-only: no shape, at least one scalar */
+        S_CHECK(h->n == 0 && h->d == 0 && h->nscalars >= 1);
+    } else {
+        S_CHECK(h->n >= 1 && h->n <= EW_N_MAX && h->d >= 1 && h->d <= EW_D_MAX);
+        S_CHECK((uint64_t)h->n * h->d <= EW_ELEMS_MAX);
+    }
     S_CHECK(isfinite(h->kappa) && h->kappa > 0 && h->kappa <= EW_KAPPA_MAX);
     S_CHECK((h->rank == -1 && h->world >= -1) || (h->rank >= 0 && h->rank < h->world));
     S_CHECK(h->world == -1 || (h->world >= 1 && h->world <= EW_WORLD_MAX));
@@ -78,7 +82,7 @@ static void s_check_batch(const batch_t *b, const decode_frame_t *frames, size_t
     size_t count = (size_t)h->n * h->d;
     s_check_header(h);
     S_CHECK(nframes == 1 + (size_t)h->views);
-    S_CHECK(b->view[0] != NULL);
+    S_CHECK((b->view[0] != NULL) == (h->views >= 1));
     S_CHECK((b->view[1] != NULL) == (h->views == 2));
     S_CHECK(b->recv_time == 12345.5);
     S_CHECK(b->bytes == sizeof *b + (size_t)h->views * count * sizeof(float));

@@ -113,6 +113,12 @@ def seeds():
     s["rej_frames_4"] = message([good, t, t, t])
     s["rej_frames_views2_one_tensor"] = message([header(views=2), t])
     s["rej_frames_views1_two_tensors"] = message([good, t, t])
+    s["rej_frames_views0_with_tensor"] = message([
+        header(views=0, dtype=None, shape=None, scalars={"loss": 0.5}), t])
+    # views 0: a scalar-only batch, the header alone
+    s["ok_scalar_only"] = message([header(views=0, dtype=None, shape=None,
+                                          scalars={"loss": 0.5, "lr": 1})])
+    s["rej_bad_value_views0_no_scalar"] = message([header(views=0, dtype=None, shape=None)])
     s["rej_msgpack_empty"] = message([b"", t])
     s["rej_msgpack_trailing"] = message([good + b"\xc0", t])
     s["rej_msgpack_truncated"] = message([good[:-1], t])
