@@ -465,6 +465,8 @@ class Monitor:
             self._closed = True
             self._finalizer.detach()
             ok = self._link.close(max(0, int(timeout * 1000)))
+            self._pending.clear()  # written out or discarded with the socket
+            self._held = 0
             return ok and (self._since_flush == 0 or timeout > 0)
 
     @property
