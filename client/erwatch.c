@@ -185,6 +185,8 @@ static int s_validate(const erwatch_batch_t *b)
         return -EINVAL;
     if (b->world > 0 && (b->rank < 0 || b->rank >= b->world))
         return -EINVAL;
+    if (b->pool && b->world < 2)
+        return -EINVAL;
     if (b->time != 0.0 && !(isfinite(b->time) && b->time > 0.0))
         return -EINVAL;
     if (b->nscalars > S_SCALARS_MAX || (b->nscalars && !b->scalars))
@@ -238,6 +240,8 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
         nkeys++;
     if (b->world > 0)
         nkeys += 2;
+    if (b->pool)
+        nkeys++;
     if (b->nscalars > 0)
         nkeys++;
 
@@ -262,6 +266,10 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
     if (b->world > 0) { /* validated: 0 <= rank < world */
         rc |= s_kv_uint(&pk, "rank", (uint64_t)b->rank);
         rc |= s_kv_uint(&pk, "world", (uint64_t)b->world);
+    }
+    if (b->pool) {
+        rc |= s_pack_str(&pk, "pool");
+        rc |= msgpack_pack_true(&pk);
     }
     rc |= s_kv_double(&pk, "time", b->time != 0.0 ? b->time : s_wall_time());
     if (b->nscalars > 0) {

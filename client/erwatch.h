@@ -57,6 +57,10 @@ typedef struct {
     double time;                  /* 0: now */
     const erwatch_scalar_t *scalars;
     size_t nscalars;
+    int pool;                     /* 1: this is rank's part of a pooled batch: the
+                                     daemon computes on all world ranks' rows
+                                     of this step together (needs world >= 2);
+                                     last, so that older callers' layout holds */
 } erwatch_batch_t;
 
 typedef struct {

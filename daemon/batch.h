@@ -22,6 +22,12 @@
 #define EW_KAPPA_MAX 100000.0
 #define EW_WORLD_MAX 65536
 #define EW_KAPPA_DEFAULT 10.0
+/* How long a pooled step waits for its missing ranks (--pool-timeout-ms).
+ * The ranks of a data-parallel job meet at every step's all-reduce, so
+ * their parts of one step leave within a step time of each other; 10 s
+ * covers steps of several seconds plus a client's send buffer, and a dead
+ * rank costs each later step this long before it is stored. */
+#define EW_POOL_TIMEOUT_MS_DEFAULT 10000
 
 typedef enum { EW_DTYPE_F32 = 0, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16 } ew_dtype_t;
 /* sphere: embeddings (rows l2-normalised by the daemon); discrete: rows are
@@ -78,6 +84,8 @@ typedef struct {
     double eps;          /* Sinkhorn entropic regularisation (scores) */
     int iters;           /* Sinkhorn iterations (scores) */
     int32_t rank, world; /* -1 when not given */
+    int pool;            /* 1: one rank's part of a pooled batch (pool.h) */
+    int32_t ranks;       /* a pooled batch: the parts it was made of; else 0 */
     double time;    /* client wall clock; NAN when not given */
     uint64_t dropped;
     int nscalars;
@@ -103,6 +111,8 @@ typedef struct {
 } result_point_t;
 
 #define EW_RESULT_POINTS_MAX (EW_SCALARS_MAX + 32)
+/* The series a pooled batch's rank count is stored under. */
+#define EW_POOL_RANKS_SERIES "pool_ranks"
 #define EW_SPECTRUM_MAX 512 /* singular values kept per batch */
 
 /* What the writer stores for one batch. */
@@ -119,6 +129,7 @@ typedef struct {
     ew_support_t support;
     double kappa;
     int32_t rank, world;
+    int32_t ranks;      /* a pooled batch: the parts it was made of; else 0 */
     uint64_t dropped;   /* client-reported running total */
     int npoints;
     result_point_t points[EW_RESULT_POINTS_MAX];

@@ -25,6 +25,7 @@ void config_defaults(config_t *c)
     c->max_queue_bytes = 256u << 20;
     c->http_threads = 4;
     c->commit_ms = 200;
+    c->pool_timeout_ms = EW_POOL_TIMEOUT_MS_DEFAULT;
     c->log_level = LOG_INFO;
     c->metrics = EW_METRICS_ALL;
     c->default_rules = 1;
@@ -59,6 +60,8 @@ void config_usage(FILE *out)
         "                       (default) or a comma list of er_entropy,\n"
         "                       er_reconstruction, align, uniform, w2, rankme, std_l2\n"
         "  --log-level L        error, warn, info or debug (default: info)\n"
+        "  --pool-timeout-ms MS how long a pooled step of a distributed job waits for\n"
+        "                       its missing ranks, 1..3600000 (default: 10000)\n"
         "alerting (README.md, \"Alerting\"):\n"
         "  --rules FILE         alert rules, added to the built-in ones (a rule of\n"
         "                       the same name replaces the built-in one)\n"
@@ -215,7 +218,7 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
     enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB,
-           O_METRICS, O_RDAYS, O_RSIZE };
+           O_METRICS, O_RDAYS, O_RSIZE, O_POOL_TIMEOUT };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
@@ -230,6 +233,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"metrics", required_argument, NULL, O_METRICS},
         {"retention-days", required_argument, NULL, O_RDAYS},
         {"retention-size", required_argument, NULL, O_RSIZE},
+        {"pool-timeout-ms", required_argument, NULL, O_POOL_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -303,6 +307,11 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             if (s_parse_long(optarg, 1, 60000, &v) < 0)
                 goto bad;
             c->commit_ms = (int)v;
+            break;
+        case O_POOL_TIMEOUT:
+            if (s_parse_long(optarg, 1, 3600000, &v) < 0)
+                goto bad;
+            c->pool_timeout_ms = (int)v;
             break;
         case O_LOG:
             if (log_parse_level(optarg, &c->log_level) < 0)

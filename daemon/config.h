@@ -22,6 +22,7 @@ typedef struct {
     size_t max_queue_bytes;
     int http_threads;
     int commit_ms;             /* longest a stored point waits for commit */
+    int pool_timeout_ms;       /* a pooled step's wait for missing ranks */
     log_level_t log_level;
     unsigned metrics;          /* default metric set (EW_MBIT bits) */
     char ready_file[4096];     /* "" or where to write the bound addresses */

@@ -70,6 +70,8 @@ static const char *const s_reason_names[EW_REJ_COUNT] = {
     [EW_REJ_DTYPE] = "dtype",             [EW_REJ_SHAPE] = "shape",
     [EW_REJ_BAD_VALUE] = "bad_value",     [EW_REJ_FRAME_SIZE] = "frame_size",
     [EW_REJ_NONFINITE] = "nonfinite",
+    [EW_REJ_POOL_LATE] = "pool_late",     [EW_REJ_POOL_DUPLICATE] = "pool_duplicate",
+    [EW_REJ_POOL_MISMATCH] = "pool_mismatch", [EW_REJ_POOL_TOO_LARGE] = "pool_too_large",
 };
 /* clang-format on */
 
@@ -456,6 +458,7 @@ typedef enum {
     K_ALPHA,
     K_EPS,
     K_ITERS,
+    K_POOL,
     K_COUNT
 } s_key_t;
 
@@ -467,7 +470,7 @@ static const char *const s_key_names[K_COUNT] = {
     [K_RANK] = "rank",       [K_WORLD] = "world",     [K_TIME] = "time",
     [K_SCALARS] = "scalars", [K_DROPPED] = "dropped", [K_METRICS] = "metrics",
     [K_T] = "t",             [K_ALPHA] = "alpha",     [K_EPS] = "eps",
-    [K_ITERS] = "iters",
+    [K_ITERS] = "iters",     [K_POOL] = "pool",
 };
 /* clang-format on */
 
@@ -592,6 +595,10 @@ static int s_want(const msgpack_object *vals[K_COUNT], s_key_t k, int required, 
         ok = o->type == MSGPACK_OBJECT_ARRAY;
         want = "an array [N, d]";
         break;
+    case 'b':
+        ok = o->type == MSGPACK_OBJECT_BOOLEAN;
+        want = "true or false";
+        break;
     default:
         ok = o->type == MSGPACK_OBJECT_MAP;
         want = "a map";
@@ -695,6 +702,15 @@ static int s_take_rank_world(const msgpack_object *vals[K_COUNT], ew_header_t *h
             return s_fail(err, EW_REJ_BAD_VALUE, "rank %s must be 0..%d (world %d)",
                           s_int_text(t, vals[K_RANK]), h->world - 1, h->world);
         h->rank = (int32_t)v;
+    }
+    int has_pool = s_want(vals, K_POOL, 0, 'b', err);
+    if (has_pool < 0)
+        return -1;
+    if (has_pool && vals[K_POOL]->via.boolean) {
+        if (!has_world || h->world < 2 || !has_rank)
+            return s_fail(err, EW_REJ_BAD_VALUE,
+                          "pool is true without rank and a world of 2 or more");
+        h->pool = 1;
     }
     return 0;
 }
@@ -839,6 +855,9 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
     }
     if (s_take_rank_world(vals, h, err) < 0)
         return -1;
+    if (h->pool && h->views == 0)
+        return s_fail(err, EW_REJ_BAD_VALUE, "pool is true on a batch without embeddings "
+                      "(views 0): scalars alone are not pooled");
     if ((has = s_want(vals, K_TIME, 0, 'n', err)) < 0)
         return -1;
     if (has) {

@@ -26,6 +26,12 @@ typedef enum {
     EW_REJ_BAD_VALUE,
     EW_REJ_FRAME_SIZE,
     EW_REJ_NONFINITE,
+    /* given by the pool (pool.h), after decoding */
+    EW_REJ_POOL_LATE,
+#define EW_REJ_DECODE_COUNT EW_REJ_POOL_LATE /* the reasons the decoder gives */
+    EW_REJ_POOL_DUPLICATE,
+    EW_REJ_POOL_MISMATCH,
+    EW_REJ_POOL_TOO_LARGE,
     EW_REJ_COUNT
 } ew_reject_t;
 

@@ -222,6 +222,8 @@ int main(int argc, char **argv)
     queue_t *results = queue_new(S_RESULT_QUEUE_ITEMS, (size_t)-1);
 
     ingest_t *ingest = ingest_new(cfg.zmq_endpoint, work, &stats, err, sizeof(err));
+    if (ingest)
+        ingest_set_pool_timeout(ingest, cfg.pool_timeout_ms);
     if (!ingest) {
         fprintf(stderr, "erwatchd: %s\n", err);
         store_close(&store);

@@ -317,6 +317,17 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     strbuf_putc(&b, ',');
     s_put_queue(&b, "out", h->out_queue);
     strbuf_printf(&b, "},\"client_dropped\":%" PRId64, dropped);
+    strbuf_printf(&b,
+                  ",\"pool\":{\"complete\":%" PRIu64 ",\"partial\":%" PRIu64
+                  ",\"evicted\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicate\":%" PRIu64
+                  ",\"mismatched\":%" PRIu64 ",\"too_large\":%" PRIu64
+                  ",\"waiting\":{\"steps\":%" PRIu64 ",\"bytes\":%" PRIu64 "}}",
+                  stats_get(&s->pool_complete), stats_get(&s->pool_partial),
+                  stats_get(&s->pool_evicted), stats_get(&s->rejected[EW_REJ_POOL_LATE]),
+                  stats_get(&s->rejected[EW_REJ_POOL_DUPLICATE]),
+                  stats_get(&s->rejected[EW_REJ_POOL_MISMATCH]),
+                  stats_get(&s->rejected[EW_REJ_POOL_TOO_LARGE]), stats_get(&s->pool_groups),
+                  stats_get(&s->pool_bytes));
     http_alerts_health(&b, s); /* http_alerts.c */
     http_runs_health(&b, h->stats); /* http_runs.c */
     strbuf_putc(&b, '}');

@@ -137,6 +137,19 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
     prom_sample(b, "erwatch_worker_busy_seconds_total", NULL, NULL, 0,
                 (double)stats_get(&s->worker_busy_us) / 1e6);
     s_commit_histogram(b, s);
+    s_counter(b, "erwatch_pool_complete_total", "Pooled batches made of every rank's part.",
+              stats_get(&s->pool_complete));
+    s_counter(b, "erwatch_pool_partial_total",
+              "Pooled batches sent on timeout without some ranks' parts.",
+              stats_get(&s->pool_partial));
+    s_counter(b, "erwatch_pool_evicted_total",
+              "Pooled batches sent early, partial, for memory or at shutdown.",
+              stats_get(&s->pool_evicted));
+    s_gauge(b, "erwatch_pool_waiting_steps", "Pooled steps waiting for ranks' parts.",
+            (double)stats_get(&s->pool_groups));
+    s_gauge(b, "erwatch_pool_waiting_bytes",
+            "Bytes of the parts waiting (counted against --max-queue-mb).",
+            (double)stats_get(&s->pool_bytes));
     s_gauge(b, "erwatch_client_dropped",
             "Sum over runs of the latest drop count the clients reported.", (double)dropped);
     s_gauge(b, "erwatch_alert_rules", "Alert rules loaded.", (double)stats_get(&s->alert_rules));

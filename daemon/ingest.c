@@ -19,11 +19,13 @@
 
 #include "decode.h"
 #include "log.h"
+#include "pool.h"
 
 #define S_MAX_FRAMES 4          /* header + 2 views, +1 to detect extras */
 #define S_POLL_MS 100
 #define S_DRAIN_SECONDS 2.0     /* longest a shutdown keeps reading */
 #define S_LOGGED_CAP 4096       /* (run, reason) pairs remembered */
+#define S_LOG_POOL_PARTIAL EW_REJ_COUNT /* a log kind past the reasons */
 
 struct ingest {
     void *ctx;
@@ -34,6 +36,8 @@ struct ingest {
     int started;
     atomic_int stop;
     uint64_t next_seq;  /* stamped on each accepted batch */
+    pool_t *pool;       /* pooled parts waiting for their siblings */
+    double pool_timeout_s;
     char endpoint[512];
     uint64_t logged[S_LOGGED_CAP]; /* open addressing; 0 = empty */
     size_t nlogged;
@@ -48,6 +52,7 @@ ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats, char *
         abort();
     in->work = work;
     in->stats = stats;
+    in->pool_timeout_s = EW_POOL_TIMEOUT_MS_DEFAULT / 1000.0;
     in->ctx = zmq_ctx_new();
     in->sock = in->ctx ? zmq_socket(in->ctx, ZMQ_PULL) : NULL;
     if (!in->sock) {
@@ -74,25 +79,31 @@ ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats, char *
     return in;
 }
 
+void ingest_set_pool_timeout(ingest_t *in, int ms)
+{
+    in->pool_timeout_s = ms / 1000.0;
+}
+
 const char *ingest_endpoint(const ingest_t *in)
 {
     return in->endpoint;
 }
 
-/* FNV-1a over the run name and the reason; never 0 (0 marks empty). */
-static uint64_t s_key(const char *run, ew_reject_t reason)
+/* FNV-1a over the run name and the kind of message (a reason, or
+ * S_LOG_POOL_PARTIAL); never 0 (0 marks empty). */
+static uint64_t s_key(const char *run, unsigned kind)
 {
     uint64_t h = 1469598103934665603ull;
     for (const unsigned char *p = (const unsigned char *)run; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
-    h = (h ^ (uint64_t)reason) * 1099511628211ull;
+    h = (h ^ (uint64_t)kind) * 1099511628211ull;
     return h ? h : 1;
 }
 
 /* Returns 1 the first time a (run, reason) pair is seen. */
-static int s_first_time(ingest_t *in, const char *run, ew_reject_t reason)
+static int s_first_time(ingest_t *in, const char *run, unsigned kind)
 {
-    uint64_t k = s_key(run, reason);
+    uint64_t k = s_key(run, kind);
     if (in->nlogged >= S_LOGGED_CAP / 2) {
         if (!in->suppressed_said) {
             in->suppressed_said = 1;
@@ -155,6 +166,93 @@ static int s_recv(ingest_t *in, zmq_msg_t *parts, int flags, size_t *total)
     }
 }
 
+/* Stamps b with its place in arrival order and queues it (blocking while
+ * the queue is full: back-pressure). */
+static void s_enqueue(ingest_t *in, batch_t *b)
+{
+    /* Bounded run-ahead (stats.h): wait for the writer rather than let
+     * results pile up behind one slow batch. Stopping reading here is
+     * back-pressure like a full queue. */
+    while (in->next_seq - atomic_load_explicit(&in->stats->next_store_seq,
+                                               memory_order_acquire) >= EW_SEQ_WINDOW)
+        usleep(1000);
+    b->seq = in->next_seq++;
+    if (queue_push(in->work, b, b->bytes) != 0) {
+        /* Cannot happen: only this thread closes the work queue. */
+        log_error("work queue closed while ingest was running; batch dropped");
+        batch_destroy(&b);
+    }
+}
+
+/* ------------------------------------------------------------ pooling */
+
+static void s_pool_gauges(ingest_t *in)
+{
+    queue_set_reserved(in->work, pool_bytes(in->pool));
+    stats_set(&in->stats->pool_groups, pool_groups(in->pool));
+    stats_set(&in->stats->pool_bytes, pool_bytes(in->pool));
+}
+
+/* A pooled batch handed back by the pool: queue it, and the gauges follow. */
+static void s_pool_send(ingest_t *in, batch_t *b, atomic_uint_fast64_t *counter)
+{
+    stats_inc(counter, 1);
+    s_pool_gauges(in);
+    s_enqueue(in, b);
+}
+
+static void s_pool_expire(ingest_t *in, double now)
+{
+    batch_t *b;
+    while ((b = pool_take_expired(in->pool, now)) != NULL) {
+        if (s_first_time(in, b->h.run, S_LOG_POOL_PARTIAL))
+            log_warn("run=\"%s\" step=%llu: pooled with %d of %d ranks after waiting %.1f s "
+                     "(pool_ranks; logged once per run)",
+                     b->h.run, (unsigned long long)b->h.step, (int)b->h.ranks,
+                     (int)b->h.world, in->pool_timeout_s);
+        s_pool_send(in, b, &in->stats->pool_partial);
+    }
+}
+
+static void s_pool_offer(ingest_t *in, batch_t *b)
+{
+    /* The pool's bytes count against the work queue's bound: make room by
+     * sending the oldest waiting steps on (partial), then wait for the
+     * workers to free what the queue holds. */
+    size_t max = queue_max_bytes(in->work);
+    while (pool_groups(in->pool) > 0 && pool_bytes(in->pool) + b->bytes > max)
+        s_pool_send(in, pool_take_oldest(in->pool), &in->stats->pool_evicted);
+    queue_wait_room(in->work, b->bytes);
+
+    batch_t *ready = NULL;
+    char msg[200];
+    const ew_header_t h = b->h; /* the pool may free b */
+    pool_verdict_t v = pool_add(in->pool, &b, ew_monotonic(), &ready, msg, sizeof msg);
+    if (v == POOL_HELD || v == POOL_COMPLETE) {
+        stats_inc(&in->stats->accepted, 1);
+        if (v == POOL_COMPLETE)
+            s_pool_send(in, ready, &in->stats->pool_complete);
+        else
+            s_pool_gauges(in);
+        return;
+    }
+    static const ew_reject_t reason[] = {
+        [POOL_LATE] = EW_REJ_POOL_LATE,
+        [POOL_DUPLICATE] = EW_REJ_POOL_DUPLICATE,
+        [POOL_MISMATCH] = EW_REJ_POOL_MISMATCH,
+        [POOL_TOO_LARGE] = EW_REJ_POOL_TOO_LARGE,
+    };
+    decode_error_t e;
+    memset(&e, 0, sizeof e);
+    e.reason = reason[v];
+    snprintf(e.run, sizeof e.run, "%s", h.run);
+    e.has_step = 1;
+    e.step = h.step;
+    snprintf(e.msg, sizeof e.msg, "%s", msg);
+    s_reject(in, &e);
+    batch_destroy(&b);
+}
+
 static void s_handle(ingest_t *in, zmq_msg_t *parts, int n)
 {
     stats_inc(&in->stats->received, 1);
@@ -169,20 +267,11 @@ static void s_handle(ingest_t *in, zmq_msg_t *parts, int n)
     size_t count = (size_t)(n > S_MAX_FRAMES ? S_MAX_FRAMES : n);
     if (decode_message(frames, count, ew_now(), &b, &e) != 0) {
         s_reject(in, &e);
+    } else if (b->h.pool) {
+        s_pool_offer(in, b);
     } else {
         stats_inc(&in->stats->accepted, 1);
-        /* Bounded run-ahead (stats.h): wait for the writer rather than let
-         * results pile up behind one slow batch. Stopping reading here is
-         * back-pressure like a full queue. */
-        while (in->next_seq - atomic_load_explicit(&in->stats->next_store_seq,
-                                                   memory_order_acquire) >= EW_SEQ_WINDOW)
-            usleep(1000);
-        b->seq = in->next_seq++;
-        if (queue_push(in->work, b, b->bytes) != 0) {
-            /* Cannot happen: only this thread closes the work queue. */
-            log_error("work queue closed while ingest was running; batch dropped");
-            batch_destroy(&b);
-        }
+        s_enqueue(in, b);
     }
     for (int i = 0; i < nf; i++)
         zmq_msg_close(&parts[i]);
@@ -195,7 +284,14 @@ static void *s_run(void *arg)
     size_t total;
     while (!atomic_load(&in->stop)) {
         zmq_pollitem_t item = {in->sock, 0, ZMQ_POLLIN, 0};
-        int r = zmq_poll(&item, 1, S_POLL_MS);
+        long wait_ms = S_POLL_MS;
+        double deadline = pool_next_deadline(in->pool);
+        if (deadline >= 0) {
+            double left = (deadline - ew_monotonic()) * 1000.0 + 1.0;
+            wait_ms = left < 0 ? 0 : left < S_POLL_MS ? (long)left : S_POLL_MS;
+        }
+        int r = zmq_poll(&item, 1, wait_ms);
+        s_pool_expire(in, ew_monotonic());
         if (r < 0 && zmq_errno() != EINTR) {
             log_error("ZeroMQ poll failed: %s", zmq_strerror(zmq_errno()));
             break;
@@ -218,12 +314,22 @@ static void *s_run(void *arg)
     }
     if (drained)
         log_info("ingest: read %d buffered batch(es) during shutdown", drained);
+    /* Steps still waiting for ranks are computed on the parts that came. */
+    size_t waiting = pool_groups(in->pool);
+    batch_t *b;
+    while ((b = pool_take_oldest(in->pool)) != NULL)
+        s_pool_send(in, b, &in->stats->pool_evicted);
+    if (waiting)
+        log_info("ingest: %zu pooled step(s) still waiting for ranks sent on at shutdown",
+                 waiting);
     queue_close(in->work);
     return NULL;
 }
 
 int ingest_start(ingest_t *in)
 {
+    if (!in->pool)
+        in->pool = pool_new(in->pool_timeout_s);
     int rc = pthread_create(&in->thread, NULL, s_run, in);
     if (rc == 0)
         in->started = 1;
@@ -249,6 +355,7 @@ void ingest_destroy(ingest_t **inp)
         zmq_close(in->sock);
     if (in->ctx)
         zmq_ctx_term(in->ctx);
+    pool_destroy(&in->pool);
     free(in);
     *inp = NULL;
 }

@@ -2,6 +2,8 @@
  * mutex with two condition variables: not_full wakes producers, not_empty
  * wakes consumers. Items and bytes are both bounded; an item bigger than the
  * whole byte budget gets in when the queue is empty, so it cannot deadlock.
+ * The producer may reserve part of the byte budget for what it holds
+ * outside the queue (queue_set_reserved).
  */
 #include "queue.h"
 
@@ -23,6 +25,7 @@ struct queue {
     size_t cap, head, count;
     size_t bytes, max_bytes;
     size_t blocked; /* producers waiting in queue_push now */
+    size_t reserved;  /* held by the producer, counted against max_bytes */
     int closed;
 };
 
@@ -65,7 +68,32 @@ static int s_has_room(const queue_t *q, size_t bytes)
 {
     if (q->count == q->cap)
         return 0;
-    return q->count == 0 || q->bytes + bytes <= q->max_bytes;
+    return q->count == 0 || q->bytes + q->reserved + bytes <= q->max_bytes;
+}
+
+void queue_set_reserved(queue_t *q, size_t bytes)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t was = q->reserved;
+    q->reserved = bytes;
+    if (bytes < was) /* producers may fit now */
+        pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int queue_wait_room(queue_t *q, size_t bytes)
+{
+    pthread_mutex_lock(&q->lock);
+    while (!q->closed && !s_has_room(q, bytes))
+        pthread_cond_wait(&q->not_full, &q->lock);
+    int rc = q->closed ? -EPIPE : 0;
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+size_t queue_max_bytes(const queue_t *q)
+{
+    return q->max_bytes; /* set once at creation */
 }
 
 int queue_push(queue_t *q, void *item, size_t bytes)

@@ -35,4 +35,14 @@ void queue_depth(queue_t *q, size_t *items, size_t *bytes); /* OUT: both */
  * test know a producer is blocked instead of guessing with a sleep. */
 size_t queue_blocked(queue_t *q);
 
+/* Bytes the producer holds outside the queue that count against its byte
+ * bound (ingest's pool of parts waiting for their siblings): pushes wait
+ * while bytes + reserved + the item's would pass the bound. */
+void queue_set_reserved(queue_t *q, size_t bytes);
+/* Blocks until an item of `bytes` would fit beside what is queued and
+ * reserved (or the queue is empty, or closed). Returns 0, or -EPIPE when
+ * closed. */
+int queue_wait_room(queue_t *q, size_t bytes);
+size_t queue_max_bytes(const queue_t *q);
+
 #endif

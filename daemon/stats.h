@@ -37,6 +37,12 @@ typedef struct {
     atomic_uint_fast64_t notify_sent;        /* notifications delivered */
     atomic_uint_fast64_t notify_errors;      /* failed attempts (each retry) */
     atomic_uint_fast64_t notify_dropped;     /* given up: queue full, retries out */
+    /* pooling the ranks of a distributed job (pool.h, ingest.c) */
+    atomic_uint_fast64_t pool_complete;      /* pooled batches with every rank */
+    atomic_uint_fast64_t pool_partial;       /* ... sent on timeout without some */
+    atomic_uint_fast64_t pool_evicted;       /* ... sent early: memory or shutdown */
+    atomic_uint_fast64_t pool_groups;        /* gauges: steps waiting for parts */
+    atomic_uint_fast64_t pool_bytes;         /* and the bytes of their parts */
     /* GET /metrics (http_prom.c) */
     atomic_uint_fast64_t worker_busy_us;     /* computing, summed over workers */
     atomic_uint_fast64_t store_up;           /* gauge: 0 while commits fail, else 1 */

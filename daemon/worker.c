@@ -68,6 +68,7 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
     r->kappa = h->kappa;
     r->rank = h->rank;
     r->world = h->world;
+    r->ranks = h->ranks;
     r->dropped = h->dropped;
 
     metrics_params_t p;
@@ -115,6 +116,10 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
     r->nspectrum = (int)k;
     for (int i = 0; i < h->nscalars; i++)
         s_add(r, h->scalars[i].name, h->scalars[i].value);
+    /* A pooled batch says how many ranks it holds (below world: some
+     * timed out), as a series beside the metrics (schema/protocol.md). */
+    if (h->ranks > 0)
+        s_add(r, EW_POOL_RANKS_SERIES, (double)h->ranks);
 }
 
 static void *s_run(void *arg)

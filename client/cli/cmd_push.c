@@ -44,6 +44,10 @@ static void s_usage(FILE *f)
         "                      daemon's, 10)\n"
         "  --scalar NAME=VAL   a scalar stored beside the metrics; repeatable\n"
         "  --shape N,d         inputs are raw float32\n"
+        "  --rank R --world W  this process's rank in a distributed job of W\n"
+        "  --pool              this batch is rank R's part of step S: the daemon\n"
+        "                      computes on all W ranks' rows together (README,\n"
+        "                      \"Distributed training\"); needs --rank, --world >= 2\n"
         "  --timeout MS        how long to wait at each stage (default 5000)\n"
         "  -v, --verbose       print one line when the batch is sent\n"
         "  -h, --help          this help\n");
@@ -126,17 +130,18 @@ int cmd_push(int argc, char **argv)
         { "help", 'h', 0 },    { "verbose", 'v', 0 }, { "endpoint", 0, 1 },
         { "run", 0, 1 },       { "tag", 0, 1 },       { "step", 0, 1 },
         { "support", 0, 1 },   { "kappa", 0, 1 },     { "scalar", 0, 1 },
-        { "timeout", 0, 1 },   { "shape", 0, 1 },     { NULL, 0, 0 },
+        { "timeout", 0, 1 },   { "shape", 0, 1 },     { "rank", 0, 1 },
+        { "world", 0, 1 },     { "pool", 0, 0 },      { NULL, 0, 0 },
     };
     enum { O_HELP, O_VERBOSE, O_ENDPOINT, O_RUN, O_TAG, O_STEP, O_SUPPORT,
-           O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE };
+           O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE, O_RANK, O_WORLD, O_POOL };
 
     erwatch_batch_t b;
     memset(&b, 0, sizeof b);
     erwatch_scalar_t scalars[S_MAX_SCALARS];
     char names[S_MAX_SCALARS][129];
     const char *endpoint = NULL, *pos[3];
-    int npos = 0, verbose = 0, have_step = 0, have_shape = 0;
+    int npos = 0, verbose = 0, have_step = 0, have_shape = 0, have_rank = 0;
     int64_t timeout = 5000, iv;
     size_t sn = 0, sd = 0;
 
@@ -215,6 +220,20 @@ int cmd_push(int argc, char **argv)
                 return CLI_USAGE;
             have_shape = 1;
             break;
+        case O_RANK:
+            if (cli_parse_i64(S_CMD, "--rank", v, 0, 65535, &iv) != 0)
+                return CLI_USAGE;
+            b.rank = (int32_t)iv;
+            have_rank = 1;
+            break;
+        case O_WORLD:
+            if (cli_parse_i64(S_CMD, "--world", v, 1, 65536, &iv) != 0)
+                return CLI_USAGE;
+            b.world = (int32_t)iv;
+            break;
+        case O_POOL:
+            b.pool = 1;
+            break;
         }
     }
     if (!b.run || !b.tag || !have_step)
@@ -227,6 +246,13 @@ int cmd_push(int argc, char **argv)
         return cli_fail(S_CMD, CLI_USAGE, "--tag %s", problem);
     if (npos == 0)
         return cli_fail(S_CMD, CLI_USAGE, "missing input X (see --help)");
+    if (have_rank && !b.world)
+        return cli_fail(S_CMD, CLI_USAGE, "--rank needs --world");
+    if (b.world && b.rank >= b.world)
+        return cli_fail(S_CMD, CLI_USAGE, "--rank %d must be below --world %d",
+                        (int)b.rank, (int)b.world);
+    if (b.pool && (!have_rank || b.world < 2))
+        return cli_fail(S_CMD, CLI_USAGE, "--pool needs --rank and --world of 2 or more");
     b.scalars = b.nscalars ? scalars : NULL;
     if (!endpoint) {
         const char *env = getenv("ERWATCH_ENDPOINT");

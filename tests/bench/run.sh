@@ -51,4 +51,7 @@ out=tests/bench/RESULTS.md
     echo
     # Python client: Monitor.log() per call beside a memcpy of the same bytes.
     /usr/bin/python3 tests/bench/bench_python_client.py
+    echo
+    # Pooled parts of a distributed job vs the same rows as one batch.
+    /usr/bin/python3 tests/bench/bench_pool.py "$BUILD"
 } | tee "$out"

@@ -215,6 +215,7 @@ class ErwatchBatch(ctypes.Structure):
         ("x", ctypes.c_void_p), ("y", ctypes.c_void_p), ("support", ctypes.c_int),
         ("kappa", ctypes.c_double), ("rank", ctypes.c_int32), ("world", ctypes.c_int32),
         ("time", ctypes.c_double), ("scalars", ctypes.c_void_p), ("nscalars", ctypes.c_size_t),
+        ("pool", ctypes.c_int),
     ]
 
 

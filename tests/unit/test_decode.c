@@ -447,6 +447,14 @@ TEST(good_every_optional_key)
     ASSERT_EQ(h.world, 4);
     ASSERT_EQ(h.rank, -1);
     ASSERT_EQ(h.nscalars, 0);
+    ASSERT_EQ(h.pool, 0);
+    /* a pooled part */
+    ASSERT_EQ(s_header_decode((kv_t[]){KI("rank", 1), KI("world", 2), KB("pool"), {0}}, &h,
+                              &err),
+              0);
+    ASSERT_EQ(h.pool, 1);
+    ASSERT_EQ(h.rank, 1);
+    ASSERT_EQ(h.ranks, 0);
 }
 
 TEST(metric_set_and_parameters)
@@ -788,6 +796,13 @@ static const bad_t s_bad[] = {
     {"rank = world", EW_REJ_BAD_VALUE, .over = {KI("rank", 4), KI("world", 4), {0}}},
     {"rank -1", EW_REJ_BAD_VALUE, .over = {KI("rank", -1), KI("world", 4), {0}}},
     {"world 0", EW_REJ_BAD_VALUE, .over = {KI("world", 0), {0}}},
+    {"pool without rank", EW_REJ_BAD_VALUE, .over = {KI("world", 4), KB("pool"), {0}},
+     .msg_has = "pool is true without rank"},
+    {"pool with world 1", EW_REJ_BAD_VALUE,
+     .over = {KI("rank", 0), KI("world", 1), KB("pool"), {0}}},
+    {"pool alone", EW_REJ_BAD_VALUE, .over = {KB("pool"), {0}}},
+    {"pool int", EW_REJ_BAD_TYPE, .over = {KI("rank", 0), KI("world", 2), KI("pool", 1), {0}},
+     .msg_has = "\"pool\" must be true or false"},
     {"world 65537", EW_REJ_BAD_VALUE, .over = {KI("world", 65537), KI("rank", 0), {0}}},
     {"time NaN", EW_REJ_BAD_VALUE, .over = {KD("time", NAN), {0}}},
     {"time -Inf", EW_REJ_BAD_VALUE, .over = {KD("time", -INFINITY), {0}}},
@@ -900,7 +915,7 @@ TEST(every_reason_is_produced)
     size_t ncases = sizeof s_bad / sizeof s_bad[0];
     for (size_t i = 0; i < ncases; i++)
         failed += !s_run_bad(&s_bad[i], seen);
-    for (int r = 0; r < EW_REJ_COUNT; r++) {
+    for (int r = 0; r < EW_REJ_DECODE_COUNT; r++) {
         if (seen[r] == 0) {
             fprintf(stderr, "  reason %s never produced\n", decode_reason_name((ew_reject_t)r));
             failed++;
@@ -1090,6 +1105,7 @@ TEST(names_of_enums)
     static const char *const want[EW_REJ_COUNT] = {
         "frames", "msgpack", "missing_key", "bad_type",   "version",   "bad_name",
         "dtype",  "shape",   "bad_value",   "frame_size", "nonfinite",
+        "pool_late", "pool_duplicate", "pool_mismatch", "pool_too_large",
     };
     for (int r = 0; r < EW_REJ_COUNT; r++)
         ASSERT_STREQ(decode_reason_name((ew_reject_t)r), want[r]);

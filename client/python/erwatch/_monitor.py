@@ -146,6 +146,12 @@ class Monitor:
     all_ranks: in a distributed job only rank 0 sends unless this is True
                (ranks sending the same run/tag/step overwrite each other's
                points; give each rank its own tag if you want them all).
+    pool:      in a distributed job (world >= 2), every rank sends its local
+               batch as a part of the step's global batch, and the daemon
+               computes the metrics on all ranks' rows together, as one
+               batch of world x local rows (README, "Distributed training").
+               Each rank's max_rows caps what it sends. Ignored without a
+               distributed job.
     max_buffer_mb: the buffer for a slow daemon, in MiB of batches (header
                and tensor bytes) ZeroMQ holds and has not yet written to the
                kernel (default 64). A batch that would overfill it is
@@ -176,7 +182,7 @@ class Monitor:
 
     def __init__(self, run, tag="projector", endpoint=None, every=1, max_rows=None,
                  support="sphere", kappa=None, metrics=None, t=None, alpha=None, eps=None,
-                 iters=None, rank=None, world=None, all_ranks=False, sndhwm=None,
+                 iters=None, rank=None, world=None, all_ranks=False, pool=False, sndhwm=None,
                  max_buffer_mb=DEFAULT_MAX_BUFFER_MB,
                  connect_timeout=1.0, seed=None, copy=True, http=None, on_alert=None,
                  alert_poll_s=5.0):
@@ -200,6 +206,7 @@ class Monitor:
         self._rank, self._world = _protocol.check_rank_world(rank, world)
         self._explicit_world = self._world is not None
         self.all_ranks = bool(all_ranks)
+        self.pool = bool(pool)
         self.copy = bool(copy)
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
@@ -267,7 +274,9 @@ class Monitor:
         # refused whatever `every` says; NaN/Inf need a pass over the data
         # and are looked for only in batches that are sent.
         rank, world = self._rank_world()
-        if step % self.every != 0 or (world is not None and rank != 0 and not self.all_ranks):
+        pooled = self.pool and world is not None and world >= 2
+        if step % self.every != 0 or (world is not None and rank != 0 and not self.all_ranks
+                                      and not pooled):
             with self._lock:
                 self._skipped += 1
             return False
@@ -289,7 +298,7 @@ class Monitor:
             frames.append((y, y_ours))
         if nonfinite:
             self._warn_scalars(step, nonfinite)
-        return self._send(step, dtype, n, d, frames, values, subsample, rank, world)
+        return self._send(step, dtype, n, d, frames, values, subsample, rank, world, pooled)
 
     def _log_scalars(self, step, z2, scalars):
         """log() without embeddings: a header-only batch of scalars."""
@@ -317,13 +326,14 @@ class Monitor:
         while p and p[0][0].done:
             self._held -= p.popleft()[1]
 
-    def _send(self, step, dtype, n, d, frames, scalars, subsample, rank, world):
+    def _send(self, step, dtype, n, d, frames, scalars, subsample, rank, world, pooled=False):
         with self._lock:
             if self._closed:
                 raise RuntimeError("erwatch: log() on a closed Monitor (run %r)" % self.run)
             hdr = _protocol.pack_header(self.run, self.tag, step, dtype, n, d, len(frames),
                                         self.support, self.kappa, rank, world, scalars,
-                                        subsample, self._dropped, self._options)
+                                        subsample, self._dropped, self._options,
+                                        pool=pooled)
             if self._link.sock is None:  # a re-open failed earlier
                 try:
                     self._link.open()

@@ -169,7 +169,7 @@ def split_scalars(scalars):
 
 
 def pack_header(run, tag, step, dtype, n, d, views, support, kappa, rank, world,
-                scalars, subsample, dropped, options=None, now=None):
+                scalars, subsample, dropped, options=None, now=None, pool=False):
     """The msgpack header of one batch (bytes). Arguments are already
     validated; options holds the optional metric keys that are set
     (metrics, t, alpha, eps, iters). dtype None: a scalar-only batch
@@ -187,6 +187,8 @@ def pack_header(run, tag, step, dtype, n, d, views, support, kappa, rank, world,
     if world is not None:
         h["rank"] = rank
         h["world"] = world
+        if pool:
+            h["pool"] = True
     h["time"] = time.time() if now is None else now
     if scalars:
         h["scalars"] = scalars
