@@ -45,7 +45,7 @@ SOMAJOR := 0
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Werror
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -MMD -MP \
-              -Idaemon -Iclient -Itests $(PKG_CFLAGS) $(CFLAGS)
+              -Icommon -Idaemon -Iclient -Itests $(PKG_CFLAGS) $(CFLAGS)
 ifneq ($(SAN),)
 CFLAGS_ALL += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDSAN := -fsanitize=$(SAN)
@@ -87,7 +87,8 @@ test: deps
 	@EW_SAN=$(EW_SAN) sh tests/run.sh $(BUILD)
 
 FUZZ_TARGETS := decode params
-tests-build: $(UNIT_BIN) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/tests/fuzz_$(t)_replay)
+tests-build: $(UNIT_BIN) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/tests/fuzz_$(t)_replay) \
+             $(BUILD)/tests/dump_facts $(BUILD)/tests/test_strbuf_portable
 
 # The sanitizer runtimes must come first in a process: the Python suites that
 # load liberwatch.so through ctypes get them by LD_PRELOAD (tests/run.sh).
@@ -136,6 +137,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libewcli.a $(
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# test_strbuf again, on strbuf.c as a machine whose long double has no 64-bit
+# mantissa builds it (the portable number formatter only). Its object comes
+# before libewcore.a, so the archive's strbuf.o is never pulled in.
+$(BUILD)/obj/tests/strbuf_portable.o: daemon/strbuf.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -DSTRBUF_PORTABLE_ONLY -c $< -o $@
+$(BUILD)/tests/test_strbuf_portable: $(BUILD)/obj/tests/unit/test_strbuf.o \
+        $(BUILD)/obj/tests/strbuf_portable.o $(TLIB_OBJ) $(BUILD)/libewcore.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# What common/ew_protocol.h says, as JSON, for test_facts.py to check the
+# Python, JavaScript and Markdown copies against.
+$(BUILD)/tests/dump_facts: $(BUILD)/obj/tests/tools/dump_facts.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDSAN)
+
 # The fuzz corpus is replayed by an ordinary binary in `make test`; `make
 # fuzz` builds the same target with clang's libFuzzer to grow the corpus.
 $(BUILD)/tests/fuzz_%_replay: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
@@ -150,7 +168,7 @@ FUZZ_SRC_params := daemon/params.c
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz/corpus-$(FUZZ_TARGET)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_$(FUZZ_TARGET).c \
+	    -fno-sanitize-recover=all -Icommon -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_$(FUZZ_TARGET).c \
 	    $(FUZZ_SRC_$(FUZZ_TARGET)) -o $(BUILD)/fuzz/fuzz_$(FUZZ_TARGET) $(PKG_LIBS) -lm
 	$(BUILD)/fuzz/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -malloc_limit_mb=64 -artifact_prefix=$(BUILD)/fuzz/ \

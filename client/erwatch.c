@@ -43,16 +43,11 @@
 #include <msgpack.h>
 #include <zmq.h>
 
-/* Limits from schema/protocol.md. Repeated here (not taken from the daemon's
- * batch.h) so that the client library builds and installs on its own. */
-#define S_NAME_MAX 128
-#define S_N_MAX 65536u
-#define S_D_MAX 8192u
-#define S_ELEMS_MAX (UINT64_C(1) << 25)
-#define S_SCALARS_MAX 64
-#define S_KAPPA_MAX 100000.0
-#define S_WORLD_MAX 65536
-#define S_HEADER_MAX 65536
+/* The protocol's limits and name rule, shared with the daemon: header-only
+ * (common/), so this library still builds and links alone. */
+#include "ew_name.h"
+#include "ew_protocol.h"
+
 #define S_DEFAULT_CONNECT_MS 1000
 
 struct erwatch {
@@ -83,54 +78,10 @@ static double s_wall_time(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Length of the well-formed UTF-8 sequence starting at s (at most n bytes
- * available), or 0 when it is malformed (overlong, surrogate, > U+10FFFF). */
-static size_t s_utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2; cp = c & 0x1f; min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3; cp = c & 0x0f; min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4; cp = c & 0x07; min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* protocol.md name rule: 1..128 bytes of UTF-8, no byte < 0x20 or 0x7f. */
+/* protocol.md's name rule (ew_name.h). */
 static int s_name_ok(const char *name)
 {
-    if (!name)
-        return 0;
-    size_t len = strnlen(name, S_NAME_MAX + 1);
-    if (len < 1 || len > S_NAME_MAX)
-        return 0;
-    const unsigned char *p = (const unsigned char *)name;
-    for (size_t i = 0; i < len;) {
-        if (p[i] < 0x20 || p[i] == 0x7f)
-            return 0;
-        size_t k = s_utf8_seq(p + i, len - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
+    return name && ew_name_check(name, strnlen(name, EW_NAME_MAX + 1), NULL) == EW_NAME_OK;
 }
 
 static size_t s_dtype_size(erwatch_dtype_t t)
@@ -173,15 +124,15 @@ static int s_validate(const erwatch_batch_t *b)
         if (b->y || b->n || b->d || b->nscalars == 0)
             return -EINVAL;
     } else {
-        if (b->n < 1 || b->n > S_N_MAX || b->d < 1 || b->d > S_D_MAX)
+        if (b->n < 1 || b->n > EW_N_MAX || b->d < 1 || b->d > EW_D_MAX)
             return -EINVAL;
-        if ((uint64_t)b->n * b->d > S_ELEMS_MAX)
+        if ((uint64_t)b->n * b->d > EW_ELEMS_MAX)
             return -EINVAL;
     }
     if (b->kappa != 0.0 && !(isfinite(b->kappa) && b->kappa > 0.0 &&
-                             b->kappa <= S_KAPPA_MAX))
+                             b->kappa <= EW_KAPPA_MAX))
         return -EINVAL;
-    if (b->world < 0 || b->world > S_WORLD_MAX)
+    if (b->world < 0 || b->world > EW_WORLD_MAX)
         return -EINVAL;
     if (b->world > 0 && (b->rank < 0 || b->rank >= b->world))
         return -EINVAL;
@@ -189,7 +140,7 @@ static int s_validate(const erwatch_batch_t *b)
         return -EINVAL;
     if (b->time != 0.0 && !(isfinite(b->time) && b->time > 0.0))
         return -EINVAL;
-    if (b->nscalars > S_SCALARS_MAX || (b->nscalars && !b->scalars))
+    if (b->nscalars > EW_SCALARS_MAX || (b->nscalars && !b->scalars))
         return -EINVAL;
     for (size_t i = 0; i < b->nscalars; i++) {
         if (!s_name_ok(b->scalars[i].name) || !isfinite(b->scalars[i].value))
@@ -247,7 +198,7 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
 
     /* Every call below is a separate statement, so they run in order. */
     int rc = msgpack_pack_map(&pk, nkeys);
-    rc |= s_kv_uint(&pk, "v", 1);
+    rc |= s_kv_uint(&pk, "v", EW_PROTOCOL_VERSION);
     rc |= s_kv_str(&pk, "run", b->run);
     rc |= s_kv_str(&pk, "tag", b->tag);
     rc |= s_kv_uint(&pk, "step", b->step);
@@ -461,7 +412,7 @@ int erwatch_push(erwatch_t *c, const erwatch_batch_t *b)
         c->stats.dropped++;
         return rc;
     }
-    if (c->hdr.size > S_HEADER_MAX) { /* cannot happen within the limits */
+    if (c->hdr.size > EW_HEADER_MAX) { /* cannot happen within the limits */
         c->stats.invalid++;
         return -EINVAL;
     }

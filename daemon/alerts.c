@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "metrics_levels.h"
+#include "xalloc.h"
 
 #define S_CACHE_NONE UINT32_MAX
 
@@ -63,16 +64,6 @@ struct alerts {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void *s_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "erwatchd: out of memory (alerts, %zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
 const char *alert_state_name(alert_state_t s)
 {
     switch (s) {
@@ -107,7 +98,7 @@ static void s_change(alert_changes_t *c, alert_change_kind_t kind, int notify,
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 16;
-        c->v = s_xrealloc(c->v, c->cap * sizeof *c->v);
+        c->v = ew_xrealloc(c->v, c->cap * sizeof *c->v);
     }
     alert_change_t *ch = &c->v[c->n++];
     ch->kind = kind;
@@ -237,7 +228,7 @@ static void s_mark_dirty(alerts_t *a, s_state_t *s)
     s->dirty = 1;
     if (a->ndirty == a->cdirty) {
         a->cdirty = a->cdirty ? 2 * a->cdirty : 64;
-        a->dirty = s_xrealloc(a->dirty, a->cdirty * sizeof *a->dirty);
+        a->dirty = ew_xrealloc(a->dirty, a->cdirty * sizeof *a->dirty);
     }
     a->dirty[a->ndirty++] = s;
 }

@@ -74,12 +74,9 @@ const char *ew_support_name(ew_support_t s)
     return "?";
 }
 
-static const char *const s_metric_names[EW_M_COUNT] = {
-    [EW_M_ER_ENTROPY] = "er_entropy", [EW_M_ER_RECONSTRUCTION] = "er_reconstruction",
-    [EW_M_UNIFORM] = "uniform",       [EW_M_ALIGN] = "align",
-    [EW_M_W2] = "w2",                 [EW_M_RANKME] = "rankme",
-    [EW_M_STD_L2] = "std_l2",
-};
+#define S_NAME(id, name, views) [EW_M_##id] = #name,
+static const char *const s_metric_names[EW_M_COUNT] = { EW_METRICS(S_NAME) };
+#undef S_NAME
 
 const char *ew_metric_name(ew_metric_t m)
 {

@@ -12,15 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Limits from schema/protocol.md. */
-#define EW_PROTOCOL_VERSION 1
-#define EW_NAME_MAX 128      /* bytes in run, tag, scalar and metric names */
-#define EW_N_MAX 65536u
-#define EW_D_MAX 8192u
-#define EW_ELEMS_MAX (1u << 25) /* N * d */
-#define EW_SCALARS_MAX 64
-#define EW_KAPPA_MAX 100000.0
-#define EW_WORLD_MAX 65536
+/* The protocol's limits (EW_NAME_MAX, EW_N_MAX, ...) and its metric
+ * catalogue (EW_METRICS), shared with the client. */
+#include "ew_protocol.h"
+
 #define EW_KAPPA_DEFAULT 10.0
 /* How long a pooled step waits for its missing ranks (--pool-timeout-ms).
  * The ranks of a data-parallel job meet at every step's all-reduce, so
@@ -35,18 +30,10 @@ typedef enum { EW_DTYPE_F32 = 0, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16 } ew_
  * into assignments by Sinkhorn-Knopp before the discrete ER metrics. */
 typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE, EW_SUPPORT_SCORES } ew_support_t;
 
-/* The metric catalogue: what a batch may ask the daemon to compute (header
- * key `metrics`). The names are the series names and `erwatch compute`'s. */
-typedef enum {
-    EW_M_ER_ENTROPY = 0,
-    EW_M_ER_RECONSTRUCTION, /* two views */
-    EW_M_ALIGN,             /* two views */
-    EW_M_UNIFORM,
-    EW_M_W2,
-    EW_M_RANKME,
-    EW_M_STD_L2,
-    EW_M_COUNT
-} ew_metric_t;
+/* The metric catalogue (EW_METRICS in ew_protocol.h): EW_M_ER_ENTROPY, ... */
+#define EW_M_ENUM_(id, name, views) EW_M_##id,
+typedef enum { EW_METRICS(EW_M_ENUM_) EW_M_COUNT } ew_metric_t;
+#undef EW_M_ENUM_
 
 #define EW_MBIT(m) (1u << (m))
 /* The daemon's default set: every metric that applies to the batch. */
@@ -61,7 +48,6 @@ int ew_metric_lookup(const char *s, size_t n);
 #define EW_ALPHA_DEFAULT 2.0      /* alignment exponent */
 #define EW_SINKHORN_EPS_DEFAULT 0.05
 #define EW_SINKHORN_ITERS_DEFAULT 3
-#define EW_SINKHORN_ITERS_MAX 100
 
 typedef struct {
     char name[EW_NAME_MAX + 1];

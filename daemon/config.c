@@ -57,8 +57,10 @@ void config_usage(FILE *out)
         "  --commit-ms MS       longest time a result waits before its transaction\n"
         "                       commits, 1..60000 (default: 200)\n"
         "  --metrics LIST       metrics a batch gets when its header names none: 'all'\n"
-        "                       (default) or a comma list of er_entropy,\n"
-        "                       er_reconstruction, align, uniform, w2, rankme, std_l2\n"
+        "                       (default) or a comma list of\n",
+        out);
+    fprintf(out, "                       %s\n", EW_METRIC_LIST);
+    fputs(
         "  --log-level L        error, warn, info or debug (default: info)\n"
         "  --pool-timeout-ms MS how long a pooled step of a distributed job waits for\n"
         "                       its missing ranks, 1..3600000 (default: 10000)\n"
@@ -202,8 +204,7 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
         int id = ew_metric_lookup(p, len);
         if (id < 0) {
             snprintf(err, errlen, "--metrics: unknown metric '%.*s' (known: all, or a list of "
-                     "er_entropy, er_reconstruction, align, uniform, w2, rankme, std_l2)",
-                     (int)len, p);
+                     "%s)", (int)len, p, EW_METRIC_LIST);
             return -1;
         }
         m |= EW_MBIT(id);

@@ -52,8 +52,8 @@
 #include <msgpack.h>
 
 #include "decode.h"
+#include "ew_name.h"
 
-#define S_HEADER_MAX 65536u
 #define S_DEPTH_MAX 8 /* nesting levels, the header map itself is level 1 */
 
 /* Smallest double that rounds (to nearest, ties to even) to float32 +Inf:
@@ -354,67 +354,29 @@ static int s_str_is(const msgpack_object_str *s, const char *lit)
 
 /* ------------------------------------------------------------ names */
 
-/* Length of the valid UTF-8 sequence starting at p[0] (p[0] >= 0x80), or 0. */
-static size_t s_utf8_seq(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        if (c == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        if (c == 0xf4)
-            hi = 0x8f; /* beyond U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (len > n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return len;
-}
-
-/* Checks a name (run, tag, scalar) against protocol.md: 1..EW_NAME_MAX bytes
- * of UTF-8, no byte < 0x20 or 0x7f. Returns 0, or -1 with why[] (OUT) said. */
+/* Checks a name (run, tag, scalar) against protocol.md's name rule
+ * (ew_name.h). Returns 0, or -1 with why[] (OUT) said. */
 static int s_name_problem(const msgpack_object_str *s, char *why, size_t whysz)
 {
-    const uint8_t *p = (const uint8_t *)s->ptr;
-    size_t n = s->size;
-    if (n == 0) {
+    size_t n = s->size, at = 0;
+    switch (ew_name_check(s->ptr, n, &at)) {
+    case EW_NAME_OK:
+        return 0;
+    case EW_NAME_EMPTY:
         snprintf(why, whysz, "is empty");
-        return -1;
-    }
-    if (n > EW_NAME_MAX) {
+        break;
+    case EW_NAME_TOO_LONG:
         snprintf(why, whysz, "is %zu bytes, the limit is %d", n, EW_NAME_MAX);
-        return -1;
+        break;
+    case EW_NAME_CONTROL:
+        snprintf(why, whysz, "has control character 0x%02x at byte %zu",
+                 (unsigned char)s->ptr[at], at);
+        break;
+    case EW_NAME_BAD_UTF8:
+        snprintf(why, whysz, "is not valid UTF-8 at byte %zu", at);
+        break;
     }
-    for (size_t i = 0; i < n;) {
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            snprintf(why, whysz, "has control character 0x%02x at byte %zu", p[i], i);
-            return -1;
-        }
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = s_utf8_seq(p + i, n - i);
-        if (k == 0) {
-            snprintf(why, whysz, "is not valid UTF-8 at byte %zu", i);
-            return -1;
-        }
-        i += k;
-    }
-    return 0;
+    return -1;
 }
 
 int decode_name_problem(const char *name, size_t len, char *why, size_t whysz)
@@ -881,9 +843,9 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
     if ((has = s_want(vals, K_METRICS, 0, 'a', err)) < 0 ||
         (has && s_take_metrics(vals[K_METRICS], h, err) < 0))
         return -1;
-    if (s_take_param(vals, K_T, 1000.0, &h->t, err) < 0 ||
-        s_take_param(vals, K_ALPHA, 16.0, &h->alpha, err) < 0 ||
-        s_take_param(vals, K_EPS, 100.0, &h->eps, err) < 0)
+    if (s_take_param(vals, K_T, EW_T_MAX, &h->t, err) < 0 ||
+        s_take_param(vals, K_ALPHA, EW_ALPHA_MAX, &h->alpha, err) < 0 ||
+        s_take_param(vals, K_EPS, EW_EPS_MAX, &h->eps, err) < 0)
         return -1;
     if ((has = s_want(vals, K_ITERS, 0, 'i', err)) < 0)
         return -1;
@@ -915,9 +877,9 @@ int decode_header(const void *buf, size_t len, ew_header_t *h, decode_error_t *e
 
     if (len == 0)
         return s_fail(err, EW_REJ_MSGPACK, "header frame is empty");
-    if (len > S_HEADER_MAX)
+    if (len > EW_HEADER_MAX)
         return s_fail(err, EW_REJ_MSGPACK, "header is %zu bytes, the limit is %u", len,
-                      S_HEADER_MAX);
+                      EW_HEADER_MAX);
     if (!(p[0] >= 0x80 && p[0] <= 0x8f) && p[0] != 0xde && p[0] != 0xdf)
         return s_fail(err, EW_REJ_MSGPACK,
                       "header must be a msgpack map, it starts with byte 0x%02x (%s)", p[0],

@@ -30,14 +30,6 @@
 
 /* ================================================================ helpers */
 
-static int s_all_finite(const double *x, size_t count)
-{
-    for (size_t j = 0; j < count; j++)
-        if (!isfinite(x[j]))
-            return 0;
-    return 1;
-}
-
 /* ln sum_j exp(v[j]), max-subtracted; -inf for n == 0. */
 static double s_lse(const double *v, size_t n)
 {
@@ -242,21 +234,10 @@ static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
     return info == 0 ? 0 : -1;
 }
 
-static const char *s_spectral_check(const double *x, size_t n, size_t d)
-{
-    if (n == 0 || d == 0)
-        return "empty batch (N = 0 or d = 0)";
-    if (n > (size_t)INT32_MAX || d > (size_t)INT32_MAX)
-        return "batch too large for BLAS";
-    if (!s_all_finite(x, n * d)) /* LAPACK's behaviour on NaN is undefined */
-        return "input contains NaN or infinity";
-    return NULL;
-}
-
 double metrics_w2(const double *x, size_t n, size_t d, double eps,
                   const char **why)
 {
-    const char *bad = s_spectral_check(x, n, d);
+    const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
         return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
@@ -276,7 +257,7 @@ double metrics_w2(const double *x, size_t n, size_t d, double eps,
 double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
                        const char **why)
 {
-    const char *bad = s_spectral_check(x, n, d);
+    const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
         return metrics__undefined(why, bad);
     if (!(ridge >= 0.0) || isinf(ridge))
@@ -297,7 +278,7 @@ double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
 double metrics_rankme(const double *x, size_t n, size_t d, double eps,
                       const char **why)
 {
-    const char *bad = s_spectral_check(x, n, d);
+    const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
         return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
@@ -332,37 +313,7 @@ double metrics_rankme(const double *x, size_t n, size_t d, double eps,
 
 double metrics_std_l2(const double *x, size_t n, size_t d, const char **why)
 {
-    if (d == 0)
-        return metrics__undefined(why, "empty batch (d = 0)");
-    if (n < 2)
-        return metrics__undefined(why, "std needs N >= 2 (divisor N - 1)");
-    double *mean = calloc(d, sizeof *mean), *m2 = calloc(d, sizeof *m2);
-    double *inv = metrics__alloc(n, sizeof *inv);
-    if (!mean || !m2)
-        abort();
-    for (size_t i = 0; i < n; i++) {
-        double ss = 0.0;
-        for (size_t k = 0; k < d; k++)
-            ss += x[i * d + k] * x[i * d + k];
-        double norm = sqrt(ss);
-        inv[i] = 1.0 / (norm > 1e-12 ? norm : 1e-12);
-        for (size_t k = 0; k < d; k++)
-            mean[k] += x[i * d + k] * inv[i];
-    }
-    for (size_t k = 0; k < d; k++)
-        mean[k] /= (double)n;
-    for (size_t i = 0; i < n; i++) /* two passes: no cancellation */
-        for (size_t k = 0; k < d; k++) {
-            double u = x[i * d + k] * inv[i] - mean[k];
-            m2[k] += u * u;
-        }
-    double acc = 0.0;
-    for (size_t k = 0; k < d; k++)
-        acc += sqrt(m2[k] / (double)(n - 1));
-    free(mean);
-    free(m2);
-    free(inv);
-    return metrics__result(acc / (double)d, why);
+    return metrics__std_l2(NULL, x, n, d, why);
 }
 
 /* ================================================================ sinkhorn */
@@ -380,7 +331,7 @@ int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps,
         bad = "eps must be finite and > 0";
     else if (iters < 0)
         bad = "iters must be >= 0";
-    else if (!s_all_finite(s, b * k))
+    else if (!metrics__all_finite(s, b * k))
         bad = "scores contain NaN or infinity";
     if (bad) {
         if (why)

@@ -107,19 +107,17 @@ int metrics_sinkhorn_f32(const float *s, size_t b, size_t k, double eps, int ite
 
 /* ---------------------------------------------------------------- sets */
 
-/* The metrics a set can hold; each is one bit in a set mask. */
-typedef enum {
-    METRICS_ER_ENTROPY = 0,
-    METRICS_ER_RECONSTRUCTION, /* needs two views */
-    METRICS_ALIGN,             /* needs two views */
-    METRICS_UNIFORM,
-    METRICS_W2,
-    METRICS_RANKME,
-    METRICS_STD_L2,
-    METRICS_COUNT
-} metrics_id_t;
+/* The metrics a set can hold, the protocol's catalogue (EW_METRICS in
+ * ew_protocol.h, through batch.h) in its order: METRICS_ER_ENTROPY, ...
+ * Each is one bit in a set mask. */
+#define METRICS_ENUM_(id, name, views) METRICS_##id,
+typedef enum { EW_METRICS(METRICS_ENUM_) METRICS_COUNT } metrics_id_t;
+#undef METRICS_ENUM_
 
 #define METRICS_BIT(id) (1u << (id))
+/* The metrics that need two views (er_reconstruction, align). */
+#define METRICS_TWO_VIEWS_(id, name, views) | ((views) == 2 ? METRICS_BIT(METRICS_##id) : 0u)
+#define METRICS_SET_TWO_VIEWS (0u EW_METRICS(METRICS_TWO_VIEWS_))
 /* Not a scalar: the normalised singular-value spectrum (metrics_out_t). */
 #define METRICS_SPECTRUM (1u << 16)
 #define METRICS_SET_ALL (((1u << METRICS_COUNT) - 1u) | METRICS_SPECTRUM)

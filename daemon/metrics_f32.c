@@ -51,15 +51,6 @@
 #include "metrics_impl.h"
 #include "metrics_simd.h"
 
-/* Plain loops over rows (array updates, conversions) that GCC's -O2 cost
- * model leaves scalar because they need an epilogue or an alias check; -O3
- * on those functions alone vectorises them (no fast-math: results are the
- * same bits). Reductions that must be vectorised get explicit kernels. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define S_O3 __attribute__((optimize("O3")))
-#else
-#define S_O3
-#endif
 
 /* Rows per Gram tile: a 1 MiB float tile stays in L2 while it is folded,
  * and is still large enough for BLAS-3 speed (measured on N = 4096: tiles
@@ -173,29 +164,6 @@ static void s_grow(void **p, size_t *cap, size_t count, size_t sz)
 
 /* ================================================================ helpers */
 
-S_O3 static int s_all_finite_f32(const float *x, size_t count)
-{
-    /* NaN and infinity have an all-ones exponent; adding one exponent unit
-     * to the masked exponent carries into bit 31 exactly for them. An OR
-     * over all elements (no branch) keeps the scan at memory speed. */
-    uint32_t bad = 0;
-    for (size_t j = 0; j < count; j++) {
-        uint32_t b;
-        memcpy(&b, x + j, sizeof b);
-        bad |= (b & 0x7f800000u) + 0x00800000u;
-    }
-    return (bad & 0x80000000u) == 0;
-}
-
-static const char *s_shape_check(size_t n, size_t d)
-{
-    if (n == 0 || d == 0)
-        return "empty batch (N = 0 or d = 0)";
-    if (n > (size_t)INT32_MAX || d > (size_t)INT32_MAX)
-        return "batch too large for BLAS";
-    return NULL;
-}
-
 /* Squared row norms in double (exact products), into ws->n2; their max in
  * *n2max. Returns 0, or -1 when a row holds NaN or infinity. */
 static int s_row_norms(const float *z, size_t n, size_t d, metrics_ws_t *ws, double *n2max)
@@ -223,7 +191,7 @@ static double *s_widen(const float *z, size_t count)
     return w;
 }
 
-S_O3 void metrics_l2_normalise_f32(float *z, size_t n, size_t d)
+METRICS__O3 void metrics_l2_normalise_f32(float *z, size_t n, size_t d)
 {
     int isa = metrics__best_isa();
     for (size_t i = 0; i < n; i++) {
@@ -386,7 +354,7 @@ static void s_gram_metrics(const float *z, size_t n, size_t d, double kappa, ew_
         h = NULL;
     }
     if (lu) {
-        bad = s_shape_check(n, d);
+        bad = metrics__shape_check(n, d);
         if (!bad && n < 2)
             bad = "uniformity needs N >= 2 (no pairs)";
         if (!bad && (!(t > 0.0) || isinf(t)))
@@ -502,7 +470,7 @@ static void s_gram_metrics(const float *z, size_t n, size_t d, double kappa, ew_
 /* ================================================================ ER */
 
 /* H of the column means of probability rows (discrete support). */
-S_O3 static double s_er_discrete_f32(const float *z, size_t n, size_t d, ew_reduction_t r,
+METRICS__O3 static double s_er_discrete_f32(const float *z, size_t n, size_t d, ew_reduction_t r,
                                      metrics_ws_t *ws)
 {
     S_GROW(ws, mu, d);
@@ -593,37 +561,9 @@ double metrics_uniform_f32(const float *x, size_t n, size_t d, double t, metrics
     return lu;
 }
 
-S_O3 double metrics_std_l2_f32(const float *x, size_t n, size_t d, const char **why)
+double metrics_std_l2_f32(const float *x, size_t n, size_t d, const char **why)
 {
-    if (d == 0)
-        return metrics__undefined(why, "empty batch (d = 0)");
-    if (n < 2)
-        return metrics__undefined(why, "std needs N >= 2 (divisor N - 1)");
-    double *mean = calloc(d, sizeof *mean), *m2 = calloc(d, sizeof *m2);
-    double *inv = metrics__alloc(n, sizeof *inv);
-    if (!mean || !m2)
-        abort();
-    int isa = metrics__best_isa();
-    for (size_t i = 0; i < n; i++) {
-        double norm = sqrt(metrics__dot(isa, x + i * d, x + i * d, d));
-        inv[i] = 1.0 / (norm > 1e-12 ? norm : 1e-12);
-        for (size_t k = 0; k < d; k++)
-            mean[k] += x[i * d + k] * inv[i];
-    }
-    for (size_t k = 0; k < d; k++)
-        mean[k] /= (double)n;
-    for (size_t i = 0; i < n; i++) /* two passes: no cancellation */
-        for (size_t k = 0; k < d; k++) {
-            double u = x[i * d + k] * inv[i] - mean[k];
-            m2[k] += u * u;
-        }
-    double acc = 0.0;
-    for (size_t k = 0; k < d; k++)
-        acc += sqrt(m2[k] / (double)(n - 1));
-    free(mean);
-    free(m2);
-    free(inv);
-    return metrics__result(acc / (double)d, why);
+    return metrics__std_l2(x, NULL, n, d, why);
 }
 
 /* ================================================================ spectra */
@@ -634,7 +574,7 @@ S_O3 double metrics_std_l2_f32(const float *x, size_t n, size_t d, const char **
  * matrix of the centred rows. Both have the same nonzero eigenvalues.
  * Blocks of rows (or columns) are widened to double on the way, so memory
  * stays O(p^2 + S_BLK64) however large the batch. Returns p. */
-S_O3 static size_t s_scatter64(const float *z, size_t n, size_t d, const double *mu,
+METRICS__O3 static size_t s_scatter64(const float *z, size_t n, size_t d, const double *mu,
                                metrics_ws_t *ws)
 {
     size_t p = n < d ? n : d;
@@ -686,22 +626,12 @@ static int s_eigvals(size_t p, metrics_ws_t *ws)
     return info == 0 ? 0 : -1;
 }
 
-static const char *s_spectral_check(const float *x, size_t n, size_t d)
-{
-    const char *bad = s_shape_check(n, d);
-    if (bad)
-        return bad;
-    if (!s_all_finite_f32(x, n * d)) /* LAPACK's behaviour on NaN is undefined */
-        return "input contains NaN or infinity";
-    return NULL;
-}
-
 /* W2 (loss == 0, eps under each root) or the training-loss variant (loss
  * == 1, ridge added to Sigma, sqrt|lambda|), README formulas. */
-S_O3 static double s_w2_f32(const float *x, size_t n, size_t d, double eps, int loss,
+METRICS__O3 static double s_w2_f32(const float *x, size_t n, size_t d, double eps, int loss,
                             metrics_ws_t *ws, const char **why)
 {
-    const char *bad = s_spectral_check(x, n, d);
+    const char *bad = metrics__spectral_check(x, NULL, n, d);
     if (bad)
         return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
@@ -764,7 +694,7 @@ static double s_rankme_f32(const float *x, size_t n, size_t d, double eps, doubl
 {
     if (len)
         *len = 0;
-    const char *bad = s_spectral_check(x, n, d);
+    const char *bad = metrics__spectral_check(x, NULL, n, d);
     if (bad)
         return metrics__undefined(why, bad);
     if (!(eps >= 0.0) || isinf(eps))
@@ -834,7 +764,7 @@ int metrics_sinkhorn_f32(const float *s, size_t b, size_t k, double eps, int ite
         bad = "eps must be finite and > 0";
     else if (iters < 0)
         bad = "iters must be >= 0";
-    else if (!s_all_finite_f32(s, b * k))
+    else if (!metrics__all_finite_f32(s, b * k))
         bad = "scores contain NaN or infinity";
     if (bad) {
         if (why)
@@ -906,15 +836,9 @@ int metrics_sinkhorn_f32(const float *s, size_t b, size_t k, double eps, int ite
 
 /* ================================================================ sets */
 
-static const char *const s_names[METRICS_COUNT] = {
-    [METRICS_ER_ENTROPY] = "er_entropy",
-    [METRICS_ER_RECONSTRUCTION] = "er_reconstruction",
-    [METRICS_ALIGN] = "align",
-    [METRICS_UNIFORM] = "uniform",
-    [METRICS_W2] = "w2",
-    [METRICS_RANKME] = "rankme",
-    [METRICS_STD_L2] = "std_l2",
-};
+#define S_NAME(id, name, views) [METRICS_##id] = #name,
+static const char *const s_names[METRICS_COUNT] = { EW_METRICS(S_NAME) };
+#undef S_NAME
 
 const char *metrics_name(metrics_id_t id)
 {
@@ -953,7 +877,7 @@ static int s_has(unsigned set, metrics_id_t id)
 
 /* A float copy of z with unit rows (as metrics_l2_normalise_f32 would
  * make them, bit for bit), in *buf (grown as needed), in one pass. */
-S_O3 static const float *s_normalised(const float *z, size_t n, size_t d, float **buf, size_t *cap,
+METRICS__O3 static const float *s_normalised(const float *z, size_t n, size_t d, float **buf, size_t *cap,
                                       int isa)
 {
     s_grow((void **)buf, cap, n * d, sizeof **buf);
@@ -981,7 +905,7 @@ int metrics_compute_set_f32(const float *x, const float *y, size_t n, size_t d,
         p = &def;
     }
     if (!y)
-        set &= ~(METRICS_BIT(METRICS_ER_RECONSTRUCTION) | METRICS_BIT(METRICS_ALIGN));
+        set &= ~METRICS_SET_TWO_VIEWS;
     set &= METRICS_SET_ALL;
     s_out_init(out, set);
     metrics_ws_t *own = ws ? NULL : metrics_ws_new();

@@ -14,6 +14,16 @@
 /* The probability floor of the ER reference (tests/vectors README). */
 #define METRICS__ER_EPS 1e-7
 
+/* Plain loops over rows (array updates, conversions) that GCC's -O2 cost
+ * model leaves scalar because they need an epilogue or an alias check; -O3
+ * on those functions alone vectorises them (no fast-math: results are the
+ * same bits). Reductions that must be vectorised get explicit kernels. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define METRICS__O3 __attribute__((optimize("O3")))
+#else
+#define METRICS__O3
+#endif
+
 /* malloc that aborts on out-of-memory or size overflow (the daemon may
  * abort on OOM); count 0 still returns a valid pointer. */
 void *metrics__alloc(size_t count, size_t size);
@@ -34,6 +44,20 @@ double metrics__er_sphere_finish(const double *s, size_t n, double c, ew_reducti
 double metrics__er_discrete_finish(const double *m, size_t d, ew_reduction_t r);
 /* Argument checks shared by the ER metrics; a reason, or NULL when fine. */
 const char *metrics__er_check(size_t n, size_t d, ew_support_t s, double kappa);
+
+/* 1 when no element is NaN or infinite. */
+int metrics__all_finite(const double *x, size_t count);
+int metrics__all_finite_f32(const float *x, size_t count);
+/* n and d usable (>= 1, within BLAS's int); a reason, or NULL when fine. */
+const char *metrics__shape_check(size_t n, size_t d);
+
+/* Both paths share these two, on rows given either as float (xf) or as
+ * double (xd; the other NULL), summed in double the same way. */
+/* The shape check, then every element finite (LAPACK's behaviour on NaN is
+ * undefined): the argument check of the spectral metrics (W2, RankMe). */
+const char *metrics__spectral_check(const float *xf, const double *xd, size_t n, size_t d);
+/* std_l2 (metrics.h), two passes so that nothing cancels. */
+double metrics__std_l2(const float *xf, const double *xd, size_t n, size_t d, const char **why);
 
 /* ---------------------------------------------------------------- tests */
 

@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "xalloc.h"
 
 #define S_BACKOFF_MIN_S 0.5
 #define S_BACKOFF_MAX_S 30.0
@@ -82,24 +83,6 @@ struct notify {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static char *s_xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
-static void *s_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "erwatchd: out of memory (notify, %zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
 
 static void s_count(notify_t *n, size_t which, uint64_t by)
 {
@@ -227,9 +210,9 @@ static int s_post(s_target_t *t, const char *body, size_t len, char *err, size_t
 static void s_env_add(char ***env, size_t *n, const char *name, const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 2;
-    char *e = s_xrealloc(NULL, len);
+    char *e = ew_xrealloc(NULL, len);
     snprintf(e, len, "%s=%s", name, value);
-    *env = s_xrealloc(*env, (*n + 2) * sizeof **env);
+    *env = ew_xrealloc(*env, (*n + 2) * sizeof **env);
     (*env)[(*n)++] = e;
     (*env)[*n] = NULL;
 }
@@ -248,7 +231,7 @@ static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t 
     char **env = NULL;
     size_t nenv = 0, nown = 0;
     for (char **e = environ; *e; e++) {
-        env = s_xrealloc(env, (nenv + 2) * sizeof *env);
+        env = ew_xrealloc(env, (nenv + 2) * sizeof *env);
         env[nenv++] = *e;
     }
     nown = nenv;
@@ -468,7 +451,7 @@ static void s_am_track(s_target_t *t, const alert_t *a)
     if (!slot) {
         if (t->nact == t->cact) {
             t->cact = t->cact ? 2 * t->cact : 16;
-            t->act = s_xrealloc(t->act, t->cact * sizeof *t->act);
+            t->act = ew_xrealloc(t->act, t->cact * sizeof *t->act);
         }
         slot = &t->act[t->nact++];
     }
@@ -521,7 +504,7 @@ static void *s_run_am(void *arg)
     double resend = n->cfg.resend_s;
     double next_all = INFINITY, delay = S_BACKOFF_MIN_S;
     int failures = 0;
-    alert_t *batch = s_xrealloc(NULL, t->cap * sizeof *batch);
+    alert_t *batch = ew_xrealloc(NULL, t->cap * sizeof *batch);
     for (;;) {
         /* Take everything queued; wait for more or for the next send. */
         pthread_mutex_lock(&t->lock);
@@ -606,15 +589,15 @@ static void s_target_init(notify_t *n, s_target_t *t, s_kind_t kind, const char 
         const char *api = "/api/v2/alerts";
         size_t alen = strlen(api);
         int full = len >= alen && memcmp(where + len - alen, api, alen) == 0;
-        t->where = s_xrealloc(NULL, len + alen + 1);
+        t->where = ew_xrealloc(NULL, len + alen + 1);
         memcpy(t->where, where, len);
         memcpy(t->where + len, full ? "" : api, full ? 1 : alen + 1);
         t->where[len + (full ? 0 : alen)] = '\0';
     } else {
-        t->where = s_xstrdup(where);
+        t->where = ew_xstrdup(where);
     }
     t->cap = n->cfg.queue_max ? n->cfg.queue_max : 256;
-    t->q = s_xrealloc(NULL, t->cap * sizeof *t->q);
+    t->q = ew_xrealloc(NULL, t->cap * sizeof *t->q);
     pthread_mutex_init(&t->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -647,7 +630,7 @@ notify_t *notify_start(const notify_config_t *cfg, char *err, size_t errlen)
     if (!n)
         abort();
     n->cfg = *cfg;
-    n->external_url = s_xstrdup(cfg->external_url);
+    n->external_url = ew_xstrdup(cfg->external_url);
     n->cfg.external_url = n->external_url;
     if (!(n->cfg.resend_s > 0))
         n->cfg.resend_s = 60;

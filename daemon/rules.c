@@ -26,6 +26,7 @@
 
 #include "metrics.h"
 #include "metrics_levels.h"
+#include "xalloc.h"
 
 #define S_STACK_MAX 64     /* evaluation stack; deeper expressions are refused */
 #define S_NEST_MAX 48      /* parentheses and unary minus nesting */
@@ -117,16 +118,6 @@ static int s_fail(s_parser_t *P, int line, const char *fmt, ...)
     return -1;
 }
 
-static void *s_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "erwatchd: out of memory (rules, %zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
 static int s_is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -141,7 +132,7 @@ static void s_push_tok(s_parser_t *P, s_tok_t t)
 {
     if (P->nt == P->ct) {
         P->ct = P->ct ? 2 * P->ct : 256;
-        P->t = s_xrealloc(P->t, P->ct * sizeof *P->t);
+        P->t = ew_xrealloc(P->t, P->ct * sizeof *P->t);
     }
     P->t[P->nt++] = t;
 }
@@ -298,8 +289,8 @@ static void s_emit(s_prog_t *g, s_op_t op, double arg)
 {
     if (g->e.nops == g->cap) {
         g->cap = g->cap ? 2 * g->cap : 16;
-        g->e.op = s_xrealloc(g->e.op, g->cap);
-        g->e.arg = s_xrealloc(g->e.arg, g->cap * sizeof(double));
+        g->e.op = ew_xrealloc(g->e.op, g->cap);
+        g->e.arg = ew_xrealloc(g->e.arg, g->cap * sizeof(double));
     }
     g->e.op[g->e.nops] = (uint8_t)op;
     g->e.arg[g->e.nops] = arg;
@@ -744,10 +735,9 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
                 return -1;
             if (!r->is_scalar && !rules_known_metric(r->metric))
                 return s_fail(P, line,
-                              "unknown metric '%s' (computed metrics: er_entropy, "
-                              "er_reconstruction, align, uniform, w2, rankme, std_l2; "
+                              "unknown metric '%s' (computed metrics: %s; "
                               "for a scalar the client sends, write scalar=NAME)",
-                              r->metric);
+                              r->metric, EW_METRIC_LIST);
             if (r->is_scalar && rules_known_metric(r->metric))
                 return s_fail(P, line, "'%s' is a computed metric; write metric=%s",
                               r->metric, r->metric);
@@ -874,7 +864,7 @@ static int s_parse(s_parser_t *P, rules_t *rs)
             return s_fail(P, t->line, "more than %d rules", RULES_MAX);
         if (rs->n == cap) {
             cap = cap ? 2 * cap : 8;
-            rs->rule = s_xrealloc(rs->rule, cap * sizeof *rs->rule);
+            rs->rule = ew_xrealloc(rs->rule, cap * sizeof *rs->rule);
         }
         rule_t *r = &rs->rule[rs->n];
         memset(r, 0, sizeof *r);
@@ -930,7 +920,7 @@ int rules_load(const char *path, rules_t **out, char *err, size_t errlen)
     for (;;) {
         if (len + 4096 + 1 > cap) {
             cap = cap ? 2 * cap : 8192;
-            buf = s_xrealloc(buf, cap);
+            buf = ew_xrealloc(buf, cap);
         }
         size_t k = fread(buf + len, 1, cap - len - 1, f);
         len += k;
@@ -969,7 +959,7 @@ void rules_merge(rules_t *base, rules_t **addp)
         if (dst) {
             s_rule_free(dst);
         } else {
-            base->rule = s_xrealloc(base->rule, (base->n + 1) * sizeof *base->rule);
+            base->rule = ew_xrealloc(base->rule, (base->n + 1) * sizeof *base->rule);
             dst = &base->rule[base->n++];
         }
         *dst = add->rule[i]; /* moves the expressions */

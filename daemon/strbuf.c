@@ -15,16 +15,23 @@
  *    whatever a database file holds.
  *  - JSON numbers: the shortest of %.15g, %.16g, %.17g that strtod() reads
  *    back to the same double; NaN and +-Inf become null (JSON has neither).
+ *    The fast path finds the digits in long double arithmetic, which needs a
+ *    64-bit mantissa (x87's 80-bit format; IEEE quad is finer still): with
+ *    LDBL_MANT_DIG below 64 (long double = double on many ARM and MSVC
+ *    targets) it is compiled out and every number takes the portable path
+ *    (snprintf %.*e and strtod), which prints the same text, only slower.
  */
 #include "strbuf.h"
 
+#include <float.h>
 #include <pthread.h>
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+
+#include "ew_utf8.h"
 
 #define S_MIN_CAP 64
 
@@ -133,43 +140,6 @@ void strbuf_printf(strbuf_t *b, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* Length of the valid UTF-8 sequence at p (at most `avail` bytes), or 0 when
- * the bytes there are not one (overlong forms, surrogates and code points
- * above U+10FFFF are invalid, as RFC 3629 says). */
-static size_t s_utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < len)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 void strbuf_json_str(strbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -189,7 +159,7 @@ void strbuf_json_str(strbuf_t *b, const char *s)
             break;
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t len = s_utf8_len(p + i, n - i);
+            size_t len = ew_utf8_len(p + i, n - i);
             if (len) {
                 strbuf_append(b, p + i, len);
                 i += len;
@@ -219,7 +189,15 @@ void strbuf_json_str(strbuf_t *b, const char *s)
 
 /* ---------------------------------------------------------------- numbers */
 
+/* -DSTRBUF_PORTABLE_ONLY builds what a machine without a 64-bit long
+ * double mantissa runs, to check that configuration compiles and passes. */
+#if LDBL_MANT_DIG >= 64 && !defined(STRBUF_PORTABLE_ONLY)
+#define S_FAST_DOUBLE 1
+#else
+#define S_FAST_DOUBLE 0
+#endif
 
+#if S_FAST_DOUBLE
 /* Powers of ten in long double (64-bit mantissa on x86-64), filled once. */
 #define S_P10_MIN (-360)
 #define S_P10_MAX 360
@@ -236,6 +214,7 @@ static long double s_p10(int k)
 {
     return s_p10_tab[k - S_P10_MIN];
 }
+#endif
 
 /* Writes the decimal digits of d (no leading zeros, trailing zeros
  * trimmed) in `dig`, returns how many; *drop gets the zeros trimmed. */
@@ -291,6 +270,42 @@ static int s_emit(char *out, int neg, const char *dig, int n, int e10)
     return (int)(p - out);
 }
 
+/* The portable path, for |v| = a > 0 finite: the shortest of %.14e,
+ * %.15e, %.16e (15 to 17 significant digits, correctly rounded by the C
+ * library) that strtod reads back to a, written by s_emit as the fast path
+ * writes it. */
+static int s_format_portable(char *out, int neg, double a)
+{
+    char buf[40];
+    int prec = 15;
+    for (; prec < 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, a);
+        if (strtod(buf, NULL) == a)
+            break;
+    }
+    if (prec == 17)
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, a);
+    /* buf is "D.DDDDe[+-]XX": prec digits, then the exponent */
+    uint64_t d = 0;
+    const char *p = buf;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            d = d * 10 + (uint64_t)(*p - '0');
+    int e10 = *p == 'e' ? atoi(p + 1) : 0;
+    char dig[24];
+    int n = s_digits(d, dig);
+    return s_emit(out, neg, dig, n, e10);
+}
+
+int strbuf__format_double_portable(char *out, double v)
+{
+    if (v == 0)
+        return snprintf(out, STRBUF_NUM_LEN, "%s", signbit(v) ? "-0" : "0");
+    if (!isfinite(v))
+        return snprintf(out, STRBUF_NUM_LEN, "null");
+    return s_format_portable(out, v < 0, fabs(v));
+}
+
 /* The shortest of 15, 16, 17 significant digits that rounds back to v.
  * Each candidate is the product of long-double arithmetic (relative error
  * below 2^-62) and is accepted when it lies clearly inside v's rounding
@@ -303,9 +318,10 @@ int strbuf_format_double(char *out, double v)
         return snprintf(out, STRBUF_NUM_LEN, "%s", signbit(v) ? "-0" : "0");
     if (!isfinite(v))
         return snprintf(out, STRBUF_NUM_LEN, "null");
-    pthread_once(&s_p10_once, s_p10_init);
     int neg = v < 0;
     double a = fabs(v);
+#if S_FAST_DOUBLE
+    pthread_once(&s_p10_once, s_p10_init);
     int e = (int)floor(log10(a));
     long double la = a;
     if (e - 1 < -330 || e + 1 > 330)
@@ -329,7 +345,7 @@ int strbuf_format_double(char *out, double v)
     };
     for (int prec = 15; prec <= 17; prec++) {
         int ee = e;
-        uint64_t d = (uint64_t)llroundl(la * s_p10(prec - 1 - e));
+        uint64_t d = (uint64_t)llrintl(la * s_p10(prec - 1 - e)); /* ties to even, as printf */
         if (d >= pow10u[prec]) { /* rounded up to the next power of ten */
             d /= 10;
             ee++;
@@ -346,12 +362,8 @@ int strbuf_format_double(char *out, double v)
             return len;
     }
 slow:
-    for (int prec = 15; prec <= 17; prec++) {
-        int len = snprintf(out, STRBUF_NUM_LEN, "%.*g", prec, v);
-        if (prec == 17 || strtod(out, NULL) == v)
-            return len;
-    }
-    return 0; /* not reached */
+#endif
+    return s_format_portable(out, neg, a);
 }
 
 void strbuf_json_num(strbuf_t *b, double v)

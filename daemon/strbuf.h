@@ -34,6 +34,11 @@ void strbuf_json_num(strbuf_t *b, double v);
  * length. Thread-safe. */
 #define STRBUF_NUM_LEN 32
 int strbuf_format_double(char *out, double v);
+/* The same text by the portable path alone (snprintf and strtod), which
+ * strbuf_format_double takes for every number where long double has fewer
+ * than 64 mantissa bits (LDBL_MANT_DIG); here so tests can compare the two
+ * on any machine. */
+int strbuf__format_double_portable(char *out, double v);
 /* A CSV field (RFC 4180): quoted when it holds , " CR or LF. */
 void strbuf_csv_str(strbuf_t *b, const char *s);
 

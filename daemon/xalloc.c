@@ -37,6 +37,8 @@ void *ew_xrealloc(void *p, size_t n)
 
 char *ew_xstrdup(const char *s)
 {
+    if (!s)
+        s = "";
     size_t n = strlen(s) + 1;
     char *p = ew_xmalloc(n);
     memcpy(p, s, n);

@@ -13,6 +13,7 @@ void *ew_xmalloc(size_t n);
 /* count * size bytes, zeroed; aborts on overflow of the product too. */
 void *ew_xcalloc(size_t count, size_t size);
 void *ew_xrealloc(void *p, size_t n);
+/* A copy of s; NULL gives an empty string. */
 char *ew_xstrdup(const char *s);
 
 #endif

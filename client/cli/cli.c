@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ew_name.h"
+
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x) /* a macro's value as a string literal */
+
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -153,15 +158,17 @@ bad:
 
 const char *cli_name_problem(const char *name)
 {
-    size_t len = strlen(name);
-    if (len == 0)
+    switch (ew_name_check(name, strlen(name), NULL)) {
+    case EW_NAME_OK:
+        return NULL;
+    case EW_NAME_EMPTY:
         return "is empty";
-    if (len > 128)
-        return "is longer than 128 bytes";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f)
-            return "contains a control character";
+    case EW_NAME_TOO_LONG:
+        return "is longer than " S_STR(EW_NAME_MAX) " bytes";
+    case EW_NAME_CONTROL:
+        return "contains a control character";
+    case EW_NAME_BAD_UTF8:
+        return "is not valid UTF-8";
     }
-    return NULL;
+    return "is not a valid name";
 }

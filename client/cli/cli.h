@@ -64,8 +64,8 @@ int cli_parse_i64(const char *cmd, const char *what, const char *s,
 /* "N,d" with both >= 1. */
 int cli_parse_shape(const char *cmd, const char *s, size_t *n, size_t *d);
 
-/* Checks the protocol's name rule (1..128 bytes, no control characters);
- * returns NULL or what is wrong ("is empty", ...). */
+/* Checks the protocol's name rule (ew_name.h: 1..128 bytes of UTF-8, no
+ * control characters); returns NULL or what is wrong ("is empty", ...). */
 const char *cli_name_problem(const char *name);
 
 #endif

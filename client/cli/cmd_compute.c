@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ew_protocol.h"
 #include "metrics.h"
 
 static const char *const S_CMD = "erwatch compute";
@@ -35,33 +36,43 @@ enum {
  * workers run (so the fast path can be checked offline). */
 typedef enum { S_DOUBLE = 0, S_FLOAT } s_precision_t;
 
-typedef enum {
-    M_ER_ENTROPY, M_ER_RECONSTRUCTION, M_ALIGN, M_UNIFORM, M_W2, M_W2_LOSS,
-    M_RANKME, M_STD_L2, M_SINKHORN
-} s_metric_id_t;
+/* The daemon's metric catalogue (EW_METRICS, common/ew_protocol.h), in its
+ * order, then the two computations only the reference path offers. Names
+ * and inputs of the catalogue's metrics come from the catalogue; a metric
+ * added there without a case below fails the build (-Wswitch). */
+#define S_ID(id, name, views) M_##id,
+typedef enum { EW_METRICS(S_ID) M_W2_LOSS, M_SINKHORN } s_metric_id_t;
+#undef S_ID
+#define M_COUNT (M_SINKHORN + 1)
+#define S_NAME(id, name, views) [M_##id] = #name,
+static const char *const S_NAMES[M_COUNT] = {
+    EW_METRICS(S_NAME)[M_W2_LOSS] = "w2_loss", [M_SINKHORN] = "sinkhorn",
+};
+#undef S_NAME
+#define S_VIEWS(id, name, views) [M_##id] = views,
+static const int S_INPUTS[M_COUNT] = { EW_METRICS(S_VIEWS)[M_W2_LOSS] = 1, [M_SINKHORN] = 1 };
+#undef S_VIEWS
 
 typedef struct {
-    const char *name;
     s_metric_id_t id;
-    int inputs;        /* 1 or 2 */
     unsigned params;   /* P_* that apply */
     double eps;        /* default --eps where P_EPS applies */
     const char *about;
 } s_metric_t;
 
 static const s_metric_t S_METRICS[] = {
-    { "er_entropy", M_ER_ENTROPY, 1, P_KAPPA | P_SUPPORT | P_REDUCTION, 0,
+    { M_ER_ENTROPY, P_KAPPA | P_SUPPORT | P_REDUCTION, 0,
       "ER entropy of X (--support, --kappa, --reduction)" },
-    { "er_reconstruction", M_ER_RECONSTRUCTION, 2, P_KAPPA | P_SUPPORT, 0,
+    { M_ER_RECONSTRUCTION, P_KAPPA | P_SUPPORT, 0,
       "ER reconstruction between views X and Y (--support, --kappa)" },
-    { "align", M_ALIGN, 2, P_ALPHA, 0, "alignment of X and Y (--alpha)" },
-    { "uniform", M_UNIFORM, 1, P_T, 0, "uniformity of X (--t)" },
-    { "w2", M_W2, 1, P_EPS, 1e-8, "W2 uniformity of X (--eps, default 1e-8)" },
-    { "w2_loss", M_W2_LOSS, 1, P_EPS, 0,
+    { M_ALIGN, P_ALPHA, 0, "alignment of X and Y (--alpha)" },
+    { M_UNIFORM, P_T, 0, "uniformity of X (--t)" },
+    { M_W2, P_EPS, 1e-8, "W2 uniformity of X (--eps, default 1e-8)" },
+    { M_W2_LOSS, P_EPS, 0,
       "W2 training loss of X = [view1; view2] (--eps = ridge, default 0)" },
-    { "rankme", M_RANKME, 1, P_EPS, 1e-7, "RankMe of X (--eps, default 1e-7)" },
-    { "std_l2", M_STD_L2, 1, 0, 0, "mean column std of row-normalised X" },
-    { "sinkhorn", M_SINKHORN, 1, P_EPS | P_ITERS | P_OUT, 0.05,
+    { M_RANKME, P_EPS, 1e-7, "RankMe of X (--eps, default 1e-7)" },
+    { M_STD_L2, 0, 0, "mean column std of row-normalised X" },
+    { M_SINKHORN, P_EPS | P_ITERS | P_OUT, 0.05,
       "SwAV Sinkhorn on scores X (B x K); prints sum of Q^2 (--eps, default "
       "0.05, --iters, --out)" },
 };
@@ -82,7 +93,7 @@ static void s_usage(FILE *f)
         "\n"
         "metrics:\n");
     for (size_t i = 0; i < S_NMETRICS; i++)
-        fprintf(f, "  %-18s %s\n", S_METRICS[i].name, S_METRICS[i].about);
+        fprintf(f, "  %-18s %s\n", S_NAMES[S_METRICS[i].id], S_METRICS[i].about);
     fprintf(f,
         "\n"
         "options:\n"
@@ -148,7 +159,7 @@ static int s_print_value(const s_metric_t *m, double v, const char *why)
     if (isnan(v)) {
         printf("nan\n");
         fprintf(stderr, "%s: %s is undefined for this input: %s\n", S_CMD,
-                m->name, why ? why : "the result is not a number");
+                S_NAMES[m->id], why ? why : "the result is not a number");
     } else {
         printf("%.17g\n", v);
     }
@@ -414,22 +425,25 @@ int cmd_compute(int argc, char **argv)
                         "compute METRIC X [Y] (see --help)");
     const s_metric_t *m = NULL;
     for (size_t i = 0; i < S_NMETRICS; i++)
-        if (strcmp(pos[0], S_METRICS[i].name) == 0)
+        if (strcmp(pos[0], S_NAMES[S_METRICS[i].id]) == 0)
             m = &S_METRICS[i];
-    if (!m)
-        return cli_fail(S_CMD, CLI_USAGE, "unknown metric '%s' (known: er_entropy, "
-                        "er_reconstruction, align, uniform, w2, w2_loss, rankme, "
-                        "std_l2, sinkhorn)", pos[0]);
-    if (npos - 1 < m->inputs)
-        return cli_fail(S_CMD, CLI_USAGE, "%s needs %s", m->name,
-                        m->inputs == 2 ? "two inputs, X and Y" : "an input X");
-    if (npos - 1 > m->inputs)
+    if (!m) {
+        char known[256] = "";
+        for (size_t i = 0, at = 0; i < S_NMETRICS && at < sizeof known; i++)
+            at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                                   S_NAMES[S_METRICS[i].id]);
+        return cli_fail(S_CMD, CLI_USAGE, "unknown metric '%s' (known: %s)", pos[0], known);
+    }
+    if (npos - 1 < S_INPUTS[m->id])
+        return cli_fail(S_CMD, CLI_USAGE, "%s needs %s", S_NAMES[m->id],
+                        S_INPUTS[m->id] == 2 ? "two inputs, X and Y" : "an input X");
+    if (npos - 1 > S_INPUTS[m->id])
         return cli_fail(S_CMD, CLI_USAGE, "%s takes one input, got a second ('%s')",
-                        m->name, pos[2]);
+                        S_NAMES[m->id], pos[2]);
     for (unsigned b = 0; b < 8; b++)
         if ((p.given & (1u << b)) && !(m->params & (1u << b)))
             return cli_fail(S_CMD, CLI_USAGE, "--%s does not apply to %s",
-                            S_PNAMES[b], m->name);
+                            S_PNAMES[b], S_NAMES[m->id]);
     if (!(p.given & P_EPS))
         p.eps = m->eps;
     if (m->id == M_SINKHORN && !(p.eps > 0))
@@ -438,14 +452,14 @@ int cmd_compute(int argc, char **argv)
     npy_array_t xa = { 0 }, ya = { 0 };
     double *x = NULL, *y = NULL;
     int rc = s_load(pos[1], have_shape, sn, sd, &xa);
-    if (rc == 0 && m->inputs == 2)
+    if (rc == 0 && S_INPUTS[m->id] == 2)
         rc = s_load(pos[2], have_shape, sn, sd, &ya);
-    if (rc == 0 && m->inputs == 2 && (xa.n != ya.n || xa.d != ya.d))
+    if (rc == 0 && S_INPUTS[m->id] == 2 && (xa.n != ya.n || xa.d != ya.d))
         rc = cli_fail(S_CMD, CLI_RUNTIME, "X is %zu x %zu but Y is %zu x %zu; "
                       "the views must have the same shape", xa.n, xa.d, ya.n, ya.d);
     if (rc == 0 && p.precision == S_FLOAT) {
-        float *xf = s_to_float(&xa), *yf = m->inputs == 2 ? s_to_float(&ya) : NULL;
-        if (!xf || (m->inputs == 2 && !yf))
+        float *xf = s_to_float(&xa), *yf = S_INPUTS[m->id] == 2 ? s_to_float(&ya) : NULL;
+        if (!xf || (S_INPUTS[m->id] == 2 && !yf))
             rc = cli_fail(S_CMD, CLI_RUNTIME, "out of memory");
         else
             rc = s_run_f32(m, xf, yf, xa.n, xa.d, &p);
@@ -457,8 +471,8 @@ int cmd_compute(int argc, char **argv)
     }
     if (rc == 0) {
         x = npy_to_double(&xa);
-        y = m->inputs == 2 ? npy_to_double(&ya) : NULL;
-        if (!x || (m->inputs == 2 && !y))
+        y = S_INPUTS[m->id] == 2 ? npy_to_double(&ya) : NULL;
+        if (!x || (S_INPUTS[m->id] == 2 && !y))
             rc = cli_fail(S_CMD, CLI_RUNTIME, "out of memory");
     }
     if (rc == 0)

@@ -324,10 +324,58 @@ TEST(format_double_round_trips_and_is_short)
     }
 }
 
+/* The portable path (what runs where long double has no 64-bit mantissa,
+ * LDBL_MANT_DIG < 64) reads back, is as short as the long double path and
+ * writes numbers the same way (fixed or exponent, same length). The 17th
+ * digit may differ where both candidates read back (the long double path
+ * takes any digits inside the rounding interval, printf the correctly
+ * rounded ones), so the random values compare that way; the fixed ones
+ * are all exact. */
+TEST(format_double_portable_path_agrees)
+{
+    static const double fixed[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 1e-5, 9.99999e-6, 1e16, 1e17, 123456789012345678.0,
+        1700000000.25, -17.392512345678901, 1.0 / 3.0, 5e-324, 2.2250738585072014e-308,
+        1.7976931348623157e308, 9007199254740993.0, 0.1 + 0.2, 1e22, 1e23, 4.35679e-310,
+        -9.9999995000000335e-08, NAN, INFINITY, -INFINITY,
+    };
+    char fast[40], port[40];
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        int lf = strbuf_format_double(fast, fixed[i]);
+        int lp = strbuf__format_double_portable(port, fixed[i]);
+        ASSERT_STREQ(port, fast);
+        ASSERT_EQ(lp, lf);
+    }
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2) {
+            memcpy(&v, &x, sizeof v);
+        } else {
+            v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) *
+                pow(10.0, (double)((int)(x % 41) - 20));
+        }
+        if (!isfinite(v))
+            continue;
+        int lf = strbuf_format_double(fast, v);
+        int lp = strbuf__format_double_portable(port, v);
+        const char *ef = strchr(fast, 'e'), *ep = strchr(port, 'e');
+        if (strtod(port, NULL) != v || lp != lf || s_sig_digits(port) != s_sig_digits(fast) ||
+            (ef == NULL) != (ep == NULL) || (ef && strcmp(ef, ep) != 0)) {
+            fprintf(stderr, "  %.17g: fast \"%s\", portable \"%s\"\n", v, fast, port);
+            ASSERT(0);
+        }
+    }
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
         T(format_double_round_trips_and_is_short),
+        T(format_double_portable_path_agrees),
         T(init_is_empty_string),
         T(zeroed_struct_works),
         T(append_grows_and_terminates),

@@ -13,24 +13,13 @@ import { Panel, metricOrder, METRIC_INFO } from './chart.js';
 import { SpectrumPanel } from './spectrum.js';
 import { runColor } from './colors.js';
 import { fmtAgo, fmtStep, fmtTime, fmtClock } from './format.js';
+import { el } from './dom.js';
 
 const POLL_MS = 1000;
 const LIVE_S = 30;        // a run is live when a batch arrived this recently
 const DEFAULT_RUNS = 8;   // selected on first visit: the most recent ones with the tag
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (v != null) e.setAttribute(k, v);
-  }
-  for (const k of kids) if (k != null) e.append(k);
-  return e;
-}
 
 class App {
   constructor() {

@@ -18,17 +18,16 @@ import { fmtValue, fmtStep, fmtStepShort, fmtTime, fmtTimeTicks } from './format
 import { layoutLabels } from './marks.js';
 import { withAlpha, REF_COLLAPSED, REF_IDEAL } from './colors.js';
 import { getSeries } from './api.js';
+import { el } from './dom.js';
 
+// The protocol's metric catalogue (common/ew_protocol.h, EW_METRICS), in
+// the order the panels show them; tests/integration/test_facts.py checks
+// that the keys are exactly the catalogue's names.
 export const METRIC_INFO = {
   er_entropy: {
     title: 'ER entropy',
     unit: 'nats',
     desc: 'vMF kernel entropy of the batch. Higher is healthier; a collapsed batch sits on the red line.',
-  },
-  er_reconstruction: {
-    title: 'ER reconstruction',
-    unit: 'nats',
-    desc: 'How well one view predicts the other. Lower means the views agree.',
   },
   rankme: {
     title: 'RankMe',
@@ -45,19 +44,24 @@ export const METRIC_INFO = {
     unit: '',
     desc: 'Wang & Isola uniformity loss (t = 2). Lower is more uniform; 0 when collapsed.',
   },
-  align: {
-    title: 'Alignment',
-    unit: '',
-    desc: 'Mean squared distance between the two views. Lower means the views agree.',
-  },
   w2: {
     title: 'W2 uniformity',
     unit: '',
     desc: 'Wasserstein-2 distance to N(0, I/d). 0 is ideal, √2 is collapsed.',
   },
+  er_reconstruction: {
+    title: 'ER reconstruction',
+    unit: 'nats',
+    desc: 'How well one view predicts the other. Lower means the views agree.',
+  },
+  align: {
+    title: 'Alignment',
+    unit: '',
+    desc: 'Mean squared distance between the two views. Lower means the views agree.',
+  },
 };
 
-const KNOWN_ORDER = ['er_entropy', 'rankme', 'std_l2', 'uniform', 'w2', 'er_reconstruction', 'align'];
+const KNOWN_ORDER = Object.keys(METRIC_INFO); // then scalars, by name
 
 export function metricOrder(a, b) {
   const ia = KNOWN_ORDER.indexOf(a);
@@ -70,18 +74,6 @@ const FONT = '11px Inter, system-ui, -apple-system, "Segoe UI", Roboto, sans-ser
 const AXIS = '#5b6472';
 const GRID = '#edf0f4';
 const HEIGHT = 230;
-
-function el(tag, attrs, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (v != null) e.setAttribute(k, v);
-  }
-  for (const k of kids) if (k != null) e.append(k);
-  return e;
-}
 
 // The API's arrays (null for undefined values) as numbers (NaN).
 function toSeriesData(js, range) {

@@ -2,8 +2,10 @@
 
 Everything the daemon would reject is checked here, before a batch is sent,
 so that a mistake surfaces as a ValueError at the call that made it instead
-of a counter in the daemon's /api/health. The limits are repeated from
-protocol.md (as in client/erwatch.c) so that the package stands on its own.
+of a counter in the daemon's /api/health. The limits and the metric catalogue
+are copies of common/ew_protocol.h (which the daemon and the C client
+compile in), so that the package stands on its own;
+tests/integration/test_facts.py fails when a copy drifts from the header.
 """
 
 import functools
