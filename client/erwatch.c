@@ -84,27 +84,38 @@ static int s_name_ok(const char *name)
     return name && ew_name_check(name, strnlen(name, EW_NAME_MAX + 1), NULL) == EW_NAME_OK;
 }
 
+/* The protocol's dtypes (EW_DTYPES) are this API's ERWATCH_<ID> values. */
 static size_t s_dtype_size(erwatch_dtype_t t)
 {
-    switch (t) {
-    case ERWATCH_F32: return 4;
-    case ERWATCH_F64: return 8;
-    case ERWATCH_F16:
-    case ERWATCH_BF16: return 2;
-    }
+#define S_CASE(id, name, bytes) \
+    case ERWATCH_##id:          \
+        return bytes;
+    switch (t) { EW_DTYPES(S_CASE) }
+#undef S_CASE
     return 0;
 }
 
 static const char *s_dtype_name(erwatch_dtype_t t)
 {
-    switch (t) {
-    case ERWATCH_F32: return "f32";
-    case ERWATCH_F64: return "f64";
-    case ERWATCH_F16: return "f16";
-    case ERWATCH_BF16: return "bf16";
-    }
+#define S_CASE(id, name, bytes) \
+    case ERWATCH_##id:          \
+        return #name;
+    switch (t) { EW_DTYPES(S_CASE) }
+#undef S_CASE
     return NULL;
 }
+
+/* The supports this API offers (not `scores`) are the first two of
+ * EW_SUPPORTS, in its order, so their names index the protocol's list. */
+#define S_POS(id, name) S_SUPPORT_##id,
+enum { EW_SUPPORTS(S_POS) };
+#undef S_POS
+_Static_assert((int)ERWATCH_SPHERE == (int)S_SUPPORT_SPHERE &&
+                   (int)ERWATCH_DISCRETE == (int)S_SUPPORT_DISCRETE,
+               "erwatch_support_t follows EW_SUPPORTS");
+#define S_NAME(id, name) #name,
+static const char *const s_support_names[] = { EW_SUPPORTS(S_NAME) };
+#undef S_NAME
 
 /* Returns 0 when b satisfies every rule of protocol.md that the client can
  * check cheaply. Tensor contents (NaN/Inf) are left to the daemon: scanning
@@ -210,8 +221,7 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
         rc |= msgpack_pack_uint32(&pk, b->d);
     }
     rc |= s_kv_uint(&pk, "views", (uint64_t)views);
-    rc |= s_kv_str(&pk, "support",
-                   b->support == ERWATCH_DISCRETE ? "discrete" : "sphere");
+    rc |= s_kv_str(&pk, "support", s_support_names[b->support]);
     if (b->kappa > 0.0)
         rc |= s_kv_double(&pk, "kappa", b->kappa);
     if (b->world > 0) { /* validated: 0 <= rank < world */

@@ -28,6 +28,19 @@
 #define EW_EPS_MAX 100.0 /* Sinkhorn entropic regularisation */
 #define EW_SINKHORN_ITERS_MAX 100
 
+/* ---------------------------------------------------------------- values */
+
+/* The header's `dtype` values, the element types of the tensor frames:
+ * X(ID, name, bytes per element). ID makes EW_DTYPE_ID (batch.h) and names
+ * the client's ERWATCH_ID (erwatch.h). */
+#define EW_DTYPES(X) X(F32, f32, 4) X(F64, f64, 8) X(F16, f16, 2) X(BF16, bf16, 2)
+/* The header's `support` values: X(ID, name); EW_SUPPORT_ID in batch.h. */
+#define EW_SUPPORTS(X) X(SPHERE, sphere) X(DISCRETE, discrete) X(SCORES, scores)
+
+/* How many entries a list has: EW_COUNT(EW_DTYPES). */
+#define EW_COUNT_ONE_(...) +1
+#define EW_COUNT(LIST) (0 LIST(EW_COUNT_ONE_))
+
 /* ---------------------------------------------------------------- metrics */
 
 /* The metric catalogue: what a batch may ask the daemon to compute (header
@@ -47,5 +60,10 @@
  * const char *, past the leading ", " of the concatenated literal). */
 #define EW_METRIC_LIST_(id, name, views) ", " #name
 #define EW_METRIC_LIST (&(EW_METRICS(EW_METRIC_LIST_))[2])
+/* The same for dtypes and supports: "f32, f64, f16, bf16". */
+#define EW_DTYPE_LIST_(id, name, bytes) ", " #name
+#define EW_DTYPE_LIST (&(EW_DTYPES(EW_DTYPE_LIST_))[2])
+#define EW_SUPPORT_LIST_(id, name) ", " #name
+#define EW_SUPPORT_LIST (&(EW_SUPPORTS(EW_SUPPORT_LIST_))[2])
 
 #endif

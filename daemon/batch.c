@@ -34,43 +34,31 @@ void result_destroy(result_t **r)
 
 const char *ew_dtype_name(ew_dtype_t t)
 {
-    switch (t) {
-    case EW_DTYPE_F32:
-        return "f32";
-    case EW_DTYPE_F64:
-        return "f64";
-    case EW_DTYPE_F16:
-        return "f16";
-    case EW_DTYPE_BF16:
-        return "bf16";
-    }
+#define S_CASE(id, name, bytes) \
+    case EW_DTYPE_##id:         \
+        return #name;
+    switch (t) { EW_DTYPES(S_CASE) }
+#undef S_CASE
     return "?";
 }
 
 size_t ew_dtype_size(ew_dtype_t t)
 {
-    switch (t) {
-    case EW_DTYPE_F32:
-        return 4;
-    case EW_DTYPE_F64:
-        return 8;
-    case EW_DTYPE_F16:
-    case EW_DTYPE_BF16:
-        return 2;
-    }
+#define S_CASE(id, name, bytes) \
+    case EW_DTYPE_##id:         \
+        return bytes;
+    switch (t) { EW_DTYPES(S_CASE) }
+#undef S_CASE
     return 0;
 }
 
 const char *ew_support_name(ew_support_t s)
 {
-    switch (s) {
-    case EW_SUPPORT_SPHERE:
-        return "sphere";
-    case EW_SUPPORT_DISCRETE:
-        return "discrete";
-    case EW_SUPPORT_SCORES:
-        return "scores";
-    }
+#define S_CASE(id, name)  \
+    case EW_SUPPORT_##id: \
+        return #name;
+    switch (s) { EW_SUPPORTS(S_CASE) }
+#undef S_CASE
     return "?";
 }
 

@@ -24,11 +24,16 @@
  * rank costs each later step this long before it is stored. */
 #define EW_POOL_TIMEOUT_MS_DEFAULT 10000
 
-typedef enum { EW_DTYPE_F32 = 0, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16 } ew_dtype_t;
+/* EW_DTYPE_F32, ... and EW_SUPPORT_SPHERE, ... (EW_DTYPES, EW_SUPPORTS). */
+#define EW_DTYPE_ENUM_(id, name, bytes) EW_DTYPE_##id,
+typedef enum { EW_DTYPES(EW_DTYPE_ENUM_) } ew_dtype_t;
+#undef EW_DTYPE_ENUM_
 /* sphere: embeddings (rows l2-normalised by the daemon); discrete: rows are
  * probability vectors; scores: rows are prototype scores (B x K), turned
  * into assignments by Sinkhorn-Knopp before the discrete ER metrics. */
-typedef enum { EW_SUPPORT_SPHERE = 0, EW_SUPPORT_DISCRETE, EW_SUPPORT_SCORES } ew_support_t;
+#define EW_SUPPORT_ENUM_(id, name) EW_SUPPORT_##id,
+typedef enum { EW_SUPPORTS(EW_SUPPORT_ENUM_) } ew_support_t;
+#undef EW_SUPPORT_ENUM_
 
 /* The metric catalogue (EW_METRICS in ew_protocol.h): EW_M_ER_ENTROPY, ... */
 #define EW_M_ENUM_(id, name, views) EW_M_##id,

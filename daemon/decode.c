@@ -587,16 +587,15 @@ static int s_take_version(const msgpack_object *vals[K_COUNT], ew_header_t *h, d
 
 static int s_take_dtype(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
 {
-    static const ew_dtype_t all[] = {EW_DTYPE_F32, EW_DTYPE_F64, EW_DTYPE_F16, EW_DTYPE_BF16};
     char q[S_QUOTE_SIZE];
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (s_str_is(&o->via.str, ew_dtype_name(all[i]))) {
-            h->dtype = all[i];
+    for (int i = 0; i < EW_COUNT(EW_DTYPES); i++) {
+        if (s_str_is(&o->via.str, ew_dtype_name((ew_dtype_t)i))) {
+            h->dtype = (ew_dtype_t)i;
             return 0;
         }
     }
-    return s_fail(err, EW_REJ_DTYPE, "dtype \"%s\" is unknown (f32, f64, f16, bf16)",
-                  s_quote(q, o->via.str.ptr, o->via.str.size));
+    return s_fail(err, EW_REJ_DTYPE, "dtype \"%s\" is unknown (%s)",
+                  s_quote(q, o->via.str.ptr, o->via.str.size), EW_DTYPE_LIST);
 }
 
 static int s_take_shape(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
@@ -628,17 +627,14 @@ static int s_take_shape(const msgpack_object *o, ew_header_t *h, decode_error_t 
 static int s_take_support(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
 {
     char q[S_QUOTE_SIZE];
-    if (s_str_is(&o->via.str, "sphere"))
-        h->support = EW_SUPPORT_SPHERE;
-    else if (s_str_is(&o->via.str, "discrete"))
-        h->support = EW_SUPPORT_DISCRETE;
-    else if (s_str_is(&o->via.str, "scores"))
-        h->support = EW_SUPPORT_SCORES;
-    else
-        return s_fail(err, EW_REJ_BAD_VALUE,
-                      "support \"%s\" must be \"sphere\", \"discrete\" or \"scores\"",
-                      s_quote(q, o->via.str.ptr, o->via.str.size));
-    return 0;
+    for (int i = 0; i < EW_COUNT(EW_SUPPORTS); i++) {
+        if (s_str_is(&o->via.str, ew_support_name((ew_support_t)i))) {
+            h->support = (ew_support_t)i;
+            return 0;
+        }
+    }
+    return s_fail(err, EW_REJ_BAD_VALUE, "support \"%s\" must be one of %s",
+                  s_quote(q, o->via.str.ptr, o->via.str.size), EW_SUPPORT_LIST);
 }
 
 static int s_take_rank_world(const msgpack_object *vals[K_COUNT], ew_header_t *h,

@@ -459,7 +459,8 @@ static void s_series_json(strbuf_t *b, const s_series_req_t *r,
                       sh->n, sh->d);
         strbuf_json_num(b, sh->kappa);
         strbuf_printf(b, ",\"support\":\"%s\",\"step\":%" PRId64 "}",
-                      sh->discrete ? "discrete" : "sphere", sh->step);
+                      ew_support_name(sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE),
+                      sh->step);
     }
     strbuf_putc(b, '}');
 }

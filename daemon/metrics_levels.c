@@ -13,22 +13,26 @@
 
 typedef enum { S_LV_NONE = 0, S_LV_ENTROPY, S_LV_STD, S_LV_RANK } s_levels_t;
 
-static const struct {
-    const char *name;
-    s_levels_t levels;
-} s_metrics[] = {
-    { "er_entropy", S_LV_ENTROPY },
-    { "rankme", S_LV_RANK },
-    { "std_l2", S_LV_STD },
+/* Which levels each metric of the catalogue has (the others: none). */
+static const s_levels_t s_kinds[METRICS_COUNT] = {
+    [METRICS_ER_ENTROPY] = S_LV_ENTROPY,
+    [METRICS_RANKME] = S_LV_RANK,
+    [METRICS_STD_L2] = S_LV_STD,
 };
-#define S_NMETRICS (sizeof s_metrics / sizeof s_metrics[0])
+
+/* The catalogue id named metric, or -1 (a scalar, or unknown). */
+static int s_id(const char *metric)
+{
+    for (int i = 0; i < METRICS_COUNT; i++)
+        if (strcmp(metrics_name((metrics_id_t)i), metric) == 0)
+            return i;
+    return -1;
+}
 
 static s_levels_t s_kind(const char *metric)
 {
-    for (size_t i = 0; i < S_NMETRICS; i++)
-        if (strcmp(s_metrics[i].name, metric) == 0)
-            return s_metrics[i].levels;
-    return S_LV_NONE;
+    int id = s_id(metric);
+    return id < 0 ? S_LV_NONE : s_kinds[id];
 }
 
 int metrics_has_levels(const char *metric)
@@ -119,14 +123,15 @@ int metrics_chart_levels(const char *metric, ew_support_t support, uint32_t n, u
         return 0;
     if (n < 1 || d < 1)
         return -1;
-    if (strcmp(metric, "uniform") == 0) {
+    int id = s_id(metric);
+    if (id == METRICS_UNIFORM) {
         /* t = 2: ln E exp(-2 |x - y|^2) = -4 + ln E exp(4 <x, y>) for unit
          * rows; uniform on the sphere minimises it, a single point gives 0. */
         *collapsed = 0.0;
         *ideal = -4.0 + s_log_mgf_uniform_sphere((double)d, 4.0);
         return 0;
     }
-    if (strcmp(metric, "w2") == 0) {
+    if (id == METRICS_W2) {
         *collapsed = sqrt(2.0); /* all rows one unit vector */
         *ideal = 0.0;           /* uniform on the sphere: N(0, I/d) moments */
         return 0;

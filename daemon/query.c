@@ -645,7 +645,7 @@ int query_batch_shape(query_t *q, const char *run, const char *tag,
         out->n = sqlite3_column_int64(st, 1);
         out->d = sqlite3_column_int64(st, 2);
         out->kappa = sqlite3_column_double(st, 3);
-        out->discrete = strcmp(s_text(st, 4), "discrete") == 0;
+        out->discrete = strcmp(s_text(st, 4), ew_support_name(EW_SUPPORT_DISCRETE)) == 0;
     } else if (rc != SQLITE_DONE) {
         s_err(err, errlen, "cannot read batches: %s", sqlite3_errmsg(q->db));
     }

@@ -5,9 +5,11 @@ checked here against what the C compiler makes of that header
 (build/tests/dump_facts), so that a change in one place without the others
 fails `make test`:
 
-  client/python/erwatch/_protocol.py  limits, parameter bounds, METRICS
+  client/python/erwatch/_protocol.py  limits, parameter bounds, METRICS,
+                                      SUPPORTS
   web/src/chart.js                    METRIC_INFO's keys (the panels)
-  schema/protocol.md                  the header table's limits and names
+  schema/protocol.md                  the header table's limits and the
+                                      names of metrics, dtypes, supports
 
 No daemon is started.
 """
@@ -72,6 +74,12 @@ def python_catalogue_matches_header():
 
 
 @test
+def python_supports_match_header():
+    assert list(_protocol.SUPPORTS) == F["supports"], \
+        "_protocol.SUPPORTS %r, header %r" % (_protocol.SUPPORTS, F["supports"])
+
+
+@test
 def dashboard_catalogue_matches_header():
     js = read("web/src/chart.js")
     m = re.search(r"^export const METRIC_INFO = \{\n(.*?)^\};", js, re.S | re.M)
@@ -85,6 +93,11 @@ def protocol_row(md, key):
     m = re.search(r"^\| `%s` \|(.*)$" % re.escape(key), md, re.M)
     assert m, "no row for `%s` in schema/protocol.md" % key
     return m.group(1)
+
+
+def meaning(md, key):
+    """The last cell (meaning and limits) of the header table's row."""
+    return [c.strip() for c in protocol_row(md, key).split("|")][-2]
 
 
 def fmt(v):
@@ -112,9 +125,16 @@ def protocol_md_matches_header():
         row = protocol_row(md, key)
         bad += [(key, p) for p in phrases if p not in row]
     assert not bad, "schema/protocol.md rows lack (key, text): %r" % (bad,)
-    listed = re.findall(r"`(\w+)`", protocol_row(md, "metrics"))
+    listed = re.findall(r"`(\w+)`", meaning(md, "metrics"))
     assert sorted(listed) == sorted(NAMES), \
         "protocol.md `metrics` row lists %r, header %r" % (listed, NAMES)
+    dtypes = [d["name"] for d in F["dtypes"]]
+    listed = re.findall(r"`(\w+)`", meaning(md, "dtype"))
+    assert sorted(listed) == sorted(dtypes), \
+        "protocol.md `dtype` row lists %r, header %r" % (listed, dtypes)
+    listed = re.findall(r"`(\w+)`: ", meaning(md, "support"))
+    assert sorted(listed) == sorted(F["supports"]), \
+        "protocol.md `support` row lists %r, header %r" % (listed, F["supports"])
 
 
 if __name__ == "__main__":

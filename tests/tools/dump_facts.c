@@ -29,6 +29,20 @@ int main(void)
     sep = ", ";
     EW_METRICS(S_METRIC)
 #undef S_METRIC
+    printf("], \"dtypes\": [");
+    sep = "";
+#define S_DTYPE(id, name, bytes)                                                   \
+    printf("%s{\"name\": \"%s\", \"bytes\": %d}", sep, #name, bytes);           \
+    sep = ", ";
+    EW_DTYPES(S_DTYPE)
+#undef S_DTYPE
+    printf("], \"supports\": [");
+    sep = "";
+#define S_SUPPORT(id, name)                                                        \
+    printf("%s\"%s\"", sep, #name);                                               \
+    sep = ", ";
+    EW_SUPPORTS(S_SUPPORT)
+#undef S_SUPPORT
     printf("]}\n");
     return 0;
 }
