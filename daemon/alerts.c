@@ -572,7 +572,7 @@ void alerts_run_changed(alerts_t *a, const char *run, const char *new_name, doub
         s_state_t *st = a->slot[i];
         if (!st || !s_of_run(st, run, rl))
             continue;
-        moved = s_xrealloc(moved, (nmoved + 1) * sizeof *moved);
+        moved = ew_xrealloc(moved, (nmoved + 1) * sizeof *moved);
         moved[nmoved++] = st;
     }
     if (!nmoved)
