@@ -61,7 +61,8 @@ BENCH_SRC  := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC)) $(BUILD)/obj/gen/schema_sql.o
-CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+# daemon/fault.c (fault injection points, fault.h) is in both libraries.
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC) daemon/fault.c)
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 CLILIB_OBJ := $(call obj,$(filter-out client/cli/main.c,$(CLI_SRC)))
 TLIB_OBJ   := $(call obj,$(TLIB_SRC))

@@ -29,6 +29,9 @@
  *    daemon, as the Python Monitor does, so the first push is not dropped
  *    while TCP connects; it returns as soon as the daemon is there.
  *  - Never abort, exit or print: every failure is a negative errno code.
+ *    Every allocation of ours goes through s_malloc/s_calloc/s_strdup and
+ *    the header buffer's writer, where tests make one fail (fault.h,
+ *    EW_FAULT_ALLOC; frames: EW_FAULT_SEND) to walk those paths.
  */
 #include "erwatch.h"
 
@@ -48,6 +51,8 @@
 #include "ew_name.h"
 #include "ew_protocol.h"
 
+#include "fault.h"
+
 #define S_DEFAULT_CONNECT_MS 1000
 
 struct erwatch {
@@ -63,6 +68,31 @@ struct erwatch {
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+static void *s_malloc(size_t n)
+{
+    return ew_fault(EW_FAULT_ALLOC) ? NULL : malloc(n);
+}
+
+static void *s_calloc(size_t k, size_t n)
+{
+    return ew_fault(EW_FAULT_ALLOC) ? NULL : calloc(k, n);
+}
+
+static char *s_strdup(const char *p)
+{
+    return ew_fault(EW_FAULT_ALLOC) ? NULL : strdup(p);
+}
+
+/* msgpack_sbuffer_write, with a growth of the buffer counted as an
+ * allocation of ours. */
+static int s_hdr_write(void *data, const char *buf, size_t len)
+{
+    msgpack_sbuffer *sb = data;
+    if (sb->alloc - sb->size < len && ew_fault(EW_FAULT_ALLOC))
+        return -1;
+    return msgpack_sbuffer_write(data, buf, len);
+}
 
 static int64_t s_now_ms(void)
 {
@@ -194,7 +224,7 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
 {
     msgpack_sbuffer_clear(&c->hdr);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &c->hdr, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &c->hdr, s_hdr_write);
 
     int views = b->x ? (b->y ? 2 : 1) : 0;
     size_t nkeys = views ? 10 : 8; /* v run tag step [dtype shape] views support time dropped */
@@ -266,7 +296,7 @@ static void s_block_free(void *data, void *hint)
  * ZeroMQ frees it. Returns 0 or -errno (nothing counted then). */
 static int s_send_frame(erwatch_t *c, const void *p, size_t n, int flags)
 {
-    s_block_t *blk = malloc(sizeof *blk + n);
+    s_block_t *blk = s_malloc(sizeof *blk + n);
     if (!blk)
         return -ENOMEM;
     blk->inflight = &c->inflight;
@@ -278,7 +308,8 @@ static int s_send_frame(erwatch_t *c, const void *p, size_t n, int flags)
         return -ENOMEM;
     }
     atomic_fetch_add(&c->inflight, n);
-    if (zmq_msg_send(&m, c->sock, flags) < 0) {
+    int sent = ew_fault(EW_FAULT_SEND) ? (errno = EAGAIN, -1) : zmq_msg_send(&m, c->sock, flags);
+    if (sent < 0) {
         int e = errno;
         zmq_msg_close(&m); /* calls s_block_free: the count goes back */
         return -e;
@@ -366,10 +397,10 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
     }
     if (!*endpoint)
         return NULL;
-    erwatch_t *c = calloc(1, sizeof *c);
+    erwatch_t *c = s_calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->endpoint = strdup(endpoint);
+    c->endpoint = s_strdup(endpoint);
     c->sndhwm = o->sndhwm > 0 ? o->sndhwm : 0;
     c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
     atomic_init(&c->inflight, 0);

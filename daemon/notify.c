@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "fault.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -159,6 +160,10 @@ static int s_on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, 
 /* POSTs a JSON body. Returns 0 on a 2xx answer, else -1 with err filled. */
 static int s_post(s_target_t *t, const char *body, size_t len, char *err, size_t errlen)
 {
+    if (ew_fault(EW_FAULT_NOTIFY_SEND)) {
+        snprintf(err, errlen, "injected fault (fault.h)");
+        return -1;
+    }
     if (!t->curl && !(t->curl = curl_easy_init())) {
         snprintf(err, errlen, "cannot initialise libcurl");
         return -1;
@@ -222,6 +227,10 @@ static void s_env_add(char ***env, size_t *n, const char *name, const char *valu
 static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t len,
                       char *err, size_t errlen)
 {
+    if (ew_fault(EW_FAULT_NOTIFY_SEND)) {
+        snprintf(err, errlen, "injected fault (fault.h)");
+        return -1;
+    }
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -504,6 +513,7 @@ static void *s_run_am(void *arg)
     double resend = n->cfg.resend_s;
     double next_all = INFINITY, delay = S_BACKOFF_MIN_S;
     int failures = 0;
+    size_t unsent = 0; /* new notifications taken from the queue, not yet delivered */
     alert_t *batch = ew_xrealloc(NULL, t->cap * sizeof *batch);
     for (;;) {
         /* Take everything queued; wait for more or for the next send. */
@@ -523,10 +533,12 @@ static void *s_run_am(void *arg)
         int closing = t->closing;
         pthread_mutex_unlock(&t->lock);
 
+        unsent += nb;
         for (size_t i = 0; i < nb; i++)
             s_am_track(t, &batch[i]);
         s_am_expire(t);
-        int all = ew_monotonic() >= next_all;
+        /* at shutdown, undelivered ones get one last try at once, no backoff */
+        int all = ew_monotonic() >= next_all || (closing && unsent);
         if (!nb && !all) {
             if (closing)
                 break;
@@ -545,7 +557,9 @@ static void *s_run_am(void *arg)
         int rc = all ? s_am_send(t, &t->act[0].a, t->nact, sizeof *t->act, err, sizeof err)
                      : s_am_send(t, batch, nb, sizeof *batch, err, sizeof err);
         if (rc == 0) {
-            s_count(n, S_SENT, nb);
+            /* a retry after a failure (nb = 0) delivers the earlier ones */
+            s_count(n, S_SENT, unsent);
+            unsent = 0;
             for (size_t i = 0; i < nb; i++)
                 log_info("alert %s %s run=%s tag=%s: alertmanager %s ok", batch[i].alertname,
                          s_status(&batch[i]), batch[i].run, batch[i].tag, t->where);
@@ -565,8 +579,10 @@ static void *s_run_am(void *arg)
             delay = delay * 2 > S_BACKOFF_MAX_S ? S_BACKOFF_MAX_S : delay * 2;
         }
         if (closing) {
-            if (rc != 0)
+            if (rc != 0) {
+                s_count(n, S_DROPPED, unsent);
                 log_error("alertmanager %s: giving up at shutdown: %s", t->where, err);
+            }
             break;
         }
     }
@@ -670,7 +686,7 @@ void notify_post(notify_t *n, const alert_t *a, int resend_only)
         if (resend_only && t->kind != S_ALERTMANAGER)
             continue;
         pthread_mutex_lock(&t->lock);
-        int full = t->len == t->cap;
+        int full = t->len == t->cap || ew_fault(EW_FAULT_NOTIFY_FULL);
         if (!full) {
             t->q[(t->head + t->len) % t->cap] = *a;
             t->len++;

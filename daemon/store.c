@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include "fault.h"
 #include "store_impl.h"
 #include "xalloc.h"
 
@@ -463,8 +464,27 @@ const char *store_path(const store_t *s)
 /* Steps a statement that returns no row (or ignores its rows) and resets it.
  * Returns SQLITE_OK or the error code; the message stays in sqlite3_errmsg
  * until the next call on the connection. */
+/* fault.h's store points fail a statement as a full or broken disk would;
+ * never a ROLLBACK, which every failure path relies on (SQLite's own fault
+ * tests spare it too). The code is one SQLite never returns, so the message
+ * can say the failure was injected. */
+#define S_INJECTED (SQLITE_IOERR | (0x7f << 8))
+
+static int s_injected(sqlite3_stmt *st)
+{
+    return ew_fault_any() && strcmp(sqlite3_sql(st), "ROLLBACK") != 0 &&
+           ew_fault_hit(EW_FAULT_STORE_STMT);
+}
+
+static const char *s_errmsg(store_t *s, int rc)
+{
+    return rc == S_INJECTED ? "injected fault (fault.h)" : sqlite3_errmsg(s->db);
+}
+
 static int s_exec(sqlite3_stmt *st)
 {
+    if (s_injected(st))
+        return S_INJECTED;
     int rc = sqlite3_step(st);
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
@@ -476,6 +496,9 @@ static int s_exec(sqlite3_stmt *st)
  * it returns no row. */
 static int s_get_id(sqlite3_stmt *st, int64_t *id, int *found)
 {
+    *found = 0;
+    if (s_injected(st))
+        return S_INJECTED;
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
     if (*found)
@@ -796,7 +819,7 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
     int rc = s_exec(s->stmt[STORE_Q_BEGIN]);
     if (rc != SQLITE_OK) {
         s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path,
-              sqlite3_errmsg(s->db));
+              s_errmsg(s, rc));
         return -1;
     }
     long points = 0;
@@ -813,7 +836,7 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
     r = NULL;
     rc = s_put_touched(s);
     if (rc == SQLITE_OK)
-        rc = s_exec(s->stmt[STORE_Q_COMMIT]);
+        rc = ew_fault(EW_FAULT_STORE_COMMIT) ? S_INJECTED : s_exec(s->stmt[STORE_Q_COMMIT]);
     if (rc == SQLITE_OK)
         return points;
 
@@ -822,10 +845,10 @@ fail:
         if (r)
             s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s",
                   r->run, r->tag, (unsigned long long)r->step,
-                  sqlite3_errmsg(s->db));
+                  s_errmsg(s, rc));
         else
             s_err(err, errlen, "cannot store %zu results in '%s': %s", n,
-                  s->path, sqlite3_errmsg(s->db));
+                  s->path, s_errmsg(s, rc));
     }
     /* Some errors (disk full, I/O) already rolled the transaction back. */
     if (!sqlite3_get_autocommit(s->db))

@@ -36,6 +36,7 @@ struct writer {
     size_t nheap, capheap;
     uint64_t next_seq;
     atomic_int stopping;  /* writer_shutdown_begins() was called */
+    double grace_s;       /* S_SHUTDOWN_GRACE_S; tests shorten it */
     double give_up_at;    /* monotonic; 0 until a failure during shutdown */
     int discarding;       /* the grace is over: count, do not store */
     writer_hook_fn hook;  /* after each commit (alerting), on this thread */
@@ -146,11 +147,11 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         if (atomic_load(&w->stopping)) {
             double now = ew_monotonic();
             if (w->give_up_at == 0)
-                w->give_up_at = now + S_SHUTDOWN_GRACE_S;
+                w->give_up_at = now + w->grace_s;
             if (now >= w->give_up_at) {
-                log_error("writer: database still failing %.0f s into shutdown; results "
+                log_error("writer: database still failing %g s into shutdown; results "
                           "not yet stored are counted as lost (store_lost) from now on",
-                          S_SHUTDOWN_GRACE_S);
+                          w->grace_s);
                 w->discarding = 1;
                 continue;
             }
@@ -231,11 +232,17 @@ writer_t *writer_start_ticked(store_t *store, queue_t *results, int commit_ms, s
     w->hook_ctx = hook_ctx;
     w->tick = tick;
     w->tick_ctx = tick_ctx;
+    w->grace_s = S_SHUTDOWN_GRACE_S;
     if (pthread_create(&w->thread, NULL, s_run, w) != 0) {
         free(w);
         return NULL;
     }
     return w;
+}
+
+void writer_set_shutdown_grace(writer_t *w, double seconds)
+{
+    w->grace_s = seconds; /* read by the writer only after `stopping` is set */
 }
 
 void writer_shutdown_begins(writer_t *w)

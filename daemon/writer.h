@@ -52,6 +52,9 @@ writer_t *writer_start_ticked(store_t *store, queue_t *results, int commit_ms, s
  * gets a bounded grace (writer.c) instead of endless retries. Call it as
  * soon as the stop is decided, before joining the stages upstream. */
 void writer_shutdown_begins(writer_t *w);
+/* The grace above is 15 s; tests shorten it. Call before
+ * writer_shutdown_begins(). */
+void writer_set_shutdown_grace(writer_t *w, double seconds);
 /* Waits until the results queue is closed and everything in it is
  * committed (or, with the database failing at shutdown, counted in
  * store_lost and logged), closes the store, frees. */
