@@ -41,8 +41,10 @@ def fake_npm(tmp):
 
 
 def make_web(tmp, npm):
+    # (make asan/tsan put BUILD=build/asan, SAN... in the environment)
     env = {k: v for k, v in os.environ.items()
-           if k not in ("LD_PRELOAD", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+           if k not in ("LD_PRELOAD", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "BUILD", "SAN", "OPT",
+                        "EW_SAN")}
     return subprocess.run(["make", "--no-print-directory", "-C", tmp, "web", "NPM=" + npm],
                           capture_output=True, text=True, timeout=120, env=env,
                           stdin=subprocess.DEVNULL)
