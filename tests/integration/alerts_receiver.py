@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from harness import CClient
+from harness import CClient, free_port  # noqa: F401 (free_port: for the suites)
 
 
 class Receiver:
@@ -75,15 +75,6 @@ class Receiver:
     def __exit__(self, *exc):
         self.close()
         return False
-
-
-def free_port():
-    """A loopback port nothing listens on (connections to it are refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 X = np.ascontiguousarray(np.eye(4, 2, dtype=np.float32) + 0.1)

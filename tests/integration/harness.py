@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -172,6 +173,68 @@ class Daemon:
     def sql(self, query, *args):
         with contextlib.closing(sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)) as c:
             return c.execute(query, args).fetchall()
+
+
+def free_port():
+    """A loopback port nothing listens on (connections to it are refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Service:
+    """Another project's server the tests talk to (Alertmanager,
+    Prometheus): started on a free 127.0.0.1 port in a temporary directory,
+    its output kept in a log that failures print, ready once GET
+    /-/ready answers 200, stopped (and its directory removed) by close().
+    argv(dir, port) gives the command line; config files go in dir."""
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="ew-%s-" % name)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(self.dir, name + ".log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv(self.dir, self.port), stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
+        try:
+            wait_for(self._ready, 30, interval=0.1, what="%s to be ready" % name)
+        except BaseException:
+            print(self.log())
+            self.close()
+            raise
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("%s exited:\n%s" % (self.name, self.log()))
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def get_json(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            return json.loads(r.read())
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_cli(*args, check=True, timeout=60):

@@ -6,14 +6,10 @@ it (and says so to the receiver) when the run recovers. Everything on
 127.0.0.1 ephemeral ports, in a temporary directory. Skipped, visibly, only
 when the binary is not installed."""
 
-import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
 # Under `make asan|tsan` this interpreter runs with the sanitizer runtime
 # preloaded (for liberwatch.so). erwatchd is built with it and does not need
@@ -22,8 +18,8 @@ import urllib.request
 os.environ.pop("LD_PRELOAD", None)
 
 sys.path.insert(0, os.path.dirname(__file__))
-from alerts_receiver import Pusher, Receiver, free_port  # noqa: E402
-from harness import Daemon, run_all, test, wait_for  # noqa: E402
+from alerts_receiver import Pusher, Receiver  # noqa: E402
+from harness import Daemon, Service, run_all, test, wait_for  # noqa: E402
 
 AM = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 
@@ -43,67 +39,30 @@ def fingerprint(labels):
     return "%016x" % h
 
 
-class Alertmanager:
+class Alertmanager(Service):
     def __init__(self, receiver_url):
-        self.dir = tempfile.mkdtemp(prefix="ew-am-")
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        cfg = os.path.join(self.dir, "am.yml")
-        with open(cfg, "w") as f:
-            f.write("route:\n"
-                    "  receiver: hook\n"
-                    "  group_by: [alertname, run]\n"
-                    "  group_wait: 1s\n"
-                    "  group_interval: 1s\n"
-                    "  repeat_interval: 1h\n"
-                    "receivers:\n"
-                    "  - name: hook\n"
-                    "    webhook_configs:\n"
-                    "      - url: %s\n"
-                    "        send_resolved: true\n" % receiver_url)
-        self.log_path = os.path.join(self.dir, "am.log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [AM, "--config.file=" + cfg, "--storage.path=" + os.path.join(self.dir, "data"),
-             "--cluster.listen-address=", "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--log.level=info"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            wait_for(self._ready, 30, interval=0.1, what="alertmanager to be ready")
-        except BaseException:
-            print(self.log())
-            self.close()
-            raise
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("alertmanager exited:\n" + self.log())
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        def argv(dir_, port):
+            cfg = os.path.join(dir_, "am.yml")
+            with open(cfg, "w") as f:
+                f.write("route:\n"
+                        "  receiver: hook\n"
+                        "  group_by: [alertname, run]\n"
+                        "  group_wait: 1s\n"
+                        "  group_interval: 1s\n"
+                        "  repeat_interval: 1h\n"
+                        "receivers:\n"
+                        "  - name: hook\n"
+                        "    webhook_configs:\n"
+                        "      - url: %s\n"
+                        "        send_resolved: true\n" % receiver_url)
+            return [AM, "--config.file=" + cfg, "--storage.path=" + os.path.join(dir_, "data"),
+                    "--cluster.listen-address=", "--web.listen-address=127.0.0.1:%d" % port,
+                    "--log.level=info"]
+        super().__init__("alertmanager", argv)
 
     def alerts(self, **params):
         q = "&".join("%s=%s" % kv for kv in params.items())
-        with urllib.request.urlopen(self.url + "/api/v2/alerts" + ("?" + q if q else ""),
-                                    timeout=5) as r:
-            return json.loads(r.read())
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.get_json("/api/v2/alerts" + ("?" + q if q else ""))
 
 
 def received(rx, status):

@@ -11,81 +11,42 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
-import urllib.request
 
 import numpy as np
 
 os.environ.pop("LD_PRELOAD", None)  # see test_alerts_am.py
 
 sys.path.insert(0, os.path.dirname(__file__))
-from alerts_receiver import free_port  # noqa: E402
-from harness import Daemon, run_all, run_cli, save_npy, test, unit_rows, wait_for  # noqa: E402
+from harness import (Daemon, Service, run_all, run_cli, save_npy, test, unit_rows,  # noqa: E402
+                     wait_for)
 
 PROM = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-class Prometheus:
+class Prometheus(Service):
     def __init__(self, target):
-        self.dir = tempfile.mkdtemp(prefix="ew-prom-")
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        cfg = os.path.join(self.dir, "prometheus.yml")
-        with open(cfg, "w") as f:
-            f.write("global:\n"
-                    "  scrape_interval: 1s\n"
-                    "  scrape_timeout: 1s\n"
-                    "scrape_configs:\n"
-                    "  - job_name: erwatch\n"
-                    "    static_configs:\n"
-                    "      - targets: ['%s']\n" % target)
-        self.log_path = os.path.join(self.dir, "prometheus.log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [PROM, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            wait_for(self._ready, 30, interval=0.1, what="prometheus to be ready")
-        except BaseException:
-            print(self.log())
-            self.close()
-            raise
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("prometheus exited:\n" + self.log())
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        def argv(dir_, port):
+            cfg = os.path.join(dir_, "prometheus.yml")
+            with open(cfg, "w") as f:
+                f.write("global:\n"
+                        "  scrape_interval: 1s\n"
+                        "  scrape_timeout: 1s\n"
+                        "scrape_configs:\n"
+                        "  - job_name: erwatch\n"
+                        "    static_configs:\n"
+                        "      - targets: ['%s']\n" % target)
+            return [PROM, "--config.file=" + cfg,
+                    "--storage.tsdb.path=" + os.path.join(dir_, "data"),
+                    "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"]
+        super().__init__("prometheus", argv)
 
     def query(self, expr):
-        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=5) as r:
-            body = json.loads(r.read())
+        body = self.get_json("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
         assert body["status"] == "success", body
         return body["data"]["result"]
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def push(d, run, step, x, y=None, scalars=()):
