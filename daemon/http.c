@@ -241,9 +241,40 @@ static const char *s_mhd_get(void *ctx, const char *name, size_t *len)
     return v ? v : ""; /* "?run" without '=' */
 }
 
+/* Every value of a repeated parameter ("?run=a&run=b"), for params.h. */
+typedef struct {
+    const char *name;
+    const char **vals;
+    size_t *lens, max, n;
+} s_all_t;
+
+static enum MHD_Result s_mhd_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    s_all_t *a = cls;
+    (void)kind;
+    if (key && key_size == strlen(a->name) && memcmp(key, a->name, key_size) == 0) {
+        if (a->n < a->max) {
+            a->vals[a->n] = value ? value : "";
+            a->lens[a->n] = value ? value_size : 0;
+        }
+        a->n++;
+    }
+    return MHD_YES;
+}
+
+static size_t s_mhd_all(void *ctx, const char *name, const char **vals, size_t *lens,
+                        size_t max)
+{
+    s_all_t a = {name, vals, lens, max, 0};
+    MHD_get_connection_values_n((struct MHD_Connection *)ctx, MHD_GET_ARGUMENT_KIND, s_mhd_each,
+                                &a);
+    return a.n;
+}
+
 static params_t s_params(struct MHD_Connection *c)
 {
-    return (params_t){s_mhd_get, c};
+    return (params_t){s_mhd_get, c, s_mhd_all};
 }
 
 /* An optional parameter (NULL when absent); *has_nul when it holds a NUL. */
@@ -339,20 +370,25 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
 static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
 {
     int csv;
+    query_runs_filter_t f;
+    char msg[256];
     params_t prm = s_params(c);
-    if (params_format(&prm, &csv) != 0)
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "parameter 'format' must be 'json' or 'csv'");
+    if (params_runs(&prm, &f, &csv, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
 
     enum MHD_Result ret;
     query_t *q;
     if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
         return ret;
 
+    /* The epoch tells `since` readers that runs left or were renamed. */
+    char epoch[64], extra[80];
+    http_runs_epoch(h->stats, epoch, sizeof epoch);
+    snprintf(extra, sizeof extra, ",\"epoch\":\"%s\"", epoch);
     strbuf_t b;
     strbuf_init(&b);
     char err[256] = "";
-    int rc = query_runs(q, &b, csv, err, sizeof err);
+    int rc = query_runs_filtered(q, &f, &b, csv, extra, err, sizeof err);
     s_pool_put(h, q, rc != 0);
     if (rc != 0) {
         strbuf_free(&b);

@@ -126,3 +126,90 @@ int params_series(const params_t *p, int nnames, params_series_t *r, char *msg, 
     }
     return 0;
 }
+
+/* Every value of a repeatable parameter (at most max); -1 past max or on a
+ * NUL byte or an empty value. */
+static int s_all(const params_t *p, const char *name, const char **vals, size_t max, int *n)
+{
+    size_t lens[QUERY_RUNS_NAMES_MAX + 1];
+    size_t k;
+    if (p->all) {
+        k = p->all(p->ctx, name, vals, lens, max);
+        if (k > max)
+            return -1;
+    } else {
+        size_t len = 0;
+        vals[0] = p->get(p->ctx, name, &len);
+        k = vals[0] != NULL;
+        lens[0] = len;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (!*vals[i] || strlen(vals[i]) != lens[i])
+            return -1;
+    *n = (int)k;
+    return 0;
+}
+
+int params_runs(const params_t *p, query_runs_filter_t *f, int *csv, char *msg, size_t msglen)
+{
+    memset(f, 0, sizeof *f);
+    f->limit = -1;
+    int bad, n;
+    int64_t v;
+    const char *s = params_get(p, "limit", &bad);
+    if (s && (bad || params_i64(s, &v) != 0 || v < 1 || v > PARAMS_MAX_RUNS_LIMIT)) {
+        snprintf(msg, msglen, "parameter 'limit' must be an integer from 1 to %d",
+                 PARAMS_MAX_RUNS_LIMIT);
+        return -1;
+    }
+    if (s)
+        f->limit = v;
+    s = params_get(p, "offset", &bad);
+    if (s && (bad || params_i64(s, &v) != 0 || v < 0)) {
+        snprintf(msg, msglen, "parameter 'offset' must be an integer >= 0");
+        return -1;
+    }
+    if (s)
+        f->offset = v;
+    s = params_get(p, "q", &bad);
+    if (s && (bad || strlen(s) > 4 * 128)) {
+        snprintf(msg, msglen, "parameter 'q' must be text of at most 512 bytes");
+        return -1;
+    }
+    f->match = s && *s ? s : NULL;
+    s = params_get(p, "since", &bad);
+    if (s) {
+        char *end = NULL;
+        errno = 0;
+        double t = strtod(s, &end);
+        if (bad || !*s || errno || *end || t != t || t > 1e300 || t < -1e300) {
+            snprintf(msg, msglen, "parameter 'since' must be a time in Unix seconds");
+            return -1;
+        }
+        f->has_since = 1;
+        f->since = t;
+    }
+    if (s_all(p, "run", f->names, QUERY_RUNS_NAMES_MAX, &n) != 0) {
+        snprintf(msg, msglen, "parameter 'run' must be a run name (non-empty, no NUL byte), "
+                 "at most %d of them", QUERY_RUNS_NAMES_MAX);
+        return -1;
+    }
+    f->nnames = (size_t)n;
+    const char *ids[QUERY_RUNS_NAMES_MAX];
+    if (s_all(p, "id", ids, QUERY_RUNS_NAMES_MAX, &n) != 0)
+        n = -1;
+    for (int i = 0; i < n; i++)
+        if (params_i64(ids[i], &f->ids[i]) != 0 || f->ids[i] < 1)
+            n = -1;
+    if (n < 0) {
+        snprintf(msg, msglen, "parameter 'id' must be a run id (an integer >= 1), at most %d "
+                 "of them", QUERY_RUNS_NAMES_MAX);
+        return -1;
+    }
+    f->nids = (size_t)n;
+    if (params_format(p, csv) != 0) {
+        snprintf(msg, msglen, "parameter 'format' must be 'json' or 'csv'");
+        return -1;
+    }
+    return 0;
+}

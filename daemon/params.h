@@ -12,12 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "query_filter.h"
+
 typedef struct {
     /* The value of `name` and its length in bytes (it may hold a NUL,
      * which the parser rejects); NULL when absent; "" for "?name" with no
      * '='. */
     const char *(*get)(void *ctx, const char *name, size_t *len);
     void *ctx;
+    /* Optional (NULL: get's one value only): every value of a repeated
+     * `name`, in order, into vals/lens (at most max); returns how many
+     * there are, which may exceed max. */
+    size_t (*all)(void *ctx, const char *name, const char **vals, size_t *lens, size_t max);
 } params_t;
 
 #define PARAMS_DEFAULT_POINTS 10000
@@ -46,5 +52,12 @@ int params_format(const params_t *p, int *csv);
 /* run, tag (and metric when nnames is 3), after, before, points, format,
  * time. Returns 0, or -1 with msg (OUT) naming the parameter. */
 int params_series(const params_t *p, int nnames, params_series_t *r, char *msg, size_t msglen);
+
+/* GET /api/runs: limit (1..PARAMS_MAX_RUNS_LIMIT), offset, q (a part of
+ * the name), run (repeatable, exact names), id (repeatable), since (Unix
+ * s), format. Returns 0 with *f and *csv, or -1 with msg (OUT) naming the
+ * parameter. */
+#define PARAMS_MAX_RUNS_LIMIT 100000
+int params_runs(const params_t *p, query_runs_filter_t *f, int *csv, char *msg, size_t msglen);
 
 #endif

@@ -306,7 +306,7 @@ static void s_runs_close(strbuf_t *b, s_runs_state_t *z, int run)
         strbuf_puts(b, "]}");
     z->tag_open = 0;
     if (run && z->run != -1)
-        strbuf_puts(b, "]}");
+        strbuf_printf(b, "],\"id\":%" PRId64 "}", z->run);
 }
 
 /* One row of the runs query (one series, or a run without any) as JSON. */
@@ -375,9 +375,20 @@ static void s_runs_csv_row(strbuf_t *b, sqlite3_stmt *st)
     strbuf_putc(b, '\n');
 }
 
-int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen)
+/* Runs a statement that returns no rows we need (BEGIN, COMMIT, ...). */
+static int s_exec(query_t *q, int which)
 {
-    sqlite3_stmt *st = q->stmt[Q_RUNS];
+    sqlite3_stmt *st = q->stmt[which];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Streams the rows of st (the columns of Q_RUNS) as the run list; total >=
+ * 0 and extra go at the end of the JSON object. */
+static int s_runs_stream(query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv, int64_t total,
+                         const char *extra, char *err, size_t errlen)
+{
     size_t start = out->len;
     s_runs_state_t z = {.run = -1, .tag_open = 0};
     strbuf_init(&z.tag);
@@ -402,9 +413,130 @@ int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen)
     }
     if (!csv) {
         s_runs_close(out, &z, 1);
-        strbuf_puts(out, "]}");
+        strbuf_putc(out, ']');
+        if (total >= 0)
+            strbuf_printf(out, ",\"total\":%" PRId64, total);
+        if (extra)
+            strbuf_puts(out, extra);
+        strbuf_putc(out, '}');
     }
     return 0;
+}
+
+int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen)
+{
+    return s_runs_stream(q, q->stmt[Q_RUNS], out, csv, -1, NULL, err, errlen);
+}
+
+/* The WHERE clause of f (without `since` unless with_since), its values
+ * bound from index *k on by s_runs_bind. */
+static void s_runs_where(strbuf_t *sql, const query_runs_filter_t *f, int with_since)
+{
+    const char *and = " WHERE ";
+    if (f->match) {
+        strbuf_printf(sql, "%sname LIKE ? ESCAPE '\\'", and);
+        and = " AND ";
+    }
+    if (f->nnames || f->nids) {
+        strbuf_printf(sql, "%s(", and);
+        const char *or = "";
+        if (f->nnames) {
+            strbuf_puts(sql, "name IN (?");
+            for (size_t i = 1; i < f->nnames; i++)
+                strbuf_puts(sql, ",?");
+            strbuf_putc(sql, ')');
+            or = " OR ";
+        }
+        if (f->nids) {
+            strbuf_printf(sql, "%sid IN (?", or);
+            for (size_t i = 1; i < f->nids; i++)
+                strbuf_puts(sql, ",?");
+            strbuf_putc(sql, ')');
+        }
+        strbuf_putc(sql, ')');
+        and = " AND ";
+    }
+    if (with_since && f->has_since)
+        strbuf_printf(sql, "%slast_seen >= ?", and);
+}
+
+static void s_runs_bind(sqlite3_stmt *st, const query_runs_filter_t *f, int with_since,
+                        const char *pattern, int *k)
+{
+    if (f->match)
+        sqlite3_bind_text(st, (*k)++, pattern, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < f->nnames; i++)
+        sqlite3_bind_text(st, (*k)++, f->names[i], -1, SQLITE_STATIC);
+    for (size_t i = 0; i < f->nids; i++)
+        sqlite3_bind_int64(st, (*k)++, f->ids[i]);
+    if (with_since && f->has_since)
+        sqlite3_bind_double(st, (*k)++, f->since);
+}
+
+int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out, int csv,
+                        const char *extra, char *err, size_t errlen)
+{
+    /* f->match as a LIKE pattern: %part%, with its own % _ \ escaped */
+    strbuf_t pat, sql;
+    strbuf_init(&pat);
+    strbuf_init(&sql);
+    if (f->match) {
+        strbuf_putc(&pat, '%');
+        for (const char *c = f->match; *c; c++) {
+            if (*c == '%' || *c == '_' || *c == '\\')
+                strbuf_putc(&pat, '\\');
+            strbuf_putc(&pat, *c);
+        }
+        strbuf_putc(&pat, '%');
+    }
+    /* The page of runs first, then their series: the cost follows the page,
+     * not the number of runs (runs_by_last_seen gives the order). */
+    strbuf_puts(&sql, "WITH page AS (SELECT id, name, first_seen, last_seen, last_step,"
+                      " dropped, world FROM runs");
+    s_runs_where(&sql, f, 1);
+    strbuf_puts(&sql, " ORDER BY last_seen DESC, name LIMIT ? OFFSET ?)"
+                      " SELECT p.id, p.name, p.first_seen, p.last_seen, p.last_step, p.dropped,"
+                      " p.world, s.tag, s.metric, s.last_step,"
+                      " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag)"
+                      " FROM page AS p LEFT JOIN series AS s ON s.run_id = p.id"
+                      " ORDER BY p.last_seen DESC, p.name, s.tag, s.metric");
+    sqlite3_stmt *list = NULL, *count = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql.data, -1, &list, NULL);
+    if (rc == SQLITE_OK && !csv) {
+        strbuf_reset(&sql);
+        strbuf_puts(&sql, "SELECT count(*) FROM runs");
+        s_runs_where(&sql, f, 0);
+        rc = sqlite3_prepare_v2(q->db, sql.data, -1, &count, NULL);
+    }
+    int64_t total = -1;
+    int k = 1;
+    if (rc == SQLITE_OK) {
+        s_runs_bind(list, f, 1, pat.data, &k);
+        sqlite3_bind_int64(list, k++, f->limit < 0 ? INT64_MAX : f->limit);
+        sqlite3_bind_int64(list, k++, f->offset);
+        k = 1;
+        if (count)
+            s_runs_bind(count, f, 0, pat.data, &k);
+        /* the page and the total from one snapshot */
+        rc = s_exec(q, Q_BEGIN) == 0 ? SQLITE_OK : SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK && count) {
+        rc = sqlite3_step(count);
+        total = rc == SQLITE_ROW ? sqlite3_column_int64(count, 0) : -1;
+        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    int ret = -1;
+    if (rc == SQLITE_OK)
+        ret = s_runs_stream(q, list, out, csv, total, extra, err, errlen);
+    else
+        s_err(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
+    if (!sqlite3_get_autocommit(q->db))
+        s_exec(q, Q_COMMIT);
+    sqlite3_finalize(list);
+    sqlite3_finalize(count);
+    strbuf_free(&pat);
+    strbuf_free(&sql);
+    return ret;
 }
 
 /* ---------------------------------------------------------------- series */
@@ -484,14 +616,6 @@ int query_series(query_t *q, const char *run, const char *tag,
 
 /* ---------------------------------------------------------------- views */
 
-/* Runs a statement that returns no rows we need (BEGIN, COMMIT, ...). */
-static int s_exec(query_t *q, int which)
-{
-    sqlite3_stmt *st = q->stmt[which];
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
 
 /* The series id of v and its cache key (series.last_step, runs.last_seen).
  * 0, -ENOENT or -EIO. */

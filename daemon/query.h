@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "downsample.h"
+#include "query_filter.h"
 #include "strbuf.h"
 
 typedef struct query query_t;
@@ -22,6 +23,14 @@ void query_close(query_t **q);
 /* Appends the run list as JSON (the body of GET /api/runs) or CSV.
  * Returns 0 or -1 (database error, message in err). */
 int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen);
+
+/* The same for the runs f selects (query_filter.h), most recently seen
+ * first, one page of them: the cost follows the page, not the number of
+ * runs. The JSON object ends with "total" (the runs matching every filter
+ * but since, limit and offset) and then extra (NULL: nothing), a fragment
+ * such as ,"epoch":"..". Returns 0 or -1 (err filled, out unchanged). */
+int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out, int csv,
+                        const char *extra, char *err, size_t errlen);
 
 /* Reads the points of (run, tag, metric) with after < step < before (pass
  * INT64_MIN / INT64_MAX for open ends) into *out (not bucketed).

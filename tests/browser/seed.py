@@ -104,6 +104,22 @@ def push_run(endpoint, run, tag, steps, d, seed=2):
         c.close()
 
 
+def push_many(endpoint, runs, tag, step=0, seed=2):
+    """One healthy batch for each of `runs` (many runs at once, for the list)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    c = harness.CClient(endpoint)
+    try:
+        c.wait_connected(5000)
+        x, y = healthy_batch(rng, step, step + 1)
+        for run in runs:
+            while c.push(run, tag, step, x, y) != 0:
+                c.flush(100)
+        c.flush(10000)
+    finally:
+        c.close()
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()

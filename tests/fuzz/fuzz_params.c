@@ -1,10 +1,11 @@
 /* fuzz_params.c: libFuzzer target for the HTTP API's query-parameter parser
  * (daemon/params.c). The input is read as a query string, "k=v&k=v...",
  * with %XX escapes decoded as libmicrohttpd does (so values may hold NUL
- * bytes), and handed to params_series through a lookup over those pairs.
- * Beyond not crashing, the target checks what params.h promises: on
- * success, non-empty names without NULs, a non-empty window and points in
- * range; on failure, a message. */
+ * bytes), and handed to params_series and params_runs through a lookup
+ * over those pairs (repeated keys too). Beyond not crashing, the target
+ * checks what params.h promises: on success, non-empty names without NULs,
+ * a non-empty window and points in range, a run list's limit, offset and
+ * names in range; on failure, a message. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,21 @@ static const char *s_get(void *ctx, const char *name, size_t *len)
     return NULL;
 }
 
+static size_t s_all(void *ctx, const char *name, const char **vals, size_t *lens, size_t max)
+{
+    s_query_t *q = ctx;
+    size_t k = 0;
+    for (int i = 0; i < q->n; i++)
+        if (strcmp(q->key[i], name) == 0) {
+            if (k < max) {
+                vals[k] = q->val[i] ? q->val[i] : "";
+                lens[k] = q->vlen[i];
+            }
+            k++;
+        }
+    return k;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -85,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         q.n++;
         i = j + 1;
     }
-    params_t p = {s_get, &q};
+    params_t p = {s_get, &q, NULL};
     params_series_t r;
     char msg[256] = "";
     for (int nnames = 2; nnames <= 3; nnames++) {
@@ -96,6 +112,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if ((r.csv != 0 && r.csv != 1) || (r.with_time != 0 && r.with_time != 1))
                 abort();
+        } else if (!msg[0]) {
+            abort();
+        }
+    }
+    for (int with_all = 0; with_all < 2; with_all++) {
+        params_t pr = {s_get, &q, with_all ? s_all : NULL};
+        query_runs_filter_t f;
+        int csv = -1;
+        msg[0] = '\0';
+        if (params_runs(&pr, &f, &csv, msg, sizeof msg) == 0) {
+            if ((f.limit != -1 && (f.limit < 1 || f.limit > PARAMS_MAX_RUNS_LIMIT)) || f.offset < 0 ||
+                f.nnames > QUERY_RUNS_NAMES_MAX || f.nids > QUERY_RUNS_NAMES_MAX ||
+                (csv != 0 && csv != 1) || (f.match && !*f.match))
+                abort();
+            for (size_t k = 0; k < f.nnames; k++)
+                if (!f.names[k] || !*f.names[k])
+                    abort();
+            for (size_t k = 0; k < f.nids; k++)
+                if (f.ids[k] < 1)
+                    abort();
         } else if (!msg[0]) {
             abort();
         }

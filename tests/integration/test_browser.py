@@ -101,7 +101,7 @@ def main():
         rc |= run_node("tests/browser/test_dashboard.mjs", {
             "EW_URL": d.http, "EW_ZMQ": d.zmq, "EW_STEPS": str(STEPS),
             "EW_SHOTS": os.path.join(harness.ROOT, "tests", "screenshots"),
-            "EW_PYTHON": sys.executable,
+            "EW_PYTHON": sys.executable, "EW_ERWATCH": harness.ERWATCH,
         })
         if d.stop() != 0:
             print("not ok daemon_exit_code (%s)" % d.returncode)

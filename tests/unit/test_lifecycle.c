@@ -1,6 +1,8 @@
 /* test_lifecycle.c: deleting and renaming runs (store_runs.c, lifecycle.c),
  * what follows in memory (the alert engine, the series cache), retention,
- * the CSRF check of the API's writes (http_runs.c) and the retention flags.
+ * the CSRF check of the API's writes (http_runs.c), the retention flags,
+ * and the run list's pages, filters and `since` (query_runs_filtered,
+ * params_runs) that the dashboard's live updates rest on.
  *
  * Real database files under /tmp, removed at the end; the writer thread is
  * the real one (writer.c) with lifecycle_tick as its tick.
@@ -17,6 +19,7 @@
 #include "config.h"
 #include "http_runs.h"
 #include "lifecycle.h"
+#include "params.h"
 #include "query.h"
 #include "queue.h"
 #include "rules.h"
@@ -303,6 +306,158 @@ TEST(series_cache_forgets_deleted_series)
     store_close(&s);
 }
 
+/* ---------------------------------------------------------------- run list */
+
+/* The "run" values of a JSON run list, comma-joined, into out. */
+static void s_names(const char *json, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t o = 0;
+    for (const char *p = json; (p = strstr(p, "{\"run\":\"")) != NULL;) {
+        p += 8;
+        const char *e = strchr(p, '"');
+        o += (size_t)snprintf(out + o, outlen - o, "%s%.*s", o ? "," : "", (int)(e - p), p);
+        p = e;
+    }
+}
+
+TEST(run_list_pages_filters_and_since)
+{
+    char path[128], err[256], names[512];
+    s_path(path, sizeof path, "list.db");
+    store_t *s = NULL;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    /* r0 oldest .. r9 newest; r5 is "a_b%x" to test LIKE escaping */
+    for (int i = 0; i < 10; i++) {
+        char run[32];
+        snprintf(run, sizeof run, i == 5 ? "a_b%%x" : "r%d", i);
+        ASSERT_EQ(s_fill(s, run, 0, 2, 2, 1000.0 + i), 0);
+    }
+    query_t *q = NULL;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    strbuf_t b;
+    strbuf_init(&b);
+    query_runs_filter_t f = {.limit = 3, .offset = 2};
+    ASSERT_EQ(query_runs_filtered(q, &f, &b, 0, ",\"epoch\":\"e\"", err, sizeof err), 0);
+    s_names(b.data, names, sizeof names);
+    ASSERT_STREQ(names, "r7,r6,a_b%x");
+    ASSERT(strstr(b.data, "],\"total\":10,\"epoch\":\"e\"}"));
+    ASSERT(strstr(b.data, "\"metrics\":[\"m0\",\"m1\"]}],\"id\":"));
+
+    strbuf_reset(&b);
+    query_runs_filter_t g = {.limit = -1, .match = "B%"}; /* literal %, any case */
+    ASSERT_EQ(query_runs_filtered(q, &g, &b, 0, NULL, err, sizeof err), 0);
+    s_names(b.data, names, sizeof names);
+    ASSERT_STREQ(names, "a_b%x");
+    ASSERT(strstr(b.data, "\"total\":1}"));
+    strbuf_reset(&b);
+    g.match = "_"; /* not a wildcard */
+    ASSERT_EQ(query_runs_filtered(q, &g, &b, 0, NULL, err, sizeof err), 0);
+    s_names(b.data, names, sizeof names);
+    ASSERT_STREQ(names, "a_b%x");
+
+    strbuf_reset(&b);
+    query_runs_filter_t h = {.limit = -1, .nnames = 2, .names = {"r1", "nope"}, .nids = 1,
+                             .ids = {s_int(s, "SELECT id FROM runs WHERE name = 'r8'")}};
+    ASSERT_EQ(query_runs_filtered(q, &h, &b, 0, NULL, err, sizeof err), 0);
+    s_names(b.data, names, sizeof names);
+    ASSERT_STREQ(names, "r8,r1");
+
+    /* since: only what changed, the total still counts every run */
+    strbuf_reset(&b);
+    query_runs_filter_t k = {.limit = 50, .has_since = 1, .since = 1008.0};
+    ASSERT_EQ(query_runs_filtered(q, &k, &b, 0, NULL, err, sizeof err), 0);
+    s_names(b.data, names, sizeof names);
+    ASSERT_STREQ(names, "r9,r8");
+    ASSERT(strstr(b.data, "\"total\":10}"));
+    strbuf_reset(&b);
+    k.since = 2000;
+    ASSERT_EQ(query_runs_filtered(q, &k, &b, 0, NULL, err, sizeof err), 0);
+    ASSERT_STREQ(b.data, "{\"runs\":[],\"total\":10}");
+    /* CSV: the same filters, one line per series */
+    strbuf_reset(&b);
+    query_runs_filter_t c = {.limit = 1};
+    ASSERT_EQ(query_runs_filtered(q, &c, &b, 1, NULL, err, sizeof err), 0);
+    ASSERT_STREQ(b.data, "run,tag,metric,last_step,last_seen,dropped\n"
+                         "r9,t,m0,1,1009,0\nr9,t,m1,1,1009,0\n");
+    strbuf_free(&b);
+    query_close(&q);
+    store_close(&s);
+}
+
+/* A query string of repeated keys, for params_runs. */
+typedef struct {
+    const char *k[8], *v[8];
+    int n;
+} s_qs_t;
+
+static const char *s_qs_get(void *ctx, const char *name, size_t *len)
+{
+    s_qs_t *q = ctx;
+    for (int i = 0; i < q->n; i++)
+        if (!strcmp(q->k[i], name)) {
+            *len = strlen(q->v[i]);
+            return q->v[i];
+        }
+    return NULL;
+}
+
+static size_t s_qs_all(void *ctx, const char *name, const char **vals, size_t *lens, size_t max)
+{
+    s_qs_t *q = ctx;
+    size_t k = 0;
+    for (int i = 0; i < q->n; i++)
+        if (!strcmp(q->k[i], name)) {
+            if (k < max) {
+                vals[k] = q->v[i];
+                lens[k] = strlen(q->v[i]);
+            }
+            k++;
+        }
+    return k;
+}
+
+TEST(run_list_parameters)
+{
+    s_qs_t qs = {{"limit", "offset", "q", "run", "run", "id", "since"},
+                 {"50", "100", "sim", "a,b", "c", "7", "1700000000.5"}, 7};
+    params_t p = {s_qs_get, &qs, s_qs_all};
+    query_runs_filter_t f;
+    int csv = -1;
+    char msg[256];
+    ASSERT_EQ(params_runs(&p, &f, &csv, msg, sizeof msg), 0);
+    ASSERT_EQ(f.limit, 50);
+    ASSERT_EQ(f.offset, 100);
+    ASSERT_STREQ(f.match, "sim");
+    ASSERT_EQ(f.nnames, 2);
+    ASSERT_STREQ(f.names[0], "a,b");
+    ASSERT_STREQ(f.names[1], "c");
+    ASSERT_EQ(f.nids, 1);
+    ASSERT_EQ(f.ids[0], 7);
+    ASSERT(f.has_since && f.since == 1700000000.5);
+    ASSERT_EQ(csv, 0);
+    s_qs_t none = {{0}, {0}, 0};
+    p.ctx = &none;
+    ASSERT_EQ(params_runs(&p, &f, &csv, msg, sizeof msg), 0);
+    ASSERT(f.limit == -1 && f.offset == 0 && !f.match && !f.nnames && !f.nids && !f.has_since);
+    static const struct {
+        const char *k, *v, *says;
+    } bad[] = {
+        {"limit", "0", "'limit'"}, {"limit", "100001", "'limit'"}, {"offset", "-1", "'offset'"},
+        {"since", "soon", "'since'"}, {"since", "nan", "'since'"}, {"id", "0", "'id'"},
+        {"id", "x", "'id'"}, {"run", "", "'run'"}, {"format", "xml", "'format'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s_qs_t one = {{bad[i].k}, {bad[i].v}, 1};
+        p.ctx = &one;
+        msg[0] = '\0';
+        ASSERT_EQ(params_runs(&p, &f, &csv, msg, sizeof msg), -1);
+        if (!strstr(msg, bad[i].says))
+            fprintf(stderr, "  %s=%s: %s\n", bad[i].k, bad[i].v, msg);
+        ASSERT(strstr(msg, bad[i].says));
+    }
+}
+
 /* ---------------------------------------------------------------- writer */
 
 typedef struct {
@@ -514,6 +669,8 @@ int main(void)
         T(rename_moves_run_and_alerts_or_changes_nothing),
         T(alert_engine_follows_delete_and_rename),
         T(series_cache_forgets_deleted_series),
+        T(run_list_pages_filters_and_since),
+        T(run_list_parameters),
         T(writer_serves_requests_and_retention_between_groups),
         T(request_after_close_is_cancelled),
         T(write_check_refuses_what_a_web_page_can_send),

@@ -101,7 +101,7 @@ static const char *s_get(void *ctx, const char *name, size_t *len)
 static int s_parse(const char *n0, const char *v0, http_prom_opts_t *o, char *msg)
 {
     s_args_t a = { { n0 }, { v0 } };
-    params_t p = { s_get, &a };
+    params_t p = { s_get, &a, NULL };
     return http_prom_parse(&p, o, msg, 256);
 }
 

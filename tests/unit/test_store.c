@@ -1021,12 +1021,12 @@ TEST(query_runs_json)
                      "\"tags\":[");
     ASSERT_HAS(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
                      "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
-                     "\"metrics\":[\"er_entropy\",\"loss\"]}]}");
+                     "\"metrics\":[\"er_entropy\",\"loss\"]}],\"id\":");
     ASSERT_HAS(j, "{\"run\":\"plain\",");
     ASSERT_HAS(j, "\"world\":8,\"tags\":[{\"tag\":\"projector\"");
     ASSERT_HAS(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
                      "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
-                     "\"world\":null,\"tags\":[]}]}");
+                     "\"world\":null,\"tags\":[],\"id\":");
     ASSERT_LT(strstr(j, "\"plain\""), strstr(j, "\"empty\""));
 
     /* appends to what the buffer holds */

@@ -33,7 +33,10 @@ export class ApiError extends Error {
 
 async function getJSON(path, params) {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params || {})) if (v != null) q.set(k, String(v));
+  for (const [k, v] of Object.entries(params || {})) {
+    if (Array.isArray(v)) for (const x of v) q.append(k, String(x)); // run=a&run=b
+    else if (v != null) q.set(k, String(v));
+  }
   const url = path + (q.toString() ? '?' + q : '');
   const r = await fetch(url, { cache: 'no-store' });
   let body = null;
@@ -46,8 +49,12 @@ async function getJSON(path, params) {
   return body;
 }
 
-export function getRuns() {
-  return getJSON('/api/runs');
+// GET /api/runs with its filters (README "HTTP API"): limit, offset, q (a
+// part of the name), run and id (arrays: exactly these), since (Unix s).
+// The answer also has total (runs matching but for since/limit/offset) and
+// epoch (changes when a run is deleted or renamed).
+export function getRuns(params) {
+  return getJSON('/api/runs', params);
 }
 
 // One series window. after/before are exclusive step bounds (null: open).

@@ -2,10 +2,19 @@
 // panel per metric (chart.js) and a spectrum heatmap (spectrum.js), all
 // driven by one view state that is mirrored in the URL (state.js).
 //
-// Live updates: GET /api/runs once a second; when a selected run's tag has
-// a new last step, each panel asks only for the points after the last one
-// it holds (see the comment at the top of daemon/http.c for why this is
-// polling rather than Server-Sent Events).
+// The run list asks only for what it shows: one page of PAGE runs (newest
+// first, filtered by name on the daemon) and the selected runs by name, so
+// 10,000 runs cost the page what 50 do.
+//
+// Live updates: GET /api/runs?since=<newest last_seen we hold> once a
+// second, which answers only the runs that changed; the page is asked again
+// only when one of them belongs in it. When a selected run's tag has a new
+// last step, each panel asks only for the points after the last one it
+// holds (see the comment at the top of daemon/http.c for why this is
+// polling rather than Server-Sent Events). A deleted or renamed run changes
+// the list's epoch: the page and the selected runs are then asked again,
+// and a selected run that was renamed (same id, same first_seen) stays
+// selected under its new name.
 
 import { parseState, stateToSearch, defaultSelection } from './state.js';
 import { getRuns, getFiringAlerts } from './api.js';
@@ -18,14 +27,21 @@ import { el } from './dom.js';
 const POLL_MS = 1000;
 const LIVE_S = 30;        // a run is live when a batch arrived this recently
 const DEFAULT_RUNS = 8;   // selected on first visit: the most recent ones with the tag
+const PAGE = 50;          // runs in the list at a time
+const SINCE_MAX = PAGE;   // changed runs one poll takes; more: ask everything again
+const NAMES_PER_ASK = 50; // run= values per request for the selected runs
 
 const $ = (id) => document.getElementById(id);
 
 class App {
   constructor() {
     this.state = parseState(location.search);
-    this.runs = [];            // /api/runs, most recently seen first
-    this.byName = new Map();
+    this.list = [];            // the page of the run list, most recently seen first
+    this.total = 0;            // runs matching the filter (all pages)
+    this.byName = new Map();   // run -> its /api/runs entry: the page and the selection
+    this.epoch = null;         // /api/runs epoch: changes on delete/rename
+    this.since = 0;            // newest last_seen held (for ?since=)
+    this.filterTimer = null;
     this.panels = new Map();   // metric -> Panel
     this.seen = new Map();     // "run\0tag" -> last step we loaded up to
     this.runItems = new Map(); // run -> <li>
@@ -103,7 +119,7 @@ class App {
     } catch (e) {
       this.setStatus(false, `cannot reach erwatchd: ${e.message}`);
     }
-    if (this.state.runs === null) this.pickDefaultRuns();
+    if (this.state.runs === null) await this.pickDefaultRuns().catch(() => {});
     this.fixTag();
     this.renderControls();
     this.renderRunList();
@@ -116,10 +132,13 @@ class App {
   }
 
   // First visit: the most recent runs that have the tag shown (state.js).
-  pickDefaultRuns() {
-    const d = defaultSelection(this.runs, this.state.tag, DEFAULT_RUNS);
+  // From the newest runs of the page, then their details (the page has
+  // them, but the selection is asked for by name from now on).
+  async pickDefaultRuns() {
+    const d = defaultSelection(this.list, this.state.tag, DEFAULT_RUNS);
     this.state.runs = d.runs;
     this.state.tag = d.tag;
+    await this.loadSelected();
   }
 
   fixTag() {
@@ -175,11 +194,20 @@ class App {
     f.value = this.state.filter;
     f.addEventListener('input', () => {
       this.state.filter = f.value;
+      this.state.page = 0;
       this.saveState();
-      this.renderRunList();
+      clearTimeout(this.filterTimer); // the daemon filters: ask once typing pauses
+      this.filterTimer = setTimeout(() => this.loadPage().then(() => this.renderRunList()).catch(() => {}), 200);
     });
+    for (const [id, d] of [['page-prev', -1], ['page-next', 1]]) {
+      $(id).addEventListener('click', () => {
+        this.state.page = Math.max(0, this.state.page + d);
+        this.saveState();
+        this.loadPage().then(() => this.renderRunList()).catch(() => {});
+      });
+    }
     $('select-shown').addEventListener('click', () => {
-      const shown = this.filteredRuns().map((r) => r.run);
+      const shown = this.list.map((r) => r.run);
       const cur = this.state.runs || [];
       this.state.runs = cur.concat(shown.filter((r) => !cur.includes(r)));
       this.selectionChanged();
@@ -228,25 +256,115 @@ class App {
     }
   }
 
+  // Everything again: the page and the selected runs (at start, and when
+  // the epoch says runs were deleted or renamed).
   async refreshRuns() {
     this.refreshAlerts().then(() => this.renderRunList());
-    const js = await getRuns();
-    this.runs = js.runs || [];
-    this.byName = new Map(this.runs.map((r) => [r.run, r]));
+    const renamed = await Promise.all([this.loadPage(), this.loadSelected()]);
     this.lastOk = Date.now();
     this.setStatus(true);
+    return renamed[1];
   }
 
-  filteredRuns() {
+  remember(r) {
+    this.byName.set(r.run, r);
+    if (r.last_seen > this.since) this.since = r.last_seen;
+  }
+
+  // The page of the list the user looks at.
+  async loadPage() {
+    const js = await getRuns({ limit: PAGE, offset: this.state.page * PAGE, q: this.state.filter.trim() || null });
+    this.list = js.runs || [];
+    this.total = js.total || 0;
+    if (this.epoch === null) this.epoch = js.epoch;
+    if (!this.list.length && this.state.page > 0 && this.total > 0) {
+      this.state.page = Math.floor((this.total - 1) / PAGE); // past the end (runs left)
+      this.saveState();
+      return this.loadPage();
+    }
+    const keep = new Set([...this.list.map((r) => r.run), ...(this.state.runs || [])]);
+    for (const name of [...this.byName.keys()]) if (!keep.has(name)) this.byName.delete(name);
+    for (const r of this.list) this.remember(r);
+  }
+
+  // The selected runs, by name and by the ids we knew them by: a run
+  // renamed since keeps its place (and colour) under its new name, one
+  // deleted leaves the selection. Returns whether the selection changed.
+  async loadSelected() {
+    const names = this.state.runs || [];
+    if (!names.length) return false;
+    const ids = names.map((n) => this.byName.get(n)).filter(Boolean);
+    const found = new Map();
+    for (let i = 0; i < Math.max(names.length, ids.length); i += NAMES_PER_ASK) {
+      const js = await getRuns({ run: names.slice(i, i + NAMES_PER_ASK), id: ids.slice(i, i + NAMES_PER_ASK).map((r) => r.id) });
+      if (this.epoch === null) this.epoch = js.epoch;
+      for (const r of js.runs || []) found.set(r.run, r);
+    }
+    const byId = new Map([...found.values()].map((r) => [r.id, r]));
+    let changed = false;
+    const next = [];
+    for (const n of names) {
+      if (found.has(n)) {
+        next.push(n);
+        continue;
+      }
+      const was = this.byName.get(n);
+      const now = was && byId.get(was.id);
+      changed = true;
+      this.byName.delete(n);
+      if (now && now.first_seen === was.first_seen && !names.includes(now.run)) next.push(now.run);
+    }
+    for (const r of found.values()) this.remember(r);
+    if (changed) {
+      if (this.state.spec && !next.includes(this.state.spec)) this.state.spec = null;
+      this.state.runs = next;
+    }
+    return changed;
+  }
+
+  // One live update: the runs that changed since the newest we hold.
+  async pollRuns() {
+    this.refreshAlerts().then(() => this.renderRunList());
+    const js = await getRuns({ since: this.since, limit: SINCE_MAX });
+    this.lastOk = Date.now();
+    this.setStatus(true);
+    if (js.epoch !== this.epoch) {
+      // a run was deleted or renamed: what we hold may name it
+      this.epoch = js.epoch;
+      return this.refreshRuns();
+    }
     const f = this.state.filter.trim().toLowerCase();
-    return f ? this.runs.filter((r) => r.run.toLowerCase().includes(f)) : this.runs;
+    const lower = (x) => x.replace(/[A-Z]/g, (c) => c.toLowerCase()); // as SQL LIKE does
+    if ((js.runs || []).length >= SINCE_MAX) {
+      // more changed than one answer holds: the page and the selection again
+      for (const r of js.runs) if (r.last_seen > this.since) this.since = r.last_seen;
+      return this.refreshRuns();
+    }
+    let pageStale = false;
+    const since = this.since; // (since= also answers the runs seen at exactly that time)
+    for (const r of js.runs || []) {
+      const had = this.byName.get(r.run);
+      if (had ? had.last_seen === r.last_seen && had.last_step === r.last_step : r.last_seen <= since) continue;
+      const selected = (this.state.runs || []).includes(r.run);
+      if (selected || had) this.remember(r);
+      else if (r.last_seen > this.since) this.since = r.last_seen;
+      if (!f || lower(r.run).includes(lower(f))) pageStale = true; // it moves to the top of the list
+    }
+    if (pageStale) await this.loadPage();
+    return false;
   }
 
   renderRunList() {
     const ul = $('runs');
     const now = Date.now() / 1000;
-    const shown = this.filteredRuns();
-    $('run-count').textContent = this.runs.length ? `${this.selectedRuns().length} of ${this.runs.length} selected` : '';
+    const shown = this.list;
+    const filtered = !!this.state.filter.trim();
+    $('run-count').textContent = this.total || filtered ? `${this.selectedRuns().length} selected of ${this.total}${filtered ? ' matching' : ''}` : '';
+    const first = this.state.page * PAGE;
+    $('pager').hidden = this.total <= PAGE && this.state.page === 0;
+    $('page-info').textContent = shown.length ? `${first + 1}–${first + shown.length} of ${this.total}` : '';
+    $('page-prev').disabled = this.state.page === 0;
+    $('page-next').disabled = first + shown.length >= this.total;
     const entropy = this.panels.get('er_entropy');
     const items = shown.map((r) => {
       let li = this.runItems.get(r.run);
@@ -291,7 +409,8 @@ class App {
       return li;
     });
     ul.replaceChildren(...items);
-    if (!this.runs.length) ul.replaceChildren(el('li', { class: 'muted none', text: 'No runs yet.' }));
+    for (const name of [...this.runItems.keys()]) if (!this.byName.has(name)) this.runItems.delete(name);
+    if (!shown.length && !filtered) ul.replaceChildren(el('li', { class: 'muted none', text: 'No runs yet.' }));
     else if (!shown.length) ul.replaceChildren(el('li', { class: 'muted none', text: 'No run matches the filter.' }));
   }
 
@@ -337,7 +456,7 @@ class App {
     this.spectrum.syncRuns();
     const empty = $('empty');
     let msg = '';
-    if (!this.runs.length) msg = 'No runs yet. Push a batch from a training job (erwatch_push) or with build/erwatch push --run demo --tag projector --step 1 z1.npy z2.npy; it appears here within a second.';
+    if (!this.total && !this.state.filter.trim() && !this.selectedRuns().length) msg = 'No runs yet. Push a batch from a training job (erwatch_push) or with build/erwatch push --run demo --tag projector --step 1 z1.npy z2.npy; it appears here within a second.';
     else if (!this.selectedRuns().length) msg = 'Select one or more runs on the left.';
     else if (!shown.length) msg = 'No metric to show for this tag.';
     empty.textContent = msg;
@@ -426,10 +545,17 @@ class App {
   async poll() {
     try {
       const before = this.availableMetrics().join('\n');
-      await this.refreshRuns();
+      const selBefore = (this.state.runs || []).join('\n');
+      const renamed = await this.pollRuns();
       this.polls++;
-      const newRuns = this.state.runs === null || (this.state.runs.length === 0 && this.runs.length && this.polls === 1);
-      if (newRuns) this.pickDefaultRuns();
+      const newRuns = this.state.runs === null || (this.state.runs.length === 0 && this.list.length && this.polls === 1);
+      if (newRuns) await this.pickDefaultRuns();
+      if (renamed || newRuns || selBefore !== (this.state.runs || []).join('\n')) {
+        // a selected run was deleted or renamed: draw the selection again
+        this.selectionChanged();
+        this.schedulePoll();
+        return;
+      }
       const tagBefore = this.state.tag;
       this.fixTag();
       if (this.state.tag !== tagBefore || newRuns) this.renderControls();

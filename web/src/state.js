@@ -1,9 +1,10 @@
 // state.js: the view state and its URL form. Everything a user can change
 // (runs, tag, metrics, smoothing, axes, zoom range, run filter, spectrum
-// run) lives in the query string, so a copied link reproduces the view.
+// run, page of the run list) lives in the query string, so a copied link
+// reproduces the view.
 //
 //   ?run=a&run=b&tag=projector&metric=er_entropy&smooth=0.6&x=time&y=log
-//    &from=100&to=2000&q=simclr&spec=a
+//    &from=100&to=2000&q=simclr&spec=a&page=2
 //
 // Repeated keys (run, metric) keep names with commas or any other character
 // intact; URLSearchParams does the escaping.
@@ -19,6 +20,7 @@ export function defaultState() {
     range: null,     // [lo, hi] on the x axis, or null for everything
     filter: '',
     spec: null,      // run whose spectrum is shown
+    page: 0,         // page of the run list (PAGE runs each), 0: the newest
   };
 }
 
@@ -52,6 +54,8 @@ export function parseState(search) {
   if (p.has('from') && p.has('to') && Number.isFinite(lo) && Number.isFinite(hi) && lo < hi) s.range = [lo, hi];
   s.filter = p.get('q') || '';
   s.spec = p.get('spec') || null;
+  const pg = Number(p.get('page'));
+  if (Number.isInteger(pg) && pg > 0) s.page = pg;
   return s;
 }
 
@@ -70,6 +74,7 @@ export function stateToSearch(s) {
   }
   if (s.filter) p.set('q', s.filter);
   if (s.spec) p.set('spec', s.spec);
+  if (s.page > 0) p.set('page', String(s.page));
   const q = p.toString();
   return q ? '?' + q : '';
 }
