@@ -164,6 +164,14 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
     s_counter(b, "erwatch_notifications_dropped_total",
               "Notifications given up (queue full or retries out).",
               stats_get(&s->notify_dropped));
+    s_counter(b, "erwatch_runs_deleted_total", "Runs deleted (erwatch rm and retention).",
+              stats_get(&s->runs_deleted));
+    s_counter(b, "erwatch_runs_renamed_total", "Runs renamed (erwatch mv).",
+              stats_get(&s->runs_renamed));
+    s_counter(b, "erwatch_runs_retention_deleted_total", "Runs deleted by retention.",
+              stats_get(&s->retention_deleted));
+    s_counter(b, "erwatch_rows_purged_total", "Rows of deleted runs removed.",
+              stats_get(&s->rows_purged));
 }
 
 /* ------------------------------------------------------------ runs */

@@ -69,7 +69,7 @@ int lifecycle_rename(lifecycle_t *l, const char *old, const char *new_name, char
                      size_t msglen);
 
 /* The writer's tick (writer.h): answers requests, purges, applies
- * retention. busy: results are waiting, do the least. Returns 1 when work
+ * retention. busy: results pile up (writer.h), do the least. Returns 1 when work
  * is left that should continue soon (a purge in progress), else 0. */
 int lifecycle_tick(void *l, store_t *store, int busy);
 

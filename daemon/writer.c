@@ -163,12 +163,13 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         result_destroy(&group[i]);
 }
 
-/* Whether results wait to be taken. */
+/* Whether results pile up: a quarter of a group or more waits. Below that
+ * the writer keeps up with the workers, and the tick may use the time. */
 static int s_busy(writer_t *w)
 {
     size_t items, bytes;
     queue_depth(w->results, &items, &bytes);
-    return items > 0 || (w->nheap && w->heap[0]->seq <= w->next_seq);
+    return items + w->nheap >= EW_WRITER_GROUP / 4;
 }
 
 static void *s_run(void *arg)

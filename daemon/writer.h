@@ -34,7 +34,9 @@ typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *resul
 /* Called on the writer thread between groups and, when idle, every
  * EW_WRITER_TICK_MS (lifecycle_tick() is the one the daemon uses): work
  * that must be done by the one writer but not in a group's transaction.
- * busy: results are waiting (do the least). Returns 1 when it has more to
+ * busy: results pile up, a quarter of a group or more (do the least; below
+ * that the writer keeps up and the tick may take a few tens of
+ * milliseconds). Returns 1 when it has more to
  * do at once (the writer then calls it again as soon as nothing waits). */
 typedef int (*writer_tick_fn)(void *ctx, store_t *store, int busy);
 #define EW_WRITER_TICK_MS 100
