@@ -328,66 +328,6 @@ test('filter_runs_by_name', async () => {
   await page.waitForFunction(() => document.querySelectorAll('#runs li[data-run]').length >= 2);
 });
 
-test('run_list_is_paged_and_asks_only_for_what_it_shows', async () => {
-  const names = Array.from({ length: 60 }, (_, i) => `page-${String(i).padStart(3, '0')}`);
-  pyPush(`seed.push_many(${JSON.stringify(ZMQ)}, ${JSON.stringify(names)}, ${JSON.stringify(TAG)})`);
-  const runsAnswers = [];
-  const onResp = async (r) => {
-    if (!r.url().includes('/api/runs')) return;
-    try {
-      runsAnswers.push({ url: r.url(), n: (await r.json()).runs.length });
-    } catch (e) { /* a page being left */ }
-  };
-  page.on('response', onResp);
-  // 62 runs: the newest 50 on the first page, the rest on the second
-  await page.waitForFunction(() => /of 6\d/.test(document.getElementById('page-info').textContent), null, { timeout: 10000 });
-  let shown = await listed();
-  assert(shown.length === 50, `first page: ${shown.length} runs`);
-  assert(shown[0] === 'page-059', `newest first: ${shown[0]}`);
-  await page.locator('#page-next').click();
-  await page.waitForFunction(() => /^51–/.test(document.getElementById('page-info').textContent));
-  shown = await listed();
-  assert(shown.length >= 12 && shown.includes(HEALTHY) && shown.includes(COLLAPSING), JSON.stringify(shown));
-  assert(new URL(page.url()).searchParams.get('page') === '1', page.url());
-  await page.locator('#page-prev').click();
-  await page.waitForFunction(() => /^1–50 /.test(document.getElementById('page-info').textContent));
-  // the selected runs stay drawn whatever page the list shows
-  assert((await page.locator('.panel[data-metric="er_entropy"] tr[data-run]').count()) >= 2, 'legend lost runs');
-  const settled = runsAnswers.length;
-  await page.waitForTimeout(2500); // a few live polls, nothing new pushed
-  page.off('response', onResp);
-  const big = runsAnswers.filter((a) => a.n > 50);
-  assert(runsAnswers.length >= 3 && big.length === 0, JSON.stringify(runsAnswers.slice(0, 8)));
-  // in the steady state a poll answers only what changed: next to nothing
-  const polls = runsAnswers.slice(settled).filter((a) => a.url.includes('since='));
-  assert(polls.length >= 1 && polls.every((a) => a.n <= 2), JSON.stringify(polls));
-  console.log(`# ${runsAnswers.length} /api/runs answers in the paging test, at most ${Math.max(...runsAnswers.map((a) => a.n))} runs each`);
-});
-
-test('deleted_run_disappears_renamed_run_follows', async () => {
-  pyPush(`seed.push_many(${JSON.stringify(ZMQ)}, ['lc-doomed', 'lc-moving'], ${JSON.stringify(TAG)})`);
-  await page.waitForSelector('#runs li[data-run="lc-moving"]', { timeout: 10000 });
-  await page.locator('#runs li[data-run="lc-moving"] input').check();
-  await page.waitForFunction(() => new URL(location.href).searchParams.getAll('run').includes('lc-moving'));
-  const colour = await page.locator('#runs li[data-run="lc-moving"] .sw').evaluate((e) => e.style.background);
-  execFileSync(ERWATCH, ['rm', '--http', URL0, 'lc-doomed'], { stdio: 'inherit' });
-  execFileSync(ERWATCH, ['mv', '--http', URL0, 'lc-moving', 'lc-moved'], { stdio: 'inherit' });
-  const t0 = Date.now();
-  await page.waitForFunction(() => {
-    const l = [...document.querySelectorAll('#runs li[data-run]')].map((x) => x.dataset.run);
-    return !l.includes('lc-doomed') && !l.includes('lc-moving') && l.includes('lc-moved');
-  }, null, { timeout: 10000 });
-  console.log(`# the list followed rm and mv within ${Date.now() - t0} ms`);
-  await page.waitForFunction(() => new URL(location.href).searchParams.getAll('run').includes('lc-moved'), null, { timeout: 5000 });
-  const runs = new URL(page.url()).searchParams.getAll('run');
-  assert(!runs.includes('lc-moving') && runs.includes(HEALTHY), JSON.stringify(runs));
-  assert(await page.locator('#runs li[data-run="lc-moved"] input').isChecked(), 'the renamed run is no longer selected');
-  const after = await page.locator('#runs li[data-run="lc-moved"] .sw').evaluate((e) => e.style.background);
-  assert(after === colour, `colour ${colour} -> ${after}`);
-  await page.waitForSelector('.panel[data-metric="er_entropy"] tr[data-run="lc-moved"]', { timeout: 10000 });
-  assert((await page.locator('.panel tr[data-run="lc-moving"]').count()) === 0, 'a panel still shows the old name');
-});
-
 test('spectrum_panel_shows_data_or_says_none', async () => {
   const r = await fetch(`${URL0}/api/spectrum?run=${COLLAPSING}&tag=${TAG}`);
   await page.waitForFunction(() => document.getElementById('spectrum').dataset.state, null, { timeout: 10000 });
@@ -543,6 +483,68 @@ test('default_selection_and_reference_levels_follow_visible_runs', async () => {
   } finally {
     await p2.close();
   }
+});
+
+// Last, because they add runs (the paging test 60 of them) and rename one:
+// the tests above count on the seeded runs being the newest.
+test('run_list_is_paged_and_asks_only_for_what_it_shows', async () => {
+  const names = Array.from({ length: 60 }, (_, i) => `page-${String(i).padStart(3, '0')}`);
+  pyPush(`seed.push_many(${JSON.stringify(ZMQ)}, ${JSON.stringify(names)}, ${JSON.stringify(TAG)})`);
+  const runsAnswers = [];
+  const onResp = async (r) => {
+    if (!r.url().includes('/api/runs')) return;
+    try {
+      runsAnswers.push({ url: r.url(), n: (await r.json()).runs.length });
+    } catch (e) { /* a page being left */ }
+  };
+  page.on('response', onResp);
+  // 62 runs: the newest 50 on the first page, the rest on the second
+  await page.waitForFunction(() => /of 6\d/.test(document.getElementById('page-info').textContent), null, { timeout: 10000 });
+  let shown = await listed();
+  assert(shown.length === 50, `first page: ${shown.length} runs`);
+  assert(shown[0] === 'page-059', `newest first: ${shown[0]}`);
+  await page.locator('#page-next').click();
+  await page.waitForFunction(() => /^51–/.test(document.getElementById('page-info').textContent));
+  shown = await listed();
+  assert(shown.length >= 12 && shown.includes(HEALTHY) && shown.includes(COLLAPSING), JSON.stringify(shown));
+  assert(new URL(page.url()).searchParams.get('page') === '1', page.url());
+  await page.locator('#page-prev').click();
+  await page.waitForFunction(() => /^1–50 /.test(document.getElementById('page-info').textContent));
+  // the selected runs stay drawn whatever page the list shows
+  assert((await page.locator('.panel[data-metric="er_entropy"] tr[data-run]').count()) >= 2, 'legend lost runs');
+  const settled = runsAnswers.length;
+  await page.waitForTimeout(2500); // a few live polls, nothing new pushed
+  page.off('response', onResp);
+  const big = runsAnswers.filter((a) => a.n > 50);
+  assert(runsAnswers.length >= 3 && big.length === 0, JSON.stringify(runsAnswers.slice(0, 8)));
+  // in the steady state a poll answers only what changed: next to nothing
+  const polls = runsAnswers.slice(settled).filter((a) => a.url.includes('since='));
+  assert(polls.length >= 1 && polls.every((a) => a.n <= 2), JSON.stringify(polls));
+  console.log(`# ${runsAnswers.length} /api/runs answers in the paging test, at most ${Math.max(...runsAnswers.map((a) => a.n))} runs each`);
+});
+
+test('deleted_run_disappears_renamed_run_follows', async () => {
+  pyPush(`seed.push_many(${JSON.stringify(ZMQ)}, ['lc-doomed', 'lc-moving'], ${JSON.stringify(TAG)})`);
+  await page.waitForSelector('#runs li[data-run="lc-moving"]', { timeout: 10000 });
+  await page.locator('#runs li[data-run="lc-moving"] input').check();
+  await page.waitForFunction(() => new URL(location.href).searchParams.getAll('run').includes('lc-moving'));
+  const colour = await page.locator('#runs li[data-run="lc-moving"] .sw').evaluate((e) => e.style.background);
+  execFileSync(ERWATCH, ['rm', '--http', URL0, 'lc-doomed'], { stdio: 'inherit' });
+  execFileSync(ERWATCH, ['mv', '--http', URL0, 'lc-moving', 'lc-moved'], { stdio: 'inherit' });
+  const t0 = Date.now();
+  await page.waitForFunction(() => {
+    const l = [...document.querySelectorAll('#runs li[data-run]')].map((x) => x.dataset.run);
+    return !l.includes('lc-doomed') && !l.includes('lc-moving') && l.includes('lc-moved');
+  }, null, { timeout: 10000 });
+  console.log(`# the list followed rm and mv within ${Date.now() - t0} ms`);
+  await page.waitForFunction(() => new URL(location.href).searchParams.getAll('run').includes('lc-moved'), null, { timeout: 5000 });
+  const runs = new URL(page.url()).searchParams.getAll('run');
+  assert(!runs.includes('lc-moving') && runs.includes(HEALTHY), JSON.stringify(runs));
+  assert(await page.locator('#runs li[data-run="lc-moved"] input').isChecked(), 'the renamed run is no longer selected');
+  const after = await page.locator('#runs li[data-run="lc-moved"] .sw').evaluate((e) => e.style.background);
+  assert(after === colour, `colour ${colour} -> ${after}`);
+  await page.waitForSelector('.panel[data-metric="er_entropy"] tr[data-run="lc-moved"]', { timeout: 10000 });
+  assert((await page.locator('.panel tr[data-run="lc-moving"]').count()) === 0, 'a panel still shows the old name');
 });
 
 test('no_page_errors_or_failed_requests', async () => {
