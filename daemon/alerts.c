@@ -332,7 +332,7 @@ static alert_t *s_begin(alerts_t *a, const rule_t *rule, const result_t *r,
         abort();
     al->id = a->next_id++;
     snprintf(al->alertname, sizeof al->alertname, "%s", rule->name);
-    snprintf(al->run, sizeof al->run, "%s", r->run);
+    snprintf(al->run, sizeof al->run, "%s", result_run(r));
     snprintf(al->tag, sizeof al->tag, "%s", r->tag);
     snprintf(al->metric, sizeof al->metric, "%s", rule->metric);
     snprintf(al->severity, sizeof al->severity, "%s", rule->severity);
@@ -395,14 +395,14 @@ static void s_fire(alerts_t *a, s_state_t *s, const rule_t *rule, const double *
 static void s_eval(alerts_t *a, uint32_t ri, const rule_t *rule, const result_t *r,
                    double value, double now, alert_changes_t *out)
 {
-    s_state_t *s = s_state(a, ri, r->run, r->tag);
+    s_state_t *s = s_state(a, ri, result_run(r), r->tag);
     int64_t step = (int64_t)r->step;
 
     if ((rule->uses & ((1u << RV_BEST) | (1u << RV_DROP))) && !s->best_loaded) {
         s->best_loaded = 1;
         double hi, lo;
         if (a->history &&
-            a->history(a->history_ctx, r->run, r->tag, rule->metric, &hi, &lo) == 0 &&
+            a->history(a->history_ctx, result_run(r), r->tag, rule->metric, &hi, &lo) == 0 &&
             !isnan(hi) && !isnan(lo)) {
             s->hi = hi;
             s->lo = lo;
@@ -506,6 +506,37 @@ void alerts_observe(alerts_t *a, const result_t *r, double now, alert_changes_t 
                 s_eval(a, (uint32_t)ri, rule, r, r->points[i].value, now, out);
             break;
         }
+    }
+}
+
+void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now,
+                   alert_changes_t *out)
+{
+    size_t rl = strlen(run);
+    for (size_t i = 0; i < a->cap; i++) {
+        s_state_t *s = a->slot[i];
+        if (!s || s->klen < 5 + rl || memcmp(s->key + 4, run, rl + 1) != 0)
+            continue;
+        alert_t *al = s->a;
+        if (al && al->state == ALERT_PENDING) {
+            s_change(out, ALERT_CH_DELETE, 0, al);
+            a->npending--;
+        } else if (al) {
+            al->state = ALERT_RESOLVED;
+            al->resolved_step = step;
+            al->resolved_time = now;
+            s_change(out, ALERT_CH_UPSERT, 1, al);
+            if (al->first_step >= step) /* it was about removed points only */
+                s_change(out, ALERT_CH_DELETE, 0, al);
+            a->nfiring--;
+        }
+        free(al);
+        /* A fresh start; s->dirty stays as it is: the state may be on the
+         * dirty list, and a dirty state is never evicted. */
+        s->a = NULL;
+        s->count = 0;
+        s->best_loaded = 0;
+        s->have_best = 0;
     }
 }
 

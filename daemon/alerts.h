@@ -95,6 +95,13 @@ void alerts_set_history(alerts_t *a, alerts_history_fn fn, void *ctx);
  * pending one that ended. Points that are NAN (undefined) change nothing. */
 void alerts_observe(alerts_t *a, const result_t *r, double now, alert_changes_t *out);
 
+/* A resume removed run's points at steps >= step (store.h): every state of
+ * the run starts afresh (its streaks and best value came from removed
+ * points). A pending episode is deleted; a firing one is resolved at step
+ * (notify = 1) and, when it began at or after step, deleted after that. */
+void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now,
+                   alert_changes_t *out);
+
 /* Appends an UPSERT with the latest values (last step, value) of every
  * ongoing episode updated since the previous flush. */
 void alerts_flush(alerts_t *a, alert_changes_t *out);

@@ -142,9 +142,14 @@ void alerts_hook_run(void *hook, store_t *store, result_t *const *results, size_
     size_t first = h->unsaved.n;
     double now = ew_now();
     h->store = store;
-    for (size_t i = 0; i < n; i++)
-        if (results[i])
-            alerts_observe(h->engine, results[i], now, &h->unsaved);
+    for (size_t i = 0; i < n; i++) {
+        const result_t *r = results[i];
+        if (!r || r->resume_missing)
+            continue; /* not stored */
+        if (r->rewind_from >= 0)
+            alerts_rewind(h->engine, result_run(r), r->rewind_from, now, &h->unsaved);
+        alerts_observe(h->engine, r, now, &h->unsaved);
+    }
     h->store = NULL;
     for (size_t i = first; i < h->unsaved.n; i++)
         if (h->unsaved.v[i].notify)

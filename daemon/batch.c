@@ -2,7 +2,8 @@
  * travel in them (dtype, support).
  *
  * Design: a batch_t is one malloc for the struct plus one per view, made by
- * decode_message(); a result_t is a single malloc. The destroy functions take
+ * decode_message() (plus the config and notes texts when sent); a result_t
+ * is a single malloc plus the config and notes it took over from its batch. The destroy functions take
  * the owner's pointer by address and set it to NULL, so a second destroy is a
  * no-op rather than a double free. Name lookups never return NULL: an
  * out-of-range value (only possible through memory corruption or a bad cast)
@@ -20,6 +21,8 @@ void batch_destroy(batch_t **b)
         return;
     free((*b)->view[0]);
     free((*b)->view[1]);
+    free((*b)->config);
+    free((*b)->notes);
     free(*b);
     *b = NULL;
 }
@@ -28,8 +31,15 @@ void result_destroy(result_t **r)
 {
     if (!r || !*r)
         return;
+    free((*r)->config);
+    free((*r)->notes);
     free(*r);
     *r = NULL;
+}
+
+const char *result_run(const result_t *r)
+{
+    return r->stored_run[0] ? r->stored_run : r->run;
 }
 
 const char *ew_dtype_name(ew_dtype_t t)

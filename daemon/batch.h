@@ -23,6 +23,9 @@
  * covers steps of several seconds plus a client's send buffer, and a dead
  * rank costs each later step this long before it is stored. */
 #define EW_POOL_TIMEOUT_MS_DEFAULT 10000
+#define EW_LAUNCH_MAX 128     /* bytes in a launch identity */
+#define EW_CONFIG_MAX 32768u  /* bytes of the `config` JSON text */
+#define EW_NOTES_MAX 4096u    /* bytes of `notes` */
 
 /* EW_DTYPE_F32, ... and EW_SUPPORT_SPHERE, ... (EW_DTYPES, EW_SUPPORTS). */
 #define EW_DTYPE_ENUM_(id, name, bytes) EW_DTYPE_##id,
@@ -81,6 +84,13 @@ typedef struct {
     uint64_t dropped;
     int nscalars;
     ew_scalar_t scalars[EW_SCALARS_MAX];
+    char launch[EW_LAUNCH_MAX + 1]; /* "" when not sent */
+    int resume;          /* 1: continue the latest run of this name */
+    /* `config` and `notes`, validated, as byte ranges of the header frame
+     * (the header stays plain data; decode_message() copies them out).
+     * len 0: not sent. */
+    uint32_t config_off, config_len;
+    uint32_t notes_off, notes_len;
 } ew_header_t;
 
 /* A decoded batch: header plus the views converted to float32, row-major. */
@@ -90,6 +100,8 @@ typedef struct {
     double recv_time;   /* daemon wall clock at receipt */
     float *view[2];     /* view[1] is NULL for a one-view batch, both for a
                          * scalar-only one; owned */
+    char *config;       /* the header's `config` JSON text, or NULL; owned */
+    char *notes;        /* the header's `notes`, or NULL; owned */
     size_t bytes;       /* bytes held (for the byte-bounded queue) */
 } batch_t;
 
@@ -122,6 +134,17 @@ typedef struct {
     int32_t rank, world;
     int32_t ranks;      /* a pooled batch: the parts it was made of; else 0 */
     uint64_t dropped;   /* client-reported running total */
+    char launch[EW_LAUNCH_MAX + 1]; /* "" when the batch carried none */
+    int resume;
+    char *config, *notes; /* NUL-terminated or NULL; owned (from the batch) */
+    /* Set by the store (store_write): the run's name as stored, which for a
+     * launch may differ from `run` (the name the client gave: NAME.2...);
+     * the first step of a resume that removed later points (-1: none);
+     * 1 when the result was not stored because it asked to resume a run
+     * that does not exist (2 for later results of that launch). */
+    char stored_run[EW_NAME_MAX + 1];
+    int64_t rewind_from;
+    int resume_missing;
     int npoints;
     result_point_t points[EW_RESULT_POINTS_MAX];
     /* sigma_k / sum_j sigma_j of the raw rows, descending; 0 values when
@@ -131,6 +154,9 @@ typedef struct {
 } result_t;
 
 void result_destroy(result_t **r);
+/* The run the result was stored under: stored_run once the store set it,
+ * else the name the client gave. */
+const char *result_run(const result_t *r);
 
 const char *ew_dtype_name(ew_dtype_t t);
 size_t ew_dtype_size(ew_dtype_t t);

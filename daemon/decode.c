@@ -31,6 +31,12 @@
  *   `time` must be finite and >= 0. `rank` needs `world`; `world` alone is
  *   fine.
  *
+ * - `config` is JSON text inside a msgpack string, parsed with jansson (the
+ *   one JSON parser of the daemon) only to validate it: the text is stored
+ *   as sent. msgpack-c's strings point into the header frame, so the header
+ *   records where config and notes lie and decode_message() copies them;
+ *   ew_header_t stays plain data.
+ *
  * - Tensor frames are read byte by byte as little-endian (no pointer casts,
  *   so any alignment and any host byte order work; bits become floats via
  *   memcpy) and checked for NaN/Inf on the source values. An f64 that is
@@ -49,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <msgpack.h>
 
 #include "decode.h"
@@ -69,9 +76,11 @@ static const char *const s_reason_names[EW_REJ_COUNT] = {
     [EW_REJ_VERSION] = "version",         [EW_REJ_BAD_NAME] = "bad_name",
     [EW_REJ_DTYPE] = "dtype",             [EW_REJ_SHAPE] = "shape",
     [EW_REJ_BAD_VALUE] = "bad_value",     [EW_REJ_FRAME_SIZE] = "frame_size",
-    [EW_REJ_NONFINITE] = "nonfinite",
+    [EW_REJ_NONFINITE] = "nonfinite",     [EW_REJ_BAD_LAUNCH] = "bad_launch",
+    [EW_REJ_BAD_CONFIG] = "bad_config",
     [EW_REJ_POOL_LATE] = "pool_late",     [EW_REJ_POOL_DUPLICATE] = "pool_duplicate",
     [EW_REJ_POOL_MISMATCH] = "pool_mismatch", [EW_REJ_POOL_TOO_LARGE] = "pool_too_large",
+    [EW_REJ_RESUME_UNKNOWN] = "resume_unknown",
 };
 /* clang-format on */
 
@@ -421,6 +430,10 @@ typedef enum {
     K_EPS,
     K_ITERS,
     K_POOL,
+    K_LAUNCH,
+    K_RESUME,
+    K_CONFIG,
+    K_NOTES,
     K_COUNT
 } s_key_t;
 
@@ -432,7 +445,8 @@ static const char *const s_key_names[K_COUNT] = {
     [K_RANK] = "rank",       [K_WORLD] = "world",     [K_TIME] = "time",
     [K_SCALARS] = "scalars", [K_DROPPED] = "dropped", [K_METRICS] = "metrics",
     [K_T] = "t",             [K_ALPHA] = "alpha",     [K_EPS] = "eps",
-    [K_ITERS] = "iters",     [K_POOL] = "pool",
+    [K_ITERS] = "iters",     [K_POOL] = "pool",       [K_LAUNCH] = "launch",
+    [K_RESUME] = "resume",   [K_CONFIG] = "config",   [K_NOTES] = "notes",
 };
 /* clang-format on */
 
@@ -527,7 +541,7 @@ static void s_note_run_step(const msgpack_object *vals[K_COUNT], decode_error_t 
 
 /* Fails unless the key is present (when required) and of the msgpack type
  * the table asks for. kind: 'i' int, 'n' number, 's' string, 'a' array,
- * 'm' map. Returns 1 when present and well-typed, 0 when absent and
+ * 'm' map, 'b' bool. Returns 1 when present and well-typed, 0 when absent and
  * optional, -1 on failure. */
 static int s_want(const msgpack_object *vals[K_COUNT], s_key_t k, int required, char kind,
                   decode_error_t *err)
@@ -729,6 +743,81 @@ static int s_take_metrics(const msgpack_object *o, ew_header_t *h, decode_error_
     return 0;
 }
 
+/* `launch`: 1..EW_LAUNCH_MAX bytes of printable ASCII without spaces (a hex
+ * id, a uuid, a scheduler's job id), so that it reads the same in a log, a
+ * URL and a shell. */
+static int s_take_launch(const msgpack_object *o, ew_header_t *h, decode_error_t *err)
+{
+    const msgpack_object_str *s = &o->via.str;
+    char q[S_QUOTE_SIZE];
+    if (s->size == 0 || s->size > EW_LAUNCH_MAX)
+        return s_fail(err, EW_REJ_BAD_LAUNCH, "launch \"%s\" is %" PRIu32 " bytes, must be 1..%d",
+                      s_quote(q, s->ptr, s->size), s->size, EW_LAUNCH_MAX);
+    for (uint32_t i = 0; i < s->size; i++) {
+        unsigned char c = (unsigned char)s->ptr[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return s_fail(err, EW_REJ_BAD_LAUNCH,
+                          "launch \"%s\" has byte 0x%02x at %" PRIu32
+                          ", must be printable ASCII without spaces",
+                          s_quote(q, s->ptr, s->size), c, i);
+    }
+    memcpy(h->launch, s->ptr, s->size);
+    h->launch[s->size] = '\0';
+    return 0;
+}
+
+/* `config`: the text of one JSON object, at most EW_CONFIG_MAX bytes, parsed
+ * by jansson (duplicate keys refused, as `key appears twice` is here). The
+ * text is kept as sent; its place in the header frame goes to h. */
+static int s_take_config(const msgpack_object *o, const uint8_t *hdr, ew_header_t *h,
+                         decode_error_t *err)
+{
+    const msgpack_object_str *s = &o->via.str;
+    if (s->size > EW_CONFIG_MAX)
+        return s_fail(err, EW_REJ_BAD_CONFIG, "config is %" PRIu32 " bytes, the limit is %u",
+                      s->size, EW_CONFIG_MAX);
+    json_error_t je;
+    json_t *j = json_loadb(s->ptr, s->size, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return s_fail(err, EW_REJ_BAD_CONFIG, "config is not JSON: %.120s (at byte %d)", je.text,
+                      je.position);
+    int obj = json_is_object(j);
+    json_decref(j);
+    if (!obj)
+        return s_fail(err, EW_REJ_BAD_CONFIG, "config must be a JSON object {...}");
+    h->config_off = (uint32_t)((const uint8_t *)s->ptr - hdr);
+    h->config_len = s->size;
+    return 0;
+}
+
+/* `notes`: free text, at most EW_NOTES_MAX bytes of UTF-8; newlines and
+ * tabs are fine, other control characters are not. */
+static int s_take_notes(const msgpack_object *o, const uint8_t *hdr, ew_header_t *h,
+                        decode_error_t *err)
+{
+    const msgpack_object_str *s = &o->via.str;
+    const uint8_t *p = (const uint8_t *)s->ptr;
+    if (s->size > EW_NOTES_MAX)
+        return s_fail(err, EW_REJ_BAD_CONFIG, "notes is %" PRIu32 " bytes, the limit is %u",
+                      s->size, EW_NOTES_MAX);
+    for (size_t i = 0; i < s->size;) {
+        if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
+            return s_fail(err, EW_REJ_BAD_CONFIG, "notes has control character 0x%02x at byte %zu",
+                          p[i], i);
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = s_utf8_seq(p + i, s->size - i);
+        if (k == 0)
+            return s_fail(err, EW_REJ_BAD_CONFIG, "notes is not valid UTF-8 at byte %zu", i);
+        i += k;
+    }
+    h->notes_off = (uint32_t)(p - hdr);
+    h->notes_len = s->size;
+    return 0;
+}
+
 /* An optional positive finite number no larger than hi. Returns 0 (absent
  * or taken into *out) or -1. */
 static int s_take_param(const msgpack_object *vals[K_COUNT], s_key_t k, double hi, double *out,
@@ -746,7 +835,8 @@ static int s_take_param(const msgpack_object *vals[K_COUNT], s_key_t k, double h
 }
 
 /* Pass 2: every key in protocol.md table order, defaults for the absent. */
-static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, decode_error_t *err)
+static int s_take_keys(const msgpack_object *vals[K_COUNT], const uint8_t *hdr, ew_header_t *h,
+                       decode_error_t *err)
 {
     char t[24];
     int64_t v;
@@ -854,6 +944,22 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], ew_header_t *h, deco
     if (h->views == 0 && h->nscalars == 0)
         return s_fail(err, EW_REJ_BAD_VALUE,
                       "views 0 (a scalar-only batch) needs at least one scalar");
+    if ((has = s_want(vals, K_LAUNCH, 0, 's', err)) < 0 ||
+        (has && s_take_launch(vals[K_LAUNCH], h, err) < 0))
+        return -1;
+    if ((has = s_want(vals, K_RESUME, 0, 'b', err)) < 0)
+        return -1;
+    if (has) {
+        h->resume = vals[K_RESUME]->via.boolean ? 1 : 0;
+        if (h->resume && !h->launch[0])
+            return s_fail(err, EW_REJ_BAD_LAUNCH, "resume is true without a launch");
+    }
+    if ((has = s_want(vals, K_CONFIG, 0, 's', err)) < 0 ||
+        (has && s_take_config(vals[K_CONFIG], hdr, h, err) < 0))
+        return -1;
+    if ((has = s_want(vals, K_NOTES, 0, 's', err)) < 0 ||
+        (has && s_take_notes(vals[K_NOTES], hdr, h, err) < 0))
+        return -1;
     return 0;
 }
 
@@ -898,7 +1004,7 @@ int decode_header(const void *buf, size_t len, ew_header_t *h, decode_error_t *e
         rc = s_index_keys(&up.data.via.map, vals, err);
         s_note_run_step(vals, err); /* for the log, even when pass 1 failed */
         if (rc == 0)
-            rc = s_take_keys(vals, h, err);
+            rc = s_take_keys(vals, p, h, err);
     }
     msgpack_unpacked_destroy(&up);
     return rc;
@@ -1060,6 +1166,19 @@ static int s_convert(const ew_header_t *h, const uint8_t *src, float *dst, int f
 
 /* ------------------------------------------------------------ message */
 
+/* A NUL-terminated copy of hdr[off, off + len), or NULL when len is 0. */
+static char *s_text_copy(const void *hdr, uint32_t off, uint32_t len)
+{
+    if (len == 0)
+        return NULL;
+    char *t = malloc((size_t)len + 1);
+    if (!t)
+        abort(); /* out of memory: the daemon's policy */
+    memcpy(t, (const uint8_t *)hdr + off, len);
+    t[len] = '\0';
+    return t;
+}
+
 int decode_message(const decode_frame_t *frames, size_t nframes, double recv_time, batch_t **out,
                    decode_error_t *err)
 {
@@ -1101,6 +1220,8 @@ int decode_message(const decode_frame_t *frames, size_t nframes, double recv_tim
         abort(); /* out of memory: the daemon's policy */
     b->h = h;
     b->recv_time = recv_time;
+    b->config = s_text_copy(frames[0].data, h.config_off, h.config_len);
+    b->notes = s_text_copy(frames[0].data, h.notes_off, h.notes_len);
     for (int v = 0; v < h.views; v++) {
         b->view[v] = malloc(count * sizeof(float));
         if (!b->view[v])
@@ -1110,7 +1231,7 @@ int decode_message(const decode_frame_t *frames, size_t nframes, double recv_tim
             return -1;
         }
     }
-    b->bytes = sizeof *b + (size_t)h.views * count * sizeof(float);
+    b->bytes = sizeof *b + (size_t)h.views * count * sizeof(float) + h.config_len + h.notes_len;
     *out = b;
     return 0;
 }

@@ -26,12 +26,17 @@ typedef enum {
     EW_REJ_BAD_VALUE,
     EW_REJ_FRAME_SIZE,
     EW_REJ_NONFINITE,
+    EW_REJ_BAD_LAUNCH,
+    EW_REJ_BAD_CONFIG,
     /* given by the pool (pool.h), after decoding */
     EW_REJ_POOL_LATE,
 #define EW_REJ_DECODE_COUNT EW_REJ_POOL_LATE /* the reasons the decoder gives */
     EW_REJ_POOL_DUPLICATE,
     EW_REJ_POOL_MISMATCH,
     EW_REJ_POOL_TOO_LARGE,
+    /* Not a decode rejection: the writer counts here the batches of a launch
+     * that asked to resume a run that does not exist (store.h). */
+    EW_REJ_RESUME_UNKNOWN,
     EW_REJ_COUNT
 } ew_reject_t;
 

@@ -65,6 +65,7 @@
 #include "http_alerts.h"
 #include "http_prom.h"
 #include "http_runs.h"
+#include "http_run.h"
 #include "http_static.h"
 #include "metrics_levels.h"
 #include "log.h"
@@ -740,6 +741,33 @@ void http_runs_changed(void *hp, const char *run, const char *new_name, const in
     query_cache_forget(h->cache, sids, nsids);
 }
 
+/* ------------------------------------------------------------ /api/run */
+
+/* The handler is http_run.c's; this only lends it a pooled connection. */
+static enum MHD_Result s_run(http_t *h, struct MHD_Connection *c)
+{
+    http_run_req_t r;
+    char msg[512];
+    params_t prm = s_params(c);
+    if (http_run_parse(&prm, &r, msg, sizeof msg) != 0)
+        return s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+    enum MHD_Result ret;
+    query_t *q;
+    if (s_pool_get_or_respond(h, c, &q, &ret) != 0)
+        return ret;
+    strbuf_t b;
+    strbuf_init(&b);
+    int rc = http_run_body(q, &r, &b, msg, sizeof msg);
+    s_pool_put(h, q, rc == -EIO);
+    if (rc != 0) {
+        strbuf_free(&b);
+        if (rc == -ENOENT)
+            return s_error(c, MHD_HTTP_NOT_FOUND, "%s", msg);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", msg);
+    }
+    return s_send_json(c, MHD_HTTP_OK, &b);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 typedef enum MHD_Result (*s_route_fn)(http_t *h, struct MHD_Connection *c);
@@ -750,6 +778,7 @@ static const struct {
 } s_routes[] = {
     { "/api/health", s_health },
     { "/api/runs", s_runs },
+    { "/api/run", s_run },
     { "/api/series", s_series },
     { "/api/spectrum", s_spectrum },
     { "/api/alerts", s_alerts },

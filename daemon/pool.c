@@ -349,7 +349,17 @@ batch_t *pool_merge(batch_t **parts, size_t n)
     out->h.ranks = (int32_t)n;
     out->h.dropped = dropped;
     out->bytes = sizeof *out + (size_t)out->h.views * rows * d * sizeof(float);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        /* the run's config and notes, from the lowest rank that sent them */
+        if (!out->config && parts[i]->config) {
+            out->config = parts[i]->config;
+            parts[i]->config = NULL;
+        }
+        if (!out->notes && parts[i]->notes) {
+            out->notes = parts[i]->notes;
+            parts[i]->notes = NULL;
+        }
         batch_destroy(&parts[i]);
+    }
     return out;
 }

@@ -54,10 +54,11 @@ enum {
 static const char *const s_sql[Q_NSTMT] = {
     /* Columns: 0 run id, 1 name, 2 first_seen, 3 last_seen, 4 last_step,
      * 5 dropped, 6 world, 7 tag, 8 metric, 9 series last_step, 10 the tag's
-     * last step. Rows of one run, and of one tag, are contiguous. */
+     * last step, 11 base, 12 launch. Rows of one run, and of one tag, are
+     * contiguous. */
     "SELECT r.id, r.name, r.first_seen, r.last_seen, r.last_step, r.dropped,"
     " r.world, s.tag, s.metric, s.last_step,"
-    " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag)"
+    " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag), r.base, r.launch"
     " FROM runs AS r LEFT JOIN series AS s ON s.run_id = r.id"
     " ORDER BY r.last_seen DESC, r.name, s.tag, s.metric",
     "SELECT s.id FROM series AS s JOIN runs AS r ON r.id = s.run_id"
@@ -161,11 +162,13 @@ static int s_check(query_t *q, const char *path, char *err, size_t errlen)
         s_err(err, errlen, "'%s' is not an erwatch database", path);
         return -1;
     }
-    if (ver < 1 || ver > EW_SCHEMA_VERSION) {
+    if (ver != EW_SCHEMA_VERSION) {
         s_err(err, errlen,
               "database '%s' has schema version %lld; this erwatch reads "
-              "version %d",
-              path, (long long)ver, EW_SCHEMA_VERSION);
+              "version %d%s",
+              path, (long long)ver, EW_SCHEMA_VERSION,
+              ver >= 1 && ver < EW_SCHEMA_VERSION
+                  ? " (erwatchd updates the file when it opens it)" : "");
         return -1;
     }
     return 0;
@@ -333,6 +336,13 @@ static void s_runs_json_row(strbuf_t *b, sqlite3_stmt *st, s_runs_state_t *z)
         s_json_int(b, st, 5);
         strbuf_puts(b, ",\"world\":");
         s_json_int(b, st, 6);
+        strbuf_puts(b, ",\"base\":");
+        strbuf_json_str(b, s_text(st, 11));
+        strbuf_puts(b, ",\"launch\":");
+        if (sqlite3_column_type(st, 12) == SQLITE_NULL)
+            strbuf_puts(b, "null");
+        else
+            strbuf_json_str(b, s_text(st, 12));
         strbuf_puts(b, ",\"tags\":[");
         z->run = run;
     }

@@ -61,6 +61,7 @@ typedef struct {
     char *key;      /* owned; NULL marks an empty slot */
     size_t klen;
     int64_t id;
+    char *name;     /* launches map: the run's name (owned); else NULL */
     uint32_t gen;   /* store_t.gen of the group that last touched the row */
     uint32_t slot;  /* index in that group's touched list */
 } s_entry_t;
@@ -128,6 +129,7 @@ static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen,
     memcpy(e->key, key, klen);
     e->klen = klen;
     e->id = id;
+    e->name = NULL;
     e->gen = 0;
     e->slot = 0;
     m->count++;
@@ -136,8 +138,10 @@ static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen,
 
 static void s_map_clear(s_map_t *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < m->cap; i++) {
         free(m->e[i].key);
+        free(m->e[i].name);
+    }
     free(m->e);
     m->e = NULL;
     m->cap = 0;
@@ -167,6 +171,7 @@ struct store {
     char *path;
     sqlite3_stmt *stmt[STORE_Q_COUNT]; /* prepared once, by the enum above */
     s_map_t runs, series;
+    s_map_t launches; /* "launch\0name" -> run id and name; id -1: refused */
     uint32_t gen;
     s_run_touch_t *rt;
     size_t nrt, crt;
@@ -182,9 +187,9 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     "SELECT id FROM runs WHERE name = ?1",
     /* Never the id of a run still being deleted (runs_deleted): its
      * leftover rows would become the new run's. */
-    "INSERT INTO runs (id, name, first_seen, last_seen) VALUES (1 + max("
+    "INSERT INTO runs (id, name, base, first_seen, last_seen) VALUES (1 + max("
     "(SELECT coalesce(max(id), 0) FROM runs),"
-    " (SELECT coalesce(max(id), 0) FROM runs_deleted)), ?1, ?2, ?2)",
+    " (SELECT coalesce(max(id), 0) FROM runs_deleted)), ?1, ?1, ?2, ?2)",
     "UPDATE runs SET first_seen = min(coalesce(first_seen, ?6), ?6),"
     " last_seen = max(coalesce(last_seen, ?2), ?2),"
     " last_step = max(coalesce(last_step, ?3), ?3), dropped = ?4,"
@@ -211,6 +216,32 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     " WHERE r.name = ?1 AND s.tag = ?2 AND s.metric = ?3",
     "INSERT OR REPLACE INTO spectra (run_id, tag, step, k, vals)"
     " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* launches (see "launches" below) */
+    "SELECT l.run_id, r.name FROM launches AS l JOIN runs AS r ON r.id = l.run_id"
+    " WHERE l.launch = ?1 AND l.name = ?2",
+    "INSERT INTO launches (launch, name, run_id, resumed, first_step, first_seen)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO runs (id, name, base, launch, first_seen, last_seen) VALUES (1 + max("
+    "(SELECT coalesce(max(id), 0) FROM runs),"
+    " (SELECT coalesce(max(id), 0) FROM runs_deleted)), ?1, ?2, ?3, ?4, ?4)",
+    "UPDATE runs SET launch = ?2 WHERE id = ?1",
+    "SELECT id, name FROM runs WHERE base = ?1 ORDER BY id DESC LIMIT 1",
+    "SELECT count(*) FROM runs WHERE base = ?1",
+    "UPDATE runs SET config = coalesce(?2, config), notes = coalesce(?3, notes) WHERE id = ?1",
+    /* rewind: run id ?1, from step ?2 */
+    "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE run_id = ?1)"
+    " AND step >= ?2",
+    "DELETE FROM batches WHERE run_id = ?1 AND step >= ?2",
+    "DELETE FROM spectra WHERE run_id = ?1 AND step >= ?2",
+    "UPDATE series SET"
+    " last_step = (SELECT max(step) FROM points WHERE series_id = series.id),"
+    " vmax = (SELECT max(value) FROM points WHERE series_id = series.id),"
+    " vmin = (SELECT min(value) FROM points WHERE series_id = series.id)"
+    " WHERE run_id = ?1",
+    "DELETE FROM series WHERE run_id = ?1 AND last_step IS NULL",
+    "UPDATE runs SET last_step = (SELECT max(last_step) FROM series WHERE run_id = ?1)"
+    " WHERE id = ?1",
+    "DELETE FROM alerts WHERE run = ?1 AND state = 'resolved' AND first_step >= ?2",
 };
 
 static void s_finalize_all(store_t *s)
@@ -230,6 +261,7 @@ static void s_destroy(store_t *s)
         sqlite3_close(s->db);
     s_map_clear(&s->runs);
     s_map_clear(&s->series);
+    s_map_clear(&s->launches);
     free(s->rt);
     free(s->st);
     free(s->path);
@@ -314,7 +346,24 @@ static int s_check_or_create(store_t *s, const char *path, char *err,
      * it adds what that build did not create (the alerts and spectra tables);
      * columns it cannot add with IF NOT EXISTS are added and filled below. */
     char *msg = NULL;
-    int64_t has_vmax = 0;
+    int64_t has_vmax = 0, has_base = 0;
+    /* Version 1 -> 2: the runs columns of launches and run metadata, added
+     * before the script runs (it indexes runs.base). */
+    if (s_int(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'base'",
+              &has_base) != SQLITE_OK ||
+        (!has_base &&
+         sqlite3_exec(s->db,
+                      "ALTER TABLE runs ADD COLUMN base TEXT;"
+                      "ALTER TABLE runs ADD COLUMN launch TEXT;"
+                      "ALTER TABLE runs ADD COLUMN config TEXT;"
+                      "ALTER TABLE runs ADD COLUMN notes TEXT;"
+                      "UPDATE runs SET base = name;",
+                      NULL, NULL, &msg) != SQLITE_OK)) {
+        s_err(err, errlen, "cannot update the schema in '%s': %s", path,
+              msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -1;
+    }
     if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
         s_int(s->db, "SELECT count(*) FROM pragma_table_info('series') WHERE name = 'vmax'",
               &has_vmax) != SQLITE_OK ||
@@ -534,25 +583,26 @@ static const char *s_support(ew_support_t sup)
 static int s_run_id(store_t *s, const result_t *r, size_t rlen,
                     s_run_touch_t **touch)
 {
-    uint64_t h = s_hash(r->run, rlen);
-    s_entry_t *e = s_map_find(&s->runs, r->run, rlen, h);
+    const char *run = r->stored_run;
+    uint64_t h = s_hash(run, rlen);
+    s_entry_t *e = s_map_find(&s->runs, run, rlen, h);
     if (!e) {
         sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET], *add = s->stmt[STORE_Q_RUN_ADD];
         int64_t id = 0;
         int found = 0, rc;
-        sqlite3_bind_text(get, 1, r->run, (int)rlen, SQLITE_STATIC);
+        sqlite3_bind_text(get, 1, run, (int)rlen, SQLITE_STATIC);
         rc = s_get_id(get, &id, &found);
         if (rc != SQLITE_OK)
             return rc;
         if (!found) {
-            sqlite3_bind_text(add, 1, r->run, (int)rlen, SQLITE_STATIC);
+            sqlite3_bind_text(add, 1, run, (int)rlen, SQLITE_STATIC);
             sqlite3_bind_double(add, 2, r->recv_time);
             rc = s_exec(add);
             if (rc != SQLITE_OK)
                 return rc;
             id = sqlite3_last_insert_rowid(s->db);
         }
-        e = s_map_add(&s->runs, r->run, rlen, h, id);
+        e = s_map_add(&s->runs, run, rlen, h, id);
     }
     if (e->gen != s->gen) {
         if (s->nrt == s->crt) {
@@ -591,7 +641,7 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
                        size_t mlen, double value, int64_t *id)
 {
     char key[3 * (EW_NAME_MAX + 1)];
-    memcpy(key, r->run, rlen);
+    memcpy(key, r->stored_run, rlen);
     key[rlen] = '\0';
     memcpy(key + rlen + 1, r->tag, tlen);
     key[rlen + 1 + tlen] = '\0';
@@ -699,9 +749,241 @@ static int s_put_spectrum(store_t *s, int64_t run_id, const result_t *r, size_t 
     return s_exec(st);
 }
 
+/* ---------------------------------------------------------------- launches */
+
+/* s_put_result(): the result was not stored, on purpose (resume_missing). */
+#define S_SKIP (-2)
+
+static int s_put_touched(store_t *s);
+
+/* *is_free = 1 when no run has this name. */
+static int s_name_free(store_t *s, const char *name, int *is_free)
+{
+    sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET];
+    int64_t id;
+    int found = 0;
+    sqlite3_bind_text(get, 1, name, -1, SQLITE_STATIC);
+    int rc = s_get_id(get, &id, &found);
+    *is_free = !found;
+    return rc;
+}
+
+/* The name a new launch of `given` gets (OUT: name, EW_NAME_MAX + 1 bytes):
+ * given itself when no run has it, else given.K for the first free K from
+ * 1 + the number of runs of that base (so usually 2, 3, ...), given cut at a
+ * character boundary when the suffix would pass EW_NAME_MAX bytes. */
+static int s_fresh_name(store_t *s, const char *given, size_t glen, char *name)
+{
+    int is_free = 0;
+    memcpy(name, given, glen);
+    name[glen] = '\0';
+    int rc = s_name_free(s, name, &is_free);
+    if (rc != SQLITE_OK || is_free)
+        return rc;
+    sqlite3_stmt *cnt = s->stmt[STORE_Q_BASE_COUNT];
+    int64_t count = 0;
+    int found = 0;
+    sqlite3_bind_text(cnt, 1, given, (int)glen, SQLITE_STATIC);
+    if ((rc = s_get_id(cnt, &count, &found)) != SQLITE_OK)
+        return rc;
+    for (int64_t k = count + 1 < 2 ? 2 : count + 1;; k++) {
+        char suffix[24];
+        int sl = snprintf(suffix, sizeof suffix, ".%lld", (long long)k);
+        size_t keep = glen;
+        if (keep + (size_t)sl > EW_NAME_MAX) {
+            keep = EW_NAME_MAX - (size_t)sl;
+            while (keep > 0 && ((unsigned char)given[keep] & 0xc0) == 0x80)
+                keep--; /* not inside a UTF-8 sequence */
+        }
+        memcpy(name, given, keep);
+        memcpy(name + keep, suffix, (size_t)sl + 1);
+        if ((rc = s_name_free(s, name, &is_free)) != SQLITE_OK || is_free)
+            return rc;
+    }
+}
+
+/* The run a resume of `given` continues: the latest run (highest id) whose
+ * base is given, else the run named given. *found = 0 when neither exists. */
+static int s_resume_target(store_t *s, const char *given, size_t glen, int64_t *id,
+                           char *name, int *found)
+{
+    sqlite3_stmt *st = s->stmt[STORE_Q_RESUME_BASE];
+    sqlite3_bind_text(st, 1, given, (int)glen, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(name, EW_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    if (*found)
+        return SQLITE_OK;
+    sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET];
+    sqlite3_bind_text(get, 1, given, (int)glen, SQLITE_STATIC);
+    rc = s_get_id(get, id, found);
+    if (*found) {
+        memcpy(name, given, glen);
+        name[glen] = '\0';
+    }
+    return rc;
+}
+
+static int s_exec_run_step(store_t *s, int which, int64_t run_id, int64_t step)
+{
+    sqlite3_stmt *st = s->stmt[which];
+    sqlite3_bind_int64(st, 1, run_id);
+    if (step >= 0)
+        sqlite3_bind_int64(st, 2, step);
+    return s_exec(st);
+}
+
+/* Removes what run run_id (named name) holds at steps >= step: points,
+ * batches, spectra, resolved alert episodes that began there; recomputes
+ * series.last_step/vmax/vmin and runs.last_step. What this group touched
+ * so far is written first, and the id caches restart, since series rows may
+ * go. */
+static int s_rewind(store_t *s, int64_t run_id, const char *name, int64_t step)
+{
+    int rc = s_put_touched(s);
+    s->nrt = s->nst = 0;
+    s_map_clear(&s->runs);
+    s_map_clear(&s->series);
+    s->gen = 1; /* fresh map entries start at 0: never equal */
+    static const int del[] = {STORE_Q_RW_POINTS, STORE_Q_RW_BATCHES, STORE_Q_RW_SPECTRA};
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof del / sizeof del[0]; i++)
+        rc = s_exec_run_step(s, del[i], run_id, step);
+    if (rc == SQLITE_OK)
+        rc = s_exec_run_step(s, STORE_Q_RW_SERIES, run_id, -1);
+    if (rc == SQLITE_OK)
+        rc = s_exec_run_step(s, STORE_Q_RW_SERIES_DEL, run_id, -1);
+    if (rc == SQLITE_OK)
+        rc = s_exec_run_step(s, STORE_Q_RW_RUN, run_id, -1);
+    if (rc == SQLITE_OK) {
+        sqlite3_stmt *st = s->stmt[STORE_Q_RW_ALERTS];
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, step);
+        rc = s_exec(st);
+    }
+    return rc;
+}
+
+/* Sets r->stored_run: the run this result goes to (see store.h). Returns
+ * SQLITE_OK, S_SKIP (resume of a run that does not exist), an SQLite
+ * error, or -1 with err filled. */
+static int s_launch_resolve(store_t *s, result_t *r, size_t rlen, char *err, size_t errlen)
+{
+    r->rewind_from = -1;
+    r->resume_missing = 0;
+    if (!r->launch[0]) {
+        memcpy(r->stored_run, r->run, rlen + 1);
+        return SQLITE_OK;
+    }
+    size_t llen = strnlen(r->launch, EW_LAUNCH_MAX + 1);
+    if (llen > EW_LAUNCH_MAX) {
+        s_err(err, errlen, "cannot store run '%s': launch is longer than %d bytes", r->run,
+              EW_LAUNCH_MAX);
+        return -1;
+    }
+    char key[EW_LAUNCH_MAX + 1 + EW_NAME_MAX];
+    memcpy(key, r->launch, llen);
+    key[llen] = '\0';
+    memcpy(key + llen + 1, r->run, rlen);
+    size_t klen = llen + 1 + rlen;
+    uint64_t h = s_hash(key, klen);
+    s_entry_t *e = s_map_find(&s->launches, key, klen, h);
+    if (e && e->id < 0) {
+        r->resume_missing = 2;
+        return S_SKIP;
+    }
+    if (e) {
+        snprintf(r->stored_run, sizeof r->stored_run, "%s", e->name);
+        return SQLITE_OK;
+    }
+
+    char name[EW_NAME_MAX + 1];
+    int64_t id = 0, step = (int64_t)r->step;
+    sqlite3_stmt *get = s->stmt[STORE_Q_LAUNCH_GET];
+    sqlite3_bind_text(get, 1, r->launch, (int)llen, SQLITE_STATIC);
+    sqlite3_bind_text(get, 2, r->run, (int)rlen, SQLITE_STATIC);
+    int rc = sqlite3_step(get);
+    int known = rc == SQLITE_ROW;
+    if (known) {
+        id = sqlite3_column_int64(get, 0);
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(get, 1));
+    }
+    sqlite3_reset(get);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+
+    if (!known && r->resume) {
+        int found = 0;
+        if ((rc = s_resume_target(s, r->run, rlen, &id, name, &found)) != SQLITE_OK)
+            return rc;
+        if (!found) {
+            s_map_add(&s->launches, key, klen, h, -1);
+            r->resume_missing = 1;
+            return S_SKIP;
+        }
+        if ((rc = s_rewind(s, id, name, step)) != SQLITE_OK)
+            return rc;
+        sqlite3_stmt *set = s->stmt[STORE_Q_RUN_LAUNCH_SET];
+        sqlite3_bind_int64(set, 1, id);
+        sqlite3_bind_text(set, 2, r->launch, (int)llen, SQLITE_STATIC);
+        if ((rc = s_exec(set)) != SQLITE_OK)
+            return rc;
+        r->rewind_from = step;
+    } else if (!known) {
+        if ((rc = s_fresh_name(s, r->run, rlen, name)) != SQLITE_OK)
+            return rc;
+        sqlite3_stmt *add = s->stmt[STORE_Q_RUN_ADD_LAUNCHED];
+        sqlite3_bind_text(add, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(add, 2, r->run, (int)rlen, SQLITE_STATIC);
+        sqlite3_bind_text(add, 3, r->launch, (int)llen, SQLITE_STATIC);
+        sqlite3_bind_double(add, 4, r->recv_time);
+        if ((rc = s_exec(add)) != SQLITE_OK)
+            return rc;
+        id = sqlite3_last_insert_rowid(s->db);
+    }
+    if (!known) {
+        sqlite3_stmt *add = s->stmt[STORE_Q_LAUNCH_ADD];
+        sqlite3_bind_text(add, 1, r->launch, (int)llen, SQLITE_STATIC);
+        sqlite3_bind_text(add, 2, r->run, (int)rlen, SQLITE_STATIC);
+        sqlite3_bind_int64(add, 3, id);
+        sqlite3_bind_int(add, 4, r->resume ? 1 : 0);
+        sqlite3_bind_int64(add, 5, step);
+        sqlite3_bind_double(add, 6, r->recv_time);
+        if ((rc = s_exec(add)) != SQLITE_OK)
+            return rc;
+    }
+    e = s_map_add(&s->launches, key, klen, h, id);
+    size_t nlen = strlen(name) + 1;
+    e->name = ew_xrealloc(NULL, nlen);
+    memcpy(e->name, name, nlen);
+    memcpy(r->stored_run, name, nlen);
+    return SQLITE_OK;
+}
+
+/* The run's config and notes, when the result carries them. */
+static int s_put_meta(store_t *s, int64_t run_id, const result_t *r)
+{
+    sqlite3_stmt *st = s->stmt[STORE_Q_META_SET];
+    sqlite3_bind_int64(st, 1, run_id);
+    if (r->config)
+        sqlite3_bind_text(st, 2, r->config, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    if (r->notes)
+        sqlite3_bind_text(st, 3, r->notes, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    return s_exec(st);
+}
+
 /* Stores one result. Returns SQLITE_OK, an SQLite error code, or -1 for an
  * invalid result (err filled). */
-static int s_put_result(store_t *s, const result_t *r, char *err,
+static int s_put_result(store_t *s, result_t *r, char *err,
                         size_t errlen)
 {
     size_t rlen = s_name_len(r->run, "run", err, errlen);
@@ -719,11 +1001,17 @@ static int s_put_result(store_t *s, const result_t *r, char *err,
         return -1;
     }
 
+    int rc = s_launch_resolve(s, r, rlen, err, errlen);
+    if (rc != SQLITE_OK)
+        return rc;
+    rlen = strlen(r->stored_run);
     s_run_touch_t *touch;
-    int rc = s_run_id(s, r, rlen, &touch);
+    rc = s_run_id(s, r, rlen, &touch);
     if (rc != SQLITE_OK)
         return rc;
     int64_t run_id = touch->id;
+    if ((r->config || r->notes) && (rc = s_put_meta(s, run_id, r)) != SQLITE_OK)
+        return rc;
     /* A scalar-only batch (views 0) has no shape: it leaves the batches
      * table (one row per embedding batch) alone. */
     if (r->views > 0 && (rc = s_put_batch(s, run_id, r, tlen, support)) != SQLITE_OK)
@@ -797,6 +1085,7 @@ static void s_cache_reset(store_t *s)
 {
     s_map_clear(&s->runs);
     s_map_clear(&s->series);
+    s_map_clear(&s->launches);
     s->gen = 0;
 }
 
@@ -823,12 +1112,14 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
         return -1;
     }
     long points = 0;
-    const result_t *r = NULL;
+    result_t *r = NULL;
     for (size_t i = 0; i < n; i++) {
         r = results[i];
         if (!r)
             continue;
         rc = s_put_result(s, r, err, errlen);
+        if (rc == S_SKIP)
+            continue; /* refused (resume_missing); the writer counts it */
         if (rc != SQLITE_OK)
             goto fail;
         points += r->npoints;

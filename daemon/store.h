@@ -5,6 +5,13 @@
  * so that readers (query.h) never block the writer or each other.
  * store_write() stores a group of results in ONE transaction with prepared
  * statements; a (run, tag, metric, step) that exists is replaced.
+ *
+ * Launches (schema/README.md, "Runs and launches"): a result that carries a
+ * launch goes to the run that launch was given for its run name, decided
+ * at its first result: the name itself when free, else NAME.2, NAME.3...;
+ * with resume, the latest run of that name, whose points at steps >= the
+ * first step are removed first (rewind). store_write() records the decision
+ * in each result (stored_run, rewind_from, resume_missing: batch.h).
  */
 #ifndef ERWATCH_STORE_H
 #define ERWATCH_STORE_H
@@ -15,7 +22,7 @@
 #include "alerts.h"
 #include "batch.h"
 
-#define EW_SCHEMA_VERSION 1
+#define EW_SCHEMA_VERSION 2
 /* PRAGMA application_id of an erwatch database ("erwt"; schema/schema.sql). */
 #define EW_APPLICATION_ID 0x65727774
 

@@ -131,6 +131,8 @@ int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *
     if (s_run(s_prep(db, "INSERT INTO runs_deleted (id, name, deleted_time) VALUES (?1, ?2, ?3)",
                      "itd", out->id, name, now)) != SQLITE_OK ||
         s_run(s_prep(db, "DELETE FROM runs WHERE id = ?1", "i", out->id)) != SQLITE_OK ||
+        /* its launches go with it: a launch that sends again starts afresh */
+        s_run(s_prep(db, "DELETE FROM launches WHERE run_id = ?1", "i", out->id)) != SQLITE_OK ||
         s_run(s_prep(db, "DELETE FROM alerts WHERE run = ?1", "t", name)) != SQLITE_OK)
         goto fail;
     out->alerts = sqlite3_changes(db);
@@ -231,7 +233,9 @@ int store_run_rename(store_t *s, const char *old, const char *new_name, char *er
         s_rollback(db);
         return !found ? -ENOENT : -EEXIST;
     }
-    if (s_run(s_prep(db, "UPDATE runs SET name = ?2 WHERE id = ?1", "it", id, new_name)) !=
+    /* base follows: a resume of the new name finds the run (store.h) */
+    if (s_run(s_prep(db, "UPDATE runs SET name = ?2, base = ?2 WHERE id = ?1", "it", id,
+                     new_name)) !=
             SQLITE_OK ||
         s_run(s_prep(db, "UPDATE alerts SET run = ?2 WHERE run = ?1", "tt", old, new_name)) !=
             SQLITE_OK ||

@@ -63,6 +63,12 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
     r->rank = h->rank;
     r->world = h->world;
     r->ranks = h->ranks;
+    memcpy(r->launch, h->launch, sizeof(r->launch));
+    r->resume = h->resume;
+    r->rewind_from = -1;
+    r->config = b->config; /* moved: the result owns them now */
+    r->notes = b->notes;
+    b->config = b->notes = NULL;
     r->dropped = h->dropped;
 
     metrics_params_t p;

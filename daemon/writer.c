@@ -116,6 +116,33 @@ static result_t *s_next(writer_t *w, int timeout_ms)
     }
 }
 
+/* Logs what the store decided about launches in a committed group (a new
+ * run name, a rewind, a refused resume) and counts the refused results.
+ * Returns how many results were refused. */
+static size_t s_count_launches(writer_t *w, result_t **group, size_t n)
+{
+    size_t refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        const result_t *r = group[i];
+        if (!r)
+            continue;
+        if (r->resume_missing) {
+            refused++;
+            if (r->resume_missing == 1)
+                log_warn("launch %s asked to resume run \"%s\", which does not exist: its "
+                         "batches are not stored (rejected.resume_unknown); start it without "
+                         "resume to make a new run", r->launch, r->run);
+        } else if (r->rewind_from >= 0) {
+            log_info("launch %s resumes run \"%s\" at step %lld: its points at steps >= %lld "
+                     "from earlier launches are removed", r->launch, r->stored_run,
+                     (long long)r->rewind_from, (long long)r->rewind_from);
+        }
+    }
+    if (refused)
+        stats_inc(&w->stats->rejected[EW_REJ_RESUME_UNKNOWN], refused);
+    return refused;
+}
+
 static void s_commit(writer_t *w, result_t **group, size_t n)
 {
     char err[512];
@@ -130,7 +157,8 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         if (pts >= 0) {
             stats_observe_commit(w->stats, ew_monotonic() - t0);
             stats_set(&w->stats->store_up, 1);
-            stats_inc(&w->stats->stored, n);
+            size_t refused = s_count_launches(w, group, n);
+            stats_inc(&w->stats->stored, n - refused);
             stats_inc(&w->stats->points_written, (uint64_t)pts);
             if (failures)
                 log_info("writer: database writable again; %zu result(s) stored", n);

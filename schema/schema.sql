@@ -1,11 +1,12 @@
--- erwatch database schema, version 1.
+-- erwatch database schema, version 2.
 --
 -- The daemon (daemon/store.c) runs this file, compiled in, inside one
 -- transaction when it creates a new database, and again when it opens an
--- existing version-1 file: every statement is idempotent (IF NOT EXISTS), so
--- that run adds what an older build of version 1 did not create (the
--- `alerts` and `runs_deleted` tables, the index on runs.last_seen) and
--- changes nothing else. schema/README.md documents
+-- existing file: every statement is idempotent (IF NOT EXISTS), so that run
+-- adds what an older build did not create (the `alerts`, `runs_deleted` and
+-- `launches` tables, the indexes) and changes nothing else; columns added
+-- since version 1 are added by store.c before this runs (schema/README.md,
+-- "Versioning"). schema/README.md documents
 -- every table, column and view; that page is the stable interface for people
 -- who query the database directly. Times are Unix seconds (REAL), steps are
 -- the training steps clients send. Change this file only together with
@@ -13,9 +14,11 @@
 
 -- "erwt": marks the file as an erwatch database (see `PRAGMA application_id`).
 PRAGMA application_id = 1702000500;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
--- One row per run name ever seen.
+-- One row per run. A launch (one execution of a training job) that gives a
+-- name already taken by another launch gets its own run, NAME.2, NAME.3...
+-- (schema/README.md, "Runs and launches").
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL UNIQUE,
@@ -23,10 +26,28 @@ CREATE TABLE IF NOT EXISTS runs (
     last_seen   REAL,                        -- daemon receive time, latest batch
     last_step   INTEGER,                     -- highest step stored
     dropped     INTEGER NOT NULL DEFAULT 0,  -- latest client-reported drop count
-    world       INTEGER                      -- latest `world` sent, NULL if never
+    world       INTEGER,                     -- latest `world` sent, NULL if never
+    base        TEXT,                        -- the name the client gave
+    launch      TEXT,                        -- latest launch writing it, NULL: none
+    config      TEXT,                        -- JSON object (hyper-parameters), NULL: none
+    notes       TEXT                         -- free text, NULL: none
 );
 -- Oldest first for retention, newest first for GET /api/runs.
 CREATE INDEX IF NOT EXISTS runs_by_last_seen ON runs (last_seen);
+CREATE INDEX IF NOT EXISTS runs_by_base ON runs (base);
+
+-- One row per (launch, run name given): which run that launch's batches of
+-- that name go to. Makes the naming stable across daemon restarts.
+CREATE TABLE IF NOT EXISTS launches (
+    launch      TEXT    NOT NULL,            -- the header's `launch`
+    name        TEXT    NOT NULL,            -- the header's `run`
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    resumed     INTEGER NOT NULL CHECK (resumed IN (0, 1)),
+    first_step  INTEGER NOT NULL,            -- step of its first stored batch
+    first_seen  REAL    NOT NULL,            -- daemon receive time of that batch
+    PRIMARY KEY (launch, name)
+);
+CREATE INDEX IF NOT EXISTS launches_by_run ON launches (run_id);
 
 -- One row per (run, tag, metric): a time series.
 CREATE TABLE IF NOT EXISTS series (

@@ -172,6 +172,21 @@ def seeds():
     s["rej_nonfinite_f64_overflow"] = message([header(dtype="f64"),
                                                struct.pack("<d", 1e39) + tensor("f64")[8:]])
     s["rej_nonfinite_view2"] = message([header(views=2), t, t[:-4] + nan32])
+    # launch identity and run metadata
+    s["ok_launch_resume_config"] = message([header(launch="5f0c2a9e41d3b7c8", resume=True,
+                                                   config='{"lr": 0.05, "opt": {"m": [0.9]}}',
+                                                   notes="try 2\nlonger warm-up"), t])
+    s["hdr_ok_config_max"] = header_only(header(config='{"k":"' + "a" * (32768 - 8) + '"}'))
+    s["rej_bad_launch_space"] = message([header(launch="a b"), t])
+    s["rej_bad_launch_long"] = message([header(launch="x" * 129), t])
+    s["rej_bad_launch_resume_alone"] = message([header(resume=True), t])
+    s["rej_bad_type_resume_int"] = message([header(launch="x", resume=1), t])
+    s["rej_bad_config_not_json"] = message([header(config="{lr: 1}"), t])
+    s["rej_bad_config_array"] = message([header(config="[1]"), t])
+    s["rej_bad_config_dup_key"] = message([header(config='{"a": 1, "a": 2}'), t])
+    s["rej_bad_config_deep"] = header_only(header(config="[" * 3000 + "]" * 3000))
+    s["rej_bad_config_over"] = header_only(header(config='{"k":"' + "a" * 32768 + '"}'))
+    s["rej_bad_config_notes_ctl"] = message([header(notes="a\x01"), t])
     return s
 
 

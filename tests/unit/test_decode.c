@@ -69,6 +69,19 @@ static const kv_t s_base[] = {
     {0},
 };
 
+/* Filled by s_big_fill() before the cases run: a JSON object of exactly
+ * EW_CONFIG_MAX + 1 bytes, {"k":"aaa...a"}, good JSON but too long. */
+static char s_big[EW_CONFIG_MAX + 2];
+
+static void s_big_fill(void)
+{
+    size_t n = EW_CONFIG_MAX + 1;
+    memset(s_big, 'a', n);
+    memcpy(s_big, "{\"k\":\"", 6);
+    memcpy(s_big + n - 2, "\"}", 2);
+    s_big[n] = '\0';
+}
+
 static void s_pack_value(msgpack_packer *pk, const kv_t *e);
 
 static void s_pack_map(msgpack_packer *pk, const kv_t *list)
@@ -455,6 +468,40 @@ TEST(good_every_optional_key)
     ASSERT_EQ(h.pool, 1);
     ASSERT_EQ(h.rank, 1);
     ASSERT_EQ(h.ranks, 0);
+}
+
+TEST(launch_resume_config_notes)
+{
+    static const kv_t over[] = {
+        KS("launch", "0123abcd-ef"), KB("resume"), KS("config", "{\"lr\": 0.05, \"opt\": {\"m\": [1, 2]}}"),
+        KS("notes", "first try\n\twith tabs, \xc3\xa9t\xc3\xa9"), {0}};
+    static const float t[6] = {0};
+    decode_error_t err;
+    batch_t *b = NULL;
+    ASSERT_EQ(s_decode(over, t, sizeof t, &b, &err), 0);
+    ASSERT(b != NULL);
+    ASSERT_STREQ(b->h.launch, "0123abcd-ef");
+    ASSERT_EQ(b->h.resume, 1);
+    ASSERT_STREQ(b->config, "{\"lr\": 0.05, \"opt\": {\"m\": [1, 2]}}");
+    ASSERT_STREQ(b->notes, "first try\n\twith tabs, \xc3\xa9t\xc3\xa9");
+    batch_destroy(&b);
+    /* absent: nothing */
+    ASSERT_EQ(s_decode(NULL, t, sizeof t, &b, &err), 0);
+    ASSERT(b != NULL);
+    ASSERT_STREQ(b->h.launch, "");
+    ASSERT_EQ(b->h.resume, 0);
+    ASSERT(b->config == NULL && b->notes == NULL);
+    batch_destroy(&b);
+    /* the largest config allowed */
+    s_big_fill();
+    s_big[EW_CONFIG_MAX - 2] = '"';
+    s_big[EW_CONFIG_MAX - 1] = '}';
+    s_big[EW_CONFIG_MAX] = '\0';
+    kv_t big[] = {KSN("config", s_big, EW_CONFIG_MAX), {0}};
+    ASSERT_EQ(s_decode(big, t, sizeof t, &b, &err), 0);
+    ASSERT(b != NULL);
+    ASSERT_EQ(strlen(b->config), EW_CONFIG_MAX);
+    batch_destroy(&b);
 }
 
 TEST(metric_set_and_parameters)
@@ -851,6 +898,34 @@ static const bad_t s_bad[] = {
      POISON("\x00\x00\x00\xf0\xff\xff\xef\x47") /* 0x1.ffffffp+127 */},
     {"NaN in view 2", EW_REJ_NONFINITE, .over = {KI("views", 2), {0}}, .views = 2,
      POISON("\x00\x00\xc0\x7f"), .msg_has = "tensor frame 3 has NaN"},
+    /* bad_launch */
+    {"launch empty", EW_REJ_BAD_LAUNCH, .over = {KS("launch", ""), {0}},
+     .msg_has = "must be 1..128"},
+    {"launch with a space", EW_REJ_BAD_LAUNCH, .over = {KS("launch", "a b"), {0}},
+     .msg_has = "has byte 0x20 at 1"},
+    {"launch non-ASCII", EW_REJ_BAD_LAUNCH, .over = {KS("launch", "\xc3\xa9"), {0}}},
+    {"launch 129 bytes", EW_REJ_BAD_LAUNCH, .over = {KSN("launch", s_big, 129), {0}}},
+    {"launch int", EW_REJ_BAD_TYPE, .over = {KI("launch", 7), {0}}},
+    {"resume without launch", EW_REJ_BAD_LAUNCH, .over = {KB("resume"), {0}},
+     .msg_has = "resume is true without a launch"},
+    {"resume int", EW_REJ_BAD_TYPE, .over = {KS("launch", "x"), KI("resume", 1), {0}},
+     .msg_has = "\"resume\" must be true or false"},
+    /* bad_config */
+    {"config not JSON", EW_REJ_BAD_CONFIG, .over = {KS("config", "{lr: 0.1}"), {0}},
+     .msg_has = "config is not JSON"},
+    {"config an array", EW_REJ_BAD_CONFIG, .over = {KS("config", "[1, 2]"), {0}},
+     .msg_has = "must be a JSON object"},
+    {"config NaN", EW_REJ_BAD_CONFIG, .over = {KS("config", "{\"lr\": NaN}"), {0}}},
+    {"config key twice", EW_REJ_BAD_CONFIG, .over = {KS("config", "{\"a\": 1, \"a\": 2}"), {0}}},
+    {"config trailing", EW_REJ_BAD_CONFIG, .over = {KS("config", "{} {}"), {0}}},
+    {"config a map", EW_REJ_BAD_TYPE, .over = {KM("config", (kv_t[]){KI("lr", 1), {0}}), {0}}},
+    {"config over the limit", EW_REJ_BAD_CONFIG,
+     .over = {KSN("config", s_big, EW_CONFIG_MAX + 1), {0}}, .msg_has = "the limit is 32768"},
+    {"notes control char", EW_REJ_BAD_CONFIG, .over = {KS("notes", "a\x01"), {0}},
+     .msg_has = "control character 0x01"},
+    {"notes bad UTF-8", EW_REJ_BAD_CONFIG, .over = {KS("notes", "a\xff"), {0}}},
+    {"notes over the limit", EW_REJ_BAD_CONFIG,
+     .over = {KSN("notes", s_big, EW_NOTES_MAX + 1), {0}}},
 };
 /* clang-format on */
 
@@ -913,6 +988,7 @@ TEST(every_reason_is_produced)
 {
     int seen[EW_REJ_COUNT] = {0}, failed = 0;
     size_t ncases = sizeof s_bad / sizeof s_bad[0];
+    s_big_fill();
     for (size_t i = 0; i < ncases; i++)
         failed += !s_run_bad(&s_bad[i], seen);
     for (int r = 0; r < EW_REJ_DECODE_COUNT; r++) {
@@ -1105,7 +1181,8 @@ TEST(names_of_enums)
     static const char *const want[EW_REJ_COUNT] = {
         "frames", "msgpack", "missing_key", "bad_type",   "version",   "bad_name",
         "dtype",  "shape",   "bad_value",   "frame_size", "nonfinite",
-        "pool_late", "pool_duplicate", "pool_mismatch", "pool_too_large",
+        "bad_launch", "bad_config",
+        "pool_late", "pool_duplicate", "pool_mismatch", "pool_too_large", "resume_unknown",
     };
     for (int r = 0; r < EW_REJ_COUNT; r++)
         ASSERT_STREQ(decode_reason_name((ew_reject_t)r), want[r]);
@@ -1138,6 +1215,7 @@ int main(void)
         T(good_two_views),
         T(good_scalar_only),
         T(good_every_optional_key),
+        T(launch_resume_config_notes),
         T(metric_set_and_parameters),
         T(unknown_keys_are_ignored),
         T(wide_int_encodings_are_ints),

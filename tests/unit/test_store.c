@@ -723,7 +723,7 @@ TEST(refuses_newer_schema)
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     store_close(&s);
     sqlite3 *db = raw_open(path);
-    ASSERT_EQ(raw_exec(db, "PRAGMA user_version = 2"), SQLITE_OK);
+    ASSERT_EQ(raw_exec(db, "PRAGMA user_version = 3"), SQLITE_OK);
     sqlite3_close(db);
 
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
@@ -733,7 +733,7 @@ TEST(refuses_newer_schema)
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
     ASSERT_NULL(q);
-    ASSERT_HAS(err, "version 2");
+    ASSERT_HAS(err, "version 3");
 }
 
 TEST(refuses_other_sqlite_db_untouched)
