@@ -502,12 +502,13 @@ int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out,
     /* The page of runs first, then their series: the cost follows the page,
      * not the number of runs (runs_by_last_seen gives the order). */
     strbuf_puts(&sql, "WITH page AS (SELECT id, name, first_seen, last_seen, last_step,"
-                      " dropped, world FROM runs");
+                      " dropped, world, base, launch FROM runs");
     s_runs_where(&sql, f, 1);
     strbuf_puts(&sql, " ORDER BY last_seen DESC, name LIMIT ? OFFSET ?)"
                       " SELECT p.id, p.name, p.first_seen, p.last_seen, p.last_step, p.dropped,"
                       " p.world, s.tag, s.metric, s.last_step,"
-                      " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag)"
+                      " max(s.last_step) OVER (PARTITION BY s.run_id, s.tag),"
+                      " p.base, p.launch"
                       " FROM page AS p LEFT JOIN series AS s ON s.run_id = p.id"
                       " ORDER BY p.last_seen DESC, p.name, s.tag, s.metric");
     sqlite3_stmt *list = NULL, *count = NULL;

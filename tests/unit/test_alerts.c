@@ -676,10 +676,78 @@ TEST(store_round_trip_and_schema_upgrade)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* ---------------------------------------------------------------- rewind */
+
+TEST(rewind_ends_what_removed_points_started)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches\n"
+                          "alert Lower scalar=x when value < 0.2 for 2 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alert_changes_t ch = {0};
+    uint64_t pending, firing;
+    for (int s = 1; s <= 3; s++)
+        s_feed(a, &ch, s, 5);
+    for (int s = 4; s <= 7; s++)
+        s_feed(a, &ch, s, 0.5); /* Low fires at 6 */
+    s_feed(a, &ch, 8, 0.1);     /* Lower pending at 8 */
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 1);
+    ASSERT_EQ(firing, 1);
+    /* another run's states are left alone */
+    result_t other = s_res("other", "proj", 1, "x", 0.1);
+    alerts_observe(a, &other, 1.0, &ch); /* Low and Lower pending for it */
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 3);
+
+    /* a resume from step 5: Low began at 4 (kept, resolved at 5), Lower
+     * began at 8 (deleted) */
+    alert_changes_clear(&ch);
+    alerts_rewind(a, "run", 5, 2000.0, &ch);
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 2); /* other's */
+    ASSERT_EQ(firing, 0);
+    size_t resolved = 0, deleted = 0;
+    for (size_t i = 0; i < ch.n; i++) {
+        if (ch.v[i].kind == ALERT_CH_DELETE) {
+            deleted++;
+            ASSERT_STREQ(ch.v[i].a.alertname, "Lower");
+        } else {
+            resolved++;
+            ASSERT_EQ(ch.v[i].notify, 1);
+            ASSERT_EQ(ch.v[i].a.state, ALERT_RESOLVED);
+            ASSERT_EQ(ch.v[i].a.resolved_step, 5);
+            ASSERT_STREQ(ch.v[i].a.alertname, "Low");
+        }
+    }
+    ASSERT_EQ(resolved, 1);
+    ASSERT_EQ(deleted, 1);
+    /* the streak starts afresh: two low points do not fire Low (3 needed) */
+    alert_changes_clear(&ch);
+    s_feed(a, &ch, 5, 0.5);
+    s_feed(a, &ch, 6, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
+    s_feed(a, &ch, 7, 0.5);
+    ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
+
+    /* a firing episode that began after the resume step goes entirely */
+    alert_changes_clear(&ch);
+    alerts_rewind(a, "run", 5, 3000.0, &ch);
+    ASSERT_EQ(ch.n, 2);
+    ASSERT_EQ(ch.v[0].kind, ALERT_CH_UPSERT);
+    ASSERT_EQ(ch.v[0].notify, 1);
+    ASSERT_EQ(ch.v[1].kind, ALERT_CH_DELETE);
+    ASSERT_EQ(ch.v[1].a.id, ch.v[0].a.id);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
         T(for_batches_fires_on_the_nth_point_once),
+        T(rewind_ends_what_removed_points_started),
         T(pending_that_recovers_is_deleted_and_never_notified),
         T(for_steps_counts_steps_not_points),
         T(for_zero_fires_at_the_first_point),

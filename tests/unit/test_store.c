@@ -1018,15 +1018,17 @@ TEST(query_runs_json)
     ASSERT_PREFIX(j, "{\"runs\":[{\"run\":\"we\\\"ird\\\\run\","
                      "\"first_seen\":1700000050,\"last_seen\":1700000100.5,"
                      "\"last_step\":12,\"dropped\":3,\"world\":null,"
+                     "\"base\":\"we\\\"ird\\\\run\",\"launch\":null,"
                      "\"tags\":[");
     ASSERT_HAS(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
                      "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
                      "\"metrics\":[\"er_entropy\",\"loss\"]}],\"id\":");
     ASSERT_HAS(j, "{\"run\":\"plain\",");
-    ASSERT_HAS(j, "\"world\":8,\"tags\":[{\"tag\":\"projector\"");
+    ASSERT_HAS(j, "\"world\":8,\"base\":\"plain\",\"launch\":null,"
+                  "\"tags\":[{\"tag\":\"projector\"");
     ASSERT_HAS(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
                      "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
-                     "\"world\":null,\"tags\":[],\"id\":");
+                     "\"world\":null,\"base\":\"empty\",\"launch\":null,\"tags\":[],\"id\":");
     ASSERT_LT(strstr(j, "\"plain\""), strstr(j, "\"empty\""));
 
     /* appends to what the buffer holds */
@@ -1130,6 +1132,236 @@ TEST(many_series_cache)
     store_close(&s);
 }
 
+/* ---------------------------------------------------------------- launches */
+
+/* mk2 with a launch (and resume). */
+static result_t *mkl(const char *run, uint64_t step, double v, const char *launch, int resume)
+{
+    result_t *r = mk2(run, "t", step, v);
+    snprintf(r->launch, sizeof r->launch, "%s", launch);
+    r->resume = resume;
+    return r;
+}
+
+/* Writes one result and frees it; returns the stored run name (static). */
+static char g_stored[EW_NAME_MAX + 1];
+static const char *put1(store_t *s, result_t *r)
+{
+    char err[256] = "";
+    long n = store_write(s, &r, 1, err, sizeof err);
+    if (n < 0)
+        fprintf(stderr, "  store_write: %s\n", err);
+    snprintf(g_stored, sizeof g_stored, "%s", r->resume_missing ? "(refused)" : r->stored_run);
+    result_destroy(&r);
+    return g_stored;
+}
+
+TEST(two_launches_one_name_kept_apart)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    for (int i = 0; i < 5; i++)
+        ASSERT_STREQ(put1(s, mkl("exp", (uint64_t)i, 1.0 + i, "L1", 0)), "exp");
+    /* the second launch starts again at step 0: its own run */
+    for (int i = 0; i < 3; i++)
+        ASSERT_STREQ(put1(s, mkl("exp", (uint64_t)i, 100.0 + i, "L2", 0)), "exp.2");
+    ASSERT_STREQ(put1(s, mkl("exp", 5, 6.0, "L1", 0)), "exp"); /* L1 goes on */
+    /* batches without a launch: the run of that name, as always */
+    ASSERT_STREQ(put1(s, mk2("exp", "t", 9, 9.0)), "exp");
+    store_close(&s);
+
+    /* a restart remembers which launch went where; a third launch is .3 */
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT_STREQ(put1(s, mkl("exp", 3, 103.0, "L2", 0)), "exp.2");
+    ASSERT_STREQ(put1(s, mkl("exp", 0, 7.0, "L3", 0)), "exp.3");
+    /* the same launch under another name: its own run too */
+    ASSERT_STREQ(put1(s, mkl("other", 0, 1.0, "L3", 0)), "other");
+    store_close(&s);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
+                          "'er_entropy'"), 7);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
+                          "'er_entropy' AND value >= 100"), 0);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2' AND metric = "
+                          "'er_entropy' AND value >= 100"), 4);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2'"), 8);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs WHERE base = 'exp'"), 3);
+    ASSERT_STREQ(raw_text(db, "SELECT launch FROM runs WHERE name = 'exp.2'"), "L2");
+    ASSERT_STREQ(raw_text(db, "SELECT group_concat(launch || '>' || name || '>' || run_id, ' ')"
+                              " FROM (SELECT * FROM launches ORDER BY rowid)"),
+                 "L1>exp>1 L2>exp>2 L3>exp>3 L3>other>4");
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs WHERE name = 'exp.2'"), 3);
+    sqlite3_close(db);
+}
+
+TEST(suffix_fits_the_name_limit)
+{
+    char path[128], err[256] = "", name[EW_NAME_MAX + 1];
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    /* 126 bytes of 'a' then a two-byte character: 128 bytes */
+    memset(name, 'a', 126);
+    memcpy(name + 126, "\xc3\xa9", 3);
+    ASSERT_STREQ(put1(s, mkl(name, 0, 1.0, "A", 0)), name);
+    const char *second = put1(s, mkl(name, 0, 1.0, "B", 0));
+    ASSERT_EQ(strlen(second), 128);
+    ASSERT(memcmp(second, name, 126) == 0);
+    ASSERT_STREQ(second + 126, ".2"); /* the character is cut whole */
+    store_close(&s);
+}
+
+TEST(resume_rewinds_earlier_launches)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    /* launch A: steps 0..9, value = step; one spectrum per step */
+    result_t *g[10];
+    for (int i = 0; i < 10; i++) {
+        g[i] = mkl("exp", (uint64_t)i, (double)i, "A", 0);
+        g[i]->nspectrum = 2;
+        g[i]->spectrum[0] = 0.75f;
+        g[i]->spectrum[1] = 0.25f;
+    }
+    ASSERT_EQ(store_write(s, g, 10, err, sizeof err), 20);
+    for (int i = 0; i < 10; i++)
+        result_destroy(&g[i]);
+
+    /* launch B resumes from a checkpoint at step 5 (value -1), in the same
+     * group as a late batch of A at step 9: one consistent history */
+    result_t *h[3] = {mkl("exp", 9, 9.0, "A", 0), mkl("exp", 5, -1.0, "B", 1),
+                      mkl("exp", 6, 0.5, "B", 1)};
+    ASSERT_EQ(store_write(s, h, 3, err, sizeof err), 6);
+    ASSERT_STREQ(h[1]->stored_run, "exp");
+    ASSERT_EQ(h[0]->rewind_from, -1);
+    ASSERT_EQ(h[1]->rewind_from, 5);
+    ASSERT_EQ(h[2]->rewind_from, -1); /* once per launch */
+    for (int i = 0; i < 3; i++)
+        result_destroy(&h[i]);
+
+    sqlite3 *db = raw_open(path);
+    ASSERT_STREQ(raw_text(db, "SELECT group_concat(step || '=' || value, ' ') FROM (SELECT * FROM"
+                              " series_points WHERE run = 'exp' AND metric = 'er_entropy'"
+                              " ORDER BY step)"),
+                 "0=0.0 1=1.0 2=2.0 3=3.0 4=4.0 5=-1.0 6=0.5");
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 7);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM spectra"), 5);
+    ASSERT_EQ(raw_int(db, "SELECT max(step) FROM spectra"), 4);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 6);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE metric = 'er_entropy'"), 6);
+    ASSERT(raw_double(db, "SELECT vmax FROM series WHERE metric = 'er_entropy'") == 4.0);
+    ASSERT(raw_double(db, "SELECT vmin FROM series WHERE metric = 'er_entropy'") == -1.0);
+    ASSERT_STREQ(raw_text(db, "SELECT launch FROM runs"), "B");
+    ASSERT_EQ(raw_int(db, "SELECT resumed FROM launches WHERE launch = 'B'"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT first_step FROM launches WHERE launch = 'B'"), 5);
+    sqlite3_close(db);
+
+    /* a resume continues the latest launch of the name: exp.2 now */
+    ASSERT_STREQ(put1(s, mkl("exp", 0, 1.0, "C", 0)), "exp.2");
+    ASSERT_STREQ(put1(s, mkl("exp", 3, 1.0, "C", 0)), "exp.2");
+    ASSERT_STREQ(put1(s, mkl("exp", 1, 2.0, "D", 1)), "exp.2");
+    /* ... or the run given by its stored name */
+    ASSERT_STREQ(put1(s, mkl("exp.2", 2, 2.0, "E", 1)), "exp.2");
+    store_close(&s);
+    db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2' AND metric = "
+                          "'er_entropy'"), 3); /* steps 0 (C), 1 (D), 2 (E) */
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
+                          "'er_entropy'"), 7); /* untouched */
+    sqlite3_close(db);
+}
+
+TEST(resume_of_unknown_run_changes_nothing)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT_STREQ(put1(s, mkl("exp", 0, 1.0, "A", 0)), "exp");
+    result_t *g[3] = {mkl("nope", 4, 1.0, "B", 1), mkl("nope", 5, 1.0, "B", 1),
+                      mkl("exp", 1, 2.0, "A", 0)};
+    ASSERT_EQ(store_write(s, g, 3, err, sizeof err), 2); /* A's point only */
+    ASSERT_EQ(g[0]->resume_missing, 1);
+    ASSERT_EQ(g[1]->resume_missing, 2);
+    ASSERT_EQ(g[2]->resume_missing, 0);
+    for (int i = 0; i < 3; i++)
+        result_destroy(&g[i]);
+    store_close(&s);
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM launches"), 1);
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 2);
+    sqlite3_close(db);
+}
+
+TEST(config_and_notes_queryable)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    result_t *r = mkl("exp", 0, 1.0, "A", 0);
+    r->config = strdup("{\"lr\": 0.05, \"opt\": {\"name\": \"sgd\"}}");
+    r->notes = strdup("warm-up 10 epochs");
+    ASSERT_STREQ(put1(s, r), "exp");
+    ASSERT_STREQ(put1(s, mkl("exp", 1, 1.0, "A", 0)), "exp"); /* keeps them */
+    r = mkl("exp", 0, 1.0, "B", 0);
+    r->config = strdup("{\"lr\": 0.1}");
+    ASSERT_STREQ(put1(s, r), "exp.2");
+    store_close(&s);
+    sqlite3 *db = raw_open(path);
+    ASSERT(raw_double(db, "SELECT json_extract(config, '$.lr') FROM runs WHERE name = 'exp'") ==
+           0.05);
+    ASSERT_STREQ(raw_text(db, "SELECT json_extract(config, '$.opt.name') FROM runs"), "sgd");
+    ASSERT_STREQ(raw_text(db, "SELECT notes FROM runs WHERE name = 'exp'"), "warm-up 10 epochs");
+    ASSERT_EQ(raw_int(db, "SELECT notes FROM runs WHERE name = 'exp.2'"), -999);
+    ASSERT_STREQ(raw_text(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM runs"
+                              " WHERE json_extract(config, '$.lr') > 0.07)"),
+                 "exp.2");
+    sqlite3_close(db);
+}
+
+TEST(version_1_file_is_migrated)
+{
+    char path[128], err[256] = "";
+    tmp_db(path, sizeof path);
+    store_t *s;
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT_STREQ(put1(s, mk2("old", "t", 3, 1.0)), "old");
+    store_close(&s);
+    /* back to what a version-1 build wrote */
+    sqlite3 *db = raw_open(path);
+    ASSERT_EQ(raw_exec(db, "PRAGMA legacy_alter_table = ON; DROP INDEX runs_by_base;"
+                           "DROP TABLE launches;"
+                           "CREATE TABLE r1 (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                           " first_seen REAL, last_seen REAL, last_step INTEGER,"
+                           " dropped INTEGER NOT NULL DEFAULT 0, world INTEGER);"
+                           "INSERT INTO r1 SELECT id, name, first_seen, last_seen, last_step,"
+                           " dropped, world FROM runs;"
+                           "DROP TABLE runs; ALTER TABLE r1 RENAME TO runs;"
+                           "PRAGMA user_version = 1;"),
+              SQLITE_OK);
+    sqlite3_close(db);
+    query_t *q;
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
+    ASSERT(strstr(err, "erwatchd updates the file") != NULL);
+    ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
+    ASSERT_STREQ(put1(s, mkl("old", 0, 1.0, "A", 0)), "old.2");
+    store_close(&s);
+    db = raw_open(path);
+    ASSERT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+    ASSERT_STREQ(raw_text(db, "SELECT base FROM runs WHERE name = 'old'"), "old");
+    ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'old'"), 2);
+    sqlite3_close(db);
+    ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
+    query_close(&q);
+}
+
 TEST(empty_group_is_noop)
 {
     char path[128], err[256] = "";
@@ -1163,6 +1395,12 @@ int main(void)
         T(run_fields_aggregate),
         T(many_series_cache),
         T(empty_group_is_noop),
+        T(two_launches_one_name_kept_apart),
+        T(suffix_fits_the_name_limit),
+        T(resume_rewinds_earlier_launches),
+        T(resume_of_unknown_run_changes_nothing),
+        T(config_and_notes_queryable),
+        T(version_1_file_is_migrated),
         {0},
     });
     tmp_cleanup();
