@@ -23,6 +23,7 @@ Design decisions:
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -76,18 +77,120 @@ def fetch(http, run, state="firing", tag=None, timeout=2.0):
     return body["alerts"]
 
 
-class Asker:
-    """Monitor.alerts(): fetch() that warns once instead of raising."""
+def fetch_run(http, params, timeout=2.0):
+    """GET /api/run?params (schema/protocol.md, "Launches"): the run as a
+    dict (run, base, launch, config, notes, launches, ...), or None when the
+    daemon has no such run (404). Raises OSError or ValueError like fetch()."""
+    url = "%s/api/run?%s" % (http, urllib.parse.urlencode(params))
+    try:
+        with _opener(url).open(url, timeout=timeout) as r:
+            body = json.loads(r.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise ValueError("erwatch: %s answered HTTP %d" % (url, e.code)) from None
+    except json.JSONDecodeError:
+        raise ValueError("erwatch: %s did not answer JSON" % url) from None
+    if not isinstance(body, dict) or not isinstance(body.get("run"), str):
+        raise ValueError("erwatch: %s is not erwatchd's run API" % url)
+    return body
 
-    def __init__(self, http, run):
+
+class RunName:
+    """The name the daemon stores a launch's batches of one run name under
+    (NAME, or NAME.2 ... when another launch has NAME). Learned over HTTP
+    (GET /api/run?launch=ID&name=NAME) on a daemon thread started after the
+    first batch is handed over, polling with backoff (0.2 s doubling to 5 s)
+    until the daemon knows it; never from the training loop. Listeners are
+    called once with the name, on that thread."""
+
+    def __init__(self, http, launch, name):
+        self.http, self.launch, self.name = http, launch, name
+        self.value = None
+        self.listeners = []
+        self._known = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def start(self):
+        with self._lock:
+            if self._thread is not None or self._known.is_set() or self._stop.is_set():
+                return
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name="erwatch-run-name %s" % self.name)
+            self._thread.start()
+
+    def _loop(self):
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                if self.ask(2.0) is not None:
+                    return
+            except (OSError, ValueError):
+                pass
+            if self._stop.wait(delay):
+                return
+            delay = min(2 * delay, 5.0)
+
+    def ask(self, timeout):
+        """One request: the name, or None when the daemon does not know the
+        launch yet. Raises OSError/ValueError when the daemon cannot be asked."""
+        if self._known.is_set():
+            return self.value
+        body = fetch_run(self.http, {"launch": self.launch, "name": self.name}, timeout)
+        if body is None:
+            return None
+        with self._lock:
+            if not self._known.is_set():
+                self.value = body["run"]
+                for fn in self.listeners:
+                    fn(self.value)
+                self._known.set()
+        return self.value
+
+    def wait(self, timeout):
+        """Asks from the caller's thread until known or timeout seconds."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._known.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if self.ask(min(left, 2.0)) is not None:
+                    break
+            except (OSError, ValueError):
+                pass
+            self._known.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self.value
+
+    def stop(self, timeout=5.0):
+        self._stop.set()
+        t = self._thread
+        if t is not None and threading.current_thread() is not t:
+            t.join(timeout)
+
+
+class Asker:
+    """Monitor.alerts(): fetch() that warns once instead of raising. With a
+    RunName, the alerts are those of the run the launch's batches went to;
+    [] while the daemon has stored none of them."""
+
+    def __init__(self, http, run, names=None):
         self.http = http
         self.run = run
+        self.names = names
         self._warned = False
         self._lock = threading.Lock()
 
     def ask(self, state="firing", tag=None, timeout=2.0):
         try:
-            return fetch(self.http, self.run, state, tag, timeout)
+            run = self.run
+            if self.names is not None:
+                run = self.names.ask(timeout)
+                if run is None:
+                    return []
+            return fetch(self.http, run, state, tag, timeout)
         except (OSError, ValueError) as e:
             with self._lock:
                 warn, self._warned = not self._warned, True
@@ -119,7 +222,7 @@ class Watcher:
         self._seen = set()
         self._warned_fetch = self._warned_cb = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="erwatch-alerts %s" % run,
+        self._thread = threading.Thread(target=self._loop, name="erwatch-alerts %s" % (run,),
                                         daemon=True)
         self._thread.start()
 
@@ -130,6 +233,8 @@ class Watcher:
                 return
 
     def poll(self):
+        if self.run is None:
+            return  # the launch's run is not known yet (RunName sets it)
         try:
             firing = fetch(self.http, self.run, "firing", None, min(self.poll_s, 5.0))
         except (OSError, ValueError) as e:

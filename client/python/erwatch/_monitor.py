@@ -176,6 +176,19 @@ class Monitor:
                that fires for this run (a dict, as alerts() returns), polled
                every alert_poll_s seconds; log() never waits for it. E.g.
                on_alert=lambda a: stop.set() to end training on collapse.
+    launch:    this launch's identity (README, "Runs, launches and resume"):
+               default $ERWATCH_LAUNCH, else torchrun's run id and restart
+               count, else a random id drawn once per process. A launch
+               whose run name another launch already has gets its own run,
+               NAME.2, NAME.3...; run_name tells which.
+    resume:    continue the latest run of this name instead (after a restart
+               from a checkpoint): its points at steps >= this launch's first
+               step are removed, so the curve is one history. Raises
+               ValueError when the daemon answers that no such run exists.
+    config:    the run's hyper-parameters, a dict stored as a JSON object
+               (at most 32 KiB as JSON; ValueError otherwise); shown on the
+               dashboard and queryable in SQL (schema/README.md).
+    notes:     free text about the run (at most 4 KiB), stored likewise.
 
     Not picklable; one lock makes it safe to share between threads.
     """
@@ -185,7 +198,7 @@ class Monitor:
                  iters=None, rank=None, world=None, all_ranks=False, pool=False, sndhwm=None,
                  max_buffer_mb=DEFAULT_MAX_BUFFER_MB,
                  connect_timeout=1.0, seed=None, copy=True, http=None, on_alert=None,
-                 alert_poll_s=5.0):
+                 alert_poll_s=5.0, launch=None, resume=False, config=None, notes=None):
         self.run = _protocol.check_name(run, "run")
         self.tag = _protocol.check_name(tag, "tag")
         self.endpoint = _resolve_endpoint(endpoint)
@@ -203,6 +216,24 @@ class Monitor:
             value = _protocol.check_param(name, value)
             if value is not None:
                 self._options[name] = value
+        self.launch = (_protocol.default_launch() if launch is None
+                       else _protocol.check_launch(launch))
+        if not isinstance(resume, bool):
+            raise ValueError("erwatch: resume must be True or False, got %r" % (resume,))
+        self.resume = resume
+        self._options["launch"] = self.launch
+        if resume:
+            self._options["resume"] = True
+        # config and notes ride in the headers until one batch is handed over
+        self._meta = {}
+        config_text = _protocol.pack_config(config)
+        if config_text is not None:
+            self._meta["config"] = config_text
+        notes = _protocol.check_notes(notes)
+        if notes is not None:
+            self._meta["notes"] = notes
+        if resume:
+            self._check_resumable(connect_timeout)
         self._rank, self._world = _protocol.check_rank_world(rank, world)
         self._explicit_world = self._world is not None
         self.all_ranks = bool(all_ranks)
@@ -227,12 +258,35 @@ class Monitor:
         self._finalizer = weakref.finalize(self, self._link.close, _EXIT_LINGER_MS)
         if connect_timeout and connect_timeout > 0:
             self._link.wait_writable(int(connect_timeout * 1000))
-        # The reply channel (_alerts.py): what fires for this run.
-        self._asker = _alerts.Asker(self.http, self.run)
+        # The reply channel (_alerts.py): the run the daemon stores this
+        # launch under, and what fires for it.
+        self._names = _alerts.RunName(self.http, self.launch, self.run)
+        weakref.finalize(self, self._names.stop, 0)
+        self._asker = _alerts.Asker(self.http, self.run, self._names)
         self._watcher = None
         if on_alert is not None:
-            self._watcher = _alerts.Watcher(self.http, self.run, on_alert, alert_poll_s)
+            self._watcher = _alerts.Watcher(self.http, None, on_alert, alert_poll_s)
+            self._names.listeners.append(self._watcher.set_run)
             weakref.finalize(self, self._watcher.stop, 0)
+
+    def _check_resumable(self, connect_timeout):
+        """resume=True: asks the daemon (GET /api/run?resume=NAME, bounded by
+        connect_timeout, at most 2 s) whether there is a run to continue.
+        No such run: ValueError. Daemon not reachable: a warning, and the
+        daemon decides when the batches arrive (rejected.resume_unknown)."""
+        timeout = min(max(connect_timeout or 0, 0.1), 2.0)
+        try:
+            body = _alerts.fetch_run(self.http, {"resume": self.run}, timeout)
+        except (OSError, ValueError) as e:
+            warnings.warn("erwatch: resume=True, but %s cannot be asked whether run %r exists "
+                          "(%s); if it does not, the daemon refuses this launch's batches "
+                          "(rejected.resume_unknown in /api/health)" % (self.http, self.run, e),
+                          RuntimeWarning, stacklevel=3)
+            return
+        if body is None:
+            raise ValueError("erwatch: resume=True, but the daemon at %s has no run named %r "
+                             "to continue; start without resume=True to make a new run"
+                             % (self.http, self.run))
 
     # ------------------------------------------------------------ logging
     def log(self, step, z1=None, z2=None, **scalars):
@@ -330,9 +384,10 @@ class Monitor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("erwatch: log() on a closed Monitor (run %r)" % self.run)
+            options = dict(self._options, **self._meta) if self._meta else self._options
             hdr = _protocol.pack_header(self.run, self.tag, step, dtype, n, d, len(frames),
                                         self.support, self.kappa, rank, world, scalars,
-                                        subsample, self._dropped, self._options,
+                                        subsample, self._dropped, options,
                                         pool=pooled)
             if self._link.sock is None:  # a re-open failed earlier
                 try:
@@ -375,6 +430,10 @@ class Monitor:
                 return self._drop_locked(e)
             self._sent += 1
             self._since_flush += 1
+            if self._meta:
+                self._meta = {}  # handed over: later headers go without it
+            if self._sent == 1:
+                self._names.start()
             self._bytes += need
             # The header's bytes ride with the message's last frame.
             self._pending.append((last.tracker, need))
@@ -453,6 +512,21 @@ class Monitor:
                 self._link.wait_writable(int(max(0, left)))
             return ok
 
+    @property
+    def run_name(self):
+        """The name the daemon stores this launch's batches under: the run
+        name given, or NAME.2, NAME.3... when another launch has it (README,
+        "Runs, launches and resume"). None until the daemon has confirmed it:
+        a background thread asks (GET /api/run?launch=...) after the first
+        batch is handed over; reading this never waits."""
+        return self._names.value
+
+    def wait_run_name(self, timeout=5.0):
+        """Asks the daemon, for up to timeout seconds, until run_name is
+        known; returns it (None on timeout, or before any batch was sent).
+        For scripts, and after close(); not for the training loop."""
+        return self._names.wait(timeout)
+
     def alerts(self, state="firing", tag=None, timeout=2.0):
         """The alerts of this run the daemon reports (schema/protocol.md,
         "Reply channel"): a list of dicts (rule, tag, metric, severity, value,
@@ -469,6 +543,7 @@ class Monitor:
         True when every batch handed to ZeroMQ left this process. Idempotent."""
         if self._watcher is not None:  # outside the lock: on_alert may log()
             self._watcher.stop()
+        self._names.stop()
         with self._lock:
             if self._closed:
                 return True

@@ -9,8 +9,10 @@ tests/integration/test_facts.py fails when a copy drifts from the header.
 """
 
 import functools
+import json
 import math
 import numbers
+import os
 import time
 
 import msgpack
@@ -25,6 +27,9 @@ KAPPA_MAX = 100000.0
 WORLD_MAX = 65536
 STEP_MAX = (1 << 63) - 1
 HEADER_MAX = 65536
+LAUNCH_MAX = 128        # bytes of the launch identity
+CONFIG_MAX = 32768      # bytes of the config as JSON text (UTF-8)
+NOTES_MAX = 4096        # bytes of notes (UTF-8)
 SUPPORTS = ("sphere", "discrete", "scores")
 # The metric catalogue (header key `metrics`); the daemon rejects other names.
 METRICS = ("er_entropy", "er_reconstruction", "align", "uniform", "w2", "rankme", "std_l2")
@@ -47,6 +52,82 @@ def check_name(name, what):
     if any(b < 0x20 or b == 0x7F for b in raw):
         raise ValueError("erwatch: %s %r contains a control character" % (what, name))
     return name
+
+
+def check_launch(launch, what="launch"):
+    """A launch identity: 1 to 128 bytes of printable ASCII, no spaces."""
+    if not isinstance(launch, str) or not 1 <= len(launch) <= LAUNCH_MAX \
+            or any(not 0x21 <= ord(c) <= 0x7E for c in launch):
+        raise ValueError("erwatch: %s must be 1 to %d printable ASCII characters without "
+                         "spaces (e.g. a hex id), got %r" % (what, LAUNCH_MAX, launch))
+    return launch
+
+
+_process_launch = None
+
+
+def default_launch():
+    """The launch identity of a Monitor that is not given one: $ERWATCH_LAUNCH
+    (set it before starting the ranks of a distributed job so they share
+    it), else torchrun's $TORCHELASTIC_RUN_ID and restart count (unless the
+    id is torchrun's default "none"), else a random 128-bit id drawn once
+    per process, so that the Monitors of one process (several tags) share
+    it and every new process is a new launch."""
+    global _process_launch
+    env = os.environ.get("ERWATCH_LAUNCH")
+    if env:
+        return check_launch(env, "$ERWATCH_LAUNCH")
+    rid = os.environ.get("TORCHELASTIC_RUN_ID")
+    if rid and rid != "none":
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        return check_launch("%s.%s" % (rid, restart)[:LAUNCH_MAX], "$TORCHELASTIC_RUN_ID")
+    if _process_launch is None:
+        _process_launch = os.urandom(16).hex()
+    return _process_launch
+
+
+def pack_config(config):
+    """config (a dict of hyper-parameters) as the JSON text the header's
+    `config` key carries, or None. Raises ValueError when it is not a dict,
+    cannot be written as JSON (NaN, Inf, objects JSON has no form for), or
+    is over CONFIG_MAX bytes."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise ValueError("erwatch: config must be a dict (a JSON object), got %s"
+                         % type(config).__name__)
+    try:
+        text = json.dumps(config, allow_nan=False, ensure_ascii=False,
+                          separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise ValueError("erwatch: config cannot be stored as JSON: %s" % e) from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > CONFIG_MAX:
+        raise ValueError("erwatch: config is %d bytes as JSON, the limit is %d"
+                         % (size, CONFIG_MAX))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("erwatch: config holds a string that is not valid UTF-8") from None
+    return text
+
+
+def check_notes(notes):
+    """Free text up to NOTES_MAX bytes of UTF-8; newlines and tabs allowed."""
+    if notes is None:
+        return None
+    if not isinstance(notes, str):
+        raise ValueError("erwatch: notes must be a str, got %s" % type(notes).__name__)
+    try:
+        raw = notes.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("erwatch: notes is not valid UTF-8") from None
+    if len(raw) > NOTES_MAX:
+        raise ValueError("erwatch: notes is %d bytes, the limit is %d" % (len(raw), NOTES_MAX))
+    if any((b < 0x20 and b not in (9, 10)) or b == 0x7F for b in raw):
+        raise ValueError("erwatch: notes contains a control character (newlines and tabs "
+                         "are fine)")
+    return notes
 
 
 @functools.lru_cache(maxsize=256)
