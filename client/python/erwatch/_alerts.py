@@ -101,13 +101,11 @@ class RunName:
     (NAME, or NAME.2 ... when another launch has NAME). Learned over HTTP
     (GET /api/run?launch=ID&name=NAME) on a daemon thread started after the
     first batch is handed over, polling with backoff (0.2 s doubling to 5 s)
-    until the daemon knows it; never from the training loop. Listeners are
-    called once with the name, on that thread."""
+    until the daemon knows it; never from the training loop."""
 
     def __init__(self, http, launch, name):
         self.http, self.launch, self.name = http, launch, name
         self.value = None
-        self.listeners = []
         self._known = threading.Event()
         self._stop = threading.Event()
         self._thread = None
@@ -144,8 +142,6 @@ class RunName:
         with self._lock:
             if not self._known.is_set():
                 self.value = body["run"]
-                for fn in self.listeners:
-                    fn(self.value)
                 self._known.set()
         return self.value
 
@@ -214,8 +210,9 @@ class Watcher:
     """Polls the firing alerts of run every poll_s seconds on a daemon thread
     and calls on_alert(alert) once for each firing episode (by its id)."""
 
-    def __init__(self, http, run, on_alert, poll_s):
+    def __init__(self, http, run, on_alert, poll_s, names=None):
         check_watch(on_alert, poll_s)
+        self.names = names  # a RunName: run is learned from it (run None)
         if on_alert is None:
             raise ValueError("erwatch: on_alert is required")
         self.http, self.run, self.on_alert, self.poll_s = http, run, on_alert, float(poll_s)
@@ -233,16 +230,20 @@ class Watcher:
                 return
 
     def poll(self):
-        if self.run is None:
-            return  # the launch's run is not known yet (RunName sets it)
         try:
+            if self.run is None and self.names is not None:
+                # the run this launch's batches go to, once the daemon has one
+                self.run = self.names.ask(min(self.poll_s, 5.0))
+            if self.run is None:
+                return
             firing = fetch(self.http, self.run, "firing", None, min(self.poll_s, 5.0))
         except (OSError, ValueError) as e:
             if not self._warned_fetch:
                 self._warned_fetch = True
                 warnings.warn("erwatch: cannot poll %s for the alerts of run %r (%s); still "
                               "trying every %gs. This warning is shown once."
-                              % (self.http, self.run, e, self.poll_s), AlertWarning)
+                              % (self.http, self.run or self.names.name, e, self.poll_s),
+                              AlertWarning)
             return
         for a in reversed(firing):  # oldest first
             key = a.get("id")

@@ -265,8 +265,8 @@ class Monitor:
         self._asker = _alerts.Asker(self.http, self.run, self._names)
         self._watcher = None
         if on_alert is not None:
-            self._watcher = _alerts.Watcher(self.http, None, on_alert, alert_poll_s)
-            self._names.listeners.append(self._watcher.set_run)
+            self._watcher = _alerts.Watcher(self.http, None, on_alert, alert_poll_s,
+                                            self._names)
             weakref.finalize(self, self._watcher.stop, 0)
 
     def _check_resumable(self, connect_timeout):
