@@ -28,6 +28,8 @@
  *  - erwatch_new() waits (up to connect_timeout_ms, default 1000) for the
  *    daemon, as the Python Monitor does, so the first push is not dropped
  *    while TCP connects; it returns as soon as the daemon is there.
+ *  - Every batch carries the client's launch identity; config and notes
+ *    ride in the headers only until one batch is handed to ZeroMQ.
  *  - Never abort, exit or print: every failure is a negative errno code.
  *    Every allocation of ours goes through s_malloc/s_calloc/s_strdup and
  *    the header buffer's writer, where tests make one fail (fault.h,
@@ -43,6 +45,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <jansson.h>
 #include <msgpack.h>
 #include <zmq.h>
 
@@ -65,6 +71,9 @@ struct erwatch {
     uint64_t since_flush;    /* batches sent since the last flush */
     msgpack_sbuffer hdr;     /* reused header buffer */
     erwatch_stats_t stats;
+    char launch[ERWATCH_LAUNCH_MAX + 1];
+    int resume;
+    char *config, *notes;    /* owned; sent until one batch is handed over */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -112,6 +121,77 @@ static double s_wall_time(void)
 static int s_name_ok(const char *name)
 {
     return name && ew_name_check(name, strnlen(name, EW_NAME_MAX + 1), NULL) == EW_NAME_OK;
+}
+
+/* The public header repeats these limits for users; they are the
+ * protocol's (common/ew_protocol.h). */
+_Static_assert(ERWATCH_LAUNCH_MAX == EW_LAUNCH_MAX, "launch limit");
+_Static_assert(ERWATCH_CONFIG_MAX == EW_CONFIG_MAX, "config limit");
+_Static_assert(ERWATCH_NOTES_MAX == EW_NOTES_MAX, "notes limit");
+
+/* protocol.md launch rule: 1..128 bytes of printable ASCII, no spaces. */
+static int s_launch_ok(const char *s)
+{
+    size_t n = s ? strnlen(s, ERWATCH_LAUNCH_MAX + 1) : 0;
+    if (n < 1 || n > ERWATCH_LAUNCH_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The default launch identity (erwatch.h). Returns 0, or -EINVAL for an
+ * invalid $ERWATCH_LAUNCH. */
+static int s_default_launch(char *out)
+{
+    const char *env = getenv("ERWATCH_LAUNCH");
+    if (env && *env) {
+        if (!s_launch_ok(env))
+            return -EINVAL;
+        snprintf(out, ERWATCH_LAUNCH_MAX + 1, "%s", env);
+        return 0;
+    }
+    const char *rid = getenv("TORCHELASTIC_RUN_ID");
+    if (rid && *rid && strcmp(rid, "none") != 0) {
+        const char *rc = getenv("TORCHELASTIC_RESTART_COUNT");
+        snprintf(out, ERWATCH_LAUNCH_MAX + 1, "%s.%s", rid, rc && *rc ? rc : "0");
+        if (s_launch_ok(out))
+            return 0;
+    }
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* no entropy source: the clock, the pid and an address still make
+         * two launches on one machine differ */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        uint64_t b = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)out;
+        memcpy(r, &a, 8);
+        memcpy(r + 8, &b, 8);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+/* notes: UTF-8, at most ERWATCH_NOTES_MAX bytes, no control characters
+ * but newline and tab. */
+static int s_notes_ok(const char *s)
+{
+    size_t n = strnlen(s, ERWATCH_NOTES_MAX + 1);
+    if (n > ERWATCH_NOTES_MAX)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
+            return 0;
+        size_t k = ew_utf8_len(p + i, n - i);
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
 }
 
 /* The protocol's dtypes (EW_DTYPES) are this API's ERWATCH_<ID> values. */
@@ -228,6 +308,14 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
 
     int views = b->x ? (b->y ? 2 : 1) : 0;
     size_t nkeys = views ? 10 : 8; /* v run tag step [dtype shape] views support time dropped */
+    if (c->launch[0])
+        nkeys++;
+    if (c->resume)
+        nkeys++;
+    if (c->config)
+        nkeys++;
+    if (c->notes)
+        nkeys++;
     if (b->kappa > 0.0)
         nkeys++;
     if (b->world > 0)
@@ -270,6 +358,16 @@ static int s_pack_header(erwatch_t *c, const erwatch_batch_t *b)
             rc |= s_kv_double(&pk, b->scalars[i].name, b->scalars[i].value);
     }
     rc |= s_kv_uint(&pk, "dropped", c->stats.dropped);
+    if (c->launch[0])
+        rc |= s_kv_str(&pk, "launch", c->launch);
+    if (c->resume) {
+        rc |= s_pack_str(&pk, "resume");
+        rc |= msgpack_pack_true(&pk);
+    }
+    if (c->config)
+        rc |= s_kv_str(&pk, "config", c->config);
+    if (c->notes)
+        rc |= s_kv_str(&pk, "notes", c->notes);
     /* msgpack-c's only failure here is realloc failing in the sbuffer. */
     return rc ? -ENOMEM : 0;
 }
@@ -405,7 +503,7 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
     c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
     atomic_init(&c->inflight, 0);
     msgpack_sbuffer_init(&c->hdr);
-    if (!c->endpoint || s_open_socket(c) != 0) {
+    if (!c->endpoint || s_default_launch(c->launch) != 0 || s_open_socket(c) != 0) {
         erwatch_destroy(&c);
         return NULL;
     }
@@ -429,6 +527,8 @@ void erwatch_destroy(erwatch_t **cp)
     s_close_socket(c, 0);
     msgpack_sbuffer_destroy(&c->hdr);
     free(c->endpoint);
+    free(c->config);
+    free(c->notes);
     free(c);
     *cp = NULL;
 }
@@ -487,7 +587,57 @@ int erwatch_push(erwatch_t *c, const erwatch_batch_t *b)
     }
     c->stats.sent++;
     c->stats.bytes += need;
+    free(c->config); /* handed over: later headers go without them */
+    free(c->notes);
+    c->config = c->notes = NULL;
     c->since_flush++;
+    return 0;
+}
+
+int erwatch_set_launch(erwatch_t *c, const char *launch, int resume)
+{
+    if (!c || (launch && *launch && !s_launch_ok(launch)))
+        return -EINVAL;
+    if (resume && ((launch && !*launch) || (!launch && !c->launch[0])))
+        return -EINVAL; /* a resume is a launch's */
+    if (launch)
+        snprintf(c->launch, sizeof c->launch, "%s", launch);
+    c->resume = resume != 0;
+    return 0;
+}
+
+const char *erwatch_launch(const erwatch_t *c)
+{
+    return c ? c->launch : NULL;
+}
+
+int erwatch_set_meta(erwatch_t *c, const char *config_json, const char *notes)
+{
+    if (!c)
+        return -EINVAL;
+    if (config_json) {
+        size_t n = strnlen(config_json, ERWATCH_CONFIG_MAX + 1);
+        if (n > ERWATCH_CONFIG_MAX)
+            return -EINVAL;
+        json_t *j = json_loadb(config_json, n, JSON_REJECT_DUPLICATES, NULL);
+        int obj = json_is_object(j);
+        json_decref(j);
+        if (!obj)
+            return -EINVAL;
+    }
+    if (notes && !s_notes_ok(notes))
+        return -EINVAL;
+    char *cfg = config_json ? strdup(config_json) : NULL;
+    char *nts = notes ? strdup(notes) : NULL;
+    if ((config_json && !cfg) || (notes && !nts)) {
+        free(cfg);
+        free(nts);
+        return -ENOMEM;
+    }
+    free(c->config);
+    free(c->notes);
+    c->config = cfg;
+    c->notes = nts;
     return 0;
 }
 

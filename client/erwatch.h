@@ -12,6 +12,13 @@
  *
  * The reply channel, erwatch_alerts(), asks the daemon's HTTP API which
  * alerts fire for a run (libcurl; link with -lcurl too when static).
+ *
+ * Launches (README, "Runs, launches and resume"): every client is one
+ * launch of a training job and sends its identity with each batch. A launch
+ * whose run name another launch already used gets its own run, NAME.2,
+ * NAME.3...; erwatch_run_name() tells which. erwatch_set_launch() sets the
+ * identity (so that the ranks of one job share it) and resume;
+ * erwatch_set_meta() the run's config (a JSON object) and notes.
  */
 #ifndef ERWATCH_H
 #define ERWATCH_H
@@ -89,15 +96,43 @@ typedef struct {
 /* Creates a client connected to o->endpoint (e.g. "tcp://127.0.0.1:5557").
  * Waits up to connect_timeout_ms (default 1 s) for the daemon, returning
  * as soon as it is there, so that the first pushes are not dropped while
- * TCP connects (the Python Monitor does the same). Returns NULL only on a
- * bad endpoint or OOM; a daemon that is not running is not an error
- * (pushes are dropped). o NULL: every default. */
+ * TCP connects (the Python Monitor does the same). Its launch identity is
+ * $ERWATCH_LAUNCH, else torchrun's $TORCHELASTIC_RUN_ID "."
+ * $TORCHELASTIC_RESTART_COUNT (unless the id is "none"), else 32 random hex
+ * digits (erwatch_set_launch() changes it). Returns NULL only on a bad
+ * endpoint, an invalid $ERWATCH_LAUNCH, or OOM; a daemon that is not running
+ * is not an error (pushes are dropped). o NULL: every default. */
 erwatch_t *erwatch_new_opts(const erwatch_options_t *o);
 
 /* erwatch_new_opts() with endpoint and sndhwm set, the rest default
  * (sndhwm 0: the byte budget alone bounds the buffer). */
 erwatch_t *erwatch_new(const char *endpoint, int sndhwm);
 void erwatch_destroy(erwatch_t **c);
+
+#define ERWATCH_LAUNCH_MAX 128   /* bytes of a launch identity */
+#define ERWATCH_CONFIG_MAX 32768 /* bytes of the config JSON text */
+#define ERWATCH_NOTES_MAX 4096   /* bytes of notes */
+
+/* Sets the launch identity (NULL: keep the current one; "": none, so the
+ * batches keep the meaning they had before launches: same run name, same
+ * run, as `erwatch push` without --launch; else 1 to ERWATCH_LAUNCH_MAX
+ * bytes of printable ASCII without spaces) and resume
+ * (nonzero: continue the latest run of the batches' run name; its points at
+ * steps >= this launch's first step are removed; a resume of a run that does
+ * not exist is refused by the daemon, counted in /api/health
+ * rejected.resume_unknown). Call it before the first push. Returns 0 or
+ * -EINVAL (nothing changed). */
+int erwatch_set_launch(erwatch_t *c, const char *launch, int resume);
+/* This client's launch identity (owned by c). */
+const char *erwatch_launch(const erwatch_t *c);
+
+/* The run's config, the text of one JSON object of at most
+ * ERWATCH_CONFIG_MAX bytes (checked with jansson), and notes (UTF-8 text
+ * of at most ERWATCH_NOTES_MAX bytes, no control characters but newline
+ * and tab); either may be NULL. They are copied and sent with the next
+ * batches until one is handed to ZeroMQ. Returns 0, or -EINVAL (not a JSON
+ * object, too long, bad notes: nothing changed) or -ENOMEM. */
+int erwatch_set_meta(erwatch_t *c, const char *config_json, const char *notes);
 
 /* Sends one batch without blocking. Returns 0 when handed to ZeroMQ,
  * -EAGAIN when dropped (daemon absent, or the byte budget full: counted in
@@ -144,6 +179,21 @@ const char *erwatch_strerror(int err);
  * Thread-safe (libcurl 7.84 or later, as in Debian 12). */
 int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf,
                    size_t len);
+
+/* The run the daemon stores launch's batches named run under (run itself,
+ * or run.2, run.3... when another launch has it): GET /api/run?launch=&name=
+ * on erwatchd's HTTP API (http_url as for erwatch_alerts()). Copies the
+ * name, NUL-terminated, into buf (len >= 129 fits any). Returns 0,
+ * -ENOENT while the daemon has stored none of the launch's batches of that
+ * name (or refused them), -ENOSPC, -EINVAL, and the errors of
+ * erwatch_alerts(). Waits up to timeout_ms: not for the training loop. */
+int erwatch_run_name(const char *http_url, const char *launch, const char *run,
+                     int timeout_ms, char *buf, size_t len);
+/* The run a resume of run would continue (GET /api/run?resume=run): the
+ * latest run whose name began as run, else the run named run. Same returns
+ * as erwatch_run_name(); -ENOENT: there is none, a resume would be refused. */
+int erwatch_resume_target(const char *http_url, const char *run, int timeout_ms, char *buf,
+                          size_t len);
 
 #define ERWATCH_DEFAULT_HTTP "http://127.0.0.1:8080"
 

@@ -22,6 +22,9 @@
 #define EW_SCALARS_MAX 64
 #define EW_KAPPA_MAX 100000.0
 #define EW_WORLD_MAX 65536
+#define EW_LAUNCH_MAX 128     /* bytes of a launch identity (printable ASCII) */
+#define EW_CONFIG_MAX 32768u  /* bytes of the `config` JSON text */
+#define EW_NOTES_MAX 4096u    /* bytes of `notes` */
 /* Upper bounds of the optional metric parameters (each must be > 0). */
 #define EW_T_MAX 1000.0  /* uniformity temperature */
 #define EW_ALPHA_MAX 16.0 /* alignment exponent */

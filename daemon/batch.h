@@ -23,9 +23,6 @@
  * covers steps of several seconds plus a client's send buffer, and a dead
  * rank costs each later step this long before it is stored. */
 #define EW_POOL_TIMEOUT_MS_DEFAULT 10000
-#define EW_LAUNCH_MAX 128     /* bytes in a launch identity */
-#define EW_CONFIG_MAX 32768u  /* bytes of the `config` JSON text */
-#define EW_NOTES_MAX 4096u    /* bytes of `notes` */
 
 /* EW_DTYPE_F32, ... and EW_SUPPORT_SPHERE, ... (EW_DTYPES, EW_SUPPORTS). */
 #define EW_DTYPE_ENUM_(id, name, bytes) EW_DTYPE_##id,

@@ -808,7 +808,7 @@ static int s_take_notes(const msgpack_object *o, const uint8_t *hdr, ew_header_t
             i++;
             continue;
         }
-        size_t k = s_utf8_seq(p + i, s->size - i);
+        size_t k = ew_utf8_len(p + i, s->size - i);
         if (k == 0)
             return s_fail(err, EW_REJ_BAD_CONFIG, "notes is not valid UTF-8 at byte %zu", i);
         i += k;

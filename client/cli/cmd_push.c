@@ -49,6 +49,15 @@ static void s_usage(FILE *f)
         "                      computes on all W ranks' rows together (README,\n"
         "                      \"Distributed training\"); needs --rank, --world >= 2\n"
         "  --timeout MS        how long to wait at each stage (default 5000)\n"
+        "  --launch ID         the launch this batch belongs to (1..128 printable\n"
+        "                      ASCII, no spaces): pushes of one ID form one launch;\n"
+        "                      a new ID under a taken run name gets its own run\n"
+        "                      (NAME.2, ...). Default: none, the run named R\n"
+        "  --resume            continue the latest run named R: its points at steps\n"
+        "                      >= S are removed first (with --launch ID: once, at\n"
+        "                      that launch's first push). Fails when there is none\n"
+        "  --http URL          the daemon's HTTP API, asked by --resume (default\n"
+        "                      $ERWATCH_HTTP, else " ERWATCH_DEFAULT_HTTP ")\n"
         "  -v, --verbose       print one line when the batch is sent\n"
         "  -h, --help          this help\n");
 }
@@ -124,17 +133,37 @@ static int s_push_until(erwatch_t *c, const erwatch_batch_t *b, int64_t deadline
     return rc;
 }
 
+/* --resume: asks the daemon's HTTP API whether there is a run to continue.
+ * Returns 0 (there is, or the API cannot be asked: the daemon then decides
+ * and counts a refusal in rejected.resume_unknown) or a usage failure. */
+static int s_check_resume(const char *http, const char *run, int64_t timeout)
+{
+    char name[ERWATCH_LAUNCH_MAX + 1];
+    int e = erwatch_resume_target(http, run, (int)timeout, name, sizeof name);
+    if (e == -ENOENT)
+        return cli_fail(S_CMD, CLI_RUNTIME, "--resume: the daemon has no run named '%s' "
+                        "to continue; push without --resume to start one", run);
+    if (e != 0)
+        fprintf(stderr, "%s: note: cannot ask %s whether run '%s' exists (%s); if it does "
+                "not, the daemon refuses the batch (rejected.resume_unknown)\n", S_CMD,
+                http ? http : "the daemon's HTTP API", run, erwatch_strerror(e));
+    return 0;
+}
+
 int cmd_push(int argc, char **argv)
 {
+    int rc = 0;
     static const cli_opt_t opts[] = {
         { "help", 'h', 0 },    { "verbose", 'v', 0 }, { "endpoint", 0, 1 },
         { "run", 0, 1 },       { "tag", 0, 1 },       { "step", 0, 1 },
         { "support", 0, 1 },   { "kappa", 0, 1 },     { "scalar", 0, 1 },
         { "timeout", 0, 1 },   { "shape", 0, 1 },     { "rank", 0, 1 },
-        { "world", 0, 1 },     { "pool", 0, 0 },      { NULL, 0, 0 },
+        { "world", 0, 1 },     { "pool", 0, 0 },      { "launch", 0, 1 },
+        { "resume", 0, 0 },    { "http", 0, 1 },      { NULL, 0, 0 },
     };
     enum { O_HELP, O_VERBOSE, O_ENDPOINT, O_RUN, O_TAG, O_STEP, O_SUPPORT,
-           O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE, O_RANK, O_WORLD, O_POOL };
+           O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE, O_RANK, O_WORLD, O_POOL,
+           O_LAUNCH, O_RESUME, O_HTTP };
 
     erwatch_batch_t b;
     memset(&b, 0, sizeof b);
@@ -142,6 +171,8 @@ int cmd_push(int argc, char **argv)
     char names[S_MAX_SCALARS][129];
     const char *endpoint = NULL, *pos[3];
     int npos = 0, verbose = 0, have_step = 0, have_shape = 0, have_rank = 0;
+    const char *launch = NULL, *http = NULL;
+    int resume = 0;
     int64_t timeout = 5000, iv;
     size_t sn = 0, sd = 0;
 
@@ -234,6 +265,15 @@ int cmd_push(int argc, char **argv)
         case O_POOL:
             b.pool = 1;
             break;
+        case O_LAUNCH:
+            launch = v;
+            break;
+        case O_RESUME:
+            resume = 1;
+            break;
+        case O_HTTP:
+            http = v;
+            break;
         }
     }
     if (!b.run || !b.tag || !have_step)
@@ -253,6 +293,13 @@ int cmd_push(int argc, char **argv)
                         (int)b.rank, (int)b.world);
     if (b.pool && (!have_rank || b.world < 2))
         return cli_fail(S_CMD, CLI_USAGE, "--pool needs --rank and --world of 2 or more");
+    if (launch && (strlen(launch) > ERWATCH_LAUNCH_MAX || !*launch ||
+                   strspn(launch, "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~") != strlen(launch)))
+        return cli_fail(S_CMD, CLI_USAGE, "--launch must be 1 to %d printable ASCII "
+                        "characters without spaces, got '%s'", ERWATCH_LAUNCH_MAX, launch);
+    if (resume && (rc = s_check_resume(http, b.run, timeout)) != 0)
+        return rc;
     b.scalars = b.nscalars ? scalars : NULL;
     if (!endpoint) {
         const char *env = getenv("ERWATCH_ENDPOINT");
@@ -260,7 +307,7 @@ int cmd_push(int argc, char **argv)
     }
 
     npy_array_t xa = { 0 }, ya = { 0 };
-    int rc = s_load(pos[0], have_shape, sn, sd, &xa);
+    rc = s_load(pos[0], have_shape, sn, sd, &xa);
     if (rc == 0 && npos == 2)
         rc = s_load(pos[1], have_shape, sn, sd, &ya);
     if (rc == 0 && npos == 2 && (xa.n != ya.n || xa.d != ya.d || xa.dtype != ya.dtype))
@@ -286,9 +333,13 @@ int cmd_push(int argc, char **argv)
     erwatch_t *c = erwatch_new(endpoint, 0);
     if (!c) {
         rc = cli_fail(S_CMD, CLI_USAGE, "bad endpoint '%s' (expected e.g. "
-                      "tcp://127.0.0.1:5557)", endpoint);
+                      "tcp://127.0.0.1:5557), or bad $ERWATCH_LAUNCH", endpoint);
         goto done;
     }
+    /* One push is one batch: no launch unless asked for, so that pushing
+     * step by step keeps writing one run (README, "Runs, launches and
+     * resume"); --resume alone is a fresh launch that resumes. */
+    (void)erwatch_set_launch(c, launch ? launch : resume ? NULL : "", resume);
     double secs = (double)timeout / 1000.0;
     int e = erwatch_wait_connected(c, (int)timeout);
     if (e == -ETIMEDOUT) {
@@ -316,6 +367,22 @@ int cmd_push(int argc, char **argv)
                b.run, b.tag, (unsigned long long)b.step, xa.n, xa.d,
                b.dtype == ERWATCH_F64 ? "f64" : "f32", npos, npos == 2 ? "s" : "",
                endpoint);
+    if (rc == 0 && verbose && erwatch_launch(c)[0]) {
+        /* which run the launch went to (NAME, NAME.2, ...), once stored */
+        char name[ERWATCH_LAUNCH_MAX + 1] = "";
+        int64_t end = s_now_ms() + timeout;
+        int e2;
+        while ((e2 = erwatch_run_name(http, erwatch_launch(c), b.run, 1000, name,
+                                      sizeof name)) == -ENOENT && s_now_ms() < end) {
+            struct timespec ts = { 0, 50 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        if (e2 == 0)
+            printf("launch %s: stored as run %s\n", erwatch_launch(c), name);
+        else
+            printf("launch %s: run name not known (%s)\n", erwatch_launch(c),
+                   erwatch_strerror(e2));
+    }
     erwatch_destroy(&c);
 done:
     npy_free(&xa);

@@ -195,8 +195,9 @@ def cli_push_launch_and_resume():
                     "--scalar", "loss=1", x)
         d.wait_stored(4)
         for step in range(2):  # one launch over several pushes
-            run_cli("push", "--endpoint", d.zmq, "--run", "cli", "--tag", "p", "--step", step,
-                    "--launch", "L2", "--scalar", "loss=2", x)
+            p = run_cli("push", "--endpoint", d.zmq, "--http", d.http, "--run", "cli", "--tag",
+                        "p", "--step", step, "--launch", "L2", "--scalar", "loss=2", "-v", x)
+            assert "launch L2: stored as run cli.2" in p.stdout, p.stdout
         d.wait_stored(6)
         assert series(d, "cli", tag="p") == [(s, 1.0) for s in range(4)]
         assert series(d, "cli.2", tag="p") == [(0, 2.0), (1, 2.0)]

@@ -245,7 +245,7 @@ TEST(two_views_arrive_with_full_header)
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
     const msgpack_object_map *map = h.map;
     ASSERT_EQ(h.dup_keys, 0);
-    ASSERT_EQ(map->size, 14);
+    ASSERT_EQ(map->size, 15); /* launch included */
     ASSERT_EQ(s_get_uint(map, "v"), 1);
     ASSERT_MP_STR(s_get(map, "run"), "run-1");
     ASSERT_MP_STR(s_get(map, "tag"), "projector");
@@ -309,7 +309,7 @@ TEST(one_view_f64_minimal_header)
     ASSERT_MEMEQ(zmq_msg_data(&m.frame[1]), x, sizeof x);
     s_header_t h;
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
-    ASSERT_EQ(h.map->size, 10);
+    ASSERT_EQ(h.map->size, 11); /* launch included */
     ASSERT_EQ(s_get_uint(h.map, "step"), 0);
     ASSERT_MP_STR(s_get(h.map, "dtype"), "f64");
     ASSERT_EQ(s_get_uint(h.map, "views"), 1);
@@ -800,6 +800,94 @@ TEST(strerror_names_every_code)
     ASSERT_EQ(erwatch_wait_connected(NULL, 10), -EINVAL);
 }
 
+TEST(launch_resume_and_meta_ride_in_headers)
+{
+    s_daemon_t d;
+    ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
+    unsetenv("ERWATCH_LAUNCH");
+    unsetenv("TORCHELASTIC_RUN_ID");
+    erwatch_t *c = erwatch_new(d.endpoint, 4), *c2 = erwatch_new(d.endpoint, 4);
+    ASSERT(c != NULL && c2 != NULL);
+    /* a random 128-bit id, different for each client */
+    const char *l = erwatch_launch(c);
+    ASSERT_EQ(strlen(l), 32);
+    ASSERT_EQ(strspn(l, "0123456789abcdef"), 32);
+    ASSERT(strcmp(l, erwatch_launch(c2)) != 0);
+    erwatch_destroy(&c2);
+    /* from the environment, so that the ranks of one job share it */
+    setenv("TORCHELASTIC_RUN_ID", "job42", 1);
+    setenv("TORCHELASTIC_RESTART_COUNT", "3", 1);
+    c2 = erwatch_new(d.endpoint, 4);
+    ASSERT_STREQ(erwatch_launch(c2), "job42.3");
+    erwatch_destroy(&c2);
+    setenv("ERWATCH_LAUNCH", "shared-7", 1);
+    c2 = erwatch_new(d.endpoint, 4);
+    ASSERT_STREQ(erwatch_launch(c2), "shared-7");
+    erwatch_destroy(&c2);
+    setenv("ERWATCH_LAUNCH", "has space", 1);
+    ASSERT(erwatch_new(d.endpoint, 4) == NULL);
+    unsetenv("ERWATCH_LAUNCH");
+    unsetenv("TORCHELASTIC_RUN_ID");
+    unsetenv("TORCHELASTIC_RESTART_COUNT");
+
+    /* bad values change nothing */
+    ASSERT_EQ(erwatch_set_launch(c, "a b", 0), -EINVAL);
+    ASSERT_EQ(erwatch_set_launch(c, "", 1), -EINVAL);
+    ASSERT_EQ(erwatch_set_meta(c, "{lr: 1}", NULL), -EINVAL);
+    ASSERT_EQ(erwatch_set_meta(c, "[1]", NULL), -EINVAL);
+    ASSERT_EQ(erwatch_set_meta(c, "{\"a\":1,\"a\":2}", NULL), -EINVAL);
+    ASSERT_EQ(erwatch_set_meta(c, NULL, "bell\a"), -EINVAL);
+    static char big[ERWATCH_CONFIG_MAX + 2];
+    memset(big, ' ', sizeof big - 1);
+    big[0] = '{';
+    big[ERWATCH_CONFIG_MAX] = '}'; /* 32769 bytes */
+    ASSERT_EQ(erwatch_set_meta(c, big, NULL), -EINVAL);
+    big[ERWATCH_CONFIG_MAX] = '\0';
+    big[ERWATCH_CONFIG_MAX - 1] = '}'; /* 32768: fits */
+    ASSERT_EQ(erwatch_set_meta(c, big, NULL), 0);
+    ASSERT_STREQ(erwatch_launch(c), l);
+
+    ASSERT_EQ(erwatch_set_launch(c, "run-7", 1), 0);
+    ASSERT_EQ(erwatch_set_meta(c, "{\"lr\": 0.05}", "first\ttry\n"), 0);
+    ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
+    float x[2 * 3] = { 1, 2, 3, 4, 5, 6 };
+    for (int i = 0; i < 2; i++) {
+        erwatch_batch_t b = s_batch(x, 2, 3);
+        b.step = (uint64_t)i;
+        ASSERT_EQ(erwatch_push(c, &b), 0);
+        s_message_t m;
+        ASSERT_EQ(s_recv(&d, &m), 0);
+        s_header_t h;
+        ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
+        ASSERT(s_str_is(s_get(h.map, "launch"), "run-7"));
+        const msgpack_object *r = s_get(h.map, "resume");
+        ASSERT(r && r->type == MSGPACK_OBJECT_BOOLEAN && r->via.boolean);
+        if (i == 0) { /* the first batch carries the metadata */
+            ASSERT(s_str_is(s_get(h.map, "config"), "{\"lr\": 0.05}"));
+            ASSERT(s_str_is(s_get(h.map, "notes"), "first\ttry\n"));
+        } else {      /* later ones do not */
+            ASSERT(s_get(h.map, "config") == NULL);
+            ASSERT(s_get(h.map, "notes") == NULL);
+        }
+        ASSERT_EQ(h.dup_keys, 0);
+        msgpack_unpacked_destroy(&h.u);
+        s_message_close(&m);
+    }
+    /* "": no launch at all (erwatch push without --launch) */
+    ASSERT_EQ(erwatch_set_launch(c, "", 0), 0);
+    erwatch_batch_t b = s_batch(x, 2, 3);
+    ASSERT_EQ(erwatch_push(c, &b), 0);
+    s_message_t m;
+    ASSERT_EQ(s_recv(&d, &m), 0);
+    s_header_t h;
+    ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
+    ASSERT(s_get(h.map, "launch") == NULL && s_get(h.map, "resume") == NULL);
+    msgpack_unpacked_destroy(&h.u);
+    s_message_close(&m);
+    erwatch_destroy(&c);
+    s_daemon_stop(&d);
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
@@ -819,6 +907,7 @@ int main(void)
         T(endpoint_from_environment),
         T(bad_endpoint_gives_null),
         T(strerror_names_every_code),
+        T(launch_resume_and_meta_ride_in_headers),
         { 0 },
     });
 }

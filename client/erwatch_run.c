@@ -1,0 +1,146 @@
+/* erwatch_run.c: erwatch_run_name() of the C client library (erwatch.h):
+ * which run the daemon stores a launch's batches of one run name under
+ * (GET /api/run?launch=ID&name=NAME, schema/protocol.md "Launches"), and
+ * erwatch_resume_target(): which run a resume would continue.
+ *
+ * Same rules as erwatch_alerts.c: one libcurl easy handle per call, one
+ * timeout for the whole call, CURLOPT_NOSIGNAL, no proxy for loopback; the
+ * answer is parsed with jansson. Never prints, aborts or exits.
+ */
+#include "erwatch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define S_BODY_MAX (1u << 20) /* an /api/run answer is small */
+
+typedef struct {
+    char *p;
+    size_t len;
+    int overflow;
+} s_body_t;
+
+static size_t s_on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    s_body_t *b = ud;
+    size_t n = size * nmemb;
+    if (b->len + n + 1 > S_BODY_MAX) {
+        b->overflow = 1;
+        return 0;
+    }
+    char *q = realloc(b->p, b->len + n + 1);
+    if (!q) {
+        b->overflow = 1;
+        return 0;
+    }
+    b->p = q;
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return n;
+}
+
+static int s_curl_errno(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
+    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+    case CURLE_URL_MALFORMAT: return -EINVAL;
+    default: return -EIO;
+    }
+}
+
+/* GET /api/run?k1=v1[&k2=v2]: copies the answer's "run" into buf. */
+static int s_get_run(const char *http_url, const char *k1, const char *v1, const char *k2,
+                     const char *v2, int timeout_ms, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!http_url) {
+        const char *env = getenv("ERWATCH_HTTP");
+        http_url = env && *env ? env : ERWATCH_DEFAULT_HTTP;
+    }
+    if (timeout_ms <= 0)
+        timeout_ms = 1000;
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -ENOMEM;
+    int rc = 0;
+    s_body_t body = {0};
+    char *e1 = curl_easy_escape(h, v1, 0), *e2 = v2 ? curl_easy_escape(h, v2, 0) : NULL;
+    char *url = NULL;
+    size_t base = strlen(http_url);
+    while (base > 0 && http_url[base - 1] == '/')
+        base--;
+    size_t ulen = base + (e1 ? strlen(e1) : 0) + (e2 ? strlen(e2) : 0) + 64;
+    if (!e1 || (v2 && !e2) || !(url = malloc(ulen))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (v2)
+        snprintf(url, ulen, "%.*s/api/run?%s=%s&%s=%s", (int)base, http_url, k1, e1, k2, e2);
+    else
+        snprintf(url, ulen, "%.*s/api/run?%s=%s", (int)base, http_url, k1, e1);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
+    CURLcode cr = curl_easy_perform(h);
+    if (body.overflow) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (cr != CURLE_OK) {
+        rc = s_curl_errno(cr);
+        goto out;
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    json_t *root = body.p ? json_loadb(body.p, body.len, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(root, "run"));
+    if (status == 404 && root && json_is_string(json_object_get(root, "error")) &&
+        strstr(json_string_value(json_object_get(root, "error")), "no such endpoint"))
+        rc = -ENOTSUP; /* an erwatchd without launches */
+    else if (status == 404 && root)
+        rc = -ENOENT;
+    else if (status != 200 || !name)
+        rc = -EPROTO;
+    else if (strlen(name) + 1 > len)
+        rc = -ENOSPC;
+    else
+        memcpy(buf, name, strlen(name) + 1);
+    json_decref(root);
+out:
+    free(body.p);
+    free(url);
+    curl_free(e1);
+    curl_free(e2);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+int erwatch_run_name(const char *http_url, const char *launch, const char *run,
+                     int timeout_ms, char *buf, size_t len)
+{
+    if (!launch || !*launch || !run || !*run || !buf || len == 0)
+        return -EINVAL;
+    return s_get_run(http_url, "launch", launch, "name", run, timeout_ms, buf, len);
+}
+
+int erwatch_resume_target(const char *http_url, const char *run, int timeout_ms, char *buf,
+                          size_t len)
+{
+    if (!run || !*run || !buf || len == 0)
+        return -EINVAL;
+    return s_get_run(http_url, "resume", run, NULL, NULL, timeout_ms, buf, len);
+}
