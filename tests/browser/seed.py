@@ -19,6 +19,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import harness  # noqa: E402
 
 N, D = 128, 32
+# Every push of this module is one launch, whichever process makes it, so
+# that a later push_point() continues the same runs (README, "Runs,
+# launches and resume").
+LAUNCH = "browser-seed"
+# What the dashboard's "Run details" card must show (test_dashboard.mjs).
+CONFIGS = {"simclr-healthy": ('{"lr": 0.05, "batch_size": 128, "optimizer": {"name": "sgd", '
+                              '"momentum": 0.9}}', "baseline run"),
+           "byol-collapsing": ('{"lr": 0.3, "batch_size": 128, "optimizer": {"name": "sgd", '
+                               '"momentum": 0.99}}', "lr too high:\nwatch the entropy")}
 
 
 def healthy_batch(rng, step, steps):
@@ -52,17 +61,21 @@ def push_runs(endpoint, steps=60, every=1, first=0, collapse_at=None, seed=7,
     import numpy as np
     rng = np.random.default_rng(seed + first)
     collapse_at = steps // 3 if collapse_at is None else collapse_at
-    c = harness.CClient(endpoint)
+    c = harness.CClient(endpoint, launch=LAUNCH)
     try:
         c.wait_connected(5000)
         sent = 0
         for s in range(first, first + steps * every, every):
             x, y = healthy_batch(rng, s, steps * every)
             loss = 2.2 * math.exp(-s / (steps * every * 0.45)) + 0.35 + 0.02 * rng.standard_normal()
+            if s == first and healthy in CONFIGS:
+                assert c.set_meta(*CONFIGS[healthy]) == 0
             while c.push(healthy, tag, s, x, y, scalars={"loss": loss}) != 0:
                 c.flush(100)
             x, y = collapsing_batch(rng, s, steps * every, collapse_at * every)
             loss = 2.1 * math.exp(-s / (steps * every * 0.3)) + 0.12 + 0.02 * rng.standard_normal()
+            if s == first and collapsing in CONFIGS:
+                assert c.set_meta(*CONFIGS[collapsing]) == 0
             while c.push(collapsing, tag, s, x, y, scalars={"loss": loss}) != 0:
                 c.flush(100)
             sent += 2
@@ -76,7 +89,7 @@ def push_point(endpoint, run, tag, step, seed=1):
     """One more healthy batch of `run` at `step` (a live update)."""
     import numpy as np
     rng = np.random.default_rng(seed)
-    c = harness.CClient(endpoint)
+    c = harness.CClient(endpoint, launch=LAUNCH)
     try:
         c.wait_connected(5000)
         x, y = healthy_batch(rng, step, step + 1)

@@ -485,6 +485,36 @@ test('default_selection_and_reference_levels_follow_visible_runs', async () => {
   }
 });
 
+test('run_details_show_config_and_notes', async () => {
+  // seed.py stored a config and notes for both runs (C client, erwatch_set_meta)
+  const api1 = await api('/api/run', { run: COLLAPSING });
+  assert(api1.config && api1.config.lr === 0.3 && api1.notes === 'lr too high:\nwatch the entropy', JSON.stringify(api1));
+  await page.waitForFunction(() => !document.getElementById('run-info').hidden, null, { timeout: 10000 });
+  const t = await page.evaluate(() => {
+    const tab = document.querySelector('#run-info table');
+    const runs = [...tab.querySelectorAll('thead th[data-run]')].map((th) => th.dataset.run);
+    const row = (k) => {
+      const tr = tab.querySelector(`tbody tr[data-key="${k}"]`);
+      return tr ? { cells: [...tr.querySelectorAll('td')].map((td) => td.textContent), diff: tr.classList.contains('diff') } : null;
+    };
+    return { runs, lr: row('lr'), bs: row('batch_size'), mom: row('optimizer.momentum'), notes: row('notes'),
+             visible: document.getElementById('run-info').getBoundingClientRect().height > 0 };
+  });
+  assert(t.visible, 'the card is drawn');
+  const iH = t.runs.indexOf(HEALTHY), iC = t.runs.indexOf(COLLAPSING);
+  assert(iH >= 0 && iC >= 0, JSON.stringify(t.runs));
+  assert(t.lr && t.lr.cells[iH] === '0.05' && t.lr.cells[iC] === '0.3' && t.lr.diff, JSON.stringify(t.lr));
+  assert(t.bs && t.bs.cells[iH] === '128' && t.bs.cells[iC] === '128' && !t.bs.diff, JSON.stringify(t.bs));
+  assert(t.mom && t.mom.cells[iC] === '0.99', JSON.stringify(t.mom));
+  assert(t.notes && t.notes.cells[iH] === 'baseline run' && t.notes.cells[iC] === 'lr too high:\nwatch the entropy', JSON.stringify(t.notes));
+  // unselecting a run drops its column
+  await page.locator(`#runs li[data-run="${HEALTHY}"] input`).uncheck();
+  await page.waitForFunction((r) => !document.querySelector(`#run-info thead th[data-run="${r}"]`), HEALTHY);
+  await page.locator(`#runs li[data-run="${HEALTHY}"] input`).check();
+  await page.waitForFunction((r) => !!document.querySelector(`#run-info thead th[data-run="${r}"]`), HEALTHY);
+  await page.locator('#run-info').scrollIntoViewIfNeeded();
+  await shot('dashboard-run-details');
+
 // Last, because they add runs (the paging test 60 of them) and rename one:
 // the tests above count on the seeded runs being the newest.
 test('run_list_is_paged_and_asks_only_for_what_it_shows', async () => {

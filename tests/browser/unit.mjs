@@ -5,6 +5,15 @@ import { ema } from '../../web/src/smooth.js';
 import { parseState, stateToSearch, defaultState, defaultSelection } from '../../web/src/state.js';
 import { fmtValue, parseValue, fmtStep, fmtTime, fmtTimeTicks } from '../../web/src/format.js';
 import { layoutLabels, labelsOverlap } from '../../web/src/marks.js';
+import { flattenConfig } from '../../web/src/runinfo.js';
+
+test('config_flattens_to_dotted_keys', () => {
+  const f = flattenConfig({ lr: 0.05, opt: { name: 'sgd', betas: [0.9, 0.99], extra: {} }, tag: 'x', on: true, n: null });
+  const want = [['lr', '0.05'], ['opt.name', 'sgd'], ['opt.betas', '[0.9,0.99]'], ['opt.extra', '{}'],
+    ['tag', 'x'], ['on', 'true'], ['n', 'null']];
+  assert(JSON.stringify(f) === JSON.stringify(want), JSON.stringify(f));
+  assert(flattenConfig(null).length === 0);
+});
 
 test('ema_zero_weight_is_identity', () => {
   const v = [1, 2, null, 4];

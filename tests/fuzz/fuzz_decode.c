@@ -64,6 +64,12 @@ static void s_check_header(const ew_header_t *h)
         S_CHECK(strlen(h->scalars[i].name) >= 1);
         S_CHECK(isfinite(h->scalars[i].value));
     }
+    size_t ll = strnlen(h->launch, sizeof h->launch);
+    S_CHECK(ll <= EW_LAUNCH_MAX);
+    for (size_t i = 0; i < ll; i++)
+        S_CHECK(h->launch[i] > 0x20 && h->launch[i] < 0x7f);
+    S_CHECK(h->resume == 0 || (h->resume == 1 && ll > 0));
+    S_CHECK(h->config_len <= EW_CONFIG_MAX && h->notes_len <= EW_NOTES_MAX);
 }
 
 static void s_header_only(const uint8_t *data, size_t size)
@@ -85,7 +91,19 @@ static void s_check_batch(const batch_t *b, const decode_frame_t *frames, size_t
     S_CHECK((b->view[0] != NULL) == (h->views >= 1));
     S_CHECK((b->view[1] != NULL) == (h->views == 2));
     S_CHECK(b->recv_time == 12345.5);
-    S_CHECK(b->bytes == sizeof *b + (size_t)h->views * count * sizeof(float));
+    S_CHECK(b->bytes ==
+            sizeof *b + (size_t)h->views * count * sizeof(float) + h->config_len + h->notes_len);
+    /* config and notes: copies of their bytes in the header frame */
+    S_CHECK((b->config != NULL) == (h->config_len > 0));
+    S_CHECK((b->notes != NULL) == (h->notes_len > 0));
+    S_CHECK(!b->config || (h->config_off + (size_t)h->config_len <= frames[0].size &&
+                           memcmp(b->config, (const char *)frames[0].data + h->config_off,
+                                  h->config_len) == 0 &&
+                           b->config[h->config_len] == '\0'));
+    S_CHECK(!b->notes || (h->notes_off + (size_t)h->notes_len <= frames[0].size &&
+                          memcmp(b->notes, (const char *)frames[0].data + h->notes_off,
+                                 h->notes_len) == 0 &&
+                          b->notes[h->notes_len] == '\0'));
     for (int v = 0; v < h->views; v++) {
         S_CHECK(frames[1 + v].size == count * ew_dtype_size(h->dtype));
         for (size_t i = 0; i < count; i++)

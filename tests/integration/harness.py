@@ -295,10 +295,17 @@ class ErwatchStats(ctypes.Structure):
 DTYPES = {"float32": 0, "float64": 1, "float16": 2}
 
 
-class CClient:
-    """The C client library (build/liberwatch.so) driven through ctypes."""
+# The launch of every CClient of this test process unless told otherwise:
+# like the Python Monitor's default, one per process, so that a test's
+# successive clients write one run (README, "Runs, launches and resume").
+HARNESS_LAUNCH = "harness-" + os.urandom(8).hex()
 
-    def __init__(self, endpoint, hwm=0):
+
+class CClient:
+    """The C client library (build/liberwatch.so) driven through ctypes.
+    launch: the launch identity (default HARNESS_LAUNCH; "" for none)."""
+
+    def __init__(self, endpoint, hwm=0, launch=None):
         self.lib = ctypes.CDLL(os.path.join(BUILD, "liberwatch.so"))
         self.lib.erwatch_new.restype = ctypes.c_void_p
         self.lib.erwatch_new.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -307,8 +314,17 @@ class CClient:
         self.lib.erwatch_flush.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self.lib.erwatch_stats.argtypes = [ctypes.c_void_p, ctypes.POINTER(ErwatchStats)]
         self.lib.erwatch_destroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        self.lib.erwatch_set_launch.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
         self.c = ctypes.c_void_p(self.lib.erwatch_new(endpoint.encode(), hwm))
         assert self.c.value, "erwatch_new failed"
+        launch = HARNESS_LAUNCH if launch is None else launch
+        assert self.lib.erwatch_set_launch(self.c, launch.encode(), 0) == 0, launch
+        self.lib.erwatch_set_meta.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+
+    def set_meta(self, config_json=None, notes=None):
+        """erwatch_set_meta: config (JSON text) and notes for the next push."""
+        return self.lib.erwatch_set_meta(self.c, config_json and config_json.encode(),
+                                         notes and notes.encode())
 
     def wait_connected(self, ms=5000):
         return self.lib.erwatch_wait_connected(self.c, ms)

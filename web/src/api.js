@@ -64,6 +64,11 @@ export function getSeries({ run, tag, metric, after, before, points, time }) {
   );
 }
 
+// One run with its config, notes and launches (GET /api/run, README).
+export function getRun(run) {
+  return getJSON('/api/run', { run });
+}
+
 // Alerts that are firing now (GET /api/alerts, see README). A daemon
 // without alerting answers 404; the caller then stops asking.
 export function getFiringAlerts() {

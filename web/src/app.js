@@ -20,6 +20,7 @@ import { parseState, stateToSearch, defaultSelection } from './state.js';
 import { getRuns, getFiringAlerts } from './api.js';
 import { Panel, metricOrder, METRIC_INFO } from './chart.js';
 import { SpectrumPanel } from './spectrum.js';
+import { RunInfo } from './runinfo.js';
 import { runColor } from './colors.js';
 import { fmtAgo, fmtStep, fmtTime, fmtClock } from './format.js';
 import { el } from './dom.js';
@@ -48,6 +49,8 @@ class App {
     this.pollTimer = null;
     this.lastOk = 0;
     this.spectrum = new SpectrumPanel(this);
+    this.runInfo = new RunInfo(this);
+    this.rewound = false;      // a selected run got a new launch (a resume)
     this.polls = 0;
     this.alerts = [];          // firing alerts (GET /api/alerts?state=firing)
     this.alertsSupported = true;
@@ -267,6 +270,10 @@ class App {
   }
 
   remember(r) {
+    // A run resumed by a new launch was rewound: what the panels hold past
+    // the resume step is gone from the daemon (poll() loads it again).
+    const had = this.byName.get(r.run);
+    if (had && had.launch !== r.launch && (this.state.runs || []).includes(r.run)) this.rewound = true;
     this.byName.set(r.run, r);
     if (r.last_seen > this.since) this.since = r.last_seen;
   }
@@ -454,6 +461,7 @@ class App {
     for (const p of created) p.build();
     this.renderChips();
     this.spectrum.syncRuns();
+    this.runInfo.sync();
     const empty = $('empty');
     let msg = '';
     if (!this.total && !this.state.filter.trim() && !this.selectedRuns().length) msg = 'No runs yet. Push a batch from a training job (erwatch_push) or with build/erwatch push --run demo --tag projector --step 1 z1.npy z2.npy; it appears here within a second.';
@@ -566,6 +574,11 @@ class App {
         this.renderControls();
       }
       const tag = this.state.tag;
+      this.runInfo.sync();
+      if (this.rewound) {
+        this.rewound = false;
+        this.loadAll();
+      }
       for (const run of this.selectedRuns()) {
         const t = this.tagInfo(run, tag);
         if (!t) continue;
