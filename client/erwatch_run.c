@@ -4,8 +4,9 @@
  * erwatch_resume_target(): which run a resume would continue.
  *
  * Same rules as erwatch_alerts.c: one libcurl easy handle per call, one
- * timeout for the whole call, CURLOPT_NOSIGNAL, no proxy for loopback; the
- * answer is parsed with jansson. Never prints, aborts or exits.
+ * timeout for the whole call, CURLOPT_NOSIGNAL, no proxy for loopback, the
+ * shared body sink (erwatch_body.h); the answer is parsed with jansson.
+ * Never prints, aborts or exits.
  */
 #include "erwatch.h"
 
@@ -17,33 +18,9 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "erwatch_body.h"
+
 #define S_BODY_MAX (1u << 20) /* an /api/run answer is small */
-
-typedef struct {
-    char *p;
-    size_t len;
-    int overflow;
-} s_body_t;
-
-static size_t s_on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    s_body_t *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > S_BODY_MAX) {
-        b->overflow = 1;
-        return 0;
-    }
-    char *q = realloc(b->p, b->len + n + 1);
-    if (!q) {
-        b->overflow = 1;
-        return 0;
-    }
-    b->p = q;
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
-}
 
 static int s_curl_errno(CURLcode rc)
 {
@@ -72,7 +49,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
     if (!h)
         return -ENOMEM;
     int rc = 0;
-    s_body_t body = {0};
+    erwatch__body_t body = {.max = S_BODY_MAX};
     char *e1 = curl_easy_escape(h, v1, 0), *e2 = v2 ? curl_easy_escape(h, v2, 0) : NULL;
     char *url = NULL;
     size_t base = strlen(http_url);
@@ -88,7 +65,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
     else
         snprintf(url, ulen, "%.*s/api/run?%s=%s", (int)base, http_url, k1, e1);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, erwatch__body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
@@ -96,7 +73,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
     curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
     CURLcode cr = curl_easy_perform(h);
-    if (body.overflow) {
+    if (body.overflow || body.oom) {
         rc = -ENOMEM;
         goto out;
     }
@@ -106,7 +83,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    json_t *root = body.p ? json_loadb(body.p, body.len, 0, NULL) : NULL;
+    json_t *root = body.data ? json_loadb(body.data, body.len, 0, NULL) : NULL;
     const char *name = json_string_value(json_object_get(root, "run"));
     if (status == 404 && root && json_is_string(json_object_get(root, "error")) &&
         strstr(json_string_value(json_object_get(root, "error")), "no such endpoint"))
@@ -121,7 +98,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
         memcpy(buf, name, strlen(name) + 1);
     json_decref(root);
 out:
-    free(body.p);
+    erwatch__body_free(&body);
     free(url);
     curl_free(e1);
     curl_free(e2);
