@@ -295,15 +295,19 @@ class ErwatchStats(ctypes.Structure):
 DTYPES = {"float32": 0, "float64": 1, "float16": 2}
 
 
-# The launch of every CClient of this test process unless told otherwise:
-# like the Python Monitor's default, one per process, so that a test's
-# successive clients write one run (README, "Runs, launches and resume").
-HARNESS_LAUNCH = "harness-" + os.urandom(8).hex()
+def process_launch():
+    """The launch of every CClient of this test process unless told
+    otherwise: the Python Monitor's default one (one per process), so that a
+    test's successive clients, C and Python, write one run (README, "Runs,
+    launches and resume")."""
+    sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+    from erwatch import _protocol
+    return _protocol.default_launch()
 
 
 class CClient:
     """The C client library (build/liberwatch.so) driven through ctypes.
-    launch: the launch identity (default HARNESS_LAUNCH; "" for none)."""
+    launch: the launch identity (default process_launch(); "" for none)."""
 
     def __init__(self, endpoint, hwm=0, launch=None):
         self.lib = ctypes.CDLL(os.path.join(BUILD, "liberwatch.so"))
@@ -317,7 +321,7 @@ class CClient:
         self.lib.erwatch_set_launch.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
         self.c = ctypes.c_void_p(self.lib.erwatch_new(endpoint.encode(), hwm))
         assert self.c.value, "erwatch_new failed"
-        launch = HARNESS_LAUNCH if launch is None else launch
+        launch = process_launch() if launch is None else launch
         assert self.lib.erwatch_set_launch(self.c, launch.encode(), 0) == 0, launch
         self.lib.erwatch_set_meta.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
 
