@@ -242,6 +242,9 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     "UPDATE runs SET last_step = (SELECT max(last_step) FROM series WHERE run_id = ?1)"
     " WHERE id = ?1",
     "DELETE FROM alerts WHERE run = ?1 AND state = 'resolved' AND first_step >= ?2",
+    /* a run of this name that the launch already writes (renamed to it) */
+    "SELECT r.id FROM runs AS r JOIN launches AS l ON l.run_id = r.id"
+    " WHERE r.name = ?1 AND l.launch = ?2 LIMIT 1",
 };
 
 static void s_finalize_all(store_t *s)
@@ -917,6 +920,7 @@ static int s_launch_resolve(store_t *s, result_t *r, size_t rlen, char *err, siz
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return rc;
 
+    int mine = 0; /* a run of this name is already the launch's */
     if (!known && r->resume) {
         int found = 0;
         if ((rc = s_resume_target(s, r->run, rlen, &id, name, &found)) != SQLITE_OK)
@@ -935,8 +939,21 @@ static int s_launch_resolve(store_t *s, result_t *r, size_t rlen, char *err, siz
             return rc;
         r->rewind_from = step;
     } else if (!known) {
-        if ((rc = s_fresh_name(s, r->run, rlen, name)) != SQLITE_OK)
+        /* The launch's own run under this name (it was renamed to it with
+         * erwatch mv while the launch wrote): go on in it. */
+        sqlite3_stmt *own = s->stmt[STORE_Q_OWN_RUN];
+        sqlite3_bind_text(own, 1, r->run, (int)rlen, SQLITE_STATIC);
+        sqlite3_bind_text(own, 2, r->launch, (int)llen, SQLITE_STATIC);
+        if ((rc = s_get_id(own, &id, &mine)) != SQLITE_OK)
             return rc;
+        if (mine) {
+            memcpy(name, r->run, rlen);
+            name[rlen] = '\0';
+        } else if ((rc = s_fresh_name(s, r->run, rlen, name)) != SQLITE_OK) {
+            return rc;
+        }
+    }
+    if (!known && !r->resume && !mine) {
         sqlite3_stmt *add = s->stmt[STORE_Q_RUN_ADD_LAUNCHED];
         sqlite3_bind_text(add, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(add, 2, r->run, (int)rlen, SQLITE_STATIC);

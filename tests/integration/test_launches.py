@@ -215,6 +215,29 @@ def cli_push_launch_and_resume():
         assert d.sql("SELECT count(*) FROM runs") == [(2,)]
 
 
+@test
+def rm_and_mv_keep_launches_consistent():
+    with Daemon() as d:
+        log_steps(d, "lc", range(3), lambda s: 1.0, launch="one")
+        log_steps(d, "lc", range(3), lambda s: 2.0, launch="two")
+        d.wait_stored(6)
+        run_cli("rm", "--http", d.http, "lc")
+        wait_for(lambda: d.get("/api/run", run="lc")[0] == 404, what="lc deleted")
+        assert d.sql("SELECT launch FROM launches") == [("two",)]
+        # the deleted run's launch sends again: a run of that name afresh
+        log_steps(d, "lc", [7], lambda s: 3.0, launch="one")
+        d.wait_stored(7)
+        assert series(d, "lc") == [(7, 3.0)]
+        # a renamed run keeps its launch, and a resume of the new name finds it
+        run_cli("mv", "--http", d.http, "lc.2", "best")
+        wait_for(lambda: d.get("/api/run", run="best")[0] == 200, what="lc.2 renamed")
+        log_steps(d, "lc", [3], lambda s: 2.5, launch="two")
+        log_steps(d, "best", [1], lambda s: 9.0, launch="three", resume=True)
+        d.wait_stored(9)
+        assert series(d, "best") == [(0, 2.0), (1, 9.0)], series(d, "best")
+        assert d.sql("SELECT count(*) FROM runs WHERE name LIKE 'lc%'") == [(1,)]
+
+
 if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("error", erwatch.DropWarning)
