@@ -514,6 +514,7 @@ test('run_details_show_config_and_notes', async () => {
   await page.waitForFunction((r) => !!document.querySelector(`#run-info thead th[data-run="${r}"]`), HEALTHY);
   await page.locator('#run-info').scrollIntoViewIfNeeded();
   await shot('dashboard-run-details');
+});
 
 // Last, because they add runs (the paging test 60 of them) and rename one:
 // the tests above count on the seeded runs being the newest.
