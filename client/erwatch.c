@@ -503,7 +503,10 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
     c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
     atomic_init(&c->inflight, 0);
     msgpack_sbuffer_init(&c->hdr);
-    if (!c->endpoint || s_default_launch(c->launch) != 0 || s_open_socket(c) != 0) {
+    if (!c->endpoint || s_default_launch(c->launch) != 0 ||
+        ((o->launch || o->resume) && erwatch_set_launch(c, o->launch, o->resume) != 0) ||
+        ((o->config_json || o->notes) && erwatch_set_meta(c, o->config_json, o->notes) != 0) ||
+        s_open_socket(c) != 0) {
         erwatch_destroy(&c);
         return NULL;
     }

@@ -91,6 +91,12 @@ typedef struct {
     int sndhwm;               /* also cap the buffer at this many batches; 0: no cap */
     int connect_timeout_ms;   /* wait this long for the daemon in erwatch_new
                                * (0: 1000; < 0: do not wait) */
+    /* The launch (README, "Runs, launches and resume"), as
+     * erwatch_set_launch() and erwatch_set_meta() set them: */
+    const char *launch;       /* NULL: the default identity; "": none */
+    int resume;               /* nonzero: continue the latest run of the name */
+    const char *config_json;  /* the run's config, a JSON object; NULL: none */
+    const char *notes;        /* the run's notes; NULL: none */
 } erwatch_options_t;
 
 /* Creates a client connected to o->endpoint (e.g. "tcp://127.0.0.1:5557").
@@ -99,9 +105,11 @@ typedef struct {
  * TCP connects (the Python Monitor does the same). Its launch identity is
  * $ERWATCH_LAUNCH, else torchrun's $TORCHELASTIC_RUN_ID "."
  * $TORCHELASTIC_RESTART_COUNT (unless the id is "none"), else 32 random hex
- * digits (erwatch_set_launch() changes it). Returns NULL only on a bad
- * endpoint, an invalid $ERWATCH_LAUNCH, or OOM; a daemon that is not running
- * is not an error (pushes are dropped). o NULL: every default. */
+ * digits (o->launch or erwatch_set_launch() set it). Returns NULL only on
+ * a bad endpoint, an invalid launch ($ERWATCH_LAUNCH or o->launch), resume
+ * without a launch, a config or notes erwatch_set_meta() refuses, or OOM; a
+ * daemon that is not running is not an error (pushes are dropped). o NULL:
+ * every default. */
 erwatch_t *erwatch_new_opts(const erwatch_options_t *o);
 
 /* erwatch_new_opts() with endpoint and sndhwm set, the rest default

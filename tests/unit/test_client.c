@@ -873,6 +873,22 @@ TEST(launch_resume_and_meta_ride_in_headers)
         msgpack_unpacked_destroy(&h.u);
         s_message_close(&m);
     }
+    /* the same through erwatch_options_t's fields */
+    erwatch_options_t o = { .endpoint = d.endpoint, .connect_timeout_ms = -1, .launch = "opt-1",
+                            .resume = 1, .config_json = "{\"k\": [1]}", .notes = "n" };
+    c2 = erwatch_new_opts(&o);
+    ASSERT(c2 != NULL);
+    ASSERT_STREQ(erwatch_launch(c2), "opt-1");
+    erwatch_destroy(&c2);
+    o.config_json = "[1]"; /* not an object: refused */
+    ASSERT(erwatch_new_opts(&o) == NULL);
+    o.config_json = NULL;
+    o.launch = "";
+    ASSERT(erwatch_new_opts(&o) == NULL); /* resume without a launch */
+    o.resume = 0;
+    c2 = erwatch_new_opts(&o);
+    ASSERT(c2 != NULL && erwatch_launch(c2)[0] == '\0');
+    erwatch_destroy(&c2);
     /* "": no launch at all (erwatch push without --launch) */
     ASSERT_EQ(erwatch_set_launch(c, "", 0), 0);
     erwatch_batch_t b = s_batch(x, 2, 3);
