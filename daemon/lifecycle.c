@@ -8,6 +8,10 @@
  *    writer has not started it, so a late writer never acts on a request
  *    whose caller was told "nothing changed"; once started, the caller
  *    waits for it (one small transaction).
+ *  - While ingest runs (writer.h: load), purging takes at most a tenth of
+ *    the time (a token bucket); idle, it runs in 50 ms slices. On a small
+ *    machine the workers need the CPU the deletes would take, so this is
+ *    what keeps ingest at its rate (tests/bench/bench_retention.py).
  *  - Retention is checked ten times a second (an index seek and four
  *    PRAGMAs). The age limit deletes every run
  *    past it (a few per tick); the size limit deletes one run, the oldest,
@@ -32,11 +36,13 @@
 #include "decode.h"
 #include "log.h"
 #include "store_runs.h"
+#include "writer.h"
 
 #define S_LISTENERS_MAX 4
 #define S_RETENTION_EVERY_S 0.1
 #define S_AGE_PER_TICK 16       /* runs the age limit deletes per check, at most */
 #define S_IDLE_BUDGET_S 0.05    /* purge/vacuum work per tick when idle */
+#define S_PURGE_SHARE 0.1       /* while ingest runs: purge this share of the time */
 #define S_LIVE_S 60.0           /* a run seen this recently is "still live" */
 #define S_VACUUM_PAGES 256
 #define S_VACUUM_EVERY_S 5.0
@@ -72,6 +78,7 @@ struct lifecycle {
     int purging;            /* deleted runs may still have rows */
     double next_retention, next_vacuum; /* monotonic */
     int failing;            /* consecutive purge errors */
+    double tokens, refilled; /* purge time allowed while ingest runs (s), and when */
 };
 
 lifecycle_t *lifecycle_new(const lifecycle_config_t *cfg)
@@ -85,6 +92,7 @@ lifecycle_t *lifecycle_new(const lifecycle_config_t *cfg)
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->done, NULL);
     l->purging = 1; /* a deletion a previous run of the daemon left unfinished */
+    l->refilled = ew_monotonic();
     return l;
 }
 
@@ -392,7 +400,34 @@ static void s_vacuum(store_t *store, double until)
     }
 }
 
-static int s_tick(lifecycle_t *l, store_t *store, int busy)
+/* Purges for at most S_IDLE_BUDGET_S. While ingest runs, only as long as
+ * the token bucket allows (S_PURGE_SHARE of the time), one step at most
+ * when the writer is behind: the rows of deleted runs go at the pace the
+ * writer's spare time allows, and ingest keeps its rate. Returns 1 when
+ * more is left and the writer should call again at once (idle only). */
+static int s_purge(lifecycle_t *l, store_t *store, int load, double now)
+{
+    l->tokens += (now - l->refilled) * S_PURGE_SHARE;
+    if (l->tokens > S_IDLE_BUDGET_S)
+        l->tokens = S_IDLE_BUDGET_S;
+    l->refilled = now;
+    if (load != WRITER_IDLE && l->tokens <= 0)
+        return 0; /* the next group's tick goes on */
+    double until = now + S_IDLE_BUDGET_S;
+    for (;;) {
+        double t0 = ew_monotonic();
+        int more = s_purge_one(l, store);
+        double t1 = ew_monotonic();
+        if (load != WRITER_IDLE)
+            l->tokens -= t1 - t0;
+        if (!more)
+            return 0;
+        if (t1 >= until || load == WRITER_BEHIND || (load != WRITER_IDLE && l->tokens <= 0))
+            return load == WRITER_IDLE;
+    }
+}
+
+static int s_tick(lifecycle_t *l, store_t *store, int load)
 {
     s_serve(l, store);
     double now = ew_monotonic();
@@ -400,29 +435,24 @@ static int s_tick(lifecycle_t *l, store_t *store, int busy)
         l->next_retention = now + S_RETENTION_EVERY_S;
         s_retention(l, store);
     }
-    if (l->purging) {
-        if (busy)
-            return s_purge_one(l, store);
-        double until = now + S_IDLE_BUDGET_S;
-        while (s_purge_one(l, store))
-            if (ew_monotonic() >= until)
-                return 1;
-    }
-    if (!l->purging && now >= l->next_vacuum) {
+    if (l->purging)
+        return s_purge(l, store, load, now);
+    if (now >= l->next_vacuum) {
         l->next_vacuum = now + S_VACUUM_EVERY_S;
-        s_vacuum(store, ew_monotonic() + (busy ? S_IDLE_BUDGET_S / 5 : S_IDLE_BUDGET_S));
+        s_vacuum(store, ew_monotonic() +
+                            (load == WRITER_IDLE ? S_IDLE_BUDGET_S : S_IDLE_BUDGET_S / 5));
     }
     return 0;
 }
 
-int lifecycle_tick(void *ctx, store_t *store, int busy)
+int lifecycle_tick(void *ctx, store_t *store, int load)
 {
     lifecycle_t *l = ctx;
     pthread_mutex_lock(&l->tick_lock);
     pthread_mutex_lock(&l->lock);
     int closed = l->closed;
     pthread_mutex_unlock(&l->lock);
-    int more = closed ? 0 : s_tick(l, store, busy);
+    int more = closed ? 0 : s_tick(l, store, load);
     pthread_mutex_unlock(&l->tick_lock);
     return more;
 }

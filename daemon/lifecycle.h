@@ -69,9 +69,10 @@ int lifecycle_rename(lifecycle_t *l, const char *old, const char *new_name, char
                      size_t msglen);
 
 /* The writer's tick (writer.h): answers requests, purges, applies
- * retention. busy: results pile up (writer.h), do the least. Returns 1 when work
- * is left that should continue soon (a purge in progress), else 0. */
-int lifecycle_tick(void *l, store_t *store, int busy);
+ * retention. load: WRITER_IDLE, _FLOWING or _BEHIND (writer.h); while
+ * ingest runs, purging takes a tenth of the time at most. Returns 1 when
+ * work is left that should continue soon (a purge in progress), else 0. */
+int lifecycle_tick(void *l, store_t *store, int load);
 
 /* Fails the requests still queued (-ECANCELED), refuses new ones and ends
  * the ticks' work (waiting for one in progress): from its return on no

@@ -42,6 +42,7 @@ struct writer {
     writer_hook_fn hook;  /* after each commit (alerting), on this thread */
     void *hook_ctx;
     writer_tick_fn tick;  /* between groups and when idle (run life cycle) */
+    double last_result;   /* monotonic: when the last group was stored */
     void *tick_ctx;
 };
 
@@ -191,13 +192,15 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         result_destroy(&group[i]);
 }
 
-/* Whether results pile up: a quarter of a group or more waits. Below that
- * the writer keeps up with the workers, and the tick may use the time. */
-static int s_busy(writer_t *w)
+/* The tick's load (writer.h): behind when a quarter of a group or more
+ * waits, flowing when a result came in the last second, else idle. */
+static int s_load(writer_t *w)
 {
     size_t items, bytes;
     queue_depth(w->results, &items, &bytes);
-    return items + w->nheap >= EW_WRITER_GROUP / 4;
+    if (items + w->nheap >= EW_WRITER_GROUP / 4)
+        return WRITER_BEHIND;
+    return ew_monotonic() - w->last_result < 1.0 ? WRITER_FLOWING : WRITER_IDLE;
 }
 
 static void *s_run(void *arg)
@@ -211,7 +214,7 @@ static void *s_run(void *arg)
         if (!first) {
             if (!w->tick || (!w->nheap && queue_is_drained(w->results)))
                 break; /* closed and drained */
-            more = w->tick(w->tick_ctx, w->store, s_busy(w));
+            more = w->tick(w->tick_ctx, w->store, s_load(w));
             continue;
         }
         size_t n = 0;
@@ -227,8 +230,9 @@ static void *s_run(void *arg)
             group[n++] = r;
         }
         s_commit(w, group, n);
+        w->last_result = ew_monotonic();
         if (w->tick)
-            more = w->tick(w->tick_ctx, w->store, s_busy(w));
+            more = w->tick(w->tick_ctx, w->store, s_load(w));
     }
     if (w->hook)
         w->hook(w->hook_ctx, w->store, NULL, 0);

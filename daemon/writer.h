@@ -34,11 +34,13 @@ typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *resul
 /* Called on the writer thread between groups and, when idle, every
  * EW_WRITER_TICK_MS (lifecycle_tick() is the one the daemon uses): work
  * that must be done by the one writer but not in a group's transaction.
- * busy: results pile up, a quarter of a group or more (do the least; below
- * that the writer keeps up and the tick may take a few tens of
- * milliseconds). Returns 1 when it has more to
- * do at once (the writer then calls it again as soon as nothing waits). */
-typedef int (*writer_tick_fn)(void *ctx, store_t *store, int busy);
+ * load says how much ingest there is: WRITER_IDLE (no result for a second),
+ * WRITER_FLOWING (results arrive and the writer keeps up), WRITER_BEHIND (a
+ * quarter of a group or more waits: do the least). Returns 1 when it has
+ * more to do at once (the writer then calls it again as soon as nothing
+ * waits). */
+enum { WRITER_IDLE = 0, WRITER_FLOWING = 1, WRITER_BEHIND = 2 };
+typedef int (*writer_tick_fn)(void *ctx, store_t *store, int load);
 #define EW_WRITER_TICK_MS 100
 
 /* Takes ownership of store. Starts the thread. NULL on failure. */

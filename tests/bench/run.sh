@@ -3,6 +3,7 @@
 # Sections: the daemon end to end (e2e.sh), then the metric kernels alone
 # (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
 # the dashboard's queries (bench_http_series.py, bench_http_runs.py),
+# retention under load (bench_retention.py),
 # then the Python client (bench_python_client.py).
 set -eu
 BUILD=${1:-build}
@@ -32,6 +33,10 @@ out=tests/bench/RESULTS.md
     echo "## The run list (GET /api/runs with 50, 1000 and 10000 runs)"
     echo
     EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_http_runs.py "$BUILD"
+    echo
+    echo "## Retention at work under load (ingest with and without --retention-size)"
+    echo
+    EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_retention.py "$BUILD"
     echo
     echo "## Metric kernels, one thread (float path vs PyTorch vs one cblas_ssyrk)"
     echo
