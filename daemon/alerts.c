@@ -34,6 +34,9 @@ typedef struct {
     int64_t count;         /* consecutive points in the current streak */
     int64_t since;         /* first step of that streak */
     int dirty;             /* a changed since its last snapshot */
+    int listed;            /* on the dirty list until alerts_flush(), even
+                              when dirty was cleared since (fired, resolved,
+                              dropped): never evicted while listed */
     int best_loaded;
     int have_best;
     double hi, lo;         /* highest and lowest value so far */
@@ -157,7 +160,7 @@ static void s_evict_idle(alerts_t *a)
         s_state_t *st = a->slot[i];
         if (!st)
             continue;
-        if (!st->a && !st->dirty) {
+        if (!st->a && !st->dirty && !st->listed) {
             free(st);
             a->evicted++;
             continue;
@@ -223,9 +226,10 @@ static s_state_t *s_state(alerts_t *a, uint32_t rule, const char *run, const cha
 
 static void s_mark_dirty(alerts_t *a, s_state_t *s)
 {
-    if (s->dirty)
-        return;
     s->dirty = 1;
+    if (s->listed)
+        return;
+    s->listed = 1;
     if (a->ndirty == a->cdirty) {
         a->cdirty = a->cdirty ? 2 * a->cdirty : 64;
         a->dirty = ew_xrealloc(a->dirty, a->cdirty * sizeof *a->dirty);
@@ -531,8 +535,9 @@ void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now,
             a->nfiring--;
         }
         free(al);
-        /* A fresh start; s->dirty stays as it is: the state may be on the
-         * dirty list, and a dirty state is never evicted. */
+        /* A fresh start; s->dirty and s->listed stay as they are: the
+         * state may be on the dirty list, and a listed one is never
+         * evicted. */
         s->a = NULL;
         s->count = 0;
         s->best_loaded = 0;
@@ -547,6 +552,7 @@ void alerts_flush(alerts_t *a, alert_changes_t *out)
         if (s->dirty && s->a)
             s_change(out, ALERT_CH_UPSERT, 0, s->a);
         s->dirty = 0;
+        s->listed = 0;
     }
     a->ndirty = 0;
 }

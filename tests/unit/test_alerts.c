@@ -374,6 +374,42 @@ TEST(idle_states_are_evicted_active_ones_kept)
     rules_destroy(&rs);
 }
 
+/* A state marked dirty and then cleared in the same group (a pending
+ * alert dropped here) stays on the dirty list until the flush: evicting
+ * it before would leave the list pointing at freed memory (make asan sees
+ * the read in alerts_flush). The flush must then report nothing for it. */
+TEST(state_on_the_dirty_list_is_not_evicted_before_the_flush)
+{
+    rules_t *rs = s_rules("alert Low scalar=x when value < 1 for 3 batches\n");
+    ASSERT(rs);
+    alerts_t *a = alerts_new(rs, 1);
+    alerts_set_max_states(a, 8);
+    alert_changes_t ch = {0};
+    result_t r = s_res("run", "proj", 1, "x", 0.5); /* pending */
+    alerts_observe(a, &r, 1001, &ch);
+    r = s_res("run", "proj", 2, "x", 0.5);          /* still pending: dirty */
+    alerts_observe(a, &r, 1002, &ch);
+    r = s_res("run", "proj", 3, "x", 5.0);          /* dropped: idle, listed */
+    alerts_observe(a, &r, 1003, &ch);
+    size_t before = ch.n;
+    for (int i = 0; i < 100; i++) {                 /* evictions, no flush */
+        char name[32];
+        snprintf(name, sizeof name, "other-%d", i);
+        result_t o = s_res(name, "proj", 1, "x", 5.0);
+        alerts_observe(a, &o, 1004, &ch);
+    }
+    ASSERT_GE(alerts_evicted(a), 90);
+    alerts_flush(a, &ch);
+    ASSERT_EQ(ch.n, before);                        /* nothing for the dropped one */
+    uint64_t pending, firing;
+    alerts_counts(a, &pending, &firing);
+    ASSERT_EQ(pending, 0);
+    ASSERT_EQ(firing, 0);
+    alert_changes_free(&ch);
+    alerts_destroy(&a);
+    rules_destroy(&rs);
+}
+
 TEST(run_that_never_left_collapsed_has_no_drop)
 {
     rules_t *rs = s_rules("alert Dropped scalar=x ideal=1 collapsed=0 when drop > 0.5 "
@@ -758,6 +794,7 @@ int main(void)
         T(drop_from_best_lower_is_better),
         T(best_survives_a_restart_through_history),
         T(idle_states_are_evicted_active_ones_kept),
+        T(state_on_the_dirty_list_is_not_evicted_before_the_flush),
         T(run_that_never_left_collapsed_has_no_drop),
         T(runs_and_tags_are_independent_and_tag_filters),
         T(undefined_points_change_nothing),
