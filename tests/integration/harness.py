@@ -30,6 +30,10 @@ BUILD = os.path.join(ROOT, os.environ.get("EW_BUILD", "build"))
 ERWATCHD = os.path.join(BUILD, "erwatchd")
 ERWATCH = os.path.join(BUILD, "erwatch")
 VECTORS = os.environ.get("EW_VECTORS", os.path.join(ROOT, "tests", "vectors"))
+# make asan/tsan set EW_SAN: our code then runs several times slower, so a
+# bound that only guards against blocking or hanging stretches by SLOW.
+SANITIZER = os.environ.get("EW_SAN", "")
+SLOW = 10 if SANITIZER else 1
 
 _results = {"passed": 0, "failed": 0}
 _tests = []

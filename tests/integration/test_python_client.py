@@ -18,7 +18,7 @@ import numpy as np
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (ROOT, Daemon, assert_close, run_all, run_cli, save_npy, test,  # noqa: E402
+from harness import (ROOT, SLOW, Daemon, assert_close, run_all, run_cli, save_npy, test,  # noqa: E402
                      unit_rows, wait_for)
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
@@ -298,7 +298,7 @@ def no_daemon_thousands_of_calls_are_fast_and_drops_exact():
     assert drops[0].filename == __file__, drops[0].filename  # points at the caller
     st = m.stats()
     assert st == {"sent": 0, "dropped": calls, "bytes": 0, "skipped": 0, "buffered": 0}, st
-    assert total < 10.0 and worst < 0.5, (total, worst)
+    assert total < 10.0 * SLOW and worst < 0.5 * SLOW, (total, worst)
     print("# %d log() calls without a daemon: %.1f us each, worst %.1f ms"
           % (calls, total / calls * 1e6, worst * 1e3))
 
