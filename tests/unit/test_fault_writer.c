@@ -69,10 +69,8 @@ static char *s_dump(const char *db)
     sqlite3 *c;
     strbuf_t b;
     strbuf_init(&b);
-    if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(c);
-        return strbuf_steal(&b);
-    }
+    if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        strbuf_printf(&b, "[cannot open %s]\n", db);
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(c, q[i], -1, &st, NULL) != SQLITE_OK) {
@@ -89,7 +87,9 @@ static char *s_dump(const char *db)
         sqlite3_finalize(st);
     }
     sqlite3_close(c);
-    return strbuf_steal(&b);
+    char *dump = strbuf_steal(&b);
+    strbuf_free(&b); /* steal leaves a fresh empty buffer */
+    return dump;
 }
 
 /* One writer life: n results queued, a writer with commit_ms 60 s (so a
