@@ -5,6 +5,7 @@
  * than at 3 a.m. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -87,6 +88,10 @@ void config_usage(FILE *out)
         "                       (a number > 0, e.g. 30 or 0.5)\n"
         "  --retention-size S   delete the oldest runs while the stored data is larger\n"
         "                       than S, e.g. 500MB, 20GB, 1TiB (at least 1MiB)\n"
+        "exposure (README.md, \"Running on a cluster\"):\n"
+        "  --insecure           allow a non-loopback --zmq or --http without protection\n"
+        "                       (anyone who reaches the port can write runs, fire\n"
+        "                       alerts and read every series); logged as a warning\n"
         "other:\n"
         "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
         "                       HTTP URL there (two lines), for scripts and tests\n"
@@ -175,6 +180,86 @@ int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+int config_host_is_loopback(const char *host)
+{
+    if (!strcmp(host, "localhost") || !strcmp(host, "lo"))
+        return 1;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) != 1)
+        return 0;
+    static const unsigned char loop6[16] = {[15] = 1};
+    static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
+    return !memcmp(a, loop6, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+}
+
+int config_zmq_is_local(const char *ep)
+{
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
+        return 1;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0; /* pgm, udp, ws...: not ours to judge, so not local */
+    const char *h = ep + 6;
+    char host[256];
+    size_t n;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (!close)
+            return 0;
+        h++;
+        n = (size_t)(close - h);
+    } else {
+        const char *colon = strrchr(h, ':');
+        n = colon ? (size_t)(colon - h) : strlen(h);
+    }
+    if (n == 0 || n >= sizeof host)
+        return 0;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return config_host_is_loopback(host);
+}
+
+int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen)
+{
+    *warn = 0;
+    err[0] = '\0';
+    int zmq_open = !config_zmq_is_local(c->zmq_endpoint);
+    int http_open = !config_host_is_loopback(c->http_host);
+    if (!zmq_open && !http_open)
+        return 0;
+    if (c->insecure) {
+        *warn = 1;
+        int n = 0;
+        if (zmq_open)
+            n = snprintf(err, errlen,
+                         "--insecure: --zmq %s is reachable from other machines without "
+                         "protection: anyone who reaches it can write runs and fire alerts "
+                         "(webhooks, the exec hook)%s",
+                         c->zmq_endpoint, http_open ? "; " : "");
+        if (http_open && n >= 0 && (size_t)n < errlen)
+            snprintf(err + n, errlen - (size_t)n,
+                     "--insecure: --http %s is reachable from other machines without "
+                     "protection: anyone who reaches it can read every series and alert",
+                     c->http_host);
+        return 0;
+    }
+    if (zmq_open)
+        snprintf(err, errlen,
+                 "--zmq %s is reachable from other machines and is not protected: anyone "
+                 "could write runs and fire alerts. Bind a loopback address "
+                 "(tcp://127.0.0.1:PORT), or pass --insecure to accept the risk "
+                 "(README.md, \"Running on a cluster\")",
+                 c->zmq_endpoint);
+    else
+        snprintf(err, errlen,
+                 "--http %s is reachable from other machines and is not protected: anyone "
+                 "could read every series. Bind a loopback address (127.0.0.1:PORT), or "
+                 "pass --insecure to accept the risk (README.md, \"Running on a cluster\")",
+                 c->http_host);
+    return -1;
+}
+
 static int s_copy(char *dst, size_t n, const char *src)
 {
     if (!*src || strlen(src) >= n)
@@ -240,7 +325,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {NULL, 0, NULL, 0},
     };
     enum { O_RULES = 400, O_NODEF, O_CHECK, O_AM, O_HOOK, O_EXEC, O_EXT, O_RESEND,
-           O_NTIMEOUT, O_NRETRY };
+           O_NTIMEOUT, O_NRETRY, O_INSECURE };
     static const struct option alert_opts[] = {
         {"rules", required_argument, NULL, O_RULES},
         {"no-default-rules", no_argument, NULL, O_NODEF},
@@ -252,6 +337,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"alert-resend", required_argument, NULL, O_RESEND},
         {"notify-timeout", required_argument, NULL, O_NTIMEOUT},
         {"notify-retry", required_argument, NULL, O_NRETRY},
+        {"insecure", no_argument, NULL, O_INSECURE},
     };
     /* getopt wants one table: the general options, then the alerting ones. */
     enum { NGEN = sizeof opts / sizeof opts[0] - 1, NAL = sizeof alert_opts / sizeof alert_opts[0] };
@@ -403,6 +489,9 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             if (s_parse_long(optarg, 1, 86400, &v) < 0)
                 goto bad;
             c->notify_retry_s = (int)v;
+            break;
+        case O_INSECURE:
+            c->insecure = 1;
             break;
         case ':':
             snprintf(err, errlen, "option '%s' needs a value (see --help)", argv[optind - 1]);

@@ -44,6 +44,8 @@ typedef struct {
     /* retention (README.md, "Deleting runs and retention"); 0: off */
     double retention_s;        /* --retention-days, in seconds */
     int64_t retention_bytes;   /* --retention-size */
+    /* exposure (README.md, "Running on a cluster") */
+    int insecure;              /* --insecure: allow unprotected non-loopback binds */
 } config_t;
 
 void config_defaults(config_t *c);
@@ -63,6 +65,22 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
  * (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units, case-insensitive,
  * the B optional. Returns 0 with *bytes, or -1. */
 int config_parse_size(const char *s, int64_t *bytes);
+/* 1 when host names this machine only: "localhost", "lo", 127.0.0.0/8,
+ * ::1 (also IPv4-mapped). Numeric or these names; anything else (a
+ * wildcard, an interface, a DNS name) is 0. */
+int config_host_is_loopback(const char *host);
+
+/* 1 when a ZeroMQ bind endpoint is reachable from this machine only:
+ * tcp:// on a loopback host (see above), ipc:// (file permissions guard
+ * it) and inproc://. */
+int config_zmq_is_local(const char *endpoint);
+
+/* The exposure rule: a non-loopback --zmq needs CURVE, a non-loopback
+ * --http needs a web config with TLS and users, unless --insecure. Returns
+ * 0 when the settings may run (*warn set to 1 when --insecure let an
+ * unprotected bind through, message in err for the log), or -1 with err
+ * saying what to add. */
+int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
  * Returns 0 or -1. */

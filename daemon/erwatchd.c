@@ -201,6 +201,14 @@ int main(int argc, char **argv)
         rules_destroy(&rules);
         return 0;
     }
+    int exposed;
+    if (config_check_exposure(&cfg, &exposed, err, sizeof(err)) != 0) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        rules_destroy(&rules);
+        return 2;
+    }
+    if (exposed)
+        log_warn("%s", err);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: not thread-safe everywhere */
 
     signal(SIGPIPE, SIG_IGN);

@@ -115,6 +115,55 @@ TEST(help_and_version_return_1)
     ASSERT_EQ(PARSE(&c, err, "-V"), 1);
 }
 
+TEST(loopback_names)
+{
+    const char *yes[] = {"localhost", "lo", "127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"};
+    const char *no[] = {"0.0.0.0", "::", "*", "eth0", "10.0.0.1", "128.0.0.1", "example.org",
+                        "::2", "::ffff:10.0.0.1", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        if (!config_host_is_loopback(yes[i]))
+            T_FAIL_("%s should be loopback", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (config_host_is_loopback(no[i]))
+            T_FAIL_("%s should not be loopback", no[i]);
+    ASSERT(config_zmq_is_local("tcp://127.0.0.1:5557"));
+    ASSERT(config_zmq_is_local("tcp://127.0.0.1:*"));
+    ASSERT(config_zmq_is_local("tcp://[::1]:5557"));
+    ASSERT(config_zmq_is_local("tcp://localhost:5557"));
+    ASSERT(config_zmq_is_local("ipc:///tmp/ew.sock"));
+    ASSERT(!config_zmq_is_local("tcp://*:5557"));
+    ASSERT(!config_zmq_is_local("tcp://0.0.0.0:5557"));
+    ASSERT(!config_zmq_is_local("tcp://[::]:5557"));
+    ASSERT(!config_zmq_is_local("tcp://eth0:5557"));
+    ASSERT(!config_zmq_is_local("tcp://[::1:5557"));
+}
+
+TEST(unsafe_binds_refused_unless_insecure)
+{
+    config_t c;
+    char err[512];
+    int warn = -1;
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://127.0.0.1:*", "--http", "[::1]:0"), 0);
+    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(warn, 0);
+
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://0.0.0.0:5557"), 0);
+    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), -1);
+    if (!strstr(err, "--zmq tcp://0.0.0.0:5557") || !strstr(err, "--insecure"))
+        T_FAIL_("message should name the endpoint and the way out: %s", err);
+
+    ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080"), 0);
+    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), -1);
+    if (!strstr(err, "--http 0.0.0.0") || !strstr(err, "--insecure"))
+        T_FAIL_("message should name the address and the way out: %s", err);
+
+    ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080", "--zmq", "tcp://*:1", "--insecure"), 0);
+    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(warn, 1);
+    if (!strstr(err, "--zmq tcp://*:1") || !strstr(err, "--http 0.0.0.0"))
+        T_FAIL_("the warning should name both: %s", err);
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
@@ -125,6 +174,8 @@ int main(void)
         T(metric_set),
         T(unknown_and_missing),
         T(help_and_version_return_1),
+        T(loopback_names),
+        T(unsafe_binds_refused_unless_insecure),
         {0},
     });
 }
