@@ -229,7 +229,13 @@ int main(int argc, char **argv)
     queue_t *work = queue_new(1u << 16, cfg.max_queue_bytes);
     queue_t *results = queue_new(S_RESULT_QUEUE_ITEMS, (size_t)-1);
 
-    ingest_t *ingest = ingest_new(cfg.zmq_endpoint, work, &stats, err, sizeof(err));
+    ingest_config_t ic = {
+        .endpoint = cfg.zmq_endpoint,
+        .work = work,
+        .stats = &stats,
+        .max_queue_bytes = cfg.max_queue_bytes,
+    };
+    ingest_t *ingest = ingest_new(&ic, err, sizeof(err));
     if (ingest)
         ingest_set_pool_timeout(ingest, cfg.pool_timeout_ms);
     if (!ingest) {

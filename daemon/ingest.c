@@ -44,14 +44,20 @@ struct ingest {
     int suppressed_said;
 };
 
-ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats, char *err,
-                     size_t errlen)
+int ingest_rcvhwm(size_t max_queue_bytes)
 {
+    size_t n = max_queue_bytes / EW_MESSAGE_MAX;
+    return n < 1 ? 1 : n > 4 ? 4 : (int)n;
+}
+
+ingest_t *ingest_new(const ingest_config_t *cfg, char *err, size_t errlen)
+{
+    const char *endpoint = cfg->endpoint;
     ingest_t *in = calloc(1, sizeof(*in));
     if (!in)
         abort();
-    in->work = work;
-    in->stats = stats;
+    in->work = cfg->work;
+    in->stats = cfg->stats;
     in->pool_timeout_s = EW_POOL_TIMEOUT_MS_DEFAULT / 1000.0;
     in->ctx = zmq_ctx_new();
     in->sock = in->ctx ? zmq_socket(in->ctx, ZMQ_PULL) : NULL;
@@ -60,10 +66,12 @@ ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats, char *
         ingest_destroy(&in);
         return NULL;
     }
-    /* A few messages in ZeroMQ's own buffer: the real bound is the work
-     * queue, and a large HWM would hide back-pressure from clients. */
-    int hwm = 4, linger = 0;
-    int64_t maxmsg = (int64_t)EW_ELEMS_MAX * 8 + 1;
+    /* Few messages in ZeroMQ's own buffer (ingest.h): the real bound is
+     * the work queue, and a large HWM would hide back-pressure from
+     * clients. One byte over the largest frame, so that a frame one byte
+     * too long still reaches the decoder and is rejected with a reason. */
+    int hwm = ingest_rcvhwm(cfg->max_queue_bytes), linger = 0;
+    int64_t maxmsg = (int64_t)EW_FRAME_MAX + 1;
     zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));

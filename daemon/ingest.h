@@ -16,16 +16,34 @@
 
 #include <stddef.h>
 
+#include "batch.h"
 #include "queue.h"
 #include "stats.h"
 
 typedef struct ingest ingest_t;
 
-/* Binds endpoint (in the caller's thread, so errors are reported at
+/* What libzmq may hold per connected peer, outside the work queue's bound:
+ * ZMQ_MAXMSGSIZE is the protocol's largest frame (a larger one drops the
+ * connection), and the receive high-water mark is as many of the largest
+ * messages as --max-queue-mb holds, at least 1 and at most 4. The HWM
+ * counts whole messages, so a peer also holds one unfinished message: with
+ * no frame-count limit in libzmq, an unauthenticated peer on a plaintext
+ * socket can grow it without bound (README.md, "Running on a cluster"). */
+#define EW_FRAME_MAX ((size_t)EW_ELEMS_MAX * 8u)          /* f64, N*d at its limit */
+#define EW_MESSAGE_MAX (2u * EW_FRAME_MAX + 65536u)       /* 2 views + header */
+int ingest_rcvhwm(size_t max_queue_bytes);
+
+typedef struct {
+    const char *endpoint;
+    queue_t *work;
+    stats_t *stats;
+    size_t max_queue_bytes;  /* --max-queue-mb: sizes the HWM above */
+} ingest_config_t;
+
+/* Binds cfg->endpoint (in the caller's thread, so errors are reported at
  * start). Returns NULL with err filled ("cannot bind ZeroMQ endpoint
  * tcp://127.0.0.1:5557: Address already in use"). */
-ingest_t *ingest_new(const char *endpoint, queue_t *work, stats_t *stats,
-                     char *err, size_t errlen);
+ingest_t *ingest_new(const ingest_config_t *cfg, char *err, size_t errlen);
 /* How long a pooled step waits for its missing ranks' parts (pool.h);
  * call before ingest_start(). Default EW_POOL_TIMEOUT_MS_DEFAULT (batch.h). */
 void ingest_set_pool_timeout(ingest_t *in, int ms);

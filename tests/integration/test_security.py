@@ -3,8 +3,11 @@ unsafe binds refused at start, --insecure warned about, what one peer can
 cost in memory, and the smaller hardening findings of review."""
 
 import os
+import socket
+import struct
 import subprocess
 import sys
+import time
 
 import msgpack
 import numpy as np
@@ -52,6 +55,107 @@ def insecure_runs_and_warns():
         s.send_multipart([msgpack.packb(hdr), np.ones((4, 3), np.float32).tobytes()])
         s.close(linger=5000)
         d.wait_stored(1)
+
+
+# ---------------------------------------------------------------- memory
+MiB = 1 << 20
+FRAME_MAX = (1 << 25) * 8            # ingest.h EW_FRAME_MAX
+MESSAGE_MAX = 2 * FRAME_MAX + 65536  # ingest.h EW_MESSAGE_MAX
+
+
+def vm_hwm_mib(pid):
+    """Peak resident set of a process (VmHWM), in MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmHWM for pid %d" % pid)
+
+
+def zmtp_connect(port, mechanism=b"NULL"):
+    """A raw TCP peer that speaks just enough ZMTP 3.0 (greeting, NULL
+    READY as a PUSH socket) to send frames of any size and count."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + mechanism.ljust(20, b"\0")
+              + b"\0" + b"\0" * 31)
+    if mechanism == b"NULL":
+        body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 4) + b"PUSH"
+        s.sendall(b"\x04" + bytes([len(body)]) + body)
+    return s
+
+
+def zmtp_send_frames(s, nframes, frame_size, more_at_end=False):
+    """Sends nframes frames of frame_size bytes as one message (the last one
+    without MORE unless more_at_end). Returns False when the peer closed."""
+    chunk = b"\0" * (4 * MiB)
+    try:
+        for i in range(nframes):
+            more = 1 if (i < nframes - 1 or more_at_end) else 0
+            s.sendall(bytes([more | 2]) + struct.pack(">Q", frame_size))
+            left = frame_size
+            while left:
+                k = min(left, len(chunk))
+                s.sendall(chunk[:k])
+                left -= k
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        return False
+    return True
+
+
+MAX_HDR = {"v": 1, "run": "burst", "tag": "t", "dtype": "f32", "shape": [65536, 512],
+           "views": 2, "metrics": ["std_l2"]}
+
+
+@test
+def burst_of_largest_batches_stays_under_the_bound():
+    """Largest valid batches (2 x 128 MiB of f32) as fast as one client can
+    send them: what the daemon holds is the work queue (--max-queue-mb, or
+    one batch when a batch is larger), one batch per worker, what ingest is
+    decoding (the message and its copy) and what libzmq may buffer for the
+    peer (HWM messages plus the one arriving): a bound, whatever the
+    number of batches sent."""
+    qmb, workers, hwm, nbatch = 64, 1, 1, 3
+    x = np.ones((65536, 512), np.float32).tobytes()
+    batch = 2 * len(x)
+    msg = batch + 1024  # these messages; MESSAGE_MAX for the largest dtype
+    bound = max(qmb * MiB, batch) + workers * batch + 2 * msg + (hwm + 1) * msg
+    overhead = 64 * MiB
+    with Daemon("--max-queue-mb", str(qmb), "--workers", str(workers)) as d:
+        s = zmq.Context.instance().socket(zmq.PUSH)
+        s.connect(d.zmq)
+        for step in range(nbatch):
+            s.send_multipart([msgpack.packb(dict(MAX_HDR, step=step)), x, x], copy=False)
+        s.close(linger=120000)
+        d.wait_stored(nbatch, timeout=240)
+        peak = vm_hwm_mib(d.proc.pid)
+        print("# peak RSS %d MiB for %d batches of %d MiB (bound %d MiB + %d MiB)"
+              % (peak, nbatch, batch // MiB, bound // MiB, overhead // MiB))
+        assert peak * MiB < bound + overhead, (peak, bound // MiB)
+
+
+@test
+def oversized_plaintext_message_is_rejected_and_measured():
+    """The unbounded-message probe against a plaintext (loopback or
+    --insecure) daemon: libzmq keeps a message's frames until its last one
+    arrives, whatever their number, so this is what an unauthenticated
+    plaintext peer costs; the message is then rejected for its frame count
+    and the memory given back to the allocator. CURVE keeps such peers out
+    (test_curve.py)."""
+    nframes, size = 4, 64 * MiB
+    with Daemon("--max-queue-mb", "64") as d:
+        idle = vm_hwm_mib(d.proc.pid)
+        port = int(d.zmq.rsplit(":", 1)[1])
+        s = zmtp_connect(port)
+        assert zmtp_send_frames(s, nframes, size)
+        wait_for(lambda: d.health()["batches"]["rejected"] >= 1, timeout=60,
+                 what="the probe's rejection")
+        s.close()
+        peak = vm_hwm_mib(d.proc.pid)
+        print("# plaintext probe: %d frames of %d MiB: peak RSS %d MiB (idle %d MiB)"
+              % (nframes, size // MiB, peak, idle))
+        h = d.health()
+        assert h["rejected"]["frames"] == 1, h
+        assert peak < idle + nframes * size // MiB + 64, (peak, idle)
 
 
 if __name__ == "__main__":
