@@ -310,19 +310,34 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
             dropped = 0;
     }
 
-    const stats_t *s = h->stats;
+    stats_t *s = h->stats;
     stats_t zero;
     if (!s) {
         stats_init(&zero, ew_now());
         s = &zero;
     }
-    double uptime = ew_now() - s->start_time;
+    double now = ew_now(), uptime = now - s->start_time;
     if (!(uptime >= 0))
         uptime = 0;
+    /* "ok" only while results reach the database: a failing store (disk
+     * full, damaged pages) is "degraded" with its reason and a 503, so a
+     * load balancer or a probe sees it; "ok" again once a commit works. */
+    char why[256];
+    double since;
+    int failing = stats_store_state(s, why, sizeof why, &since);
 
     strbuf_t b;
     strbuf_init(&b);
-    strbuf_puts(&b, "{\"status\":\"ok\",\"version\":");
+    strbuf_printf(&b, "{\"status\":\"%s\",", failing ? "degraded" : "ok");
+    if (failing) {
+        strbuf_puts(&b, "\"reason\":");
+        char reason[400];
+        snprintf(reason, sizeof reason, "cannot store results for %.0f s: %s",
+                 now - since > 0 ? now - since : 0, why);
+        strbuf_json_str(&b, reason);
+        strbuf_putc(&b, ',');
+    }
+    strbuf_puts(&b, "\"version\":");
     strbuf_json_str(&b, EW_VERSION);
     strbuf_printf(&b, ",\"uptime_s\":%.3f", uptime);
     strbuf_printf(&b,
@@ -363,7 +378,7 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     http_alerts_health(&b, s); /* http_alerts.c */
     http_runs_health(&b, h->stats); /* http_runs.c */
     strbuf_putc(&b, '}');
-    return s_send_json(c, MHD_HTTP_OK, &b);
+    return s_send_json(c, failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, &b);
 }
 
 /* ------------------------------------------------------------ /api/runs */

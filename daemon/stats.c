@@ -2,6 +2,7 @@
  * tallies read by /api/health, never used to order memory between threads. */
 #include "stats.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void stats_init(stats_t *s, double now)
@@ -9,6 +10,7 @@ void stats_init(stats_t *s, double now)
     memset(s, 0, sizeof(*s));
     s->start_time = now;
     s->store_up = 1;
+    pthread_mutex_init(&s->store_lock, NULL);
 }
 
 const double stats_commit_le[EW_COMMIT_BUCKETS - 1] = {
@@ -46,4 +48,33 @@ uint64_t stats_rejected_total(const stats_t *s)
     for (int i = 0; i < EW_REJ_COUNT; i++)
         t += stats_get(&s->rejected[i]);
     return t;
+}
+
+void stats_store_failed(stats_t *s, const char *msg, double now)
+{
+    stats_set(&s->store_up, 0);
+    pthread_mutex_lock(&s->store_lock);
+    if (s->store_failing_since == 0)
+        s->store_failing_since = now > 0 ? now : 1e-9;
+    snprintf(s->store_error, sizeof s->store_error, "%s", msg);
+    pthread_mutex_unlock(&s->store_lock);
+}
+
+void stats_store_ok(stats_t *s)
+{
+    stats_set(&s->store_up, 1);
+    pthread_mutex_lock(&s->store_lock);
+    s->store_failing_since = 0;
+    s->store_error[0] = '\0';
+    pthread_mutex_unlock(&s->store_lock);
+}
+
+int stats_store_state(stats_t *s, char *msg, size_t msglen, double *since)
+{
+    pthread_mutex_lock(&s->store_lock);
+    int failing = s->store_failing_since != 0;
+    *since = s->store_failing_since;
+    snprintf(msg, msglen, "%s", s->store_error);
+    pthread_mutex_unlock(&s->store_lock);
+    return failing;
 }

@@ -5,7 +5,9 @@
 #ifndef ERWATCH_STATS_H
 #define ERWATCH_STATS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "decode.h"
@@ -54,6 +56,11 @@ typedef struct {
     atomic_uint_fast64_t runs_renamed;
     atomic_uint_fast64_t retention_deleted;  /* of runs_deleted, by retention */
     atomic_uint_fast64_t rows_purged;        /* rows of deleted runs removed */
+    /* The store's state for /api/health: while the latest commit failed,
+     * the error and when the episode began (stats_store_*). */
+    pthread_mutex_t store_lock;
+    double store_failing_since;              /* 0: the last commit worked */
+    char store_error[256];
 } stats_t;
 
 /* Upper bounds (seconds) of the commit-latency buckets; the last bucket,
@@ -70,5 +77,12 @@ void stats_set(atomic_uint_fast64_t *c, uint64_t v); /* for gauges */
 uint64_t stats_rejected_total(const stats_t *s);
 /* One commit that worked and took seconds (writer thread). */
 void stats_observe_commit(stats_t *s, double seconds);
+
+/* The writer reports each failed commit (msg: why) and the first one that
+ * works again; health reads the state. stats_store_state returns 1 while
+ * failing, with the message (OUT, msg) and the episode's start (OUT, since). */
+void stats_store_failed(stats_t *s, const char *msg, double now);
+void stats_store_ok(stats_t *s);
+int stats_store_state(stats_t *s, char *msg, size_t msglen, double *since);
 
 #endif

@@ -24,11 +24,13 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -459,6 +461,59 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* A new database file is created here, mode 0600, before SQLite opens it:
+ * SQLite gives its -wal and -shm files the mode of the database, so the
+ * series stay private to the daemon's user, whatever the umask. Creating it
+ * ourselves also reports the real reason when that fails ("Read-only file
+ * system"; SQLite's retry read-only would say "No such file or directory").
+ * Sets *existed (OUT) when the file was there already. */
+static int s_create_private(const char *path, int *existed, char *err, size_t errlen)
+{
+    *existed = 0;
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno == EEXIST) {
+        *existed = 1;
+        return 0;
+    }
+    s_err(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
+    return -1;
+}
+
+/* A database with damaged pages would take every batch and store none:
+ * PRAGMA quick_check (O(size), no index cross-check) refuses it at start. */
+static int s_quick_check(store_t *s, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(3)", -1, &st, NULL);
+    char first[200] = "";
+    int bad = 0;
+    if (rc == SQLITE_OK)
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *row = (const char *)sqlite3_column_text(st, 0);
+            if (row && strcmp(row, "ok") != 0 && !bad++)
+                snprintf(first, sizeof first, "%s", row);
+        }
+    if (rc != SQLITE_DONE && !bad) {
+        bad = 1;
+        snprintf(first, sizeof first, "%s", sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    if (!bad)
+        return 0;
+    s_err(err, errlen,
+          "database '%s' is damaged (quick_check: %s); refusing it rather than lose "
+          "every batch: restore it from a backup, or move it away (sqlite3 '%s' .recover "
+          "saves what is readable) and start a new one",
+          path, first, path);
+    return -1;
+}
+
 int store_open(store_t **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
@@ -471,6 +526,11 @@ int store_open(store_t **out, const char *path, char *err, size_t errlen)
     s->path = ew_xrealloc(NULL, plen);
     memcpy(s->path, path, plen);
 
+    int existed;
+    if (s_create_private(path, &existed, err, errlen) != 0) {
+        s_destroy(s);
+        return -1;
+    }
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                  SQLITE_OPEN_NOMUTEX,
@@ -481,7 +541,8 @@ int store_open(store_t **out, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    if (s_setup(s, path, err, errlen) != 0) {
+    if ((existed && s_quick_check(s, path, err, errlen) != 0) ||
+        s_setup(s, path, err, errlen) != 0) {
         s_destroy(s);
         return -1;
     }

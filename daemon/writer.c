@@ -157,10 +157,10 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         long pts = store_write(w->store, group, n, err, sizeof(err));
         if (pts >= 0) {
             stats_observe_commit(w->stats, ew_monotonic() - t0);
-            stats_set(&w->stats->store_up, 1);
             size_t refused = s_count_launches(w, group, n);
             stats_inc(&w->stats->stored, n - refused);
             stats_inc(&w->stats->points_written, (uint64_t)pts);
+            stats_store_ok(w->stats);
             if (failures)
                 log_info("writer: database writable again; %zu result(s) stored", n);
             if (w->hook)
@@ -168,7 +168,7 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
             break;
         }
         stats_inc(&w->stats->store_errors, 1);
-        stats_set(&w->stats->store_up, 0);
+        stats_store_failed(w->stats, err, ew_now());
         failures++;
         if (failures == 1 || failures % 20 == 0)
             log_error("writer: cannot store %zu result(s), retrying (attempt %d): %s", n,

@@ -16,6 +16,36 @@ import zmq
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import ERWATCHD, Daemon, run_all, test, wait_for  # noqa: E402
 
+SMALL = {"v": 1, "run": "sec", "tag": "t", "dtype": "f32", "shape": [4, 3]}
+X43 = np.ones((4, 3), np.float32).tobytes()
+
+
+def push(d, steps, run="sec", endpoint=None):
+    s = zmq.Context.instance().socket(zmq.PUSH)
+    s.connect(endpoint or d.zmq)
+    for step in steps:
+        s.send_multipart([msgpack.packb(dict(SMALL, run=run, step=step)), X43])
+    s.close(linger=10000)
+
+
+def can_unshare():
+    """Whether this machine lets an unprivileged user mount in a private
+    namespace (unshare -rm), which the file-system tests need."""
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+def in_private_tmpfs(d, opts):
+    """Makes Daemon d run inside its own mount namespace with a tmpfs
+    (mount options opts) on d.dir/mnt, holding its database."""
+    mnt = os.path.join(d.dir, "mnt")
+    os.mkdir(mnt)
+    d.db = os.path.join(mnt, "test.db")
+    d.args[d.args.index("--db") + 1] = d.db
+    d.args = ["unshare", "-rm", "sh", "-c",
+              'mount -t tmpfs -o "$1" none "$2" && shift 2 && exec "$@"', "sh", opts,
+              mnt] + d.args
+    return mnt
+
 
 def start_fails(*args):
     """Runs erwatchd with args; it must exit at start. Returns (rc, stderr)."""
@@ -55,6 +85,94 @@ def insecure_runs_and_warns():
         s.send_multipart([msgpack.packb(hdr), np.ones((4, 3), np.float32).tobytes()])
         s.close(linger=5000)
         d.wait_stored(1)
+
+
+# ---------------------------------------------------------------- store
+
+
+@test
+def database_and_wal_are_private():
+    old = os.umask(0o022)
+    try:
+        with Daemon() as d:
+            push(d, [0])
+            d.wait_stored(1)
+            for suffix in ("", "-wal", "-shm"):
+                mode = os.stat(d.db + suffix).st_mode & 0o777
+                assert mode == 0o600, (suffix, oct(mode))
+    finally:
+        os.umask(old)
+
+
+@test
+def read_only_file_system_is_named():
+    if not can_unshare():
+        print("ok read_only_file_system_is_named # SKIP unshare -rm not permitted here")
+        return
+    d = Daemon()
+    try:
+        in_private_tmpfs(d, "ro,size=1m")
+        p = subprocess.run(d.args, capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0, p
+        assert "Read-only file system" in p.stderr, p.stderr
+    finally:
+        d.cleanup()
+
+
+@test
+def damaged_database_refused_at_start():
+    d = Daemon()
+    try:
+        d.start()
+        push(d, range(50))
+        d.wait_stored(50)
+        assert d.stop() == 0
+        size = os.path.getsize(d.db)
+        page = 4096
+        assert size >= 4 * page, size
+        with open(d.db, "r+b") as f:  # scribble over every page but the first
+            for off in range(page, size, page):
+                f.seek(off + 16)
+                f.write(b"\xa5" * 512)
+        p = subprocess.run(d.args, capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0, (p.returncode, p.stderr)
+        assert "is damaged" in p.stderr and "quick_check" in p.stderr, p.stderr
+    finally:
+        d.cleanup()
+
+
+@test
+def health_degraded_while_disk_full_then_ok():
+    if not can_unshare():
+        print("ok health_degraded_while_disk_full_then_ok # SKIP unshare -rm not permitted")
+        return
+    d = Daemon()
+    mnt = in_private_tmpfs(d, "size=2m")
+    with d:
+        push(d, [0])
+        d.wait_stored(1)
+        # The daemon's tmpfs, seen from outside its mount namespace.
+        filler = "/proc/%d/root%s/filler" % (d.proc.pid, mnt)
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        push(d, range(1, 200))
+
+        def degraded():
+            st, h = d.get("/api/health")
+            return (st, h) if h["status"] == "degraded" else None
+        st, h = wait_for(degraded, timeout=30, what="health to say degraded")
+        assert st == 503, (st, h)
+        assert "cannot store results" in h["reason"] and "full" in h["reason"], h
+        assert h["store_errors"] >= 1, h
+        os.unlink(filler)
+        d.wait_stored(200, timeout=30)
+        st, h = d.get("/api/health")
+        assert st == 200 and h["status"] == "ok" and "reason" not in h, (st, h)
 
 
 # ---------------------------------------------------------------- memory
