@@ -61,6 +61,7 @@ typedef struct s_target {
     notify_t *n;
     s_kind_t kind;
     char *where;              /* URL (Alertmanager: the full API URL) or command */
+    char shown[600];          /* where, as logs show it (notify_redact_url) */
     pthread_t thread;
     int started;
     pthread_mutex_t lock;
@@ -387,7 +388,7 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
     if (late) {
         s_count(n, S_DROPPED, 1);
         log_error("alert %s %s run=%s tag=%s: %s %s not sent: shutting down", a->alertname,
-                  s_status(a), a->run, a->tag, s_kind_name[t->kind], t->where);
+                  s_status(a), a->run, a->tag, s_kind_name[t->kind], t->shown);
         return;
     }
     strbuf_t body;
@@ -402,7 +403,7 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
         if (rc == 0) {
             s_count(n, S_SENT, 1);
             log_info("alert %s %s run=%s tag=%s: %s %s ok%s", a->alertname, s_status(a),
-                     a->run, a->tag, s_kind_name[t->kind], t->where,
+                     a->run, a->tag, s_kind_name[t->kind], t->shown,
                      attempt > 1 ? " (after retries)" : "");
             break;
         }
@@ -416,7 +417,7 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
             pthread_mutex_unlock(&t->lock);
             s_count(n, S_DROPPED, 1);
             log_error("alert %s %s run=%s tag=%s: %s %s failed, %s: %s", a->alertname,
-                      s_status(a), a->run, a->tag, s_kind_name[t->kind], t->where,
+                      s_status(a), a->run, a->tag, s_kind_name[t->kind], t->shown,
                       t->kind == S_EXEC ? "not retried"
                                         : closing ? "giving up at shutdown"
                                                   : "giving up after retries",
@@ -427,7 +428,7 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
             log_warn("alert %s %s run=%s tag=%s: %s %s failed (attempt %d), retrying "
                      "in %.1fs: %s",
                      a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind],
-                     t->where, attempt, delay, err);
+                     t->shown, attempt, delay, err);
         s_wait_until(t, now + delay);
         pthread_mutex_unlock(&t->lock);
         delay = delay * 2 > S_BACKOFF_MAX_S ? S_BACKOFF_MAX_S : delay * 2;
@@ -562,9 +563,9 @@ static void *s_run_am(void *arg)
             unsent = 0;
             for (size_t i = 0; i < nb; i++)
                 log_info("alert %s %s run=%s tag=%s: alertmanager %s ok", batch[i].alertname,
-                         s_status(&batch[i]), batch[i].run, batch[i].tag, t->where);
+                         s_status(&batch[i]), batch[i].run, batch[i].tag, t->shown);
             if (failures)
-                log_info("alertmanager %s: reachable again; %zu alert(s) sent", t->where,
+                log_info("alertmanager %s: reachable again; %zu alert(s) sent", t->shown,
                          t->nact);
             failures = 0;
             delay = S_BACKOFF_MIN_S;
@@ -574,14 +575,14 @@ static void *s_run_am(void *arg)
             s_count(n, S_ERRORS, 1);
             if (failures++ == 0 || failures % 10 == 0)
                 log_warn("alertmanager %s: cannot send (attempt %d), retrying in %.1fs: %s",
-                         t->where, failures, delay < resend ? delay : resend, err);
+                         t->shown, failures, delay < resend ? delay : resend, err);
             next_all = ew_monotonic() + (delay < resend ? delay : resend);
             delay = delay * 2 > S_BACKOFF_MAX_S ? S_BACKOFF_MAX_S : delay * 2;
         }
         if (closing) {
             if (rc != 0) {
                 s_count(n, S_DROPPED, unsent);
-                log_error("alertmanager %s: giving up at shutdown: %s", t->where, err);
+                log_error("alertmanager %s: giving up at shutdown: %s", t->shown, err);
             }
             break;
         }
@@ -612,6 +613,10 @@ static void s_target_init(notify_t *n, s_target_t *t, s_kind_t kind, const char 
     } else {
         t->where = ew_xstrdup(where);
     }
+    if (kind == S_EXEC)
+        snprintf(t->shown, sizeof t->shown, "%s", t->where);
+    else
+        notify_redact_url(t->where, t->shown, sizeof t->shown);
     t->cap = n->cfg.queue_max ? n->cfg.queue_max : 256;
     t->q = ew_xrealloc(NULL, t->cap * sizeof *t->q);
     pthread_mutex_init(&t->lock, NULL);
@@ -698,7 +703,7 @@ void notify_post(notify_t *n, const alert_t *a, int resend_only)
             log_error("alert %s %s run=%s tag=%s: %s %s queue full (%zu); notification "
                       "dropped",
                       a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind],
-                      t->where, t->cap);
+                      t->shown, t->cap);
         }
     }
 }

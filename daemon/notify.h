@@ -76,6 +76,11 @@ void notify_generator_url(strbuf_t *b, const char *external_url, const alert_t *
  * caller's now + 4 resend intervals), a resolved one at its resolution. */
 void notify_am_alert_json(strbuf_t *b, const alert_t *a, const char *external_url,
                           double ends_at);
+/* A URL as the log shows it: scheme, host and port kept; the user and
+ * password become "***@" and a path or query (which often carry tokens)
+ * "/...", so "http://u:p@hooks.example:8443/T0K3N" is logged as
+ * http:// ***@hooks.example:8443/... (without the space). */
+void notify_redact_url(const char *url, char *out, size_t outlen);
 /* The webhook payload (Alertmanager's version "4") for one alert. */
 void notify_webhook_json(strbuf_t *b, const alert_t *a, const char *external_url);
 

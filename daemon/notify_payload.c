@@ -223,3 +223,21 @@ void notify_webhook_json(strbuf_t *b, const alert_t *a, const char *external_url
     strbuf_free(&tmp);
     strbuf_puts(b, ",\"truncatedAlerts\":0}");
 }
+
+void notify_redact_url(const char *url, char *out, size_t outlen)
+{
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t authlen = strcspn(auth, "/?#");
+    /* The last '@' of the authority ends the user info (a password may hold '@'). */
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + authlen; p++)
+        if (*p == '@')
+            at = p;
+    const char *host = at ? at + 1 : auth;
+    int hostlen = (int)(auth + authlen - host);
+    const char *rest = auth + authlen;
+    int more = rest[0] && !(rest[0] == '/' && rest[1] == '\0');
+    snprintf(out, outlen, "%.*s%s%.*s%s", (int)(auth - url), url, at ? "***@" : "",
+             hostlen, host, more ? "/..." : "");
+}

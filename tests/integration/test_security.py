@@ -87,6 +87,33 @@ def insecure_runs_and_warns():
         d.wait_stored(1)
 
 
+# ---------------------------------------------------------------- notifications
+
+
+@test
+def webhook_url_secrets_not_logged():
+    from alerts_receiver import Pusher, Receiver
+    rules = "alert LossHigh scalar=loss\n    when value > 1 for 1 batches\n"
+    with Receiver() as rx:
+        url = "http://alice:s3cret-pw@127.0.0.1:%d/hook/T0KEN-in-path?key=QK" % rx.port
+        d = Daemon("--no-default-rules", "--webhook", url)
+        path = os.path.join(d.dir, "rules.conf")
+        with open(path, "w") as f:
+            f.write(rules)
+        d.args += ["--rules", path]
+        with d:
+            p = Pusher(d)
+            p.series("leaky", [2.0] * 3)
+            p.settle()
+            wait_for(lambda: rx.bodies(), 10, what="the webhook")
+            wait_for(lambda: "webhook http://***@127.0.0.1:%d/... ok" % rx.port in d.log(),
+                     10, what="the delivery line")
+            log = d.log()
+            for secret in ("alice", "s3cret-pw", "T0KEN-in-path", "QK"):
+                assert secret not in log, (secret, log)
+        assert rx.posts[0][0] == "/hook/T0KEN-in-path?key=QK", rx.posts[0][0]
+
+
 # ---------------------------------------------------------------- store
 
 

@@ -779,9 +779,26 @@ TEST(rewind_ends_what_removed_points_started)
     rules_destroy(&rs);
 }
 
+TEST(urls_redacted_for_logs)
+{
+    static const char *cases[][2] = {
+        {"https://u:p@hooks.example:8443/T0K3N?x=1", "https://***@hooks.example:8443/..."},
+        {"http://user:p@ss@am:9093/api/v2/alerts", "http://***@am:9093/..."},
+        {"http://127.0.0.1:9093/", "http://127.0.0.1:9093"},
+        {"http://127.0.0.1:9093", "http://127.0.0.1:9093"},
+        {"http://[::1]:80?token=1", "http://[::1]:80/..."},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        notify_redact_url(cases[i][0], out, sizeof out);
+        ASSERT_STREQ(out, cases[i][1]);
+    }
+}
+
 int main(void)
 {
     return test_main((test_case_t[]){
+        T(urls_redacted_for_logs),
         T(for_batches_fires_on_the_nth_point_once),
         T(rewind_ends_what_removed_points_started),
         T(pending_that_recovers_is_deleted_and_never_notified),
