@@ -42,18 +42,37 @@
  * workers run ahead without limit. */
 #define S_RESULT_QUEUE_ITEMS EW_SEQ_WINDOW
 
+/* The ready file is written under a fresh name of ours (O_CREAT|O_EXCL|
+ * O_NOFOLLOW: no symlink planted in a shared folder can redirect the write)
+ * and renamed over PATH, which replaces whatever PATH was (a symlink
+ * included) instead of writing through it; readers never see half a file. */
 static int s_write_ready(const char *path, const char *zmq_ep, const char *host, int port)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        snprintf(tmp, sizeof(tmp), "%s.%ld.%d.tmp", path, (long)getpid(), i);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            return -errno;
+    }
+    if (fd < 0)
+        return -EEXIST;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return -e;
+    }
     int v6 = strchr(host, ':') != NULL;
     fprintf(f, "%s\nhttp://%s%s%s:%d\n", zmq_ep, v6 ? "[" : "", host, v6 ? "]" : "", port);
-    if (fclose(f) != 0)
-        return -errno;
-    return rename(tmp, path) == 0 ? 0 : -errno; /* readers never see half a file */
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
 }
 
 /* --check-rules: what the daemon would run, one rule a line. */

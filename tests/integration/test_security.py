@@ -87,6 +87,36 @@ def insecure_runs_and_warns():
         d.wait_stored(1)
 
 
+# ---------------------------------------------------------------- files
+
+
+@test
+def ready_file_does_not_follow_symlinks():
+    d = Daemon()
+    try:
+        victim = os.path.join(d.dir, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        os.symlink(victim, d.ready + ".tmp")      # the old fixed temporary name
+        d.start()
+        with open(victim) as f:
+            assert f.read() == "precious\n"
+        assert not os.path.islink(d.ready)
+        left = sorted(n for n in os.listdir(d.dir) if n.startswith("ready"))
+        assert left == ["ready", "ready.tmp"], left  # no temporary left behind
+        d.stop()
+        # A symlink at the ready path itself is replaced, not written through.
+        os.unlink(d.ready)
+        target = os.path.join(d.dir, "written-through-link")
+        os.symlink(target, d.ready)
+        d.start()
+        assert not os.path.islink(d.ready) and not os.path.exists(target)
+        assert d.zmq.startswith("tcp://127.0.0.1:"), d.zmq
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 # ---------------------------------------------------------------- notifications
 
 
