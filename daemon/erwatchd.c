@@ -186,14 +186,15 @@ static int s_signals_wait(void)
 static void s_final_report(const stats_t *st)
 {
     log_info("stopped: received=%llu accepted=%llu rejected=%llu stored=%llu "
-             "points=%llu store_errors=%llu lost=%llu",
+             "points=%llu store_errors=%llu lost=%llu discarded_at_stop=%llu",
              (unsigned long long)stats_get(&st->received),
              (unsigned long long)stats_get(&st->accepted),
              (unsigned long long)stats_rejected_total(st),
              (unsigned long long)stats_get(&st->stored),
              (unsigned long long)stats_get(&st->points_written),
              (unsigned long long)stats_get(&st->store_errors),
-             (unsigned long long)stats_get(&st->store_lost));
+             (unsigned long long)stats_get(&st->store_lost),
+             (unsigned long long)stats_get(&st->discarded_at_stop));
 }
 
 int main(int argc, char **argv)

@@ -24,6 +24,8 @@
 #define S_MAX_FRAMES 4          /* header + 2 views, +1 to detect extras */
 #define S_POLL_MS 100
 #define S_DRAIN_SECONDS 2.0     /* longest a shutdown keeps reading */
+#define S_QUIET_MS 100          /* ... and it stops once nothing came for this long */
+#define S_DISCARD_COUNT_MAX 100000 /* messages counted after that, at most */
 #define S_LOGGED_CAP 4096       /* (run, reason) pairs remembered */
 #define S_LOG_POOL_PARTIAL EW_REJ_COUNT /* a log kind past the reasons */
 
@@ -310,18 +312,49 @@ static void *s_run(void *arg)
         if (n > 0)
             s_handle(in, parts, n);
     }
-    /* Shutdown: what ZeroMQ already received from clients is ours too. */
+    /* Shutdown: what clients already sent is ours too. libzmq's I/O thread
+     * keeps reading the kernel's buffers as this thread empties its pipe
+     * (one message at a time with a small HWM), so an empty pipe is not the
+     * end: read until nothing came for S_QUIET_MS, within S_DRAIN_SECONDS.
+     * Past that, what is still readable is discarded but counted
+     * (discarded_at_stop, in the stopped: line and /api/health). */
     double until = ew_monotonic() + S_DRAIN_SECONDS;
-    int drained = 0;
-    while (ew_monotonic() < until) {
-        int n = s_recv(in, parts, ZMQ_DONTWAIT, &total);
-        if (n <= 0)
+    uint64_t drained = 0, discarded = 0;
+    for (;;) {
+        double left_ms = (until - ew_monotonic()) * 1000.0;
+        int late = left_ms <= 0;
+        zmq_pollitem_t item = {in->sock, 0, ZMQ_POLLIN, 0};
+        int r = zmq_poll(&item, 1, late ? 0 : (long)(left_ms < S_QUIET_MS ? left_ms : S_QUIET_MS));
+        if (r < 0 && zmq_errno() == EINTR)
+            continue;
+        if (r <= 0)
             break;
+        int n = s_recv(in, parts, ZMQ_DONTWAIT, &total);
+        if (n < 0)
+            break;
+        if (n == 0)
+            continue;
+        if (late) {
+            stats_inc(&in->stats->received, 1);
+            for (int i = 0; i < n && i < S_MAX_FRAMES; i++)
+                zmq_msg_close(&parts[i]);
+            discarded++;
+            if (discarded >= S_DISCARD_COUNT_MAX)
+                break; /* a peer still sending: stop counting, stop */
+            continue;
+        }
         s_handle(in, parts, n);
         drained++;
     }
     if (drained)
-        log_info("ingest: read %d buffered batch(es) during shutdown", drained);
+        log_info("ingest: read %llu buffered batch(es) during shutdown",
+                 (unsigned long long)drained);
+    if (discarded) {
+        stats_inc(&in->stats->discarded_at_stop, discarded);
+        log_warn("ingest: %llu message(s) still arriving %.0f s into shutdown were "
+                 "discarded (counted as discarded_at_stop)",
+                 (unsigned long long)discarded, S_DRAIN_SECONDS);
+    }
     /* Steps still waiting for ranks are computed on the parts that came. */
     size_t waiting = pool_groups(in->pool);
     batch_t *b;

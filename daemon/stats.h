@@ -24,6 +24,8 @@ typedef struct {
     atomic_uint_fast64_t points_written;
     atomic_uint_fast64_t store_errors;       /* failed transactions */
     atomic_uint_fast64_t store_lost;         /* results given up at shutdown */
+    atomic_uint_fast64_t discarded_at_stop;  /* messages still arriving past the
+                                                shutdown's drain, not decoded */
     atomic_uint_fast64_t undefined_metrics;  /* NaN results (stored NULL) */
     /* The sequence number (batch.h) of the next result the writer will take
      * in order. Ingest accepts batch seq only once seq - next_store_seq <
