@@ -129,7 +129,8 @@ $(BUILD)/liberwatch.so: $(CLIENT_OBJ)
 	    $(CLIENT_LIBS) $(LDSAN) $(LDFLAGS)
 
 # ---------------------------------------------------------------- binaries
-$(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a
+# liberwatch.a too: the daemon reads CURVE key files with the client's parser.
+$(BUILD)/erwatchd: $(BUILD)/obj/daemon/erwatchd.o $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/erwatch: $(BUILD)/obj/client/cli/main.o $(BUILD)/libewcli.a $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)

@@ -207,6 +207,26 @@ int erwatch_resume_target(const char *http_url, const char *run, int timeout_ms,
 
 #define ERWATCH_DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
 
+/* ---- CURVE key files (README.md, "Running on a cluster") ---- */
+
+#define ERWATCH_KEY_Z85_LEN 40
+
+/* 1 when z85 is a 40-character Z85 key (32 bytes). */
+int erwatch_key_valid(const char *z85);
+/* Reads the one key of a key file (`erwatch keygen` writes NAME.key, the
+ * secret, and NAME.pub): '#' comments, then the Z85 key. secret: 1 for a
+ * secret key file, 0 for a public one (a file labelled as the other kind is
+ * refused). Returns 0 with the key in out (OUT), or a negative errno with
+ * a message in err naming the file and line. */
+int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN + 1],
+                     char *err, size_t errlen);
+/* Reads a list of public keys, one per line (a name may follow it), '#'
+ * comments and blank lines skipped; concatenated .pub files are a list.
+ * Returns 0 with *keys (OUT, malloc'd, the caller frees) and *nkeys, or a
+ * negative errno with a message naming the line. */
+int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 1],
+                          size_t *nkeys, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

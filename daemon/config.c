@@ -89,6 +89,10 @@ void config_usage(FILE *out)
         "  --retention-size S   delete the oldest runs while the stored data is larger\n"
         "                       than S, e.g. 500MB, 20GB, 1TiB (at least 1MiB)\n"
         "exposure (README.md, \"Running on a cluster\"):\n"
+        "  --curve-key FILE     CURVE-encrypt and authenticate ingest with this secret key\n"
+        "                       (erwatch keygen NAME writes NAME.key and NAME.pub)\n"
+        "  --curve-clients FILE the client public keys allowed to push, one per line;\n"
+        "                       re-read on SIGHUP\n"
         "  --insecure           allow a non-loopback --zmq or --http without protection\n"
         "                       (anyone who reaches the port can write runs, fire\n"
         "                       alerts and read every series); logged as a warning\n"
@@ -224,7 +228,7 @@ int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen
 {
     *warn = 0;
     err[0] = '\0';
-    int zmq_open = !config_zmq_is_local(c->zmq_endpoint);
+    int zmq_open = !config_zmq_is_local(c->zmq_endpoint) && !c->curve_key[0];
     int http_open = !config_host_is_loopback(c->http_host);
     if (!zmq_open && !http_open)
         return 0;
@@ -247,7 +251,8 @@ int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen
     if (zmq_open)
         snprintf(err, errlen,
                  "--zmq %s is reachable from other machines and is not protected: anyone "
-                 "could write runs and fire alerts. Bind a loopback address "
+                 "could write runs and fire alerts. Add --curve-key FILE --curve-clients "
+                 "FILE (keys from `erwatch keygen`), bind a loopback address "
                  "(tcp://127.0.0.1:PORT), or pass --insecure to accept the risk "
                  "(README.md, \"Running on a cluster\")",
                  c->zmq_endpoint);
@@ -325,7 +330,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {NULL, 0, NULL, 0},
     };
     enum { O_RULES = 400, O_NODEF, O_CHECK, O_AM, O_HOOK, O_EXEC, O_EXT, O_RESEND,
-           O_NTIMEOUT, O_NRETRY, O_INSECURE };
+           O_NTIMEOUT, O_NRETRY, O_INSECURE, O_CKEY, O_CCLIENTS };
     static const struct option alert_opts[] = {
         {"rules", required_argument, NULL, O_RULES},
         {"no-default-rules", no_argument, NULL, O_NODEF},
@@ -338,6 +343,8 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"notify-timeout", required_argument, NULL, O_NTIMEOUT},
         {"notify-retry", required_argument, NULL, O_NRETRY},
         {"insecure", no_argument, NULL, O_INSECURE},
+        {"curve-key", required_argument, NULL, O_CKEY},
+        {"curve-clients", required_argument, NULL, O_CCLIENTS},
     };
     /* getopt wants one table: the general options, then the alerting ones. */
     enum { NGEN = sizeof opts / sizeof opts[0] - 1, NAL = sizeof alert_opts / sizeof alert_opts[0] };
@@ -493,6 +500,14 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         case O_INSECURE:
             c->insecure = 1;
             break;
+        case O_CKEY:
+            if (s_copy(c->curve_key, sizeof(c->curve_key), optarg) < 0)
+                goto bad;
+            break;
+        case O_CCLIENTS:
+            if (s_copy(c->curve_clients, sizeof(c->curve_clients), optarg) < 0)
+                goto bad;
+            break;
         case ':':
             snprintf(err, errlen, "option '%s' needs a value (see --help)", argv[optind - 1]);
             return -1;
@@ -507,6 +522,14 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    if (!c->curve_key[0] != !c->curve_clients[0]) {
+        snprintf(err, errlen, "%s",
+                 c->curve_key[0] ? "--curve-key needs --curve-clients FILE: the client public "
+                                   "keys allowed to push (one per line)"
+                                 : "--curve-clients needs --curve-key FILE: the daemon's secret "
+                                   "key (erwatch keygen NAME writes NAME.key)");
         return -1;
     }
     return 0;

@@ -46,6 +46,8 @@ typedef struct {
     int64_t retention_bytes;   /* --retention-size */
     /* exposure (README.md, "Running on a cluster") */
     int insecure;              /* --insecure: allow unprotected non-loopback binds */
+    char curve_key[4096];      /* "" : plaintext ingest; --curve-key FILE (secret) */
+    char curve_clients[4096];  /* --curve-clients FILE: authorised public keys */
 } config_t;
 
 void config_defaults(config_t *c);

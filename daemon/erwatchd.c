@@ -115,7 +115,7 @@ static void s_external_url(const config_t *cfg, const char *host, int port, char
  * handler says what is given up and exits, with async-signal-safe calls
  * only (write, _exit, lock-free atomic loads). */
 static int s_sig_pipe[2] = {-1, -1};
-static volatile sig_atomic_t s_sig_count, s_sig_first;
+static volatile sig_atomic_t s_sig_count, s_sig_first, s_sig_hup;
 static stats_t *s_sig_stats;
 
 static size_t s_u64_text(char *out, uint64_t v)
@@ -154,9 +154,22 @@ static void s_on_signal(int sig)
     _exit(1);
 }
 
+/* SIGHUP: re-read what can be re-read (the CURVE client list); main does
+ * it, the handler only says so. */
+static void s_on_hup(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    s_sig_hup = 1;
+    char c = 2;
+    if (write(s_sig_pipe[1], &c, 1) < 0) { /* nothing to do: main polls */
+    }
+    errno = saved;
+}
+
 static int s_signals_install(stats_t *stats)
 {
-    if (pipe2(s_sig_pipe, O_CLOEXEC) != 0)
+    if (pipe2(s_sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -errno;
     s_sig_stats = stats;
     struct sigaction sa;
@@ -166,6 +179,9 @@ static int s_signals_install(stats_t *stats)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
         return -errno;
+    sa.sa_handler = s_on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        return -errno;
     return 0;
 }
 
@@ -173,13 +189,27 @@ static int s_signals_install(stats_t *stats)
  * once; the timeout is for sanitizer runtimes (TSan), which run a handler
  * only when its thread next enters one of their wrappers, so a thread
  * parked for ever in read() would never see it. */
-static int s_signals_wait(void)
+static int s_signals_wait(ingest_t *ingest)
 {
     for (;;) {
         struct pollfd p = {s_sig_pipe[0], POLLIN, 0};
-        (void)poll(&p, 1, 250);
+        if (poll(&p, 1, 250) > 0) {
+            char buf[16];
+            (void)!read(s_sig_pipe[0], buf, sizeof buf);
+        }
         if (s_sig_count > 0)
             return s_sig_first;
+        if (s_sig_hup) {
+            s_sig_hup = 0;
+            char err[1024];
+            int n = ingest_reload_clients(ingest, err, sizeof err);
+            if (n >= 0)
+                log_info("SIGHUP: %d CURVE client key(s) authorised", n);
+            else if (n == -2)
+                log_info("SIGHUP: nothing to re-read (no --curve-clients)");
+            else
+                log_error("SIGHUP: %s; the previous client list stays", err);
+        }
     }
 }
 
@@ -254,6 +284,8 @@ int main(int argc, char **argv)
         .work = work,
         .stats = &stats,
         .max_queue_bytes = cfg.max_queue_bytes,
+        .curve_key = cfg.curve_key,
+        .curve_clients = cfg.curve_clients,
     };
     ingest_t *ingest = ingest_new(&ic, err, sizeof(err));
     if (ingest)
@@ -351,7 +383,11 @@ int main(int argc, char **argv)
             log_error("cannot write --ready-file %s: %s", cfg.ready_file, strerror(-e));
     }
 
-    int sig = s_signals_wait();
+    if (ingest_curve_public(ingest))
+        log_info("ingest: CURVE on; server public key %s (clients: ERWATCH_SERVER_PUB, a "
+                 "file holding it: the .pub beside --curve-key)",
+                 ingest_curve_public(ingest));
+    int sig = s_signals_wait(ingest);
     log_info("%s received: storing queued batches, then exiting",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 

@@ -355,9 +355,11 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
         strbuf_printf(&b, ":%" PRIu64, stats_get(&s->rejected[r]));
     }
     strbuf_printf(&b,
+                  "},\"auth\":{\"refused\":%" PRIu64 ",\"handshake_failed\":%" PRIu64
                   "},\"discarded_at_stop\":%" PRIu64
                   ",\"points_written\":%" PRIu64 ",\"store_errors\":%" PRIu64
                   ",\"undefined_metrics\":%" PRIu64,
+                  stats_get(&s->auth_refused), stats_get(&s->handshake_failed),
                   stats_get(&s->discarded_at_stop),
                   stats_get(&s->points_written), stats_get(&s->store_errors),
                   stats_get(&s->undefined_metrics));

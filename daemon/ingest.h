@@ -25,7 +25,8 @@ typedef struct ingest ingest_t;
 /* What libzmq may hold per connected peer, outside the work queue's bound:
  * ZMQ_MAXMSGSIZE is the protocol's largest frame (a larger one drops the
  * connection), and the receive high-water mark is as many of the largest
- * messages as --max-queue-mb holds, at least 1 and at most 4. The HWM
+ * messages as --max-queue-mb holds, at least 2 and at most 4 (at 1, libzmq
+ * 4.3.4 under CURVE with ZAP leaves the first message unread: measured). The HWM
  * counts whole messages, so a peer also holds one unfinished message: with
  * no frame-count limit in libzmq, an unauthenticated peer on a plaintext
  * socket can grow it without bound (README.md, "Running on a cluster"). */
@@ -38,6 +39,8 @@ typedef struct {
     queue_t *work;
     stats_t *stats;
     size_t max_queue_bytes;  /* --max-queue-mb: sizes the HWM above */
+    const char *curve_key;     /* --curve-key FILE, or NULL: plaintext */
+    const char *curve_clients; /* --curve-clients FILE (with curve_key) */
 } ingest_config_t;
 
 /* Binds cfg->endpoint (in the caller's thread, so errors are reported at
@@ -49,6 +52,11 @@ ingest_t *ingest_new(const ingest_config_t *cfg, char *err, size_t errlen);
 void ingest_set_pool_timeout(ingest_t *in, int ms);
 /* The endpoint actually bound (the port filled in for "tcp://host:*"). */
 const char *ingest_endpoint(const ingest_t *in);
+/* The server's CURVE public key (Z85), or NULL without CURVE. */
+const char *ingest_curve_public(const ingest_t *in);
+/* SIGHUP: re-reads --curve-clients (curve.h). Returns the number of keys,
+ * -1 with err filled (the old list stays), or -2 without CURVE. */
+int ingest_reload_clients(ingest_t *in, char *err, size_t errlen);
 int ingest_start(ingest_t *in);
 /* Stops reading, drains what is buffered, closes the work queue, joins. */
 void ingest_stop(ingest_t *in);

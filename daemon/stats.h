@@ -24,6 +24,8 @@ typedef struct {
     atomic_uint_fast64_t points_written;
     atomic_uint_fast64_t store_errors;       /* failed transactions */
     atomic_uint_fast64_t store_lost;         /* results given up at shutdown */
+    atomic_uint_fast64_t auth_refused;       /* CURVE: unlisted key (curve.h) */
+    atomic_uint_fast64_t handshake_failed;   /* CURVE: plaintext, wrong server key */
     atomic_uint_fast64_t discarded_at_stop;  /* messages still arriving past the
                                                 shutdown's drain, not decoded */
     atomic_uint_fast64_t undefined_metrics;  /* NaN results (stored NULL) */

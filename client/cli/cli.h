@@ -21,6 +21,7 @@ int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_rm(int argc, char **argv); /* cmd_runs.c */
 int cmd_mv(int argc, char **argv);
+int cmd_keygen(int argc, char **argv); /* cmd_keygen.c */
 
 /* Prints "<cmd>: <message>\n" on stderr and returns code. */
 int cli_fail(const char *cmd, int code, const char *fmt, ...)

@@ -22,6 +22,7 @@ static const s_command_t S_COMMANDS[] = {
     { "export", cmd_export, "one run's series as a wide CSV or JSON table" },
     { "rm", cmd_rm, "delete a run (erwatchd does it, safe while jobs write)" },
     { "mv", cmd_mv, "rename a run (likewise)" },
+    { "keygen", cmd_keygen, "write a CURVE key pair (NAME.key, NAME.pub)" },
 };
 
 static void s_usage(FILE *f)

@@ -3,8 +3,6 @@ unsafe binds refused at start, --insecure warned about, what one peer can
 cost in memory, and the smaller hardening findings of review."""
 
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import ERWATCHD, Daemon, run_all, test, wait_for  # noqa: E402
+from probe import MESSAGE_MAX, MiB, vm_hwm_mib, zmtp_connect, zmtp_send_frames  # noqa: E402,F401
 
 SMALL = {"v": 1, "run": "sec", "tag": "t", "dtype": "f32", "shape": [4, 3]}
 X43 = np.ones((4, 3), np.float32).tobytes()
@@ -259,50 +258,6 @@ def sigterm_stores_or_counts_what_clients_sent():
 
 
 # ---------------------------------------------------------------- memory
-MiB = 1 << 20
-FRAME_MAX = (1 << 25) * 8            # ingest.h EW_FRAME_MAX
-MESSAGE_MAX = 2 * FRAME_MAX + 65536  # ingest.h EW_MESSAGE_MAX
-
-
-def vm_hwm_mib(pid):
-    """Peak resident set of a process (VmHWM), in MiB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    raise AssertionError("no VmHWM for pid %d" % pid)
-
-
-def zmtp_connect(port, mechanism=b"NULL"):
-    """A raw TCP peer that speaks just enough ZMTP 3.0 (greeting, NULL
-    READY as a PUSH socket) to send frames of any size and count."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + mechanism.ljust(20, b"\0")
-              + b"\0" + b"\0" * 31)
-    if mechanism == b"NULL":
-        body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 4) + b"PUSH"
-        s.sendall(b"\x04" + bytes([len(body)]) + body)
-    return s
-
-
-def zmtp_send_frames(s, nframes, frame_size, more_at_end=False):
-    """Sends nframes frames of frame_size bytes as one message (the last one
-    without MORE unless more_at_end). Returns False when the peer closed."""
-    chunk = b"\0" * (4 * MiB)
-    try:
-        for i in range(nframes):
-            more = 1 if (i < nframes - 1 or more_at_end) else 0
-            s.sendall(bytes([more | 2]) + struct.pack(">Q", frame_size))
-            left = frame_size
-            while left:
-                k = min(left, len(chunk))
-                s.sendall(chunk[:k])
-                left -= k
-    except (BrokenPipeError, ConnectionResetError, socket.timeout):
-        return False
-    return True
-
-
 MAX_HDR = {"v": 1, "run": "burst", "tag": "t", "dtype": "f32", "shape": [65536, 512],
            "views": 2, "metrics": ["std_l2"]}
 
@@ -315,7 +270,7 @@ def burst_of_largest_batches_stays_under_the_bound():
     decoding (the message and its copy) and what libzmq may buffer for the
     peer (HWM messages plus the one arriving): a bound, whatever the
     number of batches sent."""
-    qmb, workers, hwm, nbatch = 64, 1, 1, 3
+    qmb, workers, hwm, nbatch = 64, 1, 2, 3
     x = np.ones((65536, 512), np.float32).tobytes()
     batch = 2 * len(x)
     msg = batch + 1024  # these messages; MESSAGE_MAX for the largest dtype

@@ -152,6 +152,16 @@ TEST(unsafe_binds_refused_unless_insecure)
     if (!strstr(err, "--zmq tcp://0.0.0.0:5557") || !strstr(err, "--insecure"))
         T_FAIL_("message should name the endpoint and the way out: %s", err);
 
+    if (!strstr(err, "--curve-key"))
+        T_FAIL_("the message should say how to protect it: %s", err);
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://*:5557", "--curve-key", "s.key", "--curve-clients",
+                    "clients"),
+              0);
+    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(warn, 0);
+    ASSERT_EQ(PARSE(&c, err, "--curve-key", "s.key"), -1);
+    ASSERT(strstr(err, "--curve-clients") != NULL);
+
     ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080"), 0);
     ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), -1);
     if (!strstr(err, "--http 0.0.0.0") || !strstr(err, "--insecure"))
