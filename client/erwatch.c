@@ -74,6 +74,10 @@ struct erwatch {
     char launch[ERWATCH_LAUNCH_MAX + 1];
     int resume;
     char *config, *notes;    /* owned; sent until one batch is handed over */
+    int curve;               /* keys below set: the socket is a CURVE client */
+    char server_pub[ERWATCH_KEY_Z85_LEN + 1];
+    char client_pub[ERWATCH_KEY_Z85_LEN + 1];
+    char client_sec[ERWATCH_KEY_Z85_LEN + 1];
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -455,6 +459,13 @@ static int s_open_socket(erwatch_t *c)
         rc = -errno;
         goto fail;
     }
+    if (c->curve &&
+        (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->server_pub, ERWATCH_KEY_Z85_LEN) != 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->client_pub, ERWATCH_KEY_Z85_LEN) != 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->client_sec, ERWATCH_KEY_Z85_LEN) != 0)) {
+        rc = -errno;
+        goto fail;
+    }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
         goto fail;
@@ -487,30 +498,87 @@ static int s_wait_writable(erwatch_t *c, int64_t deadline)
 
 /* ---------------------------------------------------------------- API */
 
+/* The CURVE keys of o (or the environment) into c. Returns 0 (c->curve
+ * set when keys were given) or -1 with a message in err. */
+static int s_curve_keys(erwatch_t *c, const erwatch_options_t *o, char *err, size_t errlen)
+{
+    const char *pub = o->server_pub, *key = o->client_key;
+    if (!pub && !key) {
+        pub = getenv("ERWATCH_SERVER_PUB");
+        key = getenv("ERWATCH_CLIENT_KEY");
+        pub = pub && *pub ? pub : NULL;
+        key = key && *key ? key : NULL;
+    }
+    if (!pub && !key)
+        return 0;
+    if (!pub || !key) {
+        snprintf(err, errlen, "CURVE needs both the server's public key file "
+                 "(server_pub, $ERWATCH_SERVER_PUB) and this client's secret key file "
+                 "(client_key, $ERWATCH_CLIENT_KEY); only the %s was given",
+                 pub ? "server's" : "client's");
+        return -1;
+    }
+    if (erwatch_key_read(pub, 0, c->server_pub, err, errlen) != 0 ||
+        erwatch_key_read(key, 1, c->client_sec, err, errlen) != 0)
+        return -1;
+    if (zmq_curve_public(c->client_pub, c->client_sec) != 0) {
+        snprintf(err, errlen, "cannot use CURVE: %s (libzmq without it?)",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    c->curve = 1;
+    return 0;
+}
+
 erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
 {
     erwatch_options_t def = { 0 };
     if (!o)
         o = &def;
+    char scratch[8];
+    char *err = o->errbuf && o->errlen ? o->errbuf : scratch;
+    size_t errlen = o->errbuf && o->errlen ? o->errlen : sizeof scratch;
+    err[0] = '\0';
     const char *endpoint = o->endpoint;
     if (!endpoint) {
         const char *env = getenv("ERWATCH_ENDPOINT");
         endpoint = env && *env ? env : ERWATCH_DEFAULT_ENDPOINT;
     }
-    if (!*endpoint)
+    if (!*endpoint) {
+        snprintf(err, errlen, "empty endpoint");
         return NULL;
+    }
     erwatch_t *c = s_calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
         return NULL;
+    }
+    if (s_curve_keys(c, o, err, errlen) != 0) {
+        free(c);
+        return NULL;
+    }
     c->endpoint = s_strdup(endpoint);
     c->sndhwm = o->sndhwm > 0 ? o->sndhwm : 0;
     c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
     atomic_init(&c->inflight, 0);
     msgpack_sbuffer_init(&c->hdr);
-    if (!c->endpoint || s_default_launch(c->launch) != 0 ||
-        ((o->launch || o->resume) && erwatch_set_launch(c, o->launch, o->resume) != 0) ||
-        ((o->config_json || o->notes) && erwatch_set_meta(c, o->config_json, o->notes) != 0) ||
-        s_open_socket(c) != 0) {
+    int orc = 0;
+    if (!c->endpoint) {
+        snprintf(err, errlen, "out of memory");
+        orc = -ENOMEM;
+    } else if (s_default_launch(c->launch) != 0 ||
+               ((o->launch || o->resume) && erwatch_set_launch(c, o->launch, o->resume) != 0)) {
+        snprintf(err, errlen, "invalid launch ($ERWATCH_LAUNCH or the launch option: 1..128 "
+                 "printable ASCII, no spaces), or resume without a launch");
+        orc = -EINVAL;
+    } else if ((o->config_json || o->notes) && erwatch_set_meta(c, o->config_json, o->notes) != 0) {
+        snprintf(err, errlen, "config or notes refused (erwatch_set_meta)");
+        orc = -EINVAL;
+    } else if ((orc = s_open_socket(c)) != 0) {
+        snprintf(err, errlen, "cannot connect to endpoint '%s': %s", endpoint,
+                 orc == -EINVAL ? "not a ZeroMQ endpoint" : strerror(-orc));
+    }
+    if (orc != 0) {
         erwatch_destroy(&c);
         return NULL;
     }
@@ -536,6 +604,7 @@ void erwatch_destroy(erwatch_t **cp)
     free(c->endpoint);
     free(c->config);
     free(c->notes);
+    memset(c->client_sec, 0, sizeof c->client_sec);
     free(c);
     *cp = NULL;
 }

@@ -97,6 +97,14 @@ typedef struct {
     int resume;               /* nonzero: continue the latest run of the name */
     const char *config_json;  /* the run's config, a JSON object; NULL: none */
     const char *notes;        /* the run's notes; NULL: none */
+    /* CURVE (README.md, "Running on a cluster"): key files from `erwatch
+     * keygen`. NULL: $ERWATCH_SERVER_PUB and $ERWATCH_CLIENT_KEY; both or
+     * neither. A missing or bad file makes erwatch_new_opts fail: never a
+     * silent plaintext connection. */
+    const char *server_pub;   /* the daemon's NAME.pub */
+    const char *client_key;   /* this client's NAME.key (secret) */
+    char *errbuf;             /* if set, why erwatch_new_opts returned NULL */
+    size_t errlen;
 } erwatch_options_t;
 
 /* Creates a client connected to o->endpoint (e.g. "tcp://127.0.0.1:5557").
@@ -107,7 +115,8 @@ typedef struct {
  * $TORCHELASTIC_RESTART_COUNT (unless the id is "none"), else 32 random hex
  * digits (o->launch or erwatch_set_launch() set it). Returns NULL only on
  * a bad endpoint, an invalid launch ($ERWATCH_LAUNCH or o->launch), resume
- * without a launch, a config or notes erwatch_set_meta() refuses, or OOM; a
+ * without a launch, a config or notes erwatch_set_meta() refuses, a bad CURVE key file or OOM
+ * (o->errbuf says which); a
  * daemon that is not running is not an error (pushes are dropped). o NULL:
  * every default. */
 erwatch_t *erwatch_new_opts(const erwatch_options_t *o);

@@ -58,6 +58,10 @@ static void s_usage(FILE *f)
         "                      that launch's first push). Fails when there is none\n"
         "  --http URL          the daemon's HTTP API, asked by --resume (default\n"
         "                      $ERWATCH_HTTP, else " ERWATCH_DEFAULT_HTTP ")\n"
+        "  --server-pub FILE   CURVE: the daemon's public key file (default\n"
+        "                      $ERWATCH_SERVER_PUB; with --client-key)\n"
+        "  --client-key FILE   CURVE: this client's secret key file (default\n"
+        "                      $ERWATCH_CLIENT_KEY; see erwatch keygen)\n"
         "  -v, --verbose       print one line when the batch is sent\n"
         "  -h, --help          this help\n");
 }
@@ -159,17 +163,18 @@ int cmd_push(int argc, char **argv)
         { "support", 0, 1 },   { "kappa", 0, 1 },     { "scalar", 0, 1 },
         { "timeout", 0, 1 },   { "shape", 0, 1 },     { "rank", 0, 1 },
         { "world", 0, 1 },     { "pool", 0, 0 },      { "launch", 0, 1 },
-        { "resume", 0, 0 },    { "http", 0, 1 },      { NULL, 0, 0 },
+        { "resume", 0, 0 },    { "http", 0, 1 },      { "server-pub", 0, 1 },
+        { "client-key", 0, 1 }, { NULL, 0, 0 },
     };
     enum { O_HELP, O_VERBOSE, O_ENDPOINT, O_RUN, O_TAG, O_STEP, O_SUPPORT,
            O_KAPPA, O_SCALAR, O_TIMEOUT, O_SHAPE, O_RANK, O_WORLD, O_POOL,
-           O_LAUNCH, O_RESUME, O_HTTP };
+           O_LAUNCH, O_RESUME, O_HTTP, O_SERVER_PUB, O_CLIENT_KEY };
 
     erwatch_batch_t b;
     memset(&b, 0, sizeof b);
     erwatch_scalar_t scalars[S_MAX_SCALARS];
     char names[S_MAX_SCALARS][129];
-    const char *endpoint = NULL, *pos[3];
+    const char *endpoint = NULL, *pos[3], *server_pub = NULL, *client_key = NULL;
     int npos = 0, verbose = 0, have_step = 0, have_shape = 0, have_rank = 0;
     const char *launch = NULL, *http = NULL;
     int resume = 0;
@@ -201,6 +206,12 @@ int cmd_push(int argc, char **argv)
             break;
         case O_ENDPOINT:
             endpoint = v;
+            break;
+        case O_SERVER_PUB:
+            server_pub = v;
+            break;
+        case O_CLIENT_KEY:
+            client_key = v;
             break;
         case O_RUN:
             b.run = v;
@@ -330,10 +341,12 @@ int cmd_push(int argc, char **argv)
     b.x = xa.data;
     b.y = npos == 2 ? ya.data : NULL;
 
-    erwatch_t *c = erwatch_new(endpoint, 0);
+    char why[700];
+    erwatch_options_t o = { .endpoint = endpoint, .server_pub = server_pub,
+                            .client_key = client_key, .errbuf = why, .errlen = sizeof why };
+    erwatch_t *c = erwatch_new_opts(&o);
     if (!c) {
-        rc = cli_fail(S_CMD, CLI_USAGE, "bad endpoint '%s' (expected e.g. "
-                      "tcp://127.0.0.1:5557), or bad $ERWATCH_LAUNCH", endpoint);
+        rc = cli_fail(S_CMD, CLI_USAGE, "%s", why);
         goto done;
     }
     /* One push is one batch: no launch unless asked for, so that pushing

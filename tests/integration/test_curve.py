@@ -16,7 +16,8 @@ import numpy as np
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import ERWATCH, ERWATCHD, Daemon, run_all, test, wait_for  # noqa: E402
+from harness import (ERWATCH, ERWATCHD, Daemon, run_all, run_cli, save_npy, test,  # noqa: E402
+                     wait_for)
 from probe import MiB, vm_hwm_mib, zmtp_connect, zmtp_send_frames  # noqa: E402
 
 HDR = {"v": 1, "tag": "t", "dtype": "f32", "shape": [4, 3]}
@@ -144,6 +145,51 @@ def sighup_removes_a_key_and_its_next_batch_is_refused():
         d.wait_stored(10)
         a.close(linger=0)
         b.close(linger=0)
+
+
+@test
+def clients_cli_env_and_python_monitor():
+    """erwatch push --server-pub/--client-key (the C library's options),
+    $ERWATCH_SERVER_PUB/$ERWATCH_CLIENT_KEY, and Monitor(server_pub=,
+    client_key=) all get through; bad key files fail at construction."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "client", "python"))
+    import erwatch
+    with curve_daemon(clients=("alice", "bob")) as d:
+        x = save_npy(os.path.join(d.dir, "x.npy"), np.random.default_rng(0)
+                     .standard_normal((16, 4)).astype(np.float32))
+        spub, akey = d.keys["server"][1], d.keys["alice"][0]
+        run_cli("push", "--endpoint", d.zmq, "--run", "cli-run", "--tag", "t", "--step", "1",
+                "--server-pub", spub, "--client-key", akey, x)
+        env = dict(os.environ, ERWATCH_SERVER_PUB=spub, ERWATCH_CLIENT_KEY=d.keys["bob"][0])
+        p = subprocess.run([ERWATCH, "push", "--endpoint", d.zmq, "--run", "env-run", "--tag",
+                            "t", "--step", "1", x], env=env, capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p
+        mon = erwatch.Monitor("py-run", tag="t", endpoint=d.zmq, server_pub=spub,
+                              client_key=akey)
+        mon.log(1, np.ones((8, 4), np.float32))
+        mon.flush(5)
+        mon.close()
+        d.wait_stored(3)
+        assert stored_runs(d) == ["cli-run", "env-run", "py-run"], stored_runs(d)
+        # Bad files: an error at construction, never a plaintext connection.
+        p = subprocess.run([ERWATCH, "push", "--endpoint", d.zmq, "--run", "r", "--tag", "t",
+                            "--step", "1", "--server-pub", akey, "--client-key", akey, x],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and "holds a secret key" in p.stderr, p
+        p = subprocess.run([ERWATCH, "push", "--endpoint", d.zmq, "--run", "r", "--tag", "t",
+                            "--step", "1", "--server-pub", spub, x],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and "needs both" in p.stderr, p
+        for kw, want in ((dict(server_pub=spub, client_key=spub), "holds a public key"),
+                         (dict(server_pub=spub, client_key="/nonexistent.key"), "cannot read"),
+                         (dict(client_key=akey), "needs both")):
+            try:
+                erwatch.Monitor("bad", endpoint=d.zmq, connect_timeout=0, **kw)
+            except ValueError as e:
+                assert want in str(e), (kw, e)
+            else:
+                raise AssertionError("Monitor(%r) did not fail" % (kw,))
 
 
 @test

@@ -35,7 +35,7 @@ import weakref
 import numpy as np
 import zmq
 
-from . import _alerts, _convert, _protocol
+from . import _alerts, _convert, _keys, _protocol
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 # The byte budget of a Monitor's buffer, as in the C client
@@ -53,9 +53,10 @@ class _Link:
     """The ZeroMQ context and PUSH socket, kept apart from the Monitor so
     that a weakref finalizer can close them without holding the Monitor."""
 
-    def __init__(self, endpoint, sndhwm):
+    def __init__(self, endpoint, sndhwm, curve=None):
         self.endpoint = endpoint
         self.sndhwm = sndhwm
+        self.curve = curve  # (server public, client public, client secret) or None
         self.ctx = None
         self.sock = None
 
@@ -66,6 +67,8 @@ class _Link:
             s.setsockopt(zmq.IMMEDIATE, 1)
             s.setsockopt(zmq.SNDHWM, self.sndhwm or 0)  # 0: bytes alone bound it
             s.setsockopt(zmq.LINGER, 0)
+            if self.curve:
+                s.curve_serverkey, s.curve_publickey, s.curve_secretkey = self.curve
             s.connect(self.endpoint)
         except zmq.ZMQError as e:
             self.ctx.destroy(linger=0)
@@ -170,6 +173,10 @@ class Monitor:
                tensor each step, as a forward pass makes, is fine). Arrays
                the client creates anyway (GPU -> host, max_rows rows, a
                non-contiguous input made contiguous) are never copied twice.
+    server_pub, client_key: CURVE key files (`erwatch keygen`): the daemon's
+               NAME.pub and this client's NAME.key; default $ERWATCH_SERVER_PUB
+               and $ERWATCH_CLIENT_KEY. Both or neither; a bad or missing file
+               raises ValueError here (never a plaintext connection).
     http:      the daemon's HTTP API, for alerts(); default $ERWATCH_HTTP,
                else http://127.0.0.1:8080.
     on_alert:  fn(alert) called from a background thread once for each alert
@@ -198,7 +205,8 @@ class Monitor:
                  iters=None, rank=None, world=None, all_ranks=False, pool=False, sndhwm=None,
                  max_buffer_mb=DEFAULT_MAX_BUFFER_MB,
                  connect_timeout=1.0, seed=None, copy=True, http=None, on_alert=None,
-                 alert_poll_s=5.0, launch=None, resume=False, config=None, notes=None):
+                 alert_poll_s=5.0, launch=None, resume=False, config=None, notes=None,
+                 server_pub=None, client_key=None):
         self.run = _protocol.check_name(run, "run")
         self.tag = _protocol.check_name(tag, "tag")
         self.endpoint = _resolve_endpoint(endpoint)
@@ -253,7 +261,8 @@ class Monitor:
         self._max_buffer = int(max_buffer_mb * (1 << 20))
         self._pending = collections.deque()  # (tracker, bytes) ZeroMQ still holds
         self._held = 0                       # their bytes
-        self._link = _Link(self.endpoint, _positive_int(sndhwm, "sndhwm", allow_none=True))
+        self._link = _Link(self.endpoint, _positive_int(sndhwm, "sndhwm", allow_none=True),
+                           _keys.resolve(server_pub, client_key))
         self._link.open()
         self._finalizer = weakref.finalize(self, self._link.close, _EXIT_LINGER_MS)
         if connect_timeout and connect_timeout > 0:
