@@ -315,6 +315,7 @@ int main(int argc, char **argv)
         .out_queue = results,
         .web_dir = cfg.web_dir[0] ? cfg.web_dir : NULL,
         .lifecycle = lifecycle,
+        .external_url = cfg.external_url[0] ? cfg.external_url : NULL,
     };
     http_t *http = http_start(&hc, err, sizeof(err));
     if (!http) {

@@ -41,6 +41,7 @@
 #include "params.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -77,7 +78,10 @@
 #define EW_VERSION "0.1.0"
 #endif
 
-#define S_CONN_TIMEOUT_S 30u
+#define S_CONN_TIMEOUT_S 10u  /* idle or slow connections are closed after this */
+#define S_PER_IP_LIMIT 64u     /* connections from one address at a time */
+#define S_MAX_PARAMS 64        /* query parameters a request may carry */
+#define S_CONN_MEMORY ((size_t)128 << 10) /* MHD's per-connection pool */
 #define S_CONN_LIMIT_MIN 256u
 #define S_LISTEN_BACKLOG 128
 
@@ -92,6 +96,8 @@ struct http {
     queue_t *in_queue;
     queue_t *out_queue;
     char *web_dir; /* NULL: no dashboard installed */
+    char external_host[256]; /* --external-url's host, lower case, or "" */
+    char hostname[256];      /* this machine's name, lower case */
     query_cache_t *cache; /* large unchanged series, shared by the pool */
     lifecycle_t *lifecycle; /* the writes (http_runs.c); NULL: refused */
 
@@ -123,6 +129,7 @@ static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -804,15 +811,84 @@ static const struct {
     { "/metrics", s_prom },
 };
 
+/* ------------------------------------------------------------ Host header
+ *
+ * DNS rebinding: a web page from elsewhere points a name it controls at
+ * 127.0.0.1 and reads the API through the visitor's browser; the request
+ * then carries that name in Host. So Host must be an address (no name to
+ * rebind), localhost, this machine's name or --external-url's host. */
+
+/* The host part of a Host header or URL authority (no port, no brackets),
+ * lower case, into out. */
+static void s_host_part(const char *in, char *out, size_t outlen)
+{
+    size_t n;
+    if (*in == '[') {
+        in++;
+        n = strcspn(in, "]");
+    } else {
+        n = strcspn(in, ":/?#");
+    }
+    if (n >= outlen)
+        n = outlen - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[n] = '\0';
+}
+
+static int s_host_allowed(const http_t *h, const char *header)
+{
+    if (!header)
+        return 1; /* HTTP/1.0 without Host: nothing a browser sends */
+    char host[256];
+    s_host_part(header, host, sizeof host);
+    unsigned char a[16];
+    size_t n = strlen(host);
+    if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1)
+        return 1;
+    if (!strcmp(host, "localhost") || (n > 10 && !strcmp(host + n - 10, ".localhost")))
+        return 1;
+    return (h->external_host[0] && !strcmp(host, h->external_host)) ||
+           (h->hostname[0] && !strcmp(host, h->hostname));
+}
+
+static int s_seen; /* address only: marks a request's first call */
+
+/* Counts a request's query parameters (MHD_KeyValueIterator). */
+static enum MHD_Result s_count_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    ++*(int *)cls;
+    return MHD_YES;
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
                                 const char *url, const char *method,
                                 const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
 {
-    static int s_seen; /* address only: marks a request's first call */
     (void)version;
     (void)upload_data;
     http_t *h = cls;
+    /* No endpoint takes more than a few parameters: answer at once. (The
+     * pool of S_CONN_MEMORY holds several hundred; past about 1500,
+     * libmicrohttpd 0.9.75 runs out of it while parsing and logs a 431 it
+     * never sends, so such a client waits for the idle timeout.) */
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!s_host_allowed(h, host))
+        return s_error(c, 421, "Host '%.200s' is not a name of this daemon (DNS rebinding?): "
+                       "use its address or localhost, or start erwatchd with "
+                       "--external-url naming it",
+                       host);
+    int nparams = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_count_param, &nparams);
+    if (nparams > S_MAX_PARAMS)
+        return s_error(c, MHD_HTTP_URI_TOO_LONG,
+                       "%d query parameters; no endpoint takes more than %d", nparams,
+                       S_MAX_PARAMS);
     int readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int write = strcmp(url, "/api/runs/delete") == 0 ? 1
@@ -1024,6 +1100,21 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     h->idle = calloc(h->maxopen, sizeof *h->idle);
     if (!h->db_path || !h->idle)
         abort();
+    if (cfg->external_url) {
+        const char *a = strstr(cfg->external_url, "://");
+        a = a ? a + 3 : cfg->external_url;
+        const char *at = strchr(a, '@'); /* user info, if any, is not the host */
+        if (at && at < a + strcspn(a, "/?#"))
+            a = at + 1;
+        s_host_part(a, h->external_host, sizeof h->external_host);
+    }
+    if (gethostname(h->hostname, sizeof h->hostname) == 0) {
+        h->hostname[sizeof h->hostname - 1] = '\0';
+        for (char *p = h->hostname; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    } else {
+        h->hostname[0] = '\0';
+    }
     h->stats = cfg->stats;
     h->in_queue = cfg->in_queue;
     h->out_queue = cfg->out_queue;
@@ -1045,6 +1136,8 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL },
         { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S_PER_IP_LIMIT, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)S_CONN_MEMORY, NULL },
         { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
           threads, NULL },
         { MHD_OPTION_END, 0, NULL },

@@ -33,6 +33,8 @@ typedef struct {
     const char *web_dir;   /* the dashboard's files (index.html, static/);
                               NULL: / explains how to install them */
     lifecycle_t *lifecycle; /* deletes and renames runs; NULL: refused */
+    const char *external_url; /* --external-url or NULL: its host is a name
+                                 the Host header may carry (see http.c) */
 } http_config_t;
 
 /* Starts serving. Returns NULL with a message in err ("cannot listen on

@@ -5,8 +5,11 @@
  * - Files are served only from a fixed layout (index.html and static/...),
  *   with every path segment made of [A-Za-z0-9._-] and not starting with
  *   '.', so "..", hidden files and encoded tricks never reach open(). The
- *   URL MHD hands us is already percent-decoded. open() also refuses a
- *   symlink as the last component (O_NOFOLLOW).
+ *   URL MHD hands us is already percent-decoded. The file is opened
+ *   beneath the web directory without following any symlink on the way
+ *   (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS; where the kernel
+ *   lacks it, one openat(O_NOFOLLOW) per path segment), so a link planted
+ *   inside the folder cannot serve a file from outside it.
  * - MHD sends a file from its descriptor (no copy in memory); an ETag of
  *   size and mtime answers an unchanged file with a 304.
  */
@@ -19,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -97,6 +102,46 @@ static enum MHD_Result s_not_installed(struct MHD_Connection *c)
     return ret;
 }
 
+/* Opens rel (a checked relative path) beneath dirfd, following no
+ * symlink. Returns an fd or -1 (errno set). */
+static int s_open_beneath(int dirfd, const char *rel)
+{
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+        return (int)fd;
+    /* No openat2 (kernel < 5.6, or a seccomp filter): the same walk by
+     * hand, one segment at a time, none of them a symlink. */
+    char seg[S_MAX_PATH];
+    int cur = dirfd;
+    for (const char *p = rel;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n >= sizeof seg) {
+            if (cur != dirfd)
+                close(cur);
+            errno = ENOENT;
+            return -1;
+        }
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        int last = p[n] == '\0';
+        int next = openat(cur, seg, last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW
+                                         : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        int e = errno;
+        if (cur != dirfd)
+            close(cur);
+        if (next < 0 || last) {
+            errno = e;
+            return next;
+        }
+        cur = next;
+        p += n + 1;
+    }
+}
+
 /* Files are revalidated on every load (no-cache + ETag), so a rebuilt
  * dashboard is picked up at once while unchanged files cost a 304. */
 int http_static_serve(struct MHD_Connection *c, const char *web_dir, const char *rel,
@@ -106,11 +151,12 @@ int http_static_serve(struct MHD_Connection *c, const char *web_dir, const char 
         *ret = s_not_installed(c);
         return 0;
     }
-    char path[PATH_MAX];
-    int pn = snprintf(path, sizeof path, "%s/%s", web_dir, rel);
-    if (pn < 0 || (size_t)pn >= sizeof path)
+    if (strlen(rel) >= S_MAX_PATH)
         return -ENOENT;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int dirfd = open(web_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = dirfd >= 0 ? s_open_beneath(dirfd, rel) : -1;
+    if (dirfd >= 0)
+        close(dirfd);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)

@@ -124,6 +124,18 @@ static void s_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Windows are open, (after, before), and a step may be as large as
+ * INT64_MAX, which no "step < before" reaches. So the default before,
+ * INT64_MAX ("no upper bound"), is bound as the real 2^63, which SQLite
+ * compares exactly with integers: every stored step is reachable. */
+static void s_bind_before(sqlite3_stmt *st, int i, int64_t before)
+{
+    if (before == INT64_MAX)
+        sqlite3_bind_double(st, i, 9223372036854775808.0);
+    else
+        sqlite3_bind_int64(st, i, before);
+}
+
 /* ---------------------------------------------------------------- open */
 
 static void s_destroy(query_t *q)
@@ -610,7 +622,7 @@ int query_series(query_t *q, const char *run, const char *tag,
     sqlite3_stmt *st = q->stmt[Q_POINTS];
     sqlite3_bind_int64(st, 1, sid);
     sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, before);
+    s_bind_before(st, 3, before);
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         s_append(out, &cap, sqlite3_column_int64(st, 0), s_col_value(st, 1),
@@ -679,7 +691,7 @@ static int s_view(query_t *q, const query_view_t *v, series_t *out,
     sqlite3_stmt *st = q->stmt[Q_VIEW_HEAD];
     sqlite3_bind_int64(st, 1, sid);
     sqlite3_bind_int64(st, 2, v->after);
-    sqlite3_bind_int64(st, 3, v->before);
+    s_bind_before(st, 3, v->before);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)want);
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -698,7 +710,7 @@ static int s_view(query_t *q, const query_view_t *v, series_t *out,
     st = q->stmt[Q_VIEW_LAST];
     sqlite3_bind_int64(st, 1, sid);
     sqlite3_bind_int64(st, 2, v->after);
-    sqlite3_bind_int64(st, 3, v->before);
+    s_bind_before(st, 3, v->before);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         last = sqlite3_column_int64(st, 0);
@@ -905,7 +917,7 @@ int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, 
     sqlite3_bind_int64(range, 1, rid);
     sqlite3_bind_text(range, 2, tag, -1, SQLITE_STATIC);
     sqlite3_bind_int64(range, 3, after);
-    sqlite3_bind_int64(range, 4, before);
+    s_bind_before(range, 4, before);
     int rc = sqlite3_step(range);
     if (rc != SQLITE_ROW) {
         s_err(err, errlen, "%s", sqlite3_errmsg(q->db));

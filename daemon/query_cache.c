@@ -269,7 +269,9 @@ static size_t s_lower(const int64_t *st, size_t n, int64_t x)
 void query_cache_view(const query_centry_t *e, const query_view_t *v, series_t *out)
 {
     size_t i0 = s_upper(e->step, e->n, v->after);
-    size_t i1 = s_lower(e->step, e->n, v->before);
+    /* before == INT64_MAX: no upper bound, a step of INT64_MAX included
+     * (as query.c's s_bind_before) */
+    size_t i1 = v->before == INT64_MAX ? e->n : s_lower(e->step, e->n, v->before);
     size_t n = i1 > i0 ? i1 - i0 : 0;
     memset(out, 0, sizeof *out);
     if (n <= v->points) {

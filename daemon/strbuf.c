@@ -379,11 +379,18 @@ void strbuf_csv_str(strbuf_t *b, const char *s)
 {
     if (!s)
         return;
+    /* A cell a spreadsheet would read as a formula (= + - @, or TAB/CR
+     * before one) gets a leading apostrophe: shown as text, never run. */
+    int formula = *s && strchr("=+-@\t\r", *s) != NULL;
     if (!strpbrk(s, ",\"\r\n")) {
+        if (formula)
+            strbuf_putc(b, '\'');
         strbuf_puts(b, s);
         return;
     }
     strbuf_putc(b, '"');
+    if (formula)
+        strbuf_putc(b, '\'');
     for (const char *p = s; *p; p++) {
         if (*p == '"')
             strbuf_putc(b, '"');

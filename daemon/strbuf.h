@@ -39,7 +39,9 @@ int strbuf_format_double(char *out, double v);
  * than 64 mantissa bits (LDBL_MANT_DIG); here so tests can compare the two
  * on any machine. */
 int strbuf__format_double_portable(char *out, double v);
-/* A CSV field (RFC 4180): quoted when it holds , " CR or LF. */
+/* A CSV text field (RFC 4180): quoted when it holds , " CR or LF; one that
+ * starts with = + - @ TAB or CR gets a leading apostrophe (a spreadsheet
+ * would run it as a formula). */
 void strbuf_csv_str(strbuf_t *b, const char *s);
 
 #endif

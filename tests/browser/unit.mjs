@@ -3,7 +3,7 @@
 import { test, assert, assertClose, run } from './tap.mjs';
 import { ema } from '../../web/src/smooth.js';
 import { parseState, stateToSearch, defaultState, defaultSelection } from '../../web/src/state.js';
-import { fmtValue, parseValue, fmtStep, fmtTime, fmtTimeTicks } from '../../web/src/format.js';
+import { fmtValue, parseValue, fmtStep, fmtTime, fmtTimeTicks, csvText } from '../../web/src/format.js';
 import { layoutLabels, labelsOverlap } from '../../web/src/marks.js';
 import { flattenConfig } from '../../web/src/runinfo.js';
 
@@ -125,5 +125,12 @@ test('one_time_format', () => {
   assert(ticks[2].endsWith(fmtTime(t + 86400).slice(0, 10)), 'the date again where the day changes');
 });
 
+
+test('csv_text_cells_never_formulas', () => {
+  const cases = [['plain', 'plain'], ['a,b', '"a,b"'], ['=HYPERLINK("x")', '"\'=HYPERLINK(""x"")"'],
+    ['+1', "'+1"], ['-1+2', "'-1+2"], ['@SUM(A1)', "'@SUM(A1)"], ['\t=1', "'\t=1"],
+    ['\r=1', '"\'\r=1"'], ['a=1', 'a=1']];
+  for (const [inp, want] of cases) assert(csvText(inp) === want, `${JSON.stringify(inp)} -> ${csvText(inp)}, want ${want}`);
+});
 
 process.exitCode = await run();

@@ -231,6 +231,30 @@ TEST(csv_quoting)
     free(s);
 }
 
+TEST(csv_formulas_neutralised)
+{
+    static const char *cases[][2] = {
+        {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+        {"+1+1", "'+1+1"},
+        {"-2+3", "'-2+3"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"\t=1", "'\t=1"},
+        {"\r=1", "\"'\r=1\""},
+        {"=a,b", "\"'=a,b\""},
+        {"a=1", "a=1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *s = csv_of(cases[i][0]);
+        int same = strcmp(s, cases[i][1]) == 0;
+        if (!same) {
+            fprintf(stderr, "  %s -> %s, want %s\n", cases[i][0], s, cases[i][1]);
+            free(s);
+            T_FAIL_("csv case %zu", i);
+        }
+        free(s);
+    }
+}
+
 /* ------------------------------------------------------------ numbers */
 
 /* The reference: the shortest of %.15g, %.16g, %.17g that reads back.
@@ -388,6 +412,7 @@ int main(void)
         T(json_numbers_shortest),
         T(json_numbers_nonfinite_null),
         T(csv_quoting),
+        T(csv_formulas_neutralised),
         {0},
     });
 }

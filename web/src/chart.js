@@ -14,7 +14,7 @@
 // nearest the cursor (or the latest point when the cursor is away).
 
 import { ema } from './smooth.js';
-import { fmtValue, fmtStep, fmtStepShort, fmtTime, fmtTimeTicks } from './format.js';
+import { fmtValue, fmtStep, fmtStepShort, fmtTime, fmtTimeTicks, csvText } from './format.js';
 import { layoutLabels } from './marks.js';
 import { withAlpha, REF_COLLAPSED, REF_IDEAL } from './colors.js';
 import { getSeries } from './api.js';
@@ -796,7 +796,7 @@ export class Panel {
     if (kind === 'json') {
       blob = new Blob([JSON.stringify(data, null, 1)], { type: 'application/json' });
     } else {
-      const q = (s) => (/[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s);
+      const q = csvText;
       const num = (v) => (v == null || !Number.isFinite(v) ? '' : String(v));
       const lines = ['run,tag,metric,step,time,value,min,max,smoothed'];
       for (const r of data.runs) {

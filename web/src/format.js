@@ -66,3 +66,11 @@ export function fmtTimeTicks(splits) {
     return label;
   });
 }
+
+// A CSV text cell (RFC 4180 quoting). A leading = + - @ TAB or CR would make
+// a spreadsheet run the cell as a formula: an apostrophe keeps it text, as
+// the server's CSV does (daemon/strbuf.c, strbuf_csv_str).
+export function csvText(s0) {
+  const s = /^[=+\-@\t\r]/.test(s0) ? "'" + s0 : s0;
+  return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
