@@ -30,7 +30,7 @@ Q :=
 say :=
 endif
 
-PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl jansson
+PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl jansson yaml-0.1 libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The client library needs only these (they are erwatch.pc's Requires.private).

@@ -93,6 +93,8 @@ void config_usage(FILE *out)
         "                       (erwatch keygen NAME writes NAME.key and NAME.pub)\n"
         "  --curve-clients FILE the client public keys allowed to push, one per line;\n"
         "                       re-read on SIGHUP\n"
+        "  --web-config FILE    TLS and basic auth for HTTP, in the Prometheus exporters'\n"
+        "                       format (tls_server_config, basic_auth_users)\n"
         "  --insecure           allow a non-loopback --zmq or --http without protection\n"
         "                       (anyone who reaches the port can write runs, fire\n"
         "                       alerts and read every series); logged as a warning\n"
@@ -224,12 +226,13 @@ int config_zmq_is_local(const char *ep)
     return config_host_is_loopback(host);
 }
 
-int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen)
+int config_check_exposure(const config_t *c, int http_protected, int *warn, char *err,
+                          size_t errlen)
 {
     *warn = 0;
     err[0] = '\0';
     int zmq_open = !config_zmq_is_local(c->zmq_endpoint) && !c->curve_key[0];
-    int http_open = !config_host_is_loopback(c->http_host);
+    int http_open = !config_host_is_loopback(c->http_host) && !http_protected;
     if (!zmq_open && !http_open)
         return 0;
     if (c->insecure) {
@@ -259,7 +262,8 @@ int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen
     else
         snprintf(err, errlen,
                  "--http %s is reachable from other machines and is not protected: anyone "
-                 "could read every series. Bind a loopback address (127.0.0.1:PORT), or "
+                 "could read every series. Add --web-config FILE with tls_server_config and "
+                 "basic_auth_users, bind a loopback address (127.0.0.1:PORT), or "
                  "pass --insecure to accept the risk (README.md, \"Running on a cluster\")",
                  c->http_host);
     return -1;
@@ -330,7 +334,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {NULL, 0, NULL, 0},
     };
     enum { O_RULES = 400, O_NODEF, O_CHECK, O_AM, O_HOOK, O_EXEC, O_EXT, O_RESEND,
-           O_NTIMEOUT, O_NRETRY, O_INSECURE, O_CKEY, O_CCLIENTS };
+           O_NTIMEOUT, O_NRETRY, O_INSECURE, O_CKEY, O_CCLIENTS, O_WEBCFG };
     static const struct option alert_opts[] = {
         {"rules", required_argument, NULL, O_RULES},
         {"no-default-rules", no_argument, NULL, O_NODEF},
@@ -345,6 +349,7 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"insecure", no_argument, NULL, O_INSECURE},
         {"curve-key", required_argument, NULL, O_CKEY},
         {"curve-clients", required_argument, NULL, O_CCLIENTS},
+        {"web-config", required_argument, NULL, O_WEBCFG},
     };
     /* getopt wants one table: the general options, then the alerting ones. */
     enum { NGEN = sizeof opts / sizeof opts[0] - 1, NAL = sizeof alert_opts / sizeof alert_opts[0] };
@@ -506,6 +511,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             break;
         case O_CCLIENTS:
             if (s_copy(c->curve_clients, sizeof(c->curve_clients), optarg) < 0)
+                goto bad;
+            break;
+        case O_WEBCFG:
+            if (s_copy(c->web_config, sizeof(c->web_config), optarg) < 0)
                 goto bad;
             break;
         case ':':

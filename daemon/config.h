@@ -48,6 +48,7 @@ typedef struct {
     int insecure;              /* --insecure: allow unprotected non-loopback binds */
     char curve_key[4096];      /* "" : plaintext ingest; --curve-key FILE (secret) */
     char curve_clients[4096];  /* --curve-clients FILE: authorised public keys */
+    char web_config[4096];     /* "" : plain HTTP; --web-config FILE (webconfig.h) */
 } config_t;
 
 void config_defaults(config_t *c);
@@ -78,11 +79,13 @@ int config_host_is_loopback(const char *host);
 int config_zmq_is_local(const char *endpoint);
 
 /* The exposure rule: a non-loopback --zmq needs CURVE, a non-loopback
- * --http needs a web config with TLS and users, unless --insecure. Returns
+ * --http needs a web config with TLS and users (http_protected: the one
+ * given has both), unless --insecure. Returns
  * 0 when the settings may run (*warn set to 1 when --insecure let an
  * unprotected bind through, message in err for the log), or -1 with err
  * saying what to add. */
-int config_check_exposure(const config_t *c, int *warn, char *err, size_t errlen);
+int config_check_exposure(const config_t *c, int http_protected, int *warn, char *err,
+                          size_t errlen);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
  * Returns 0 or -1. */

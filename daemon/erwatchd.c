@@ -34,6 +34,7 @@
 #include "queue.h"
 #include "rules.h"
 #include "stats.h"
+#include "webconfig.h"
 #include "store.h"
 #include "worker.h"
 #include "writer.h"
@@ -46,7 +47,8 @@
  * O_NOFOLLOW: no symlink planted in a shared folder can redirect the write)
  * and renamed over PATH, which replaces whatever PATH was (a symlink
  * included) instead of writing through it; readers never see half a file. */
-static int s_write_ready(const char *path, const char *zmq_ep, const char *host, int port)
+static int s_write_ready(const char *path, const char *zmq_ep, const char *scheme,
+                         const char *host, int port)
 {
     char tmp[4200];
     int fd = -1;
@@ -66,7 +68,8 @@ static int s_write_ready(const char *path, const char *zmq_ep, const char *host,
         return -e;
     }
     int v6 = strchr(host, ':') != NULL;
-    fprintf(f, "%s\nhttp://%s%s%s:%d\n", zmq_ep, v6 ? "[" : "", host, v6 ? "]" : "", port);
+    fprintf(f, "%s\n%s://%s%s%s:%d\n", zmq_ep, scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+            port);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -88,7 +91,8 @@ static void s_print_rules(const rules_t *rules)
 
 /* Alert links name this daemon as --external-url says, else as --http
  * binds it (a wildcard address by the host's name). */
-static void s_external_url(const config_t *cfg, const char *host, int port, char *out,
+static void s_external_url(const config_t *cfg, const char *scheme, const char *host, int port,
+                           char *out,
                            size_t outlen)
 {
     if (cfg->external_url[0]) {
@@ -102,7 +106,7 @@ static void s_external_url(const config_t *cfg, const char *host, int port, char
         host = name;
     }
     int v6 = strchr(host, ':') != NULL;
-    snprintf(out, outlen, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(out, outlen, "%s://%s%s%s:%d", scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 /* ---------------------------------------------------------------- signals
@@ -251,10 +255,19 @@ int main(int argc, char **argv)
         rules_destroy(&rules);
         return 0;
     }
-    int exposed;
-    if (config_check_exposure(&cfg, &exposed, err, sizeof(err)) != 0) {
+    webconfig_t *web = NULL;
+    if (cfg.web_config[0] && webconfig_load(cfg.web_config, &web, err, sizeof(err)) != 0) {
         fprintf(stderr, "erwatchd: %s\n", err);
         rules_destroy(&rules);
+        return 2;
+    }
+    const char *scheme = webconfig_cert_pem(web) ? "https" : "http";
+    int exposed;
+    if (config_check_exposure(&cfg, webconfig_cert_pem(web) && webconfig_nusers(web) > 0,
+                              &exposed, err, sizeof(err)) != 0) {
+        fprintf(stderr, "erwatchd: %s\n", err);
+        rules_destroy(&rules);
+        webconfig_destroy(&web);
         return 2;
     }
     if (exposed)
@@ -316,6 +329,7 @@ int main(int argc, char **argv)
         .web_dir = cfg.web_dir[0] ? cfg.web_dir : NULL,
         .lifecycle = lifecycle,
         .external_url = cfg.external_url[0] ? cfg.external_url : NULL,
+        .web = web,
     };
     http_t *http = http_start(&hc, err, sizeof(err));
     if (!http) {
@@ -328,7 +342,7 @@ int main(int argc, char **argv)
     /* Alerting: the notifier's threads, then the engine, which takes back
      * the alerts stored before a restart, then the writer that runs it. */
     char external[1100];
-    s_external_url(&cfg, cfg.http_host, http_port(http), external, sizeof external);
+    s_external_url(&cfg, scheme, cfg.http_host, http_port(http), external, sizeof external);
     notify_config_t nc = {
         .exec_cmd = cfg.alert_exec,
         .external_url = external,
@@ -371,15 +385,15 @@ int main(int argc, char **argv)
     int port = http_port(http);
     const char *host = cfg.http_host;
     int v6 = strchr(host, ':') != NULL;
-    log_info("erwatchd %s ready: zmq=%s http=http://%s%s%s:%d db=%s workers=%d queue=%zu MiB",
-             EW_VERSION, ingest_endpoint(ingest), v6 ? "[" : "", host, v6 ? "]" : "", port,
+    log_info("erwatchd %s ready: zmq=%s http=%s://%s%s%s:%d db=%s workers=%d queue=%zu MiB",
+             EW_VERSION, ingest_endpoint(ingest), scheme, v6 ? "[" : "", host, v6 ? "]" : "", port,
              cfg.db_path, cfg.workers, cfg.max_queue_bytes >> 20);
     if (cfg.web_dir[0])
-        log_info("dashboard: http://%s%s%s:%d/  (push batches to %s; Ctrl-C stores "
+        log_info("dashboard: %s://%s%s%s:%d/  (push batches to %s; Ctrl-C stores "
                  "what is queued and stops)",
-                 v6 ? "[" : "", host, v6 ? "]" : "", port, ingest_endpoint(ingest));
+                 scheme, v6 ? "[" : "", host, v6 ? "]" : "", port, ingest_endpoint(ingest));
     if (cfg.ready_file[0]) {
-        int e = s_write_ready(cfg.ready_file, ingest_endpoint(ingest), host, port);
+        int e = s_write_ready(cfg.ready_file, ingest_endpoint(ingest), scheme, host, port);
         if (e)
             log_error("cannot write --ready-file %s: %s", cfg.ready_file, strerror(-e));
     }
@@ -401,6 +415,7 @@ int main(int argc, char **argv)
     /* Readers close before the writer: the last connection to close
      * checkpoints the WAL and removes it, leaving one self-contained file. */
     http_stop(&http);
+    webconfig_destroy(&web);
     writer_join(&writer);      /* commits the rest, closes the store */
     lifecycle_destroy(&lifecycle);
     notify_stop(&notify);      /* a last try at what is queued, bounded */

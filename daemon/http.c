@@ -73,6 +73,7 @@
 #include "query.h"
 #include "rules.h"
 #include "strbuf.h"
+#include "webconfig.h"
 
 #ifndef EW_VERSION
 #define EW_VERSION "0.1.0"
@@ -97,6 +98,7 @@ struct http {
     queue_t *out_queue;
     char *web_dir; /* NULL: no dashboard installed */
     char external_host[256]; /* --external-url's host, lower case, or "" */
+    webconfig_t *web;        /* TLS and users, or NULL */
     char hostname[256];      /* this machine's name, lower case */
     query_cache_t *cache; /* large unchanged series, shared by the pool */
     lifecycle_t *lifecycle; /* the writes (http_runs.c); NULL: refused */
@@ -852,6 +854,38 @@ static int s_host_allowed(const http_t *h, const char *header)
            (h->hostname[0] && !strcmp(host, h->hostname));
 }
 
+/* ------------------------------------------------------------ basic auth */
+
+/* 1 when the request carries a user and password of --web-config. */
+static int s_authorised(http_t *h, struct MHD_Connection *c)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    int ok = user && pass && webconfig_check(h->web, user, pass);
+    if (pass) {
+        memset(pass, 0, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
+    return ok;
+}
+
+static enum MHD_Result s_deny(struct MHD_Connection *c)
+{
+    static const char body[] = "{\"error\":\"user name and password required "
+                               "(basic_auth_users of --web-config)\"}";
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_CT_JSON);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_basic_auth_fail_response(c, "erwatch", r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static int s_seen; /* address only: marks a request's first call */
 
 /* Counts a request's query parameters (MHD_KeyValueIterator). */
@@ -883,6 +917,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
                        "use its address or localhost, or start erwatchd with "
                        "--external-url naming it",
                        host);
+    if (webconfig_nusers(h->web) > 0 && !s_authorised(h, c))
+        return s_deny(c);
     int nparams = 0;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_count_param, &nparams);
     if (nparams > S_MAX_PARAMS)
@@ -1115,6 +1151,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     } else {
         h->hostname[0] = '\0';
     }
+    h->web = cfg->web;
     h->stats = cfg->stats;
     h->in_queue = cfg->in_queue;
     h->out_queue = cfg->out_queue;
@@ -1127,21 +1164,27 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         limit = S_CONN_LIMIT_MIN;
     /* MHD_USE_AUTO picks epoll on Linux, so connection fds are not limited
      * by FD_SETSIZE as they are with select(). */
+    const char *cert = webconfig_cert_pem(cfg->web), *key = webconfig_key_pem(cfg->web);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
     /* LISTEN_SOCKET comes first so that MHD owns fd on every failure path
      * that follows (it closes it). A pool size of 0 or 1 means "no pool"
      * to MHD, which warns when given one: leave the option out then. */
-    struct MHD_OptionItem opts[] = {
+    struct MHD_OptionItem opts[10] = {
         { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL },
         { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL },
         { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S_PER_IP_LIMIT, NULL },
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)S_CONN_MEMORY, NULL },
-        { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-          threads, NULL },
-        { MHD_OPTION_END, 0, NULL },
     };
+    size_t nopt = 5; /* the rest is optional; an MHD_OPTION_END ends the list */
+    if (cert) {
+        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert };
+        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key };
+    }
+    if (threads > 1)
+        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
+    opts[nopt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     h->mhd = MHD_start_daemon(flags, (uint16_t)(port > 0 ? port : 0), NULL,
                               NULL, s_handle, h, MHD_OPTION_ARRAY, opts,
                               MHD_OPTION_END);

@@ -35,6 +35,8 @@ typedef struct {
     lifecycle_t *lifecycle; /* deletes and renames runs; NULL: refused */
     const char *external_url; /* --external-url or NULL: its host is a name
                                  the Host header may carry (see http.c) */
+    struct webconfig *web;    /* --web-config (webconfig.h) or NULL; the
+                                 caller owns it and frees it after http_stop */
 } http_config_t;
 
 /* Starts serving. Returns NULL with a message in err ("cannot listen on

@@ -12,7 +12,9 @@ const { chromium } = require(path.join(ROOT, 'web', 'node_modules', 'playwright-
 
 export const CHROMIUM = process.env.EW_CHROMIUM || '/usr/bin/chromium';
 
-export async function launch({ width = 1440, height = 900, scale = 1 } = {}) {
+// tls: { username, password } for a daemon behind --web-config (HTTPS with
+// the test's own self-signed certificate, and basic auth).
+export async function launch({ width = 1440, height = 900, scale = 1, tls = null } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -20,6 +22,7 @@ export async function launch({ width = 1440, height = 900, scale = 1 } = {}) {
     viewport: { width, height },
     deviceScaleFactor: scale,
     acceptDownloads: true,
+    ...(tls ? { ignoreHTTPSErrors: true, httpCredentials: tls } : {}),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

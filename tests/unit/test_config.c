@@ -144,11 +144,11 @@ TEST(unsafe_binds_refused_unless_insecure)
     char err[512];
     int warn = -1;
     ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://127.0.0.1:*", "--http", "[::1]:0"), 0);
-    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), 0);
     ASSERT_EQ(warn, 0);
 
     ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://0.0.0.0:5557"), 0);
-    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), -1);
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), -1);
     if (!strstr(err, "--zmq tcp://0.0.0.0:5557") || !strstr(err, "--insecure"))
         T_FAIL_("message should name the endpoint and the way out: %s", err);
 
@@ -157,18 +157,23 @@ TEST(unsafe_binds_refused_unless_insecure)
     ASSERT_EQ(PARSE(&c, err, "--zmq", "tcp://*:5557", "--curve-key", "s.key", "--curve-clients",
                     "clients"),
               0);
-    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), 0);
     ASSERT_EQ(warn, 0);
     ASSERT_EQ(PARSE(&c, err, "--curve-key", "s.key"), -1);
     ASSERT(strstr(err, "--curve-clients") != NULL);
 
     ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080"), 0);
-    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), -1);
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), -1);
     if (!strstr(err, "--http 0.0.0.0") || !strstr(err, "--insecure"))
         T_FAIL_("message should name the address and the way out: %s", err);
 
+    if (!strstr(err, "--web-config"))
+        T_FAIL_("the message should say how to protect it: %s", err);
+    ASSERT_EQ(config_check_exposure(&c, 1, &warn, err, sizeof err), 0); /* TLS + users */
+    ASSERT_EQ(warn, 0);
+
     ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080", "--zmq", "tcp://*:1", "--insecure"), 0);
-    ASSERT_EQ(config_check_exposure(&c, &warn, err, sizeof err), 0);
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), 0);
     ASSERT_EQ(warn, 1);
     if (!strstr(err, "--zmq tcp://*:1") || !strstr(err, "--http 0.0.0.0"))
         T_FAIL_("the warning should name both: %s", err);
