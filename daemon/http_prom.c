@@ -164,6 +164,15 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
     s_counter(b, "erwatch_notifications_dropped_total",
               "Notifications given up (queue full or retries out).",
               stats_get(&s->notify_dropped));
+    s_counter(b, "erwatch_auth_refused_total",
+              "CURVE handshakes refused: the client's key is not listed.",
+              stats_get(&s->auth_refused));
+    s_counter(b, "erwatch_handshake_failed_total",
+              "CURVE handshakes that failed (plaintext client, wrong server key).",
+              stats_get(&s->handshake_failed));
+    s_counter(b, "erwatch_discarded_at_stop_total",
+              "Messages still arriving after shutdown began, not stored.",
+              stats_get(&s->discarded_at_stop));
     s_counter(b, "erwatch_runs_deleted_total", "Runs deleted (erwatch rm and retention).",
               stats_get(&s->runs_deleted));
     s_counter(b, "erwatch_runs_renamed_total", "Runs renamed (erwatch mv).",
