@@ -64,17 +64,17 @@
 struct erwatch {
     void *ctx;
     void *sock;
-    char *endpoint;          /* owned copy */
-    int sndhwm;              /* 0: no cap on messages, only on bytes */
-    size_t max_buffer;       /* bytes ZeroMQ may hold for the daemon */
-    atomic_size_t inflight;  /* bytes handed to ZeroMQ and not yet freed by it */
-    uint64_t since_flush;    /* batches sent since the last flush */
-    msgpack_sbuffer hdr;     /* reused header buffer */
+    char *endpoint;         /* owned copy */
+    int sndhwm;             /* 0: no cap on messages, only on bytes */
+    size_t max_buffer;      /* bytes ZeroMQ may hold for the daemon */
+    atomic_size_t inflight; /* bytes handed to ZeroMQ and not yet freed by it */
+    uint64_t since_flush;   /* batches sent since the last flush */
+    msgpack_sbuffer hdr;    /* reused header buffer */
     erwatch_stats_t stats;
     char launch[ERWATCH_LAUNCH_MAX + 1];
     int resume;
-    char *config, *notes;    /* owned; sent until one batch is handed over */
-    int curve;               /* keys below set: the socket is a CURVE client */
+    char *config, *notes; /* owned; sent until one batch is handed over */
+    int curve;            /* keys below set: the socket is a CURVE client */
     char server_pub[ERWATCH_KEY_Z85_LEN + 1];
     char client_pub[ERWATCH_KEY_Z85_LEN + 1];
     char client_sec[ERWATCH_KEY_Z85_LEN + 1];
@@ -201,20 +201,24 @@ static int s_notes_ok(const char *s)
 /* The protocol's dtypes (EW_DTYPES) are this API's ERWATCH_<ID> values. */
 static size_t s_dtype_size(erwatch_dtype_t t)
 {
-#define S_CASE(id, name, bytes) \
-    case ERWATCH_##id:          \
+#define S_CASE(id, name, bytes)                                                                    \
+    case ERWATCH_##id:                                                                             \
         return bytes;
-    switch (t) { EW_DTYPES(S_CASE) }
+    switch (t) {
+        EW_DTYPES(S_CASE)
+    }
 #undef S_CASE
     return 0;
 }
 
 static const char *s_dtype_name(erwatch_dtype_t t)
 {
-#define S_CASE(id, name, bytes) \
-    case ERWATCH_##id:          \
+#define S_CASE(id, name, bytes)                                                                    \
+    case ERWATCH_##id:                                                                             \
         return #name;
-    switch (t) { EW_DTYPES(S_CASE) }
+    switch (t) {
+        EW_DTYPES(S_CASE)
+    }
 #undef S_CASE
     return NULL;
 }
@@ -228,7 +232,7 @@ _Static_assert((int)ERWATCH_SPHERE == (int)S_SUPPORT_SPHERE &&
                    (int)ERWATCH_DISCRETE == (int)S_SUPPORT_DISCRETE,
                "erwatch_support_t follows EW_SUPPORTS");
 #define S_NAME(id, name) #name,
-static const char *const s_support_names[] = { EW_SUPPORTS(S_NAME) };
+static const char *const s_support_names[] = {EW_SUPPORTS(S_NAME)};
 #undef S_NAME
 
 /* Returns 0 when b satisfies every rule of protocol.md that the client can
@@ -254,8 +258,7 @@ static int s_validate(const erwatch_batch_t *b)
         if ((uint64_t)b->n * b->d > EW_ELEMS_MAX)
             return -EINVAL;
     }
-    if (b->kappa != 0.0 && !(isfinite(b->kappa) && b->kappa > 0.0 &&
-                             b->kappa <= EW_KAPPA_MAX))
+    if (b->kappa != 0.0 && !(isfinite(b->kappa) && b->kappa > 0.0 && b->kappa <= EW_KAPPA_MAX))
         return -EINVAL;
     if (b->world < 0 || b->world > EW_WORLD_MAX)
         return -EINVAL;
@@ -485,7 +488,7 @@ static int s_wait_writable(erwatch_t *c, int64_t deadline)
         int64_t left = deadline - s_now_ms();
         if (left < 0)
             left = 0;
-        zmq_pollitem_t item = { c->sock, 0, ZMQ_POLLOUT, 0 };
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLOUT, 0};
         int n = zmq_poll(&item, 1, (long)left);
         if (n > 0 && (item.revents & ZMQ_POLLOUT))
             return 0;
@@ -512,7 +515,8 @@ static int s_curve_keys(erwatch_t *c, const erwatch_options_t *o, char *err, siz
     if (!pub && !key)
         return 0;
     if (!pub || !key) {
-        snprintf(err, errlen, "CURVE needs both the server's public key file "
+        snprintf(err, errlen,
+                 "CURVE needs both the server's public key file "
                  "(server_pub, $ERWATCH_SERVER_PUB) and this client's secret key file "
                  "(client_key, $ERWATCH_CLIENT_KEY); only the %s was given",
                  pub ? "server's" : "client's");
@@ -532,7 +536,7 @@ static int s_curve_keys(erwatch_t *c, const erwatch_options_t *o, char *err, siz
 
 erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
 {
-    erwatch_options_t def = { 0 };
+    erwatch_options_t def = {0};
     if (!o)
         o = &def;
     char scratch[8];
@@ -568,7 +572,8 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
         orc = -ENOMEM;
     } else if (s_default_launch(c->launch) != 0 ||
                ((o->launch || o->resume) && erwatch_set_launch(c, o->launch, o->resume) != 0)) {
-        snprintf(err, errlen, "invalid launch ($ERWATCH_LAUNCH or the launch option: 1..128 "
+        snprintf(err, errlen,
+                 "invalid launch ($ERWATCH_LAUNCH or the launch option: 1..128 "
                  "printable ASCII, no spaces), or resume without a launch");
         orc = -EINVAL;
     } else if ((o->config_json || o->notes) && erwatch_set_meta(c, o->config_json, o->notes) != 0) {
@@ -590,7 +595,7 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
 
 erwatch_t *erwatch_new(const char *endpoint, int sndhwm)
 {
-    erwatch_options_t o = { .endpoint = endpoint, .sndhwm = sndhwm };
+    erwatch_options_t o = {.endpoint = endpoint, .sndhwm = sndhwm};
     return erwatch_new_opts(&o);
 }
 
@@ -771,11 +776,16 @@ void erwatch_stats(const erwatch_t *c, erwatch_stats_t *out)
 const char *erwatch_strerror(int err)
 {
     switch (err) {
-    case 0: return "success";
-    case -EAGAIN: return "batch dropped: daemon slow or not reachable";
-    case -EINVAL: return "invalid argument (see schema/protocol.md for limits)";
-    case -ENOMEM: return "out of memory";
-    case -ETIMEDOUT: return "timed out";
+    case 0:
+        return "success";
+    case -EAGAIN:
+        return "batch dropped: daemon slow or not reachable";
+    case -EINVAL:
+        return "invalid argument (see schema/protocol.md for limits)";
+    case -ENOMEM:
+        return "out of memory";
+    case -ETIMEDOUT:
+        return "timed out";
     default:
         if (err < 0)
             return zmq_strerror(-err); /* errno and ZeroMQ codes; static text */

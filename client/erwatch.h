@@ -54,29 +54,29 @@ typedef struct {
     const char *run;
     const char *tag;
     uint64_t step;
-    erwatch_dtype_t dtype;        /* element type of x and y */
-    uint32_t n, d;                /* shape of each view */
-    const void *x;                /* view 1, n*d elements, row-major */
-    const void *y;                /* view 2 or NULL */
+    erwatch_dtype_t dtype; /* element type of x and y */
+    uint32_t n, d;         /* shape of each view */
+    const void *x;         /* view 1, n*d elements, row-major */
+    const void *y;         /* view 2 or NULL */
     erwatch_support_t support;
-    double kappa;                 /* 0: daemon default (10) */
-    int32_t rank, world;          /* world 0: not sent */
-    double time;                  /* 0: now */
+    double kappa;        /* 0: daemon default (10) */
+    int32_t rank, world; /* world 0: not sent */
+    double time;         /* 0: now */
     const erwatch_scalar_t *scalars;
     size_t nscalars;
-    int pool;                     /* 1: this is rank's part of a pooled batch: the
-                                     daemon computes on all world ranks' rows
-                                     of this step together (needs world >= 2);
-                                     last, so that older callers' layout holds */
+    int pool; /* 1: this is rank's part of a pooled batch: the
+                 daemon computes on all world ranks' rows
+                 of this step together (needs world >= 2);
+                 last, so that older callers' layout holds */
 } erwatch_batch_t;
 
 typedef struct {
-    uint64_t sent;        /* batches handed to ZeroMQ */
-    uint64_t dropped;     /* batches dropped (daemon slow/absent, queue full) */
-    uint64_t bytes;       /* bytes handed to ZeroMQ */
-    uint64_t invalid;     /* pushes refused for bad arguments */
-    uint64_t buffered;    /* bytes ZeroMQ holds now, not yet written out
-                           * (at most the byte budget, see erwatch_options_t) */
+    uint64_t sent;     /* batches handed to ZeroMQ */
+    uint64_t dropped;  /* batches dropped (daemon slow/absent, queue full) */
+    uint64_t bytes;    /* bytes handed to ZeroMQ */
+    uint64_t invalid;  /* pushes refused for bad arguments */
+    uint64_t buffered; /* bytes ZeroMQ holds now, not yet written out
+                        * (at most the byte budget, see erwatch_options_t) */
 } erwatch_stats_t;
 
 /* How much a client may buffer for a slow daemon: 64 MiB of batches
@@ -86,24 +86,24 @@ typedef struct {
 
 /* Options of erwatch_new_opts(). Zero-initialise; every 0 is a default. */
 typedef struct {
-    const char *endpoint;     /* NULL: $ERWATCH_ENDPOINT, else the default */
-    size_t max_buffer_bytes;  /* the byte budget; 0: ERWATCH_DEFAULT_MAX_BUFFER */
-    int sndhwm;               /* also cap the buffer at this many batches; 0: no cap */
-    int connect_timeout_ms;   /* wait this long for the daemon in erwatch_new
-                               * (0: 1000; < 0: do not wait) */
+    const char *endpoint;    /* NULL: $ERWATCH_ENDPOINT, else the default */
+    size_t max_buffer_bytes; /* the byte budget; 0: ERWATCH_DEFAULT_MAX_BUFFER */
+    int sndhwm;              /* also cap the buffer at this many batches; 0: no cap */
+    int connect_timeout_ms;  /* wait this long for the daemon in erwatch_new
+                              * (0: 1000; < 0: do not wait) */
     /* The launch (README, "Runs, launches and resume"), as
      * erwatch_set_launch() and erwatch_set_meta() set them: */
-    const char *launch;       /* NULL: the default identity; "": none */
-    int resume;               /* nonzero: continue the latest run of the name */
-    const char *config_json;  /* the run's config, a JSON object; NULL: none */
-    const char *notes;        /* the run's notes; NULL: none */
+    const char *launch;      /* NULL: the default identity; "": none */
+    int resume;              /* nonzero: continue the latest run of the name */
+    const char *config_json; /* the run's config, a JSON object; NULL: none */
+    const char *notes;       /* the run's notes; NULL: none */
     /* CURVE (README.md, "Running on a cluster"): key files from `erwatch
      * keygen`. NULL: $ERWATCH_SERVER_PUB and $ERWATCH_CLIENT_KEY; both or
      * neither. A missing or bad file makes erwatch_new_opts fail: never a
      * silent plaintext connection. */
-    const char *server_pub;   /* the daemon's NAME.pub */
-    const char *client_key;   /* this client's NAME.key (secret) */
-    char *errbuf;             /* if set, why erwatch_new_opts returned NULL */
+    const char *server_pub; /* the daemon's NAME.pub */
+    const char *client_key; /* this client's NAME.key (secret) */
+    char *errbuf;           /* if set, why erwatch_new_opts returned NULL */
     size_t errlen;
 } erwatch_options_t;
 
@@ -194,8 +194,7 @@ const char *erwatch_strerror(int err);
  * erwatch_push(): call it every few hundred steps or seconds, or from
  * another thread. It never prints, aborts or exits, and needs no erwatch_t.
  * Thread-safe (libcurl 7.84 or later, as in Debian 12). */
-int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf,
-                   size_t len);
+int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf, size_t len);
 
 /* The run the daemon stores launch's batches named run under (run itself,
  * or run.2, run.3... when another launch has it): GET /api/run?launch=&name=
@@ -204,8 +203,8 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
  * -ENOENT while the daemon has stored none of the launch's batches of that
  * name (or refused them), -ENOSPC, -EINVAL, and the errors of
  * erwatch_alerts(). Waits up to timeout_ms: not for the training loop. */
-int erwatch_run_name(const char *http_url, const char *launch, const char *run,
-                     int timeout_ms, char *buf, size_t len);
+int erwatch_run_name(const char *http_url, const char *launch, const char *run, int timeout_ms,
+                     char *buf, size_t len);
 /* The run a resume of run would continue (GET /api/run?resume=run): the
  * latest run whose name began as run, else the run named run. Same returns
  * as erwatch_run_name(); -ENOENT: there is none, a resume would be refused. */
@@ -227,14 +226,14 @@ int erwatch_key_valid(const char *z85);
  * secret key file, 0 for a public one (a file labelled as the other kind is
  * refused). Returns 0 with the key in out (OUT), or a negative errno with
  * a message in err naming the file and line. */
-int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN + 1],
-                     char *err, size_t errlen);
+int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN + 1], char *err,
+                     size_t errlen);
 /* Reads a list of public keys, one per line (a name may follow it), '#'
  * comments and blank lines skipped; concatenated .pub files are a list.
  * Returns 0 with *keys (OUT, malloc'd, the caller frees) and *nkeys, or a
  * negative errno with a message naming the line. */
-int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 1],
-                          size_t *nkeys, char *err, size_t errlen);
+int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 1], size_t *nkeys,
+                          char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

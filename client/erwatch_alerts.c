@@ -47,17 +47,22 @@ static int s_count(const char *body, size_t len, long *out)
 static int s_curl_errno(CURLcode rc)
 {
     switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
-    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
-    case CURLE_URL_MALFORMAT: return -EINVAL;
-    default: return -EIO;
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return -EHOSTUNREACH;
+    case CURLE_OUT_OF_MEMORY:
+        return -ENOMEM;
+    case CURLE_URL_MALFORMAT:
+        return -EINVAL;
+    default:
+        return -EIO;
     }
 }
 
-int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf,
-                   size_t len)
+int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf, size_t len)
 {
     if (!run || !*run || (!buf && len))
         return -EINVAL;
@@ -74,7 +79,7 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     if (!h)
         return -ENOMEM;
     int rc = 0;
-    erwatch__body_t body = { .max = S_BODY_MAX };
+    erwatch__body_t body = {.max = S_BODY_MAX};
     char *esc = curl_easy_escape(h, run, 0);
     size_t ulen = strlen(http_url) + (esc ? strlen(esc) : 0) + 64;
     char *url = esc ? malloc(ulen) : NULL;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;   /* the body so far, NUL-terminated; NULL when empty */
+    char *data; /* the body so far, NUL-terminated; NULL when empty */
     size_t len, cap;
     size_t max;   /* refuse bodies longer than this (0: no limit) */
     int oom;      /* set when realloc failed */

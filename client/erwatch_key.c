@@ -48,8 +48,7 @@ static char *s_slurp(const char *path, const char *what, char *err, size_t errle
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        *rc = s_fail(err, errlen, -errno, "cannot read %s '%s': %s", what, path,
-                     strerror(errno));
+        *rc = s_fail(err, errlen, -errno, "cannot read %s '%s': %s", what, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(S_FILE_MAX + 1);
@@ -63,8 +62,8 @@ static char *s_slurp(const char *path, const char *what, char *err, size_t errle
     fclose(f);
     if (bad || n > S_FILE_MAX) {
         free(buf);
-        *rc = s_fail(err, errlen, bad ? -EIO : -EFBIG, "cannot read %s '%s': %s", what,
-                     path, bad ? "read error" : "larger than 1 MiB");
+        *rc = s_fail(err, errlen, bad ? -EIO : -EFBIG, "cannot read %s '%s': %s", what, path,
+                     bad ? "read error" : "larger than 1 MiB");
         return NULL;
     }
     buf[n] = '\0';
@@ -98,8 +97,8 @@ static char *s_line(char **p)
     return line;
 }
 
-int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN + 1],
-                     char *err, size_t errlen)
+int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN + 1], char *err,
+                     size_t errlen)
 {
     const char *what = secret ? "secret key file" : "public key file";
     if (!path || !*path)
@@ -122,13 +121,12 @@ int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN 
                 rc = s_fail(err, errlen, -EINVAL,
                             "'%s' holds a %s key, where a %s key is expected (keygen "
                             "writes NAME.key, secret, and NAME.pub, public)",
-                            path, says_secret ? "secret" : "public",
-                            secret ? "secret" : "public");
+                            path, says_secret ? "secret" : "public", secret ? "secret" : "public");
             continue;
         }
         if (found)
-            rc = s_fail(err, errlen, -EINVAL, "%s '%s' line %d: a second key (one per file)",
-                        what, path, lineno);
+            rc = s_fail(err, errlen, -EINVAL, "%s '%s' line %d: a second key (one per file)", what,
+                        path, lineno);
         else if (!erwatch_key_valid(line))
             rc = s_fail(err, errlen, -EINVAL,
                         "%s '%s' line %d: not a CURVE key (40 characters of Z85, as "
@@ -145,8 +143,8 @@ int erwatch_key_read(const char *path, int secret, char out[ERWATCH_KEY_Z85_LEN 
     return rc;
 }
 
-int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 1],
-                          size_t *nkeys, char *err, size_t errlen)
+int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 1], size_t *nkeys,
+                          char *err, size_t errlen)
 {
     *keys = NULL;
     *nkeys = 0;
@@ -155,7 +153,7 @@ int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 
     if (!buf)
         return rc;
     size_t cap = 0;
-    char (*k)[ERWATCH_KEY_Z85_LEN + 1] = NULL;
+    char(*k)[ERWATCH_KEY_Z85_LEN + 1] = NULL;
     char *p = buf, *line;
     int lineno = 0;
     while ((line = s_line(&p)) != NULL) {
@@ -187,9 +185,8 @@ int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 
         memcpy(key, line, len);
         key[len] = '\0';
         if (!erwatch_key_valid(key)) {
-            rc = s_fail(err, errlen, -EINVAL,
-                        "client key list '%s' line %d: '%s' is not valid Z85", path, lineno,
-                        key);
+            rc = s_fail(err, errlen, -EINVAL, "client key list '%s' line %d: '%s' is not valid Z85",
+                        path, lineno, key);
             break;
         }
         if (*nkeys == cap) {

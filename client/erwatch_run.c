@@ -25,12 +25,18 @@
 static int s_curl_errno(CURLcode rc)
 {
     switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
-    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
-    case CURLE_URL_MALFORMAT: return -EINVAL;
-    default: return -EIO;
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return -EHOSTUNREACH;
+    case CURLE_OUT_OF_MEMORY:
+        return -ENOMEM;
+    case CURLE_URL_MALFORMAT:
+        return -EINVAL;
+    default:
+        return -EIO;
     }
 }
 
@@ -106,8 +112,8 @@ out:
     return rc;
 }
 
-int erwatch_run_name(const char *http_url, const char *launch, const char *run,
-                     int timeout_ms, char *buf, size_t len)
+int erwatch_run_name(const char *http_url, const char *launch, const char *run, int timeout_ms,
+                     char *buf, size_t len)
 {
     if (!launch || !*launch || !run || !*run || !buf || len == 0)
         return -EINVAL;

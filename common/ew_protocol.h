@@ -22,13 +22,13 @@
 #define EW_SCALARS_MAX 64
 #define EW_KAPPA_MAX 100000.0
 #define EW_WORLD_MAX 65536
-#define EW_LAUNCH_MAX 128     /* bytes of a launch identity (printable ASCII) */
-#define EW_CONFIG_MAX 32768u  /* bytes of the `config` JSON text */
-#define EW_NOTES_MAX 4096u    /* bytes of `notes` */
+#define EW_LAUNCH_MAX 128    /* bytes of a launch identity (printable ASCII) */
+#define EW_CONFIG_MAX 32768u /* bytes of the `config` JSON text */
+#define EW_NOTES_MAX 4096u   /* bytes of `notes` */
 /* Upper bounds of the optional metric parameters (each must be > 0). */
-#define EW_T_MAX 1000.0  /* uniformity temperature */
+#define EW_T_MAX 1000.0   /* uniformity temperature */
 #define EW_ALPHA_MAX 16.0 /* alignment exponent */
-#define EW_EPS_MAX 100.0 /* Sinkhorn entropic regularisation */
+#define EW_EPS_MAX 100.0  /* Sinkhorn entropic regularisation */
 #define EW_SINKHORN_ITERS_MAX 100
 
 /* ---------------------------------------------------------------- values */
@@ -50,13 +50,13 @@
  * key `metrics`), in the order of its bits. X(ID, name, views): ID makes
  * EW_M_ID (batch.h) and METRICS_ID (metrics.h); name is the series name and
  * `erwatch compute`'s; views is 2 for a metric of two views. */
-#define EW_METRICS(X)                          \
-    X(ER_ENTROPY, er_entropy, 1)               \
-    X(ER_RECONSTRUCTION, er_reconstruction, 2) \
-    X(ALIGN, align, 2)                         \
-    X(UNIFORM, uniform, 1)                     \
-    X(W2, w2, 1)                               \
-    X(RANKME, rankme, 1)                       \
+#define EW_METRICS(X)                                                                              \
+    X(ER_ENTROPY, er_entropy, 1)                                                                   \
+    X(ER_RECONSTRUCTION, er_reconstruction, 2)                                                     \
+    X(ALIGN, align, 2)                                                                             \
+    X(UNIFORM, uniform, 1)                                                                         \
+    X(W2, w2, 1)                                                                                   \
+    X(RANKME, rankme, 1)                                                                           \
     X(STD_L2, std_l2, 1)
 
 /* "er_entropy, er_reconstruction, ..., std_l2": the names for messages (a

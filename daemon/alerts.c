@@ -29,17 +29,17 @@
 #define S_CACHE_NONE UINT32_MAX
 
 typedef struct {
-    alert_t *a;            /* the ongoing episode, or NULL: inactive */
-    uint32_t rule;         /* index in rules->rule */
-    int64_t count;         /* consecutive points in the current streak */
-    int64_t since;         /* first step of that streak */
-    int dirty;             /* a changed since its last snapshot */
-    int listed;            /* on the dirty list until alerts_flush(), even
-                              when dirty was cleared since (fired, resolved,
-                              dropped): never evicted while listed */
+    alert_t *a;    /* the ongoing episode, or NULL: inactive */
+    uint32_t rule; /* index in rules->rule */
+    int64_t count; /* consecutive points in the current streak */
+    int64_t since; /* first step of that streak */
+    int dirty;     /* a changed since its last snapshot */
+    int listed;    /* on the dirty list until alerts_flush(), even
+                      when dirty was cleared since (fired, resolved,
+                      dropped): never evicted while listed */
     int best_loaded;
     int have_best;
-    double hi, lo;         /* highest and lowest value so far */
+    double hi, lo; /* highest and lowest value so far */
     /* levels of the last shape seen */
     uint32_t ln, ld;
     double lk;
@@ -56,9 +56,9 @@ struct alerts {
     int64_t next_id;
     alerts_history_fn history;
     void *history_ctx;
-    s_state_t **slot;      /* open addressing, cap a power of two */
+    s_state_t **slot; /* open addressing, cap a power of two */
     size_t cap, count;
-    size_t max_states;     /* past this, idle states are dropped */
+    size_t max_states; /* past this, idle states are dropped */
     uint64_t evicted;
     s_state_t **dirty;
     size_t ndirty, cdirty;
@@ -70,9 +70,12 @@ struct alerts {
 const char *alert_state_name(alert_state_t s)
 {
     switch (s) {
-    case ALERT_PENDING: return "pending";
-    case ALERT_FIRING: return "firing";
-    case ALERT_RESOLVED: return "resolved";
+    case ALERT_PENDING:
+        return "pending";
+    case ALERT_FIRING:
+        return "firing";
+    case ALERT_RESOLVED:
+        return "resolved";
     }
     return "?";
 }
@@ -96,8 +99,7 @@ void alert_changes_free(alert_changes_t *c)
     memset(c, 0, sizeof *c);
 }
 
-static void s_change(alert_changes_t *c, alert_change_kind_t kind, int notify,
-                     const alert_t *a)
+static void s_change(alert_changes_t *c, alert_change_kind_t kind, int notify, const alert_t *a)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 16;
@@ -281,8 +283,7 @@ void alerts_counts(const alerts_t *a, uint64_t *pending, uint64_t *firing)
 
 /* Has a streak of count points starting at step since, now at step, lasted
  * n units? n = 0 means at once. */
-static int s_reached(int64_t n, rules_unit_t unit, int64_t count, int64_t since,
-                     int64_t step)
+static int s_reached(int64_t n, rules_unit_t unit, int64_t count, int64_t since, int64_t step)
 {
     if (n <= 0)
         return 1;
@@ -303,15 +304,21 @@ static void s_streak(s_state_t *s, int64_t step)
 static void s_render(const rule_t *rule, alert_t *al, const double *v)
 {
     rules_fields_t f = {
-        .alertname = al->alertname, .run = al->run, .tag = al->tag,
-        .metric = al->metric, .severity = al->severity, .value = al->value,
-        .level = v[RV_LEVEL], .best = v[RV_BEST], .step = al->last_step,
+        .alertname = al->alertname,
+        .run = al->run,
+        .tag = al->tag,
+        .metric = al->metric,
+        .severity = al->severity,
+        .value = al->value,
+        .level = v[RV_LEVEL],
+        .best = v[RV_BEST],
+        .step = al->last_step,
     };
     if (rule->summary[0])
         rules_render(rule->summary, &f, al->summary, sizeof al->summary);
     else
-        rules_render("{alertname}: {metric} of {run}/{tag} is {value} at step {step}",
-                     &f, al->summary, sizeof al->summary);
+        rules_render("{alertname}: {metric} of {run}/{tag} is {value} at step {step}", &f,
+                     al->summary, sizeof al->summary);
     if (rule->description[0]) {
         rules_render(rule->description, &f, al->description, sizeof al->description);
     } else {
@@ -328,8 +335,8 @@ static void s_render(const rule_t *rule, alert_t *al, const double *v)
     }
 }
 
-static alert_t *s_begin(alerts_t *a, const rule_t *rule, const result_t *r,
-                        int64_t step, double value, double now)
+static alert_t *s_begin(alerts_t *a, const rule_t *rule, const result_t *r, int64_t step,
+                        double value, double now)
 {
     alert_t *al = calloc(1, sizeof *al);
     if (!al)
@@ -359,8 +366,7 @@ static void s_levels(s_state_t *s, const rule_t *rule, const result_t *r, double
         s->lsup = (int)r->support;
         double ideal = NAN, collapsed = NAN;
         if (!rule->is_scalar)
-            metrics_levels(rule->metric, r->support, r->n, r->d, r->kappa, &ideal,
-                         &collapsed);
+            metrics_levels(rule->metric, r->support, r->n, r->d, r->kappa, &ideal, &collapsed);
         s->ideal = ideal;
         s->collapsed = collapsed;
     }
@@ -377,12 +383,12 @@ static void s_levels(s_state_t *s, const rule_t *rule, const result_t *r, double
         best = s->lo;
     v[RV_BEST] = best;
     /* A run that never left its collapsed level has dropped nothing. */
-    v[RV_DROP] = best != collapsed ? (best - value) / (best - collapsed)
-                                   : (isnan(best) ? NAN : 0.0);
+    v[RV_DROP] =
+        best != collapsed ? (best - value) / (best - collapsed) : (isnan(best) ? NAN : 0.0);
 }
 
-static void s_fire(alerts_t *a, s_state_t *s, const rule_t *rule, const double *v,
-                   int64_t step, double now, alert_changes_t *out)
+static void s_fire(alerts_t *a, s_state_t *s, const rule_t *rule, const double *v, int64_t step,
+                   double now, alert_changes_t *out)
 {
     alert_t *al = s->a;
     al->state = ALERT_FIRING;
@@ -396,8 +402,8 @@ static void s_fire(alerts_t *a, s_state_t *s, const rule_t *rule, const double *
     s_change(out, ALERT_CH_UPSERT, 1, al);
 }
 
-static void s_eval(alerts_t *a, uint32_t ri, const rule_t *rule, const result_t *r,
-                   double value, double now, alert_changes_t *out)
+static void s_eval(alerts_t *a, uint32_t ri, const rule_t *rule, const result_t *r, double value,
+                   double now, alert_changes_t *out)
 {
     s_state_t *s = s_state(a, ri, result_run(r), r->tag);
     int64_t step = (int64_t)r->step;
@@ -513,8 +519,7 @@ void alerts_observe(alerts_t *a, const result_t *r, double now, alert_changes_t 
     }
 }
 
-void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now,
-                   alert_changes_t *out)
+void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now, alert_changes_t *out)
 {
     size_t rl = strlen(run);
     for (size_t i = 0; i < a->cap; i++) {
@@ -559,8 +564,8 @@ void alerts_flush(alerts_t *a, alert_changes_t *out)
 
 int alerts_restore(alerts_t *a, const alert_t *row)
 {
-    if (!row || (row->state != ALERT_PENDING && row->state != ALERT_FIRING) ||
-        !row->run[0] || !row->tag[0] || row->id <= 0)
+    if (!row || (row->state != ALERT_PENDING && row->state != ALERT_FIRING) || !row->run[0] ||
+        !row->tag[0] || row->id <= 0)
         return -EINVAL;
     const rules_t *rs = a->rules;
     size_t ri = 0;

@@ -27,11 +27,7 @@
 #include "batch.h"
 #include "rules.h"
 
-typedef enum {
-    ALERT_PENDING = 1,
-    ALERT_FIRING = 2,
-    ALERT_RESOLVED = 3
-} alert_state_t;
+typedef enum { ALERT_PENDING = 1, ALERT_FIRING = 2, ALERT_RESOLVED = 3 } alert_state_t;
 
 const char *alert_state_name(alert_state_t s); /* "pending", ... */
 /* Returns the state for its name, or 0. */
@@ -48,7 +44,7 @@ typedef struct {
     char metric[EW_NAME_MAX + 1];
     char severity[RULES_SEVERITY_MAX + 1];
     alert_state_t state;
-    double value;                 /* the latest value evaluated */
+    double value; /* the latest value evaluated */
     int64_t first_step, fired_step, last_step, resolved_step;
     double first_time, fired_time, last_time, resolved_time;
     char summary[RULES_TEXT_MAX];
@@ -62,7 +58,7 @@ typedef enum {
 
 typedef struct {
     alert_change_kind_t kind;
-    int notify;          /* 1: the alert just fired or resolved: send it */
+    int notify; /* 1: the alert just fired or resolved: send it */
     alert_t a;
 } alert_change_t;
 
@@ -81,8 +77,8 @@ typedef struct alerts alerts_t;
  * 0, or -1 when there is none. Called once per (rule, run, tag) that uses
  * best or drop, the first time the engine sees it, so that a restarted
  * daemon remembers a run's peak. */
-typedef int (*alerts_history_fn)(void *ctx, const char *run, const char *tag,
-                                 const char *metric, double *max, double *min);
+typedef int (*alerts_history_fn)(void *ctx, const char *run, const char *tag, const char *metric,
+                                 double *max, double *min);
 
 /* next_id: the id the next episode gets (1 + the largest id stored). */
 alerts_t *alerts_new(const rules_t *rules, int64_t next_id);
@@ -99,8 +95,7 @@ void alerts_observe(alerts_t *a, const result_t *r, double now, alert_changes_t 
  * the run starts afresh (its streaks and best value came from removed
  * points). A pending episode is deleted; a firing one is resolved at step
  * (notify = 1) and, when it began at or after step, deleted after that. */
-void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now,
-                   alert_changes_t *out);
+void alerts_rewind(alerts_t *a, const char *run, int64_t step, double now, alert_changes_t *out);
 
 /* Appends an UPSERT with the latest values (last step, value) of every
  * ongoing episode updated since the previous flush. */
@@ -126,6 +121,6 @@ void alerts_counts(const alerts_t *a, uint64_t *pending, uint64_t *firing); /* O
  * drops the idle ones (no ongoing alert), which cost nothing to rebuild. */
 #define ALERTS_MAX_STATES 65536
 void alerts_set_max_states(alerts_t *a, size_t n); /* for tests */
-uint64_t alerts_evicted(const alerts_t *a);         /* states dropped so far */
+uint64_t alerts_evicted(const alerts_t *a);        /* states dropped so far */
 
 #endif

@@ -22,13 +22,13 @@ struct alerts_hook {
     alerts_t *engine;
     notify_t *notify;
     stats_t *stats;
-    store_t *store;            /* during a call only: the history callback's */
-    alert_changes_t unsaved;   /* changes not yet in the table, in order */
+    store_t *store;          /* during a call only: the history callback's */
+    alert_changes_t unsaved; /* changes not yet in the table, in order */
     int failing;
 };
 
-static int s_history(void *ctx, const char *run, const char *tag, const char *metric,
-                     double *max, double *min)
+static int s_history(void *ctx, const char *run, const char *tag, const char *metric, double *max,
+                     double *min)
 {
     alerts_hook_t *h = ctx;
     return h->store ? store_series_range(h->store, run, tag, metric, max, min) : -1;
@@ -52,8 +52,8 @@ static void s_announce(alerts_hook_t *h, const alert_t *a)
         if (h->stats)
             stats_inc(&h->stats->alerts_fired, 1);
     } else {
-        log_info("alert %s resolved run=%s tag=%s %s=%.6g step=%lld", a->alertname, a->run,
-                 a->tag, a->metric, a->value, (long long)a->resolved_step);
+        log_info("alert %s resolved run=%s tag=%s %s=%.6g step=%lld", a->alertname, a->run, a->tag,
+                 a->metric, a->value, (long long)a->resolved_step);
     }
     notify_post(h->notify, a, 0);
 }
@@ -112,17 +112,17 @@ alerts_hook_t *alerts_hook_new(const rules_t *rules, store_t *store, notify_t *n
         }
         /* Its rule is gone or changed: end the episode rather than leave it
          * open forever. */
-        alert_change_t ch = { .kind = ALERT_CH_DELETE, .notify = 0, .a = *a };
+        alert_change_t ch = {.kind = ALERT_CH_DELETE, .notify = 0, .a = *a};
         if (a->state == ALERT_FIRING) {
             ch.kind = ALERT_CH_UPSERT;
             ch.a.state = ALERT_RESOLVED;
             ch.a.resolved_step = a->last_step;
             ch.a.resolved_time = now;
-            log_info("alert %s run=%s tag=%s: rule %s; resolving it", a->alertname, a->run,
-                     a->tag, rc == -ENOENT ? "removed or changed" : "duplicated");
+            log_info("alert %s run=%s tag=%s: rule %s; resolving it", a->alertname, a->run, a->tag,
+                     rc == -ENOENT ? "removed or changed" : "duplicated");
             notify_post(notify, &ch.a, 0);
         }
-        alert_changes_t one = { .v = &ch, .n = 1, .cap = 1 };
+        alert_changes_t one = {.v = &ch, .n = 1, .cap = 1};
         if (store_alerts_write(store, one.v, one.n, err, errlen) != 0) {
             free(rows);
             alerts_hook_destroy(&h);
@@ -159,13 +159,13 @@ void alerts_hook_run(void *hook, store_t *store, result_t *const *results, size_
     s_gauges(h);
 }
 
-void alerts_hook_run_changed(void *hook, const char *run, const char *new_name,
-                             const int64_t *sids, size_t nsids)
+void alerts_hook_run_changed(void *hook, const char *run, const char *new_name, const int64_t *sids,
+                             size_t nsids)
 {
     alerts_hook_t *h = hook;
     (void)sids;
     (void)nsids;
-    alert_changes_t ends = { 0 };
+    alert_changes_t ends = {0};
     alerts_run_changed(h->engine, run, new_name, ew_now(), &ends);
     /* Alertmanager keeps a firing alert until told it resolved: the old
      * labels end, a renamed run's alert goes on under the new ones. The

@@ -39,8 +39,8 @@ void alerts_hook_run(void *hook, store_t *store, result_t *const *results, size_
 /* A lifecycle listener (lifecycle.h): the run was deleted (new_name NULL)
  * or renamed; the engine's states and unwritten changes follow it, and
  * Alertmanager learns that its firing alerts ended (or were renamed). */
-void alerts_hook_run_changed(void *hook, const char *run, const char *new_name,
-                             const int64_t *sids, size_t nsids);
+void alerts_hook_run_changed(void *hook, const char *run, const char *new_name, const int64_t *sids,
+                             size_t nsids);
 
 void alerts_hook_destroy(alerts_hook_t **h);
 

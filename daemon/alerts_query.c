@@ -18,8 +18,8 @@ static const char s_columns[] =
     " fired_step, fired_time, last_step, last_time, resolved_step, resolved_time,"
     " summary, description";
 
-int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *out,
-                      char *err, size_t errlen)
+int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *out, char *err,
+                      size_t errlen)
 {
     char sql[1024];
     int k = snprintf(sql, sizeof sql, "SELECT %s FROM alerts WHERE 1", s_columns);
@@ -49,8 +49,8 @@ int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *ou
             sqlite3_bind_text(st, 1, f->run, -1, SQLITE_STATIC);
         if (f->tag)
             sqlite3_bind_text(st, 2, f->tag, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)(f->limit ? f->limit
-                                                           : ALERTS_QUERY_LIMIT_DEFAULT));
+        sqlite3_bind_int64(st, 3,
+                           (sqlite3_int64)(f->limit ? f->limit : ALERTS_QUERY_LIMIT_DEFAULT));
     }
     size_t count = 0;
     strbuf_puts(out, "{\"alerts\":[");

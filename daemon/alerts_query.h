@@ -15,15 +15,15 @@ struct sqlite3;
 #define ALERTS_QUERY_LIMIT_MAX 100000
 
 typedef struct {
-    const char *run;   /* NULL: every run */
-    const char *tag;   /* NULL: every tag */
-    unsigned states;   /* bits 1 << alert_state_t (alerts.h); 0: every state */
-    size_t limit;      /* at most this many alerts, most recent first */
+    const char *run; /* NULL: every run */
+    const char *tag; /* NULL: every tag */
+    unsigned states; /* bits 1 << alert_state_t (alerts.h); 0: every state */
+    size_t limit;    /* at most this many alerts, most recent first */
 } alerts_filter_t;
 
 /* Appends {"count":N,"alerts":[{...}, ...]} (most recent episode first) to
  * out. Returns 0, or -1 with err filled (out is then left as it was). */
-int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *out,
-                      char *err, size_t errlen);
+int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *out, char *err,
+                      size_t errlen);
 
 #endif

@@ -3,11 +3,10 @@
  *
  * Design: a batch_t is one malloc for the struct plus one per view, made by
  * decode_message() (plus the config and notes texts when sent); a result_t
- * is a single malloc plus the config and notes it took over from its batch. The destroy functions take
- * the owner's pointer by address and set it to NULL, so a second destroy is a
- * no-op rather than a double free. Name lookups never return NULL: an
- * out-of-range value (only possible through memory corruption or a bad cast)
- * gives "?" so a log line stays printable.
+ * is a single malloc plus the config and notes it took over from its batch. The destroy functions
+ * take the owner's pointer by address and set it to NULL, so a second destroy is a no-op rather
+ * than a double free. Name lookups never return NULL: an out-of-range value (only possible through
+ * memory corruption or a bad cast) gives "?" so a log line stays printable.
  */
 #include <stdlib.h>
 
@@ -44,36 +43,42 @@ const char *result_run(const result_t *r)
 
 const char *ew_dtype_name(ew_dtype_t t)
 {
-#define S_CASE(id, name, bytes) \
-    case EW_DTYPE_##id:         \
+#define S_CASE(id, name, bytes)                                                                    \
+    case EW_DTYPE_##id:                                                                            \
         return #name;
-    switch (t) { EW_DTYPES(S_CASE) }
+    switch (t) {
+        EW_DTYPES(S_CASE)
+    }
 #undef S_CASE
     return "?";
 }
 
 size_t ew_dtype_size(ew_dtype_t t)
 {
-#define S_CASE(id, name, bytes) \
-    case EW_DTYPE_##id:         \
+#define S_CASE(id, name, bytes)                                                                    \
+    case EW_DTYPE_##id:                                                                            \
         return bytes;
-    switch (t) { EW_DTYPES(S_CASE) }
+    switch (t) {
+        EW_DTYPES(S_CASE)
+    }
 #undef S_CASE
     return 0;
 }
 
 const char *ew_support_name(ew_support_t s)
 {
-#define S_CASE(id, name)  \
-    case EW_SUPPORT_##id: \
+#define S_CASE(id, name)                                                                           \
+    case EW_SUPPORT_##id:                                                                          \
         return #name;
-    switch (s) { EW_SUPPORTS(S_CASE) }
+    switch (s) {
+        EW_SUPPORTS(S_CASE)
+    }
 #undef S_CASE
     return "?";
 }
 
 #define S_NAME(id, name, views) [EW_M_##id] = #name,
-static const char *const s_metric_names[EW_M_COUNT] = { EW_METRICS(S_NAME) };
+static const char *const s_metric_names[EW_M_COUNT] = {EW_METRICS(S_NAME)};
 #undef S_NAME
 
 const char *ew_metric_name(ew_metric_t m)

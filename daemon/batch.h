@@ -49,8 +49,8 @@ const char *ew_metric_name(ew_metric_t m);
 int ew_metric_lookup(const char *s, size_t n);
 
 /* Per-batch metric parameters, with the defaults of tests/vectors. */
-#define EW_T_DEFAULT 2.0          /* uniformity temperature */
-#define EW_ALPHA_DEFAULT 2.0      /* alignment exponent */
+#define EW_T_DEFAULT 2.0     /* uniformity temperature */
+#define EW_ALPHA_DEFAULT 2.0 /* alignment exponent */
 #define EW_SINKHORN_EPS_DEFAULT 0.05
 #define EW_SINKHORN_ITERS_DEFAULT 3
 
@@ -64,10 +64,10 @@ typedef struct {
     int version;
     char run[EW_NAME_MAX + 1];
     char tag[EW_NAME_MAX + 1];
-    uint64_t step;  /* <= INT64_MAX */
+    uint64_t step; /* <= INT64_MAX */
     ew_dtype_t dtype;
     uint32_t n, d;
-    int views;      /* 1 or 2; 0: scalar-only (n = d = 0, no tensor) */
+    int views; /* 1 or 2; 0: scalar-only (n = d = 0, no tensor) */
     ew_support_t support;
     double kappa;
     unsigned metrics;    /* EW_MBIT set asked for; 0: the daemon's default */
@@ -77,12 +77,12 @@ typedef struct {
     int32_t rank, world; /* -1 when not given */
     int pool;            /* 1: one rank's part of a pooled batch (pool.h) */
     int32_t ranks;       /* a pooled batch: the parts it was made of; else 0 */
-    double time;    /* client wall clock; NAN when not given */
+    double time;         /* client wall clock; NAN when not given */
     uint64_t dropped;
     int nscalars;
     ew_scalar_t scalars[EW_SCALARS_MAX];
     char launch[EW_LAUNCH_MAX + 1]; /* "" when not sent */
-    int resume;          /* 1: continue the latest run of this name */
+    int resume;                     /* 1: continue the latest run of this name */
     /* `config` and `notes`, validated, as byte ranges of the header frame
      * (the header stays plain data; decode_message() copies them out).
      * len 0: not sent. */
@@ -93,13 +93,13 @@ typedef struct {
 /* A decoded batch: header plus the views converted to float32, row-major. */
 typedef struct {
     ew_header_t h;
-    uint64_t seq;       /* arrival order among accepted batches, from 0 */
-    double recv_time;   /* daemon wall clock at receipt */
-    float *view[2];     /* view[1] is NULL for a one-view batch, both for a
-                         * scalar-only one; owned */
-    char *config;       /* the header's `config` JSON text, or NULL; owned */
-    char *notes;        /* the header's `notes`, or NULL; owned */
-    size_t bytes;       /* bytes held (for the byte-bounded queue) */
+    uint64_t seq;     /* arrival order among accepted batches, from 0 */
+    double recv_time; /* daemon wall clock at receipt */
+    float *view[2];   /* view[1] is NULL for a one-view batch, both for a
+                       * scalar-only one; owned */
+    char *config;     /* the header's `config` JSON text, or NULL; owned */
+    char *notes;      /* the header's `notes`, or NULL; owned */
+    size_t bytes;     /* bytes held (for the byte-bounded queue) */
 } batch_t;
 
 void batch_destroy(batch_t **b);
@@ -107,7 +107,7 @@ void batch_destroy(batch_t **b);
 /* One computed or reported value. */
 typedef struct {
     char metric[EW_NAME_MAX + 1];
-    double value;       /* NAN: undefined for this batch (stored as NULL) */
+    double value; /* NAN: undefined for this batch (stored as NULL) */
 } result_point_t;
 
 #define EW_RESULT_POINTS_MAX (EW_SCALARS_MAX + 32)
@@ -117,7 +117,7 @@ typedef struct {
 
 /* What the writer stores for one batch. */
 typedef struct {
-    uint64_t seq;       /* the batch's arrival order: the writer stores in it */
+    uint64_t seq; /* the batch's arrival order: the writer stores in it */
     char run[EW_NAME_MAX + 1];
     char tag[EW_NAME_MAX + 1];
     uint64_t step;
@@ -129,8 +129,8 @@ typedef struct {
     ew_support_t support;
     double kappa;
     int32_t rank, world;
-    int32_t ranks;      /* a pooled batch: the parts it was made of; else 0 */
-    uint64_t dropped;   /* client-reported running total */
+    int32_t ranks;                  /* a pooled batch: the parts it was made of; else 0 */
+    uint64_t dropped;               /* client-reported running total */
     char launch[EW_LAUNCH_MAX + 1]; /* "" when the batch carried none */
     int resume;
     char *config, *notes; /* NUL-terminated or NULL; owned (from the batch) */

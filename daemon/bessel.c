@@ -73,6 +73,5 @@ double metrics_vmf_log_norm(size_t d, double kappa)
         return NAN;
     double half = 0.5 * (double)d, nu = half - 1.0;
     double ln_i = metrics_log_bessel_i(nu, kappa);
-    return -nu * log(kappa) + half * log(2.0 * S_PI) +
-           s_logaddexp(ln_i, log(1e-7));
+    return -nu * log(kappa) + half * log(2.0 * S_PI) + s_logaddexp(ln_i, log(1e-7));
 }

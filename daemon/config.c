@@ -37,75 +37,73 @@ void config_defaults(config_t *c)
 
 void config_usage(FILE *out)
 {
-    fputs(
-        "usage: erwatchd [options]\n"
-        "\n"
-        "Receives embedding batches from training jobs over ZeroMQ, computes\n"
-        "representation-collapse metrics, stores them in SQLite and serves them\n"
-        "over HTTP. Stop with Ctrl-C or SIGTERM: queued batches are stored first.\n"
-        "\n"
-        "options:\n"
-        "  --db PATH            SQLite database file, created if missing\n"
-        "                       (default: erwatch.db)\n"
-        "  --zmq ENDPOINT       ZeroMQ PULL endpoint to bind\n"
-        "                       (default: tcp://127.0.0.1:5557; tcp://127.0.0.1:* picks a port)\n"
-        "  --http HOST:PORT     HTTP API address (default: 127.0.0.1:8080;\n"
-        "                       [::1]:8080 for IPv6; port 0 picks a free port)\n"
-        "  --workers N          metric worker threads, 1..64 (default: cores, at most 16)\n"
-        "  --max-queue-mb M     memory bound of queued batches, 1..65536 MiB (default: 256);\n"
-        "                       when full, the daemon stops reading and clients drop\n"
-        "  --http-threads N     HTTP thread-pool size, 1..64 (default: 4)\n"
-        "  --commit-ms MS       longest time a result waits before its transaction\n"
-        "                       commits, 1..60000 (default: 200)\n"
-        "  --metrics LIST       metrics a batch gets when its header names none: 'all'\n"
-        "                       (default) or a comma list of\n",
-        out);
+    fputs("usage: erwatchd [options]\n"
+          "\n"
+          "Receives embedding batches from training jobs over ZeroMQ, computes\n"
+          "representation-collapse metrics, stores them in SQLite and serves them\n"
+          "over HTTP. Stop with Ctrl-C or SIGTERM: queued batches are stored first.\n"
+          "\n"
+          "options:\n"
+          "  --db PATH            SQLite database file, created if missing\n"
+          "                       (default: erwatch.db)\n"
+          "  --zmq ENDPOINT       ZeroMQ PULL endpoint to bind\n"
+          "                       (default: tcp://127.0.0.1:5557; tcp://127.0.0.1:* picks a port)\n"
+          "  --http HOST:PORT     HTTP API address (default: 127.0.0.1:8080;\n"
+          "                       [::1]:8080 for IPv6; port 0 picks a free port)\n"
+          "  --workers N          metric worker threads, 1..64 (default: cores, at most 16)\n"
+          "  --max-queue-mb M     memory bound of queued batches, 1..65536 MiB (default: 256);\n"
+          "                       when full, the daemon stops reading and clients drop\n"
+          "  --http-threads N     HTTP thread-pool size, 1..64 (default: 4)\n"
+          "  --commit-ms MS       longest time a result waits before its transaction\n"
+          "                       commits, 1..60000 (default: 200)\n"
+          "  --metrics LIST       metrics a batch gets when its header names none: 'all'\n"
+          "                       (default) or a comma list of\n",
+          out);
     fprintf(out, "                       %s\n", EW_METRIC_LIST);
-    fputs(
-        "  --log-level L        error, warn, info or debug (default: info)\n"
-        "  --pool-timeout-ms MS how long a pooled step of a distributed job waits for\n"
-        "                       its missing ranks, 1..3600000 (default: 10000)\n"
-        "alerting (README.md, \"Alerting\"):\n"
-        "  --rules FILE         alert rules, added to the built-in ones (a rule of\n"
-        "                       the same name replaces the built-in one)\n"
-        "  --no-default-rules   without the built-in rules (EntropyCollapse,\n"
-        "                       StdCollapse, DimensionalCollapse)\n"
-        "  --check-rules        load the rules, print them and exit (0: all good)\n"
-        "  --alertmanager URL   Alertmanager to send alerts to (repeatable, up to 8)\n"
-        "  --webhook URL        POST each fired/resolved alert there in Alertmanager's\n"
-        "                       webhook format (repeatable, up to 8)\n"
-        "  --alert-exec CMD     run `sh -c CMD` with each alert's JSON on stdin\n"
-        "  --external-url URL   this daemon as alert links should name it\n"
-        "                       (default: http://HOST:PORT of --http)\n"
-        "  --alert-resend S     re-send firing alerts to Alertmanager every S seconds,\n"
-        "                       1..3600 (default: 60)\n"
-        "  --notify-timeout MS  per webhook/Alertmanager request and hook run,\n"
-        "                       100..600000 (default: 5000)\n"
-        "  --notify-retry S     retry a failed webhook for up to S seconds,\n"
-        "                       1..86400 (default: 600)\n"
-        "retention (README.md, \"Deleting runs and retention\"):\n"
-        "  --retention-days D   delete runs whose last batch is older than D days\n"
-        "                       (a number > 0, e.g. 30 or 0.5)\n"
-        "  --retention-size S   delete the oldest runs while the stored data is larger\n"
-        "                       than S, e.g. 500MB, 20GB, 1TiB (at least 1MiB)\n"
-        "exposure (README.md, \"Running on a cluster\"):\n"
-        "  --curve-key FILE     CURVE-encrypt and authenticate ingest with this secret key\n"
-        "                       (erwatch keygen NAME writes NAME.key and NAME.pub)\n"
-        "  --curve-clients FILE the client public keys allowed to push, one per line;\n"
-        "                       re-read on SIGHUP\n"
-        "  --web-config FILE    TLS and basic auth for HTTP, in the Prometheus exporters'\n"
-        "                       format (tls_server_config, basic_auth_users)\n"
-        "  --insecure           allow a non-loopback --zmq or --http without protection\n"
-        "                       (anyone who reaches the port can write runs, fire\n"
-        "                       alerts and read every series); logged as a warning\n"
-        "other:\n"
-        "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
-        "                       HTTP URL there (two lines), for scripts and tests\n"
-        "  --web DIR            the dashboard's files (default: build/web next to\n"
-        "                       the binary, else PREFIX/share/erwatch/web)\n"
-        "  -h, --help           this help\n"
-        "  -V, --version        print the version\n",
-        out);
+    fputs("  --log-level L        error, warn, info or debug (default: info)\n"
+          "  --pool-timeout-ms MS how long a pooled step of a distributed job waits for\n"
+          "                       its missing ranks, 1..3600000 (default: 10000)\n"
+          "alerting (README.md, \"Alerting\"):\n"
+          "  --rules FILE         alert rules, added to the built-in ones (a rule of\n"
+          "                       the same name replaces the built-in one)\n"
+          "  --no-default-rules   without the built-in rules (EntropyCollapse,\n"
+          "                       StdCollapse, DimensionalCollapse)\n"
+          "  --check-rules        load the rules, print them and exit (0: all good)\n"
+          "  --alertmanager URL   Alertmanager to send alerts to (repeatable, up to 8)\n"
+          "  --webhook URL        POST each fired/resolved alert there in Alertmanager's\n"
+          "                       webhook format (repeatable, up to 8)\n"
+          "  --alert-exec CMD     run `sh -c CMD` with each alert's JSON on stdin\n"
+          "  --external-url URL   this daemon as alert links should name it\n"
+          "                       (default: http://HOST:PORT of --http)\n"
+          "  --alert-resend S     re-send firing alerts to Alertmanager every S seconds,\n"
+          "                       1..3600 (default: 60)\n"
+          "  --notify-timeout MS  per webhook/Alertmanager request and hook run,\n"
+          "                       100..600000 (default: 5000)\n"
+          "  --notify-retry S     retry a failed webhook for up to S seconds,\n"
+          "                       1..86400 (default: 600)\n"
+          "retention (README.md, \"Deleting runs and retention\"):\n"
+          "  --retention-days D   delete runs whose last batch is older than D days\n"
+          "                       (a number > 0, e.g. 30 or 0.5)\n"
+          "  --retention-size S   delete the oldest runs while the stored data is larger\n"
+          "                       than S, e.g. 500MB, 20GB, 1TiB (at least 1MiB)\n"
+          "exposure (README.md, \"Running on a cluster\"):\n"
+          "  --curve-key FILE     CURVE-encrypt and authenticate ingest with this secret key\n"
+          "                       (erwatch keygen NAME writes NAME.key and NAME.pub)\n"
+          "  --curve-clients FILE the client public keys allowed to push, one per line;\n"
+          "                       re-read on SIGHUP\n"
+          "  --web-config FILE    TLS and basic auth for HTTP, in the Prometheus exporters'\n"
+          "                       format (tls_server_config, basic_auth_users)\n"
+          "  --insecure           allow a non-loopback --zmq or --http without protection\n"
+          "                       (anyone who reaches the port can write runs, fire\n"
+          "                       alerts and read every series); logged as a warning\n"
+          "other:\n"
+          "  --ready-file PATH    once listening, write the bound ZeroMQ endpoint and\n"
+          "                       HTTP URL there (two lines), for scripts and tests\n"
+          "  --web DIR            the dashboard's files (default: build/web next to\n"
+          "                       the binary, else PREFIX/share/erwatch/web)\n"
+          "  -h, --help           this help\n"
+          "  -V, --version        print the version\n",
+          out);
 }
 
 static int s_parse_long(const char *s, long lo, long hi, long *out)
@@ -127,9 +125,19 @@ int config_parse_size(const char *s, int64_t *bytes)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1}, {"b", 1}, {"k", 1e3}, {"kb", 1e3}, {"m", 1e6}, {"mb", 1e6},
-        {"g", 1e9}, {"gb", 1e9}, {"t", 1e12}, {"tb", 1e12},
-        {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0},
+        {"", 1},
+        {"b", 1},
+        {"k", 1e3},
+        {"kb", 1e3},
+        {"m", 1e6},
+        {"mb", 1e6},
+        {"g", 1e9},
+        {"gb", 1e9},
+        {"t", 1e12},
+        {"tb", 1e12},
+        {"kib", 1024.0},
+        {"mib", 1048576.0},
+        {"gib", 1073741824.0},
         {"tib", 1099511627776.0},
     };
     if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
@@ -297,8 +305,10 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
         size_t len = strcspn(p, ",");
         int id = ew_metric_lookup(p, len);
         if (id < 0) {
-            snprintf(err, errlen, "--metrics: unknown metric '%.*s' (known: all, or a list of "
-                     "%s)", (int)len, p, EW_METRIC_LIST);
+            snprintf(err, errlen,
+                     "--metrics: unknown metric '%.*s' (known: all, or a list of "
+                     "%s)",
+                     (int)len, p, EW_METRIC_LIST);
             return -1;
         }
         m |= EW_MBIT(id);
@@ -312,8 +322,22 @@ int config_parse_metrics(const char *list, unsigned *set, char *err, size_t errl
 
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
-    enum { O_DB = 256, O_ZMQ, O_HTTP, O_WORKERS, O_QMB, O_HTHREADS, O_COMMIT, O_LOG, O_READY, O_WEB,
-           O_METRICS, O_RDAYS, O_RSIZE, O_POOL_TIMEOUT };
+    enum {
+        O_DB = 256,
+        O_ZMQ,
+        O_HTTP,
+        O_WORKERS,
+        O_QMB,
+        O_HTHREADS,
+        O_COMMIT,
+        O_LOG,
+        O_READY,
+        O_WEB,
+        O_METRICS,
+        O_RDAYS,
+        O_RSIZE,
+        O_POOL_TIMEOUT
+    };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
@@ -333,8 +357,22 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    enum { O_RULES = 400, O_NODEF, O_CHECK, O_AM, O_HOOK, O_EXEC, O_EXT, O_RESEND,
-           O_NTIMEOUT, O_NRETRY, O_INSECURE, O_CKEY, O_CCLIENTS, O_WEBCFG };
+    enum {
+        O_RULES = 400,
+        O_NODEF,
+        O_CHECK,
+        O_AM,
+        O_HOOK,
+        O_EXEC,
+        O_EXT,
+        O_RESEND,
+        O_NTIMEOUT,
+        O_NRETRY,
+        O_INSECURE,
+        O_CKEY,
+        O_CCLIENTS,
+        O_WEBCFG
+    };
     static const struct option alert_opts[] = {
         {"rules", required_argument, NULL, O_RULES},
         {"no-default-rules", no_argument, NULL, O_NODEF},
@@ -352,7 +390,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         {"web-config", required_argument, NULL, O_WEBCFG},
     };
     /* getopt wants one table: the general options, then the alerting ones. */
-    enum { NGEN = sizeof opts / sizeof opts[0] - 1, NAL = sizeof alert_opts / sizeof alert_opts[0] };
+    enum {
+        NGEN = sizeof opts / sizeof opts[0] - 1,
+        NAL = sizeof alert_opts / sizeof alert_opts[0]
+    };
     struct option all[NGEN + NAL + 1];
     memcpy(all, opts, NGEN * sizeof opts[0]);
     memcpy(all + NGEN, alert_opts, sizeof alert_opts);
@@ -381,9 +422,11 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
                 goto bad;
             break;
         case O_HTTP:
-            if (config_parse_hostport(optarg, c->http_host, sizeof(c->http_host),
-                                      &c->http_port) < 0) {
-                snprintf(err, errlen, "--http '%s': expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080", optarg);
+            if (config_parse_hostport(optarg, c->http_host, sizeof(c->http_host), &c->http_port) <
+                0) {
+                snprintf(err, errlen,
+                         "--http '%s': expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+                         optarg);
                 return -1;
             }
             break;
@@ -433,8 +476,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             errno = 0;
             double d = strtod(optarg, &end);
             if (errno || end == optarg || *end || !(d > 0) || d > 1e6) {
-                snprintf(err, errlen, "--retention-days '%s': expected a number of days > 0, "
-                         "e.g. 30 or 0.5", optarg);
+                snprintf(err, errlen,
+                         "--retention-days '%s': expected a number of days > 0, "
+                         "e.g. 30 or 0.5",
+                         optarg);
                 return -1;
             }
             c->retention_s = d * 86400.0;
@@ -443,8 +488,10 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         case O_RSIZE:
             if (config_parse_size(optarg, &c->retention_bytes) < 0 ||
                 c->retention_bytes < (1 << 20)) {
-                snprintf(err, errlen, "--retention-size '%s': expected a size of at least 1MiB, "
-                         "e.g. 500MB, 20GB or 1TiB", optarg);
+                snprintf(err, errlen,
+                         "--retention-size '%s': expected a size of at least 1MiB, "
+                         "e.g. 500MB, 20GB or 1TiB",
+                         optarg);
                 return -1;
             }
             break;
@@ -526,7 +573,8 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         }
         continue;
     bad:
-        snprintf(err, errlen, "bad value '%s' for %s (see --help)", optarg, argv[optind - 1 - (argv[optind - 1] == optarg)]);
+        snprintf(err, errlen, "bad value '%s' for %s (see --help)", optarg,
+                 argv[optind - 1 - (argv[optind - 1] == optarg)]);
         return -1;
     }
     if (optind < argc) {

@@ -15,48 +15,47 @@
 
 typedef struct {
     char db_path[4096];
-    char zmq_endpoint[512];    /* "tcp://127.0.0.1:*" picks a free port */
-    char http_host[256];       /* numeric address or "localhost" */
-    int http_port;             /* 0 picks a free port */
+    char zmq_endpoint[512]; /* "tcp://127.0.0.1:*" picks a free port */
+    char http_host[256];    /* numeric address or "localhost" */
+    int http_port;          /* 0 picks a free port */
     int workers;
     size_t max_queue_bytes;
     int http_threads;
-    int commit_ms;             /* longest a stored point waits for commit */
-    int pool_timeout_ms;       /* a pooled step's wait for missing ranks */
+    int commit_ms;       /* longest a stored point waits for commit */
+    int pool_timeout_ms; /* a pooled step's wait for missing ranks */
     log_level_t log_level;
-    unsigned metrics;          /* default metric set (EW_MBIT bits) */
-    char ready_file[4096];     /* "" or where to write the bound addresses */
+    unsigned metrics;      /* default metric set (EW_MBIT bits) */
+    char ready_file[4096]; /* "" or where to write the bound addresses */
     /* alerting (README.md, "Alerting") */
-    char rules_file[4096];     /* "" : none; --rules FILE */
-    int default_rules;         /* 1 unless --no-default-rules */
-    int check_rules;           /* --check-rules: load the rules, print, exit */
+    char rules_file[4096]; /* "" : none; --rules FILE */
+    int default_rules;     /* 1 unless --no-default-rules */
+    int check_rules;       /* --check-rules: load the rules, print, exit */
     char alertmanagers[EW_NOTIFY_MAX][1024];
     int nalertmanagers;
     char webhooks[EW_NOTIFY_MAX][1024];
     int nwebhooks;
-    char alert_exec[4096];     /* "" : no hook */
-    char external_url[1024];   /* "" : http://HOST:PORT of --http */
-    int alert_resend_s;        /* Alertmanager re-send interval */
-    int notify_timeout_ms;     /* per POST and per hook run */
-    int notify_retry_s;        /* a webhook notification is retried this long */
-    char web_dir[4096];        /* "" : look for the dashboard's files
-                                  (http_find_web_dir) */
+    char alert_exec[4096];   /* "" : no hook */
+    char external_url[1024]; /* "" : http://HOST:PORT of --http */
+    int alert_resend_s;      /* Alertmanager re-send interval */
+    int notify_timeout_ms;   /* per POST and per hook run */
+    int notify_retry_s;      /* a webhook notification is retried this long */
+    char web_dir[4096];      /* "" : look for the dashboard's files
+                                (http_find_web_dir) */
     /* retention (README.md, "Deleting runs and retention"); 0: off */
-    double retention_s;        /* --retention-days, in seconds */
-    int64_t retention_bytes;   /* --retention-size */
+    double retention_s;      /* --retention-days, in seconds */
+    int64_t retention_bytes; /* --retention-size */
     /* exposure (README.md, "Running on a cluster") */
-    int insecure;              /* --insecure: allow unprotected non-loopback binds */
-    char curve_key[4096];      /* "" : plaintext ingest; --curve-key FILE (secret) */
-    char curve_clients[4096];  /* --curve-clients FILE: authorised public keys */
-    char web_config[4096];     /* "" : plain HTTP; --web-config FILE (webconfig.h) */
+    int insecure;             /* --insecure: allow unprotected non-loopback binds */
+    char curve_key[4096];     /* "" : plaintext ingest; --curve-key FILE (secret) */
+    char curve_clients[4096]; /* --curve-clients FILE: authorised public keys */
+    char web_config[4096];    /* "" : plain HTTP; --web-config FILE (webconfig.h) */
 } config_t;
 
 void config_defaults(config_t *c);
 
 /* Parses argv. Returns 0 to run, 1 when --help/--version was handled
  * (printed to out), -1 on a bad flag (message in err, meant for stderr). */
-int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err,
-                 size_t errlen);
+int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
 
 void config_usage(FILE *out);
 
@@ -89,7 +88,6 @@ int config_check_exposure(const config_t *c, int http_protected, int *warn, char
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT" into host and port.
  * Returns 0 or -1. */
-int config_parse_hostport(const char *s, char *host, size_t hostlen,
-                          int *port);
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 #endif

@@ -31,8 +31,8 @@ typedef char s_key_t[ERWATCH_KEY_Z85_LEN + 1];
 
 struct curve {
     void *ctx;
-    void *zap;        /* REP, bound before any CURVE socket */
-    void *monitor;    /* PAIR, connected to the ingest socket's monitor */
+    void *zap;     /* REP, bound before any CURVE socket */
+    void *monitor; /* PAIR, connected to the ingest socket's monitor */
     stats_t *stats;
     char *clients_file;
     s_key_t secret, public_key;
@@ -212,11 +212,13 @@ static void s_monitor_event(curve_t *c)
         uint32_t v;
         memcpy(&ev, d, 2);
         memcpy(&v, d + 2, 4);
-        if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+            ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             stats_inc(&c->stats->handshake_failed, 1);
-            unsigned kind = ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? 0
+            unsigned kind = ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL        ? 0
                             : v == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 1
-                            : v == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? 2 : 3;
+                            : v == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC      ? 2
+                                                                              : 3;
             if (!(c->failures_logged & (1u << kind))) {
                 c->failures_logged |= 1u << kind;
                 log_warn("curve: a peer's handshake failed (%s); nothing it sends is "
@@ -253,8 +255,8 @@ static void *s_run(void *arg)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-curve_t *curve_new(void *ctx, const char *key_file, const char *clients_file,
-                   stats_t *stats, char *err, size_t errlen)
+curve_t *curve_new(void *ctx, const char *key_file, const char *clients_file, stats_t *stats,
+                   char *err, size_t errlen)
 {
     curve_t *c = calloc(1, sizeof *c);
     if (!c)

@@ -23,8 +23,8 @@ typedef struct curve curve_t;
 
 /* Reads the key files and starts the ZAP thread on the ZeroMQ context ctx
  * (before any CURVE socket of ctx binds). Returns NULL with err filled. */
-curve_t *curve_new(void *ctx, const char *key_file, const char *clients_file,
-                   stats_t *stats, char *err, size_t errlen);
+curve_t *curve_new(void *ctx, const char *key_file, const char *clients_file, stats_t *stats,
+                   char *err, size_t errlen);
 /* Makes sock a CURVE server under this ZAP handler, and watches it. Call
  * before zmq_bind. Returns 0 or -1 with err filled. */
 int curve_apply(curve_t *c, void *sock, char *err, size_t errlen);

@@ -378,8 +378,8 @@ static int s_name_problem(const msgpack_object_str *s, char *why, size_t whysz)
         snprintf(why, whysz, "is %zu bytes, the limit is %d", n, EW_NAME_MAX);
         break;
     case EW_NAME_CONTROL:
-        snprintf(why, whysz, "has control character 0x%02x at byte %zu",
-                 (unsigned char)s->ptr[at], at);
+        snprintf(why, whysz, "has control character 0x%02x at byte %zu", (unsigned char)s->ptr[at],
+                 at);
         break;
     case EW_NAME_BAD_UTF8:
         snprintf(why, whysz, "is not valid UTF-8 at byte %zu", at);
@@ -390,7 +390,7 @@ static int s_name_problem(const msgpack_object_str *s, char *why, size_t whysz)
 
 int decode_name_problem(const char *name, size_t len, char *why, size_t whysz)
 {
-    msgpack_object_str s = { (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len), name };
+    msgpack_object_str s = {(uint32_t)(len > UINT32_MAX ? UINT32_MAX : len), name};
     return s_name_problem(&s, why, whysz);
 }
 
@@ -828,8 +828,8 @@ static int s_take_param(const msgpack_object *vals[K_COUNT], s_key_t k, double h
         return has;
     double v = s_number(vals[k]);
     if (!(isfinite(v) && v > 0 && v <= hi))
-        return s_fail(err, EW_REJ_BAD_VALUE, "%s %.9g must be finite, 0 < %s <= %g",
-                      s_key_names[k], v, s_key_names[k], hi);
+        return s_fail(err, EW_REJ_BAD_VALUE, "%s %.9g must be finite, 0 < %s <= %g", s_key_names[k],
+                      v, s_key_names[k], hi);
     *out = v;
     return 0;
 }
@@ -904,7 +904,8 @@ static int s_take_keys(const msgpack_object *vals[K_COUNT], const uint8_t *hdr, 
     if (s_take_rank_world(vals, h, err) < 0)
         return -1;
     if (h->pool && h->views == 0)
-        return s_fail(err, EW_REJ_BAD_VALUE, "pool is true on a batch without embeddings "
+        return s_fail(err, EW_REJ_BAD_VALUE,
+                      "pool is true on a batch without embeddings "
                       "(views 0): scalars alone are not pooled");
     if ((has = s_want(vals, K_TIME, 0, 'n', err)) < 0)
         return -1;

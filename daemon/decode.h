@@ -58,19 +58,18 @@ typedef struct {
     char run[EW_NAME_MAX + 1]; /* "" when the run was not decoded yet */
     int has_step;
     uint64_t step;
-    char msg[256];             /* human-readable, without run/step prefix */
+    char msg[256]; /* human-readable, without run/step prefix */
 } decode_error_t;
 
 /* Decodes and validates the msgpack header alone. Returns 0, or -1 with
  * *err filled (err->run/step as far as they were read). */
-int decode_header(const void *buf, size_t len, ew_header_t *h,
-                  decode_error_t *err);
+int decode_header(const void *buf, size_t len, ew_header_t *h, decode_error_t *err);
 
 /* Decodes a whole message: header, frame count and sizes, tensor conversion
  * to float32, NaN/Inf check. On success returns 0 and *out owns a new batch
  * (recv_time set from the argument); on failure returns -1, *out is NULL,
  * *err filled. Out of memory aborts (the daemon's policy, STYLE.md). */
-int decode_message(const decode_frame_t *frames, size_t nframes,
-                   double recv_time, batch_t **out, decode_error_t *err);
+int decode_message(const decode_frame_t *frames, size_t nframes, double recv_time, batch_t **out,
+                   decode_error_t *err);
 
 #endif

@@ -30,8 +30,7 @@ static void *s_alloc(size_t n, size_t size)
         return NULL;
     void *p = calloc(n, size);
     if (!p) {
-        fprintf(stderr, "erwatchd: out of memory (downsample, %zu x %zu)\n",
-                n, size);
+        fprintf(stderr, "erwatchd: out of memory (downsample, %zu x %zu)\n", n, size);
         abort();
     }
     return p;
@@ -78,8 +77,8 @@ static uint64_t s_bucket_start(size_t b, uint64_t p, uint64_t span)
 #endif
 }
 
-void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
-                      size_t buckets, int with_time, series_t *out)
+void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last, size_t buckets,
+                      int with_time, series_t *out)
 {
     memset(ds, 0, sizeof *ds);
     memset(out, 0, sizeof *out);
@@ -119,8 +118,7 @@ static void s_emit(downsample_stream_t *ds)
     ds->lo = ds->hi = NAN;
 }
 
-void downsample_push(downsample_stream_t *ds, int64_t step, double value,
-                     double time)
+void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time)
 {
     uint64_t off = (uint64_t)step - ds->first;
     size_t b = ds->cur;
@@ -156,8 +154,7 @@ void downsample_end(downsample_stream_t *ds)
     ds->out->n = ds->nb;
 }
 
-int downsample(const int64_t *step, const double *value, size_t n,
-               size_t buckets, series_t *out)
+int downsample(const int64_t *step, const double *value, size_t n, size_t buckets, series_t *out)
 {
     memset(out, 0, sizeof *out);
     if (buckets == 0)

@@ -14,14 +14,14 @@
 #include <stdint.h>
 
 typedef struct {
-    size_t n;         /* points (or buckets) */
-    int bucketed;     /* 1 when min/max are filled */
-    int64_t *step;    /* owned by the series */
+    size_t n;      /* points (or buckets) */
+    int bucketed;  /* 1 when min/max are filled */
+    int64_t *step; /* owned by the series */
     double *value;
-    double *min;      /* NULL unless bucketed */
+    double *min; /* NULL unless bucketed */
     double *max;
-    double *time;     /* wall time of each point (of a bucket's last point);
-                         NULL unless the reader asked for it */
+    double *time; /* wall time of each point (of a bucket's last point);
+                     NULL unless the reader asked for it */
 } series_t;
 
 void series_free(series_t *s);
@@ -29,8 +29,7 @@ void series_free(series_t *s);
 /* step must be ascending. When n <= buckets, *out is a copy with
  * bucketed = 0. Otherwise at most `buckets` buckets. buckets >= 1.
  * Returns 0 (aborts on OOM). */
-int downsample(const int64_t *step, const double *value, size_t n,
-               size_t buckets, series_t *out);
+int downsample(const int64_t *step, const double *value, size_t n, size_t buckets, series_t *out);
 
 /* The same bucketing fed one point at a time, so a reader can stream rows
  * from the database straight into buckets without holding them all.
@@ -45,19 +44,18 @@ typedef struct {
     series_t *out;
     size_t buckets;
     uint64_t first, span;
-    size_t cur, nb;     /* open bucket index, buckets emitted */
-    uint64_t next;      /* first step offset of bucket cur + 1 (no division
-                           per point: only when the bucket changes) */
+    size_t cur, nb; /* open bucket index, buckets emitted */
+    uint64_t next;  /* first step offset of bucket cur + 1 (no division
+                       per point: only when the bucket changes) */
     size_t pushed;
     int unordered;
     int64_t prev_step;
     double prev_value, prev_time, lo, hi;
 } downsample_stream_t;
 
-void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last,
-                      size_t buckets, int with_time, series_t *out);
-void downsample_push(downsample_stream_t *ds, int64_t step, double value,
-                     double time);
+void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last, size_t buckets,
+                      int with_time, series_t *out);
+void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time);
 void downsample_end(downsample_stream_t *ds);
 
 #endif

@@ -14,11 +14,11 @@
 #include <cblas.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +34,8 @@
 #include "queue.h"
 #include "rules.h"
 #include "stats.h"
-#include "webconfig.h"
 #include "store.h"
+#include "webconfig.h"
 #include "worker.h"
 #include "writer.h"
 
@@ -47,8 +47,8 @@
  * O_NOFOLLOW: no symlink planted in a shared folder can redirect the write)
  * and renamed over PATH, which replaces whatever PATH was (a symlink
  * included) instead of writing through it; readers never see half a file. */
-static int s_write_ready(const char *path, const char *zmq_ep, const char *scheme,
-                         const char *host, int port)
+static int s_write_ready(const char *path, const char *zmq_ep, const char *scheme, const char *host,
+                         int port)
 {
     char tmp[4200];
     int fd = -1;
@@ -68,8 +68,7 @@ static int s_write_ready(const char *path, const char *zmq_ep, const char *schem
         return -e;
     }
     int v6 = strchr(host, ':') != NULL;
-    fprintf(f, "%s\n%s://%s%s%s:%d\n", zmq_ep, scheme, v6 ? "[" : "", host, v6 ? "]" : "",
-            port);
+    fprintf(f, "%s\n%s://%s%s%s:%d\n", zmq_ep, scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -92,16 +91,14 @@ static void s_print_rules(const rules_t *rules)
 /* Alert links name this daemon as --external-url says, else as --http
  * binds it (a wildcard address by the host's name). */
 static void s_external_url(const config_t *cfg, const char *scheme, const char *host, int port,
-                           char *out,
-                           size_t outlen)
+                           char *out, size_t outlen)
 {
     if (cfg->external_url[0]) {
         snprintf(out, outlen, "%s", cfg->external_url);
         return;
     }
     char name[256];
-    if ((!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) &&
-        gethostname(name, sizeof name) == 0) {
+    if ((!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) && gethostname(name, sizeof name) == 0) {
         name[sizeof name - 1] = '\0';
         host = name;
     }
@@ -219,16 +216,15 @@ static int s_signals_wait(ingest_t *ingest)
 
 static void s_final_report(const stats_t *st)
 {
-    log_info("stopped: received=%llu accepted=%llu rejected=%llu stored=%llu "
-             "points=%llu store_errors=%llu lost=%llu discarded_at_stop=%llu",
-             (unsigned long long)stats_get(&st->received),
-             (unsigned long long)stats_get(&st->accepted),
-             (unsigned long long)stats_rejected_total(st),
-             (unsigned long long)stats_get(&st->stored),
-             (unsigned long long)stats_get(&st->points_written),
-             (unsigned long long)stats_get(&st->store_errors),
-             (unsigned long long)stats_get(&st->store_lost),
-             (unsigned long long)stats_get(&st->discarded_at_stop));
+    log_info(
+        "stopped: received=%llu accepted=%llu rejected=%llu stored=%llu "
+        "points=%llu store_errors=%llu lost=%llu discarded_at_stop=%llu",
+        (unsigned long long)stats_get(&st->received), (unsigned long long)stats_get(&st->accepted),
+        (unsigned long long)stats_rejected_total(st), (unsigned long long)stats_get(&st->stored),
+        (unsigned long long)stats_get(&st->points_written),
+        (unsigned long long)stats_get(&st->store_errors),
+        (unsigned long long)stats_get(&st->store_lost),
+        (unsigned long long)stats_get(&st->discarded_at_stop));
 }
 
 int main(int argc, char **argv)
@@ -263,8 +259,8 @@ int main(int argc, char **argv)
     }
     const char *scheme = webconfig_cert_pem(web) ? "https" : "http";
     int exposed;
-    if (config_check_exposure(&cfg, webconfig_cert_pem(web) && webconfig_nusers(web) > 0,
-                              &exposed, err, sizeof(err)) != 0) {
+    if (config_check_exposure(&cfg, webconfig_cert_pem(web) && webconfig_nusers(web) > 0, &exposed,
+                              err, sizeof(err)) != 0) {
         fprintf(stderr, "erwatchd: %s\n", err);
         rules_destroy(&rules);
         webconfig_destroy(&web);
@@ -356,9 +352,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.nwebhooks; i++)
         nc.webhooks[nc.nwebhooks++] = cfg.webhooks[i];
     notify_t *notify = notify_start(&nc, err, sizeof(err));
-    alerts_hook_t *alerting = notify ? alerts_hook_new(rules, store, notify, &stats, err,
-                                                       sizeof(err))
-                                     : NULL;
+    alerts_hook_t *alerting =
+        notify ? alerts_hook_new(rules, store, notify, &stats, err, sizeof(err)) : NULL;
     if (!alerting) {
         fprintf(stderr, "erwatchd: %s\n", err);
         return 1;
@@ -374,9 +369,10 @@ int main(int argc, char **argv)
                  "beyond %.4g MB: %s",
                  cfg.retention_s / 86400.0, cfg.retention_s > 0 ? "deleted" : "kept",
                  (double)cfg.retention_bytes / 1e6, cfg.retention_bytes > 0 ? "deleted" : "kept");
-    writer_t *writer = writer_start_ticked(store, results, cfg.commit_ms, &stats,
-                                           alerts_hook_run, alerting, lifecycle_tick, lifecycle);
-    workers_t *workers = writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
+    writer_t *writer = writer_start_ticked(store, results, cfg.commit_ms, &stats, alerts_hook_run,
+                                           alerting, lifecycle_tick, lifecycle);
+    workers_t *workers =
+        writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
     if (!writer || !workers || ingest_start(ingest) != 0) {
         fprintf(stderr, "erwatchd: cannot start threads\n");
         return 1;
@@ -407,7 +403,7 @@ int main(int argc, char **argv)
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 
     writer_shutdown_begins(writer);
-    ingest_stop(ingest);       /* closes the work queue when drained */
+    ingest_stop(ingest); /* closes the work queue when drained */
     workers_join(&workers);
     queue_close(results);
     /* No more deletions: the listeners' objects (http) are about to go. */
@@ -416,9 +412,9 @@ int main(int argc, char **argv)
      * checkpoints the WAL and removes it, leaving one self-contained file. */
     http_stop(&http);
     webconfig_destroy(&web);
-    writer_join(&writer);      /* commits the rest, closes the store */
+    writer_join(&writer); /* commits the rest, closes the store */
     lifecycle_destroy(&lifecycle);
-    notify_stop(&notify);      /* a last try at what is queued, bounded */
+    notify_stop(&notify); /* a last try at what is queued, bounded */
     alerts_hook_destroy(&alerting);
     rules_destroy(&rules);
     curl_global_cleanup();

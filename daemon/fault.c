@@ -23,7 +23,7 @@ void ew_fault_arm(ew_fault_t p, long nth, long repeat)
         return;
     pthread_mutex_lock(&s_lock);
     s_narmed -= s_point[p].nth > 0;
-    s_point[p] = (s_point_t){ .nth = nth > 0 ? nth : 0, .repeat = repeat ? repeat : 1 };
+    s_point[p] = (s_point_t){.nth = nth > 0 ? nth : 0, .repeat = repeat ? repeat : 1};
     s_narmed += s_point[p].nth > 0;
     atomic_store(&ew_fault__armed, s_narmed > 0);
     pthread_mutex_unlock(&s_lock);

@@ -65,11 +65,11 @@
 #include "downsample.h"
 #include "http_alerts.h"
 #include "http_prom.h"
-#include "http_runs.h"
 #include "http_run.h"
+#include "http_runs.h"
 #include "http_static.h"
-#include "metrics_levels.h"
 #include "log.h"
+#include "metrics_levels.h"
 #include "query.h"
 #include "rules.h"
 #include "strbuf.h"
@@ -79,9 +79,9 @@
 #define EW_VERSION "0.1.0"
 #endif
 
-#define S_CONN_TIMEOUT_S 10u  /* idle or slow connections are closed after this */
-#define S_PER_IP_LIMIT 64u     /* connections from one address at a time */
-#define S_MAX_PARAMS 64        /* query parameters a request may carry */
+#define S_CONN_TIMEOUT_S 10u              /* idle or slow connections are closed after this */
+#define S_PER_IP_LIMIT 64u                /* connections from one address at a time */
+#define S_MAX_PARAMS 64                   /* query parameters a request may carry */
 #define S_CONN_MEMORY ((size_t)128 << 10) /* MHD's per-connection pool */
 #define S_CONN_LIMIT_MIN 256u
 #define S_LISTEN_BACKLOG 128
@@ -96,12 +96,12 @@ struct http {
     stats_t *stats;
     queue_t *in_queue;
     queue_t *out_queue;
-    char *web_dir; /* NULL: no dashboard installed */
+    char *web_dir;           /* NULL: no dashboard installed */
     char external_host[256]; /* --external-url's host, lower case, or "" */
     webconfig_t *web;        /* TLS and users, or NULL */
     char hostname[256];      /* this machine's name, lower case */
-    query_cache_t *cache; /* large unchanged series, shared by the pool */
-    lifecycle_t *lifecycle; /* the writes (http_runs.c); NULL: refused */
+    query_cache_t *cache;    /* large unchanged series, shared by the pool */
+    lifecycle_t *lifecycle;  /* the writes (http_runs.c); NULL: refused */
 
     /* The read-only connection pool, guarded by `lock`. nopen counts idle
      * connections, busy ones and slots reserved by a thread that is opening
@@ -116,15 +116,13 @@ struct http {
 
 /* ------------------------------------------------------------ responses */
 
-static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status,
-                              const char *ctype, strbuf_t *body,
-                              const char *allow)
+static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status, const char *ctype,
+                              strbuf_t *body, const char *allow)
 {
     size_t len = body->len;
     char *data = strbuf_steal(body);
     strbuf_free(body); /* steal leaves a fresh empty buffer behind */
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(data);
         return MHD_NO;
@@ -139,16 +137,14 @@ static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status,
     return ret;
 }
 
-static enum MHD_Result s_send_json(struct MHD_Connection *c, unsigned status,
-                                   strbuf_t *body)
+static enum MHD_Result s_send_json(struct MHD_Connection *c, unsigned status, strbuf_t *body)
 {
     return s_send(c, status, HTTP_CT_JSON, body, NULL);
 }
 
 /* {"error":"<printf>"} with the given status. */
-__attribute__((format(printf, 3, 4)))
-static enum MHD_Result s_error(struct MHD_Connection *c, unsigned status,
-                               const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static enum MHD_Result
+s_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -223,8 +219,8 @@ static void s_pool_put(http_t *h, query_t *q, int broken)
 
 /* Takes a connection or queues the matching error response. Returns 0 with
  * *q set, or -1 with *ret set to the queued response's result. */
-static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c,
-                                 query_t **q, enum MHD_Result *ret)
+static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c, query_t **q,
+                                 enum MHD_Result *ret)
 {
     char err[256] = "";
     int rc = s_pool_get(h, q, err, sizeof err);
@@ -233,8 +229,7 @@ static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c,
     if (rc == -ENOENT)
         *ret = s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database not ready");
     else
-        *ret = s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                       "cannot open database: %s", err);
+        *ret = s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot open database: %s", err);
     return -1;
 }
 
@@ -273,8 +268,7 @@ static enum MHD_Result s_mhd_each(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-static size_t s_mhd_all(void *ctx, const char *name, const char **vals, size_t *lens,
-                        size_t max)
+static size_t s_mhd_all(void *ctx, const char *name, const char **vals, size_t *lens, size_t max)
 {
     s_all_t a = {name, vals, lens, max, 0};
     MHD_get_connection_values_n((struct MHD_Connection *)ctx, MHD_GET_ARGUMENT_KIND, s_mhd_each,
@@ -301,8 +295,7 @@ static void s_put_queue(strbuf_t *b, const char *name, queue_t *q)
     size_t items = 0, bytes = 0;
     if (q)
         queue_depth(q, &items, &bytes);
-    strbuf_printf(b, "\"%s\":{\"items\":%zu,\"bytes\":%zu}", name, items,
-                  bytes);
+    strbuf_printf(b, "\"%s\":{\"items\":%zu,\"bytes\":%zu}", name, items, bytes);
 }
 
 static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
@@ -351,11 +344,9 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     strbuf_printf(&b, ",\"uptime_s\":%.3f", uptime);
     strbuf_printf(&b,
                   ",\"batches\":{\"received\":%" PRIu64 ",\"accepted\":%" PRIu64
-                  ",\"rejected\":%" PRIu64 ",\"computed\":%" PRIu64
-                  ",\"stored\":%" PRIu64 "}",
-                  stats_get(&s->received), stats_get(&s->accepted),
-                  stats_rejected_total(s), stats_get(&s->computed),
-                  stats_get(&s->stored));
+                  ",\"rejected\":%" PRIu64 ",\"computed\":%" PRIu64 ",\"stored\":%" PRIu64 "}",
+                  stats_get(&s->received), stats_get(&s->accepted), stats_rejected_total(s),
+                  stats_get(&s->computed), stats_get(&s->stored));
     strbuf_puts(&b, ",\"rejected\":{");
     for (int r = 0; r < EW_REJ_COUNT; r++) {
         if (r)
@@ -365,30 +356,27 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     }
     strbuf_printf(&b,
                   "},\"auth\":{\"refused\":%" PRIu64 ",\"handshake_failed\":%" PRIu64
-                  "},\"discarded_at_stop\":%" PRIu64
-                  ",\"points_written\":%" PRIu64 ",\"store_errors\":%" PRIu64
-                  ",\"undefined_metrics\":%" PRIu64,
+                  "},\"discarded_at_stop\":%" PRIu64 ",\"points_written\":%" PRIu64
+                  ",\"store_errors\":%" PRIu64 ",\"undefined_metrics\":%" PRIu64,
                   stats_get(&s->auth_refused), stats_get(&s->handshake_failed),
-                  stats_get(&s->discarded_at_stop),
-                  stats_get(&s->points_written), stats_get(&s->store_errors),
-                  stats_get(&s->undefined_metrics));
+                  stats_get(&s->discarded_at_stop), stats_get(&s->points_written),
+                  stats_get(&s->store_errors), stats_get(&s->undefined_metrics));
     strbuf_puts(&b, ",\"queue\":{");
     s_put_queue(&b, "in", h->in_queue);
     strbuf_putc(&b, ',');
     s_put_queue(&b, "out", h->out_queue);
     strbuf_printf(&b, "},\"client_dropped\":%" PRId64, dropped);
-    strbuf_printf(&b,
-                  ",\"pool\":{\"complete\":%" PRIu64 ",\"partial\":%" PRIu64
-                  ",\"evicted\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicate\":%" PRIu64
-                  ",\"mismatched\":%" PRIu64 ",\"too_large\":%" PRIu64
-                  ",\"waiting\":{\"steps\":%" PRIu64 ",\"bytes\":%" PRIu64 "}}",
-                  stats_get(&s->pool_complete), stats_get(&s->pool_partial),
-                  stats_get(&s->pool_evicted), stats_get(&s->rejected[EW_REJ_POOL_LATE]),
-                  stats_get(&s->rejected[EW_REJ_POOL_DUPLICATE]),
-                  stats_get(&s->rejected[EW_REJ_POOL_MISMATCH]),
-                  stats_get(&s->rejected[EW_REJ_POOL_TOO_LARGE]), stats_get(&s->pool_groups),
-                  stats_get(&s->pool_bytes));
-    http_alerts_health(&b, s); /* http_alerts.c */
+    strbuf_printf(
+        &b,
+        ",\"pool\":{\"complete\":%" PRIu64 ",\"partial\":%" PRIu64 ",\"evicted\":%" PRIu64
+        ",\"late\":%" PRIu64 ",\"duplicate\":%" PRIu64 ",\"mismatched\":%" PRIu64
+        ",\"too_large\":%" PRIu64 ",\"waiting\":{\"steps\":%" PRIu64 ",\"bytes\":%" PRIu64 "}}",
+        stats_get(&s->pool_complete), stats_get(&s->pool_partial), stats_get(&s->pool_evicted),
+        stats_get(&s->rejected[EW_REJ_POOL_LATE]), stats_get(&s->rejected[EW_REJ_POOL_DUPLICATE]),
+        stats_get(&s->rejected[EW_REJ_POOL_MISMATCH]),
+        stats_get(&s->rejected[EW_REJ_POOL_TOO_LARGE]), stats_get(&s->pool_groups),
+        stats_get(&s->pool_bytes));
+    http_alerts_health(&b, s);      /* http_alerts.c */
     http_runs_health(&b, h->stats); /* http_runs.c */
     strbuf_putc(&b, '}');
     return s_send_json(c, failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, &b);
@@ -421,8 +409,7 @@ static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
     s_pool_put(h, q, rc != 0);
     if (rc != 0) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                       "database error: %s", err);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
     }
     return s_send(c, MHD_HTTP_OK, csv ? S_CT_CSV : HTTP_CT_JSON, &b, NULL);
 }
@@ -449,7 +436,7 @@ typedef struct {
 
 static s_ref_t s_refs(const char *metric, const query_shape_t *sh)
 {
-    s_ref_t r = { NAN, NAN };
+    s_ref_t r = {NAN, NAN};
     if (sh->n < 1 || sh->d < 1 || sh->n > UINT32_MAX || sh->d > UINT32_MAX)
         return r;
     metrics_chart_levels(metric, sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE,
@@ -464,8 +451,7 @@ static void s_num(strbuf_t *b, double v)
     strbuf_json_num(b, v);
 }
 
-static void s_json_doubles(strbuf_t *b, const char *key, const double *v,
-                           size_t n)
+static void s_json_doubles(strbuf_t *b, const char *key, const double *v, size_t n)
 {
     strbuf_printf(b, ",\"%s\":[", key);
     for (size_t i = 0; i < n; i++) {
@@ -496,9 +482,8 @@ static void s_json_steps(strbuf_t *b, const int64_t *st, size_t n)
     strbuf_putc(b, ']');
 }
 
-static void s_series_json(strbuf_t *b, const s_series_req_t *r,
-                          const series_t *s, const s_ref_t *ref,
-                          const query_shape_t *sh)
+static void s_series_json(strbuf_t *b, const s_series_req_t *r, const series_t *s,
+                          const s_ref_t *ref, const query_shape_t *sh)
 {
     strbuf_puts(b, "{\"run\":");
     strbuf_json_str(b, r->run);
@@ -520,8 +505,7 @@ static void s_series_json(strbuf_t *b, const s_series_req_t *r,
         strbuf_json_num(b, ref->collapsed);
         strbuf_puts(b, ",\"ideal\":");
         strbuf_json_num(b, ref->ideal);
-        strbuf_printf(b, ",\"n\":%" PRId64 ",\"d\":%" PRId64 ",\"kappa\":",
-                      sh->n, sh->d);
+        strbuf_printf(b, ",\"n\":%" PRId64 ",\"d\":%" PRId64 ",\"kappa\":", sh->n, sh->d);
         strbuf_json_num(b, sh->kappa);
         strbuf_printf(b, ",\"support\":\"%s\",\"step\":%" PRId64 "}",
                       ew_support_name(sh->discrete ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE),
@@ -573,16 +557,19 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
 
     series_t s;
     char err[256] = "";
-    query_view_t v = { .run = r.run, .tag = r.tag, .metric = r.metric,
-                       .after = r.after, .before = r.before,
-                       .points = r.points, .with_time = r.with_time };
+    query_view_t v = {.run = r.run,
+                      .tag = r.tag,
+                      .metric = r.metric,
+                      .after = r.after,
+                      .before = r.before,
+                      .points = r.points,
+                      .with_time = r.with_time};
     int rc = query_series_view(q, &v, &s, err, sizeof err);
     query_shape_t sh;
     memset(&sh, 0, sizeof sh);
-    s_ref_t ref = { NAN, NAN };
-    int src = rc == 0 && !r.csv
-                  ? query_batch_shape(q, r.run, r.tag, &sh, err, sizeof err)
-                  : -ENOENT;
+    s_ref_t ref = {NAN, NAN};
+    int src =
+        rc == 0 && !r.csv ? query_batch_shape(q, r.run, r.tag, &sh, err, sizeof err) : -ENOENT;
     if (src == 0)
         ref = s_refs(r.metric, &sh);
     /* An unknown series: say what the run has, so a typo is one look away. */
@@ -593,16 +580,15 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
     if (rc == -ENOENT) {
         series_free(&s);
         enum MHD_Result ret404 =
-            s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s%s%s", r.run,
-                    r.tag, r.metric, hint.len ? "; " : "", hint.len ? hint.data : "");
+            s_error(c, MHD_HTTP_NOT_FOUND, "no series run=%s tag=%s metric=%s%s%s", r.run, r.tag,
+                    r.metric, hint.len ? "; " : "", hint.len ? hint.data : "");
         strbuf_free(&hint);
         return ret404;
     }
     strbuf_free(&hint);
     if (rc != 0 || src == -EIO) {
         series_free(&s);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                       "database error: %s", err);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
     }
 
     strbuf_t b;
@@ -635,8 +621,7 @@ static enum MHD_Result s_spectrum(http_t *h, struct MHD_Connection *c)
         r.points = S_SPECTRUM_DEFAULT_POINTS;
     if (r.points > S_SPECTRUM_MAX_POINTS)
         return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "parameter 'points' must be an integer from 1 to %d",
-                       S_SPECTRUM_MAX_POINTS);
+                       "parameter 'points' must be an integer from 1 to %d", S_SPECTRUM_MAX_POINTS);
     if (r.csv || r.with_time)
         return s_error(c, MHD_HTTP_BAD_REQUEST,
                        "parameter '%s' is not supported by /api/spectrum "
@@ -650,18 +635,15 @@ static enum MHD_Result s_spectrum(http_t *h, struct MHD_Connection *c)
     strbuf_t b;
     strbuf_init(&b);
     char err[256] = "";
-    int rc = query_spectrum(q, r.run, r.tag, r.after, r.before, r.points, &b,
-                            err, sizeof err);
+    int rc = query_spectrum(q, r.run, r.tag, r.after, r.before, r.points, &b, err, sizeof err);
     s_pool_put(h, q, rc == -EIO);
     if (rc == -ENOENT) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no spectrum run=%s tag=%s",
-                       r.run, r.tag);
+        return s_error(c, MHD_HTTP_NOT_FOUND, "no spectrum run=%s tag=%s", r.run, r.tag);
     }
     if (rc != 0) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                       "database error: %s", err);
+        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
     }
     return s_send(c, MHD_HTTP_OK, HTTP_CT_JSON, &b, NULL);
 }
@@ -804,13 +786,9 @@ static const struct {
     const char *path;
     s_route_fn fn;
 } s_routes[] = {
-    { "/api/health", s_health },
-    { "/api/runs", s_runs },
-    { "/api/run", s_run },
-    { "/api/series", s_series },
-    { "/api/spectrum", s_spectrum },
-    { "/api/alerts", s_alerts },
-    { "/metrics", s_prom },
+    {"/api/health", s_health}, {"/api/runs", s_runs},         {"/api/run", s_run},
+    {"/api/series", s_series}, {"/api/spectrum", s_spectrum}, {"/api/alerts", s_alerts},
+    {"/metrics", s_prom},
 };
 
 /* ------------------------------------------------------------ Host header
@@ -875,8 +853,8 @@ static enum MHD_Result s_deny(struct MHD_Connection *c)
 {
     static const char body[] = "{\"error\":\"user name and password required "
                                "(basic_auth_users of --web-config)\"}";
-    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_CT_JSON);
@@ -899,9 +877,8 @@ static enum MHD_Result s_count_param(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
-static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
-                                const char *url, const char *method,
-                                const char *version, const char *upload_data,
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
 {
     (void)version;
@@ -913,7 +890,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
      * never sends, so such a client waits for the idle timeout.) */
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!s_host_allowed(h, host))
-        return s_error(c, 421, "Host '%.200s' is not a name of this daemon (DNS rebinding?): "
+        return s_error(c, 421,
+                       "Host '%.200s' is not a name of this daemon (DNS rebinding?): "
                        "use its address or localhost, or start erwatchd with "
                        "--external-url naming it",
                        host);
@@ -925,10 +903,11 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
         return s_error(c, MHD_HTTP_URI_TOO_LONG,
                        "%d query parameters; no endpoint takes more than %d", nparams,
                        S_MAX_PARAMS);
-    int readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    int write = strcmp(url, "/api/runs/delete") == 0 ? 1
-                : strcmp(url, "/api/runs/rename") == 0 ? 2 : 0;
+    int readonly =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int write = strcmp(url, "/api/runs/delete") == 0   ? 1
+                : strcmp(url, "/api/runs/rename") == 0 ? 2
+                                                       : 0;
     int post = write && strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
     /* GET and HEAD (and POST to a write) answer on the last call, once MHD
@@ -972,12 +951,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c,
         strbuf_init(&b);
         strbuf_puts(&b, "{\"error\":");
         char msg[160];
-        snprintf(msg, sizeof msg, "method %.64s not allowed; use GET or HEAD",
-                 method);
+        snprintf(msg, sizeof msg, "method %.64s not allowed; use GET or HEAD", method);
         strbuf_json_str(&b, msg);
         strbuf_putc(&b, '}');
-        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_CT_JSON, &b,
-                      "GET, HEAD");
+        return s_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_CT_JSON, &b, "GET, HEAD");
     }
     /* HEAD: MHD sends the headers of the GET response without its body. */
     return file ? s_static_file(h, c, file) : fn(h, c);
@@ -996,13 +973,11 @@ static void s_addr_text(char *out, size_t outlen, const char *host, int port)
 
 /* Creates a listening TCP socket on host:port. Returns the fd, or -1 with
  * err filled. *v6 is set when it is an IPv6 socket. */
-static int s_listen(const char *host_in, int port, int *v6, char *err,
-                    size_t errlen)
+static int s_listen(const char *host_in, int port, int *v6, char *err, size_t errlen)
 {
     char host[256];
     size_t hl = strlen(host_in);
-    if (hl >= 2 && host_in[0] == '[' && host_in[hl - 1] == ']' &&
-        hl - 2 < sizeof host) {
+    if (hl >= 2 && host_in[0] == '[' && host_in[hl - 1] == ']' && hl - 2 < sizeof host) {
         memcpy(host, host_in + 1, hl - 2); /* "[::1]" as written in URLs */
         host[hl - 2] = '\0';
     } else {
@@ -1012,8 +987,7 @@ static int s_listen(const char *host_in, int port, int *v6, char *err,
     s_addr_text(where, sizeof where, host, port);
 
     if (port < 0 || port > 65535) {
-        snprintf(err, errlen, "cannot listen on %s: port must be 0 to 65535",
-                 where);
+        snprintf(err, errlen, "cannot listen on %s: port must be 0 to 65535", where);
         return -1;
     }
     char service[16];
@@ -1036,8 +1010,7 @@ static int s_listen(const char *host_in, int port, int *v6, char *err,
                      "(or localhost)",
                      where);
         else
-            snprintf(err, errlen, "cannot listen on %s: %s", where,
-                     gai_strerror(g));
+            snprintf(err, errlen, "cannot listen on %s: %s", where, gai_strerror(g));
         return -1;
     }
 
@@ -1045,8 +1018,7 @@ static int s_listen(const char *host_in, int port, int *v6, char *err,
      * failure when none does. */
     int fd = -1, first_errno = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    0);
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
             if (!first_errno)
                 first_errno = errno;
@@ -1056,8 +1028,7 @@ static int s_listen(const char *host_in, int port, int *v6, char *err,
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
         if (ai->ai_family == AF_INET6)
             (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-            listen(fd, S_LISTEN_BACKLOG) != 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, S_LISTEN_BACKLOG) != 0) {
             if (!first_errno)
                 first_errno = errno;
             close(fd);
@@ -1165,29 +1136,28 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     /* MHD_USE_AUTO picks epoll on Linux, so connection fds are not limited
      * by FD_SETSIZE as they are with select(). */
     const char *cert = webconfig_cert_pem(cfg->web), *key = webconfig_key_pem(cfg->web);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO |
+                     (v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
     /* LISTEN_SOCKET comes first so that MHD owns fd on every failure path
      * that follows (it closes it). A pool size of 0 or 1 means "no pool"
      * to MHD, which warns when given one: leave the option out then. */
     struct MHD_OptionItem opts[10] = {
-        { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
-        { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL },
-        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL },
-        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S_PER_IP_LIMIT, NULL },
-        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)S_CONN_MEMORY, NULL },
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S_PER_IP_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)S_CONN_MEMORY, NULL},
     };
     size_t nopt = 5; /* the rest is optional; an MHD_OPTION_END ends the list */
     if (cert) {
-        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert };
-        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key };
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert};
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key};
     }
     if (threads > 1)
-        opts[nopt++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
-    opts[nopt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-    h->mhd = MHD_start_daemon(flags, (uint16_t)(port > 0 ? port : 0), NULL,
-                              NULL, s_handle, h, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    h->mhd = MHD_start_daemon(flags, (uint16_t)(port > 0 ? port : 0), NULL, NULL, s_handle, h,
+                              MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->mhd) {
         char where[300];
         s_addr_text(where, sizeof where, cfg->host, cfg->port);
@@ -1199,8 +1169,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
 
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = (info && info->port) ? info->port : port;
     return h;
 }

@@ -23,16 +23,16 @@
 typedef struct http http_t;
 
 typedef struct {
-    const char *host;      /* bind address, e.g. "127.0.0.1" or "::1" */
-    int port;              /* 0: pick a free port (see http_port) */
-    const char *db_path;   /* opened read-only by the handlers */
-    int threads;           /* libmicrohttpd thread-pool size */
-    stats_t *stats;        /* read for /api/health */
-    queue_t *in_queue;     /* decoded batches waiting for workers */
-    queue_t *out_queue;    /* results waiting for the writer */
-    const char *web_dir;   /* the dashboard's files (index.html, static/);
-                              NULL: / explains how to install them */
-    lifecycle_t *lifecycle; /* deletes and renames runs; NULL: refused */
+    const char *host;         /* bind address, e.g. "127.0.0.1" or "::1" */
+    int port;                 /* 0: pick a free port (see http_port) */
+    const char *db_path;      /* opened read-only by the handlers */
+    int threads;              /* libmicrohttpd thread-pool size */
+    stats_t *stats;           /* read for /api/health */
+    queue_t *in_queue;        /* decoded batches waiting for workers */
+    queue_t *out_queue;       /* results waiting for the writer */
+    const char *web_dir;      /* the dashboard's files (index.html, static/);
+                                 NULL: / explains how to install them */
+    lifecycle_t *lifecycle;   /* deletes and renames runs; NULL: refused */
     const char *external_url; /* --external-url or NULL: its host is a name
                                  the Host header may carry (see http.c) */
     struct webconfig *web;    /* --web-config (webconfig.h) or NULL; the

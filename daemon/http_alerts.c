@@ -42,8 +42,8 @@ int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t m
     memset(f, 0, sizeof *f);
     f->limit = ALERTS_QUERY_LIMIT_DEFAULT;
     int bad;
-    static const char *const names[2] = { "run", "tag" };
-    const char **dst[2] = { &f->run, &f->tag };
+    static const char *const names[2] = {"run", "tag"};
+    const char **dst[2] = {&f->run, &f->tag};
     for (int i = 0; i < 2; i++) {
         const char *v = params_get(p, names[i], &bad);
         if (v && (!*v || bad)) {
@@ -55,8 +55,9 @@ int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t m
     }
     const char *v = params_get(p, "state", &bad);
     if (v && (bad || s_states(v, &f->states) != 0)) {
-        snprintf(msg, msglen, "parameter 'state' must be pending, firing, resolved or "
-                              "active, or several of them separated by commas");
+        snprintf(msg, msglen,
+                 "parameter 'state' must be pending, firing, resolved or "
+                 "active, or several of them separated by commas");
         return -1;
     }
     v = params_get(p, "limit", &bad);
@@ -73,8 +74,7 @@ int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t m
     return 0;
 }
 
-int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err,
-                     size_t errlen)
+int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err, size_t errlen)
 {
     return alerts_query_json(query_db(q), f, out, err, errlen);
 }
@@ -86,10 +86,9 @@ void http_alerts_health(strbuf_t *b, const stats_t *s)
         return;
     }
     strbuf_printf(b,
-                  ",\"alerts\":{\"rules\":%" PRIu64 ",\"pending\":%" PRIu64
-                  ",\"firing\":%" PRIu64 ",\"fired\":%" PRIu64
-                  ",\"notifications\":{\"sent\":%" PRIu64 ",\"errors\":%" PRIu64
-                  ",\"dropped\":%" PRIu64 "}}",
+                  ",\"alerts\":{\"rules\":%" PRIu64 ",\"pending\":%" PRIu64 ",\"firing\":%" PRIu64
+                  ",\"fired\":%" PRIu64 ",\"notifications\":{\"sent\":%" PRIu64
+                  ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64 "}}",
                   stats_get(&s->alert_rules), stats_get(&s->alerts_pending),
                   stats_get(&s->alerts_firing), stats_get(&s->alerts_fired),
                   stats_get(&s->notify_sent), stats_get(&s->notify_errors),

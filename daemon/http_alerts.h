@@ -25,8 +25,7 @@
  * message naming the parameter. */
 int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t msglen);
 /* The response body. Returns 0, or -1 with err filled. */
-int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err,
-                     size_t errlen);
+int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err, size_t errlen);
 /* Appends ,"alerts":{"rules":..,"pending":..,"firing":..,"fired":..,
  * "notifications":{"sent":..,"errors":..,"dropped":..}} (s may be NULL). */
 void http_alerts_health(strbuf_t *b, const stats_t *s);

@@ -18,7 +18,7 @@ int http_prom_parse(const params_t *p, http_prom_opts_t *o, char *msg, size_t ms
     static const struct {
         const char *name;
         int64_t max;
-    } ps[2] = { { "window", HTTP_PROM_WINDOW_MAX }, { "limit", HTTP_PROM_LIMIT_MAX } };
+    } ps[2] = {{"window", HTTP_PROM_WINDOW_MAX}, {"limit", HTTP_PROM_LIMIT_MAX}};
     for (int i = 0; i < 2; i++) {
         int bad = 0;
         const char *v = params_get(p, ps[i].name, &bad);
@@ -54,15 +54,16 @@ static void s_gauge(strbuf_t *b, const char *name, const char *help, double v)
 
 static void s_queues(strbuf_t *b, queue_t *in, queue_t *out)
 {
-    static const char *const key[1] = { "queue" };
-    static const char *const names[2] = { "in", "out" };
-    queue_t *qs[2] = { in, out };
-    size_t items[2] = { 0, 0 }, bytes[2] = { 0, 0 };
+    static const char *const key[1] = {"queue"};
+    static const char *const names[2] = {"in", "out"};
+    queue_t *qs[2] = {in, out};
+    size_t items[2] = {0, 0}, bytes[2] = {0, 0};
     for (int i = 0; i < 2; i++)
         if (qs[i])
             queue_depth(qs[i], &items[i], &bytes[i]);
-    prom_family(b, "erwatch_queue_items", "gauge",
-                "Items waiting: in = decoded batches for the workers, out = results for the writer.");
+    prom_family(
+        b, "erwatch_queue_items", "gauge",
+        "Items waiting: in = decoded batches for the workers, out = results for the writer.");
     for (int i = 0; i < 2; i++)
         prom_sample_u64(b, "erwatch_queue_items", key, &names[i], 1, items[i]);
     prom_family(b, "erwatch_queue_bytes", "gauge",
@@ -73,7 +74,7 @@ static void s_queues(strbuf_t *b, queue_t *in, queue_t *out)
 
 static void s_commit_histogram(strbuf_t *b, const stats_t *s)
 {
-    static const char *const key[1] = { "le" };
+    static const char *const key[1] = {"le"};
     const char *name = "erwatch_commit_duration_seconds_bucket";
     prom_family(b, "erwatch_commit_duration_seconds", "histogram",
                 "Time the writer took per successful grouped commit.");
@@ -85,7 +86,7 @@ static void s_commit_histogram(strbuf_t *b, const stats_t *s)
             strbuf_format_double(le, stats_commit_le[i]);
         else
             snprintf(le, sizeof le, "+Inf");
-        const char *val[1] = { le };
+        const char *val[1] = {le};
         prom_sample_u64(b, name, key, val, 1, cum);
     }
     prom_sample(b, "erwatch_commit_duration_seconds_sum", NULL, NULL, 0,
@@ -96,8 +97,8 @@ static void s_commit_histogram(strbuf_t *b, const stats_t *s)
 static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, int64_t dropped,
                      int readable, const char *version)
 {
-    static const char *const vkey[1] = { "version" };
-    const char *vval[1] = { version };
+    static const char *const vkey[1] = {"version"};
+    const char *vval[1] = {version};
     prom_family(b, "erwatch_build_info", "gauge", "Always 1; the daemon's version as a label.");
     prom_sample(b, "erwatch_build_info", vkey, vval, 1, 1);
     s_gauge(b, "erwatch_start_time_seconds", "When the daemon started (Unix seconds).",
@@ -108,9 +109,9 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
               stats_get(&s->accepted));
     prom_family(b, "erwatch_batches_rejected_total", "counter",
                 "Messages rejected, by reason (schema/protocol.md).");
-    static const char *const rkey[1] = { "reason" };
+    static const char *const rkey[1] = {"reason"};
     for (int r = 0; r < EW_REJ_COUNT; r++) {
-        const char *val[1] = { decode_reason_name((ew_reject_t)r) };
+        const char *val[1] = {decode_reason_name((ew_reject_t)r)};
         prom_sample_u64(b, "erwatch_batches_rejected_total", rkey, val, 1,
                         stats_get(&s->rejected[r]));
     }
@@ -118,8 +119,7 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
               stats_get(&s->computed));
     s_counter(b, "erwatch_batches_stored_total", "Batches committed to the database.",
               stats_get(&s->stored));
-    s_counter(b, "erwatch_points_written_total", "Points written.",
-              stats_get(&s->points_written));
+    s_counter(b, "erwatch_points_written_total", "Points written.", stats_get(&s->points_written));
     s_counter(b, "erwatch_undefined_metrics_total",
               "Metric values undefined for their batch (stored as NULL).",
               stats_get(&s->undefined_metrics));
@@ -129,8 +129,8 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
               stats_get(&s->store_lost));
     s_gauge(b, "erwatch_store_up", "0 while the writer's commits fail, else 1.",
             (double)stats_get(&s->store_up));
-    s_gauge(b, "erwatch_store_readable",
-            "1 when this answer could read the database, else 0.", readable);
+    s_gauge(b, "erwatch_store_readable", "1 when this answer could read the database, else 0.",
+            readable);
     s_queues(b, in, out);
     prom_family(b, "erwatch_worker_busy_seconds_total", "counter",
                 "Time workers spent computing, summed over workers.");
@@ -162,8 +162,7 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
     s_counter(b, "erwatch_notifications_errors_total", "Failed notification attempts.",
               stats_get(&s->notify_errors));
     s_counter(b, "erwatch_notifications_dropped_total",
-              "Notifications given up (queue full or retries out).",
-              stats_get(&s->notify_dropped));
+              "Notifications given up (queue full or retries out).", stats_get(&s->notify_dropped));
     s_counter(b, "erwatch_auth_refused_total",
               "CURVE handshakes refused: the client's key is not listed.",
               stats_get(&s->auth_refused));
@@ -186,9 +185,9 @@ static void s_health(strbuf_t *b, const stats_t *s, queue_t *in, queue_t *out, i
 /* ------------------------------------------------------------ runs */
 
 typedef struct {
-    strbuf_t metric, step;      /* the two families' samples */
-    char run[512], tag[512];    /* the (run, tag) being gathered ... */
-    int64_t max_step;           /* ... and its highest step so far */
+    strbuf_t metric, step;   /* the two families' samples */
+    char run[512], tag[512]; /* the (run, tag) being gathered ... */
+    int64_t max_step;        /* ... and its highest step so far */
     int have;
 } s_latest_t;
 
@@ -196,18 +195,18 @@ static void s_flush_step(s_latest_t *l)
 {
     if (!l->have)
         return;
-    static const char *const keys[2] = { "run", "tag" };
-    const char *vals[2] = { l->run, l->tag };
+    static const char *const keys[2] = {"run", "tag"};
+    const char *vals[2] = {l->run, l->tag};
     prom_sample(&l->step, "erwatch_step", keys, vals, 2, (double)l->max_step);
     l->have = 0;
 }
 
-static int s_on_point(void *ctx, const char *run, const char *tag, const char *metric,
-                      int64_t step, double value)
+static int s_on_point(void *ctx, const char *run, const char *tag, const char *metric, int64_t step,
+                      double value)
 {
     s_latest_t *l = ctx;
-    static const char *const keys[3] = { "run", "tag", "metric" };
-    const char *vals[3] = { run, tag, metric };
+    static const char *const keys[3] = {"run", "tag", "metric"};
+    const char *vals[3] = {run, tag, metric};
     prom_sample(&l->metric, "erwatch_metric", keys, vals, 3, value);
     if (!l->have || strcmp(l->run, run) != 0 || strcmp(l->tag, tag) != 0) {
         s_flush_step(l);

@@ -33,7 +33,6 @@ int http_run_parse(const params_t *p, http_run_req_t *r, char *msg, size_t msgle
 
 /* The response body. Returns 0, -ENOENT (no such run: msg says which), or
  * -EIO with msg filled. */
-int http_run_body(query_t *q, const http_run_req_t *r, strbuf_t *out, char *msg,
-                  size_t msglen);
+int http_run_body(query_t *q, const http_run_req_t *r, strbuf_t *out, char *msg, size_t msglen);
 
 #endif

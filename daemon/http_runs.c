@@ -49,8 +49,7 @@ unsigned http_runs_write_check(const http_write_headers_t *h, char *msg, size_t 
     int browser = h->origin || h->sec_fetch_site;
     if (h->sec_fetch_site && strcmp(h->sec_fetch_site, "same-origin") != 0 &&
         strcmp(h->sec_fetch_site, "none") != 0) {
-        snprintf(msg, msglen, "refused: a %s request may not change data",
-                 h->sec_fetch_site);
+        snprintf(msg, msglen, "refused: a %s request may not change data", h->sec_fetch_site);
         return 403;
     }
     if (h->origin) {
@@ -87,7 +86,10 @@ static const char *s_name(const params_t *p, const char *name, strbuf_t *body)
     char msg[128];
     if (!v || !*v || bad) {
         snprintf(msg, sizeof msg, "%s parameter '%s'",
-                 !v ? "missing" : bad ? "a NUL byte in" : "empty", name);
+                 !v    ? "missing"
+                 : bad ? "a NUL byte in"
+                       : "empty",
+                 name);
         s_error(body, msg);
         return NULL;
     }
@@ -97,13 +99,19 @@ static const char *s_name(const params_t *p, const char *name, strbuf_t *body)
 static unsigned s_status(int rc)
 {
     switch (rc) {
-    case 0: return 200;
-    case -ENOENT: return 404;
-    case -EEXIST: return 409;
-    case -EINVAL: return 400;
+    case 0:
+        return 200;
+    case -ENOENT:
+        return 404;
+    case -EEXIST:
+        return 409;
+    case -EINVAL:
+        return 400;
     case -ETIMEDOUT:
-    case -ECANCELED: return 503;
-    default: return 500;
+    case -ECANCELED:
+        return 503;
+    default:
+        return 500;
     }
 }
 
@@ -117,7 +125,7 @@ unsigned http_runs_delete(lifecycle_t *l, const params_t *p, strbuf_t *body)
         return 503;
     }
     char msg[512];
-    lifecycle_result_t res = { 0 };
+    lifecycle_result_t res = {0};
     int rc = lifecycle_delete(l, run, &res, msg, sizeof msg);
     if (rc != 0) {
         s_error(body, msg);

@@ -32,10 +32,10 @@
 
 /* The request headers the check reads; NULL when absent. */
 typedef struct {
-    const char *marker;          /* X-Erwatch-Request */
-    const char *origin;          /* Origin */
-    const char *sec_fetch_site;  /* Sec-Fetch-Site */
-    const char *host;            /* Host */
+    const char *marker;         /* X-Erwatch-Request */
+    const char *origin;         /* Origin */
+    const char *sec_fetch_site; /* Sec-Fetch-Site */
+    const char *host;           /* Host */
 } http_write_headers_t;
 
 /* Pure. Returns 0 when the write may go ahead, else 403 with msg (OUT). */

@@ -18,11 +18,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,9 +47,8 @@ int http_static_path_ok(const char *p)
             seg_start = 1;
             continue;
         }
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
-                 ch == '.';
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '-' || ch == '.';
         if (!ok || (seg_start && ch == '.'))
             return 0;
         seg_start = 0;
@@ -62,17 +61,17 @@ static const char *s_content_type(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        { ".html", HTTP_CT_HTML },
-        { ".js", "text/javascript; charset=utf-8" },
-        { ".mjs", "text/javascript; charset=utf-8" },
-        { ".css", "text/css; charset=utf-8" },
-        { ".json", HTTP_CT_JSON },
-        { ".map", HTTP_CT_JSON },
-        { ".svg", "image/svg+xml" },
-        { ".png", "image/png" },
-        { ".ico", "image/x-icon" },
-        { ".txt", "text/plain; charset=utf-8" },
-        { ".woff2", "font/woff2" },
+        {".html", HTTP_CT_HTML},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", HTTP_CT_JSON},
+        {".map", HTTP_CT_JSON},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".woff2", "font/woff2"},
     };
     const char *dot = strrchr(path, '.');
     for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -84,13 +83,12 @@ static const char *s_content_type(const char *path)
 /* The page / shows when no dashboard is installed. */
 static enum MHD_Result s_not_installed(struct MHD_Connection *c)
 {
-    static const char page[] =
-        "<!doctype html><meta charset=utf-8><title>erwatch</title>"
-        "<p>The erwatch dashboard is not installed: erwatchd found no "
-        "web directory. Build it with <code>make</code> (it lands in "
-        "build/web) or pass <code>--web DIR</code>.</p>"
-        "<p>The JSON API works: <a href=\"/api/runs\">/api/runs</a>, "
-        "<a href=\"/api/health\">/api/health</a>.</p>\n";
+    static const char page[] = "<!doctype html><meta charset=utf-8><title>erwatch</title>"
+                               "<p>The erwatch dashboard is not installed: erwatchd found no "
+                               "web directory. Build it with <code>make</code> (it lands in "
+                               "build/web) or pass <code>--web DIR</code>.</p>"
+                               "<p>The JSON API works: <a href=\"/api/runs\">/api/runs</a>, "
+                               "<a href=\"/api/health\">/api/health</a>.</p>\n";
     struct MHD_Response *r =
         MHD_create_response_from_buffer(sizeof page - 1, (void *)page, MHD_RESPMEM_PERSISTENT);
     if (!r)
@@ -128,8 +126,9 @@ static int s_open_beneath(int dirfd, const char *rel)
         memcpy(seg, p, n);
         seg[n] = '\0';
         int last = p[n] == '\0';
-        int next = openat(cur, seg, last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW
-                                         : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        int next = openat(cur, seg,
+                          last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW
+                               : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         int e = errno;
         if (cur != dirfd)
             close(cur);
@@ -170,8 +169,8 @@ int http_static_serve(struct MHD_Connection *c, const char *web_dir, const char 
 
     struct MHD_Response *r;
     unsigned status = MHD_HTTP_OK;
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (inm && strcmp(inm, etag) == 0) {
         close(fd);
         status = MHD_HTTP_NOT_MODIFIED;
@@ -184,22 +183,19 @@ int http_static_serve(struct MHD_Connection *c, const char *web_dir, const char 
         *ret = MHD_NO;
         return 0;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            s_content_type(rel));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, s_content_type(rel));
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (strcmp(rel, "index.html") == 0)
-        MHD_add_response_header(
-            r, "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; "
-            "style-src 'self' 'unsafe-inline'; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data: blob:; "
+                                "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'");
     *ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return 0;
 }
-
 
 /* ------------------------------------------------------------ web dir */
 
@@ -208,8 +204,7 @@ int http_static_has_index(const char *dir)
     char path[PATH_MAX];
     struct stat st;
     int n = snprintf(path, sizeof path, "%s/index.html", dir);
-    return n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 &&
-           S_ISREG(st.st_mode);
+    return n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int http_find_web_dir(char *out, size_t outlen)
@@ -224,15 +219,13 @@ int http_find_web_dir(char *out, size_t outlen)
         if (slash) {
             *slash = '\0';
             snprintf(cand[ncand++], PATH_MAX, "%.*s/web", PATH_MAX - 8, exe);
-            snprintf(cand[ncand++], PATH_MAX, "%.*s/../share/erwatch/web",
-                     PATH_MAX - 32, exe);
+            snprintf(cand[ncand++], PATH_MAX, "%.*s/../share/erwatch/web", PATH_MAX - 32, exe);
         }
     }
     snprintf(cand[ncand++], PATH_MAX, "build/web");
     for (int i = 0; i < ncand; i++) {
         char real[PATH_MAX];
-        if (http_static_has_index(cand[i]) && realpath(cand[i], real) &&
-            strlen(real) < outlen) {
+        if (http_static_has_index(cand[i]) && realpath(cand[i], real) && strlen(real) < outlen) {
             snprintf(out, outlen, "%s", real);
             return 0;
         }

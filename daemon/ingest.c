@@ -22,26 +22,26 @@
 #include "log.h"
 #include "pool.h"
 
-#define S_MAX_FRAMES 4          /* header + 2 views, +1 to detect extras */
+#define S_MAX_FRAMES 4 /* header + 2 views, +1 to detect extras */
 #define S_POLL_MS 100
-#define S_DRAIN_SECONDS 2.0     /* longest a shutdown keeps reading */
-#define S_QUIET_MS 100          /* ... and it stops once nothing came for this long */
-#define S_DISCARD_COUNT_MAX 100000 /* messages counted after that, at most */
-#define S_LOGGED_CAP 4096       /* (run, reason) pairs remembered */
+#define S_DRAIN_SECONDS 2.0             /* longest a shutdown keeps reading */
+#define S_QUIET_MS 100                  /* ... and it stops once nothing came for this long */
+#define S_DISCARD_COUNT_MAX 100000      /* messages counted after that, at most */
+#define S_LOGGED_CAP 4096               /* (run, reason) pairs remembered */
 #define S_LOG_POOL_PARTIAL EW_REJ_COUNT /* a log kind past the reasons */
-#define S_ZAP_ENFORCE_DOMAIN 93 /* ZMQ_ZAP_ENFORCE_DOMAIN (draft API in 4.3) */
+#define S_ZAP_ENFORCE_DOMAIN 93         /* ZMQ_ZAP_ENFORCE_DOMAIN (draft API in 4.3) */
 
 struct ingest {
     void *ctx;
     void *sock;
-    curve_t *curve;     /* NULL: plaintext */
+    curve_t *curve; /* NULL: plaintext */
     queue_t *work;
     stats_t *stats;
     pthread_t thread;
     int started;
     atomic_int stop;
-    uint64_t next_seq;  /* stamped on each accepted batch */
-    pool_t *pool;       /* pooled parts waiting for their siblings */
+    uint64_t next_seq; /* stamped on each accepted batch */
+    pool_t *pool;      /* pooled parts waiting for their siblings */
     double pool_timeout_s;
     char endpoint[512];
     uint64_t logged[S_LOGGED_CAP]; /* open addressing; 0 = empty */
@@ -81,8 +81,7 @@ ingest_t *ingest_new(const ingest_config_t *cfg, char *err, size_t errlen)
     zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     if (cfg->curve_key && cfg->curve_key[0]) {
-        in->curve = curve_new(in->ctx, cfg->curve_key, cfg->curve_clients, cfg->stats, err,
-                              errlen);
+        in->curve = curve_new(in->ctx, cfg->curve_key, cfg->curve_clients, cfg->stats, err, errlen);
         if (!in->curve || curve_apply(in->curve, in->sock, err, errlen) != 0) {
             ingest_destroy(&in);
             return NULL;
@@ -212,8 +211,8 @@ static void s_enqueue(ingest_t *in, batch_t *b)
     /* Bounded run-ahead (stats.h): wait for the writer rather than let
      * results pile up behind one slow batch. Stopping reading here is
      * back-pressure like a full queue. */
-    while (in->next_seq - atomic_load_explicit(&in->stats->next_store_seq,
-                                               memory_order_acquire) >= EW_SEQ_WINDOW)
+    while (in->next_seq - atomic_load_explicit(&in->stats->next_store_seq, memory_order_acquire) >=
+           EW_SEQ_WINDOW)
         usleep(1000);
     b->seq = in->next_seq++;
     if (queue_push(in->work, b, b->bytes) != 0) {
@@ -247,8 +246,8 @@ static void s_pool_expire(ingest_t *in, double now)
         if (s_first_time(in, b->h.run, S_LOG_POOL_PARTIAL))
             log_warn("run=\"%s\" step=%llu: pooled with %d of %d ranks after waiting %.1f s "
                      "(pool_ranks; logged once per run)",
-                     b->h.run, (unsigned long long)b->h.step, (int)b->h.ranks,
-                     (int)b->h.world, in->pool_timeout_s);
+                     b->h.run, (unsigned long long)b->h.step, (int)b->h.ranks, (int)b->h.world,
+                     in->pool_timeout_s);
         s_pool_send(in, b, &in->stats->pool_partial);
     }
 }
@@ -397,8 +396,7 @@ static void *s_run(void *arg)
     while ((b = pool_take_oldest(in->pool)) != NULL)
         s_pool_send(in, b, &in->stats->pool_evicted);
     if (waiting)
-        log_info("ingest: %zu pooled step(s) still waiting for ranks sent on at shutdown",
-                 waiting);
+        log_info("ingest: %zu pooled step(s) still waiting for ranks sent on at shutdown", waiting);
     queue_close(in->work);
     return NULL;
 }

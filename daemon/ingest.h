@@ -30,15 +30,15 @@ typedef struct ingest ingest_t;
  * counts whole messages, so a peer also holds one unfinished message: with
  * no frame-count limit in libzmq, an unauthenticated peer on a plaintext
  * socket can grow it without bound (README.md, "Running on a cluster"). */
-#define EW_FRAME_MAX ((size_t)EW_ELEMS_MAX * 8u)          /* f64, N*d at its limit */
-#define EW_MESSAGE_MAX (2u * EW_FRAME_MAX + 65536u)       /* 2 views + header */
+#define EW_FRAME_MAX ((size_t)EW_ELEMS_MAX * 8u)    /* f64, N*d at its limit */
+#define EW_MESSAGE_MAX (2u * EW_FRAME_MAX + 65536u) /* 2 views + header */
 int ingest_rcvhwm(size_t max_queue_bytes);
 
 typedef struct {
     const char *endpoint;
     queue_t *work;
     stats_t *stats;
-    size_t max_queue_bytes;  /* --max-queue-mb: sizes the HWM above */
+    size_t max_queue_bytes;    /* --max-queue-mb: sizes the HWM above */
     const char *curve_key;     /* --curve-key FILE, or NULL: plaintext */
     const char *curve_clients; /* --curve-clients FILE (with curve_key) */
 } ingest_config_t;

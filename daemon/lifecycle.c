@@ -40,10 +40,10 @@
 
 #define S_LISTENERS_MAX 4
 #define S_RETENTION_EVERY_S 0.1
-#define S_AGE_PER_TICK 16       /* runs the age limit deletes per check, at most */
-#define S_IDLE_BUDGET_S 0.05    /* purge/vacuum work per tick when idle */
-#define S_PURGE_SHARE 0.1       /* while ingest runs: purge this share of the time */
-#define S_LIVE_S 60.0           /* a run seen this recently is "still live" */
+#define S_AGE_PER_TICK 16    /* runs the age limit deletes per check, at most */
+#define S_IDLE_BUDGET_S 0.05 /* purge/vacuum work per tick when idle */
+#define S_PURGE_SHARE 0.1    /* while ingest runs: purge this share of the time */
+#define S_LIVE_S 60.0        /* a run seen this recently is "still live" */
 #define S_VACUUM_PAGES 256
 #define S_VACUUM_EVERY_S 5.0
 
@@ -71,14 +71,14 @@ struct lifecycle {
     pthread_mutex_t tick_lock; /* held for a whole tick: close waits for it */
     pthread_mutex_t lock;
     pthread_cond_t done;
-    s_req_t *head, *tail;   /* queued requests, in order */
+    s_req_t *head, *tail; /* queued requests, in order */
     int closed;
 
     /* writer thread only */
-    int purging;            /* deleted runs may still have rows */
+    int purging;                        /* deleted runs may still have rows */
     double next_retention, next_vacuum; /* monotonic */
-    int failing;            /* consecutive purge errors */
-    double tokens, refilled; /* purge time allowed while ingest runs (s), and when */
+    int failing;                        /* consecutive purge errors */
+    double tokens, refilled;            /* purge time allowed while ingest runs (s), and when */
 };
 
 lifecycle_t *lifecycle_new(const lifecycle_config_t *cfg)
@@ -239,8 +239,8 @@ void lifecycle_close(lifecycle_t *l)
 
 /* ---------------------------------------------------------------- writer side */
 
-static void s_notify(lifecycle_t *l, const char *run, const char *new_name,
-                     const int64_t *sids, size_t nsids)
+static void s_notify(lifecycle_t *l, const char *run, const char *new_name, const int64_t *sids,
+                     size_t nsids)
 {
     for (int i = 0; i < l->nlisteners; i++)
         l->listeners[i].fn(l->listeners[i].ctx, run, new_name, sids, nsids);
@@ -334,8 +334,8 @@ static int s_retire(lifecycle_t *l, store_t *store, const char *name, double las
                  "live runs alone exceed the limit",
                  name, why, age);
     else
-        log_info("retention: deleted run '%s' (last batch %.1f days ago) %s", name,
-                 age / 86400.0, why);
+        log_info("retention: deleted run '%s' (last batch %.1f days ago) %s", name, age / 86400.0,
+                 why);
     return 0;
 }
 
@@ -439,8 +439,8 @@ static int s_tick(lifecycle_t *l, store_t *store, int load)
         return s_purge(l, store, load, now);
     if (now >= l->next_vacuum) {
         l->next_vacuum = now + S_VACUUM_EVERY_S;
-        s_vacuum(store, ew_monotonic() +
-                            (load == WRITER_IDLE ? S_IDLE_BUDGET_S : S_IDLE_BUDGET_S / 5));
+        s_vacuum(store,
+                 ew_monotonic() + (load == WRITER_IDLE ? S_IDLE_BUDGET_S : S_IDLE_BUDGET_S / 5));
     }
     return 0;
 }

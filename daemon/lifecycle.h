@@ -32,10 +32,10 @@
 #define LIFECYCLE_WAIT_MS 10000
 
 typedef struct {
-    double retention_s;       /* delete runs whose last batch is older; 0: off */
-    int64_t retention_bytes;  /* delete the oldest runs while the data is
-                                 larger than this; 0: off */
-    stats_t *stats;           /* counters; may be NULL */
+    double retention_s;      /* delete runs whose last batch is older; 0: off */
+    int64_t retention_bytes; /* delete the oldest runs while the data is
+                                larger than this; 0: off */
+    stats_t *stats;          /* counters; may be NULL */
 } lifecycle_config_t;
 
 typedef struct lifecycle lifecycle_t;
@@ -52,8 +52,8 @@ void lifecycle_destroy(lifecycle_t **l);
 
 /* What a request did, for the caller's answer. */
 typedef struct {
-    int64_t alerts;     /* alert episodes deleted with the run */
-    size_t series;      /* series the deleted run had */
+    int64_t alerts; /* alert episodes deleted with the run */
+    size_t series;  /* series the deleted run had */
 } lifecycle_result_t;
 
 /* From any thread: deletes the run, or renames it, through the writer, and

@@ -10,8 +10,7 @@ typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level_t;
 int log_parse_level(const char *name, log_level_t *out);
 void log_set_level(log_level_t l);
 int log_enabled(log_level_t l);
-__attribute__((format(printf, 2, 3)))
-void log_msg(log_level_t l, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void log_msg(log_level_t l, const char *fmt, ...);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

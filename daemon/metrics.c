@@ -50,8 +50,8 @@ static double s_lse(const double *v, size_t n)
 
 /* ================================================================ ER */
 
-double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
-                          double kappa, ew_reduction_t r, const char **why)
+double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s, double kappa,
+                          ew_reduction_t r, const char **why)
 {
     const char *bad = metrics__er_check(n, d, s, kappa);
     if (bad)
@@ -84,12 +84,10 @@ double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
         size_t ni = n - i0 < T ? n - i0 : T;
         for (size_t j0 = 0; j0 < n; j0 += T) {
             size_t nj = n - j0 < T ? n - j0 : T;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ni,
-                        (int)nj, (int)d, kappa, z + i0 * d, (int)d, z + j0 * d,
-                        (int)d, 0.0, g, (int)nj);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj, (int)d, kappa,
+                        z + i0 * d, (int)d, z + j0 * d, (int)d, 0.0, g, (int)nj);
             for (size_t u = 0; u < ni; u++)
-                metrics__lse_merge(&m[i0 + u], &acc[i0 + u], s_lse(g + u * nj, nj),
-                            1.0);
+                metrics__lse_merge(&m[i0 + u], &acc[i0 + u], s_lse(g + u * nj, nj), 1.0);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -112,9 +110,8 @@ static double s_recon_discrete_row(const double *a, const double *b, size_t d)
     return 0.5 * (-ab - ba);
 }
 
-double metrics_er_reconstruction(const double *a, const double *b, size_t n,
-                                 size_t d, ew_support_t s, double kappa,
-                                 const char **why)
+double metrics_er_reconstruction(const double *a, const double *b, size_t n, size_t d,
+                                 ew_support_t s, double kappa, const char **why)
 {
     const char *bad = metrics__er_check(n, d, s, kappa);
     if (bad)
@@ -134,8 +131,8 @@ double metrics_er_reconstruction(const double *a, const double *b, size_t n,
 
 /* ================================================================ geometry */
 
-double metrics_align(const double *x, const double *y, size_t n, size_t d,
-                     double alpha, const char **why)
+double metrics_align(const double *x, const double *y, size_t n, size_t d, double alpha,
+                     const char **why)
 {
     if (n == 0)
         return metrics__undefined(why, "empty batch (N = 0)");
@@ -154,8 +151,7 @@ double metrics_align(const double *x, const double *y, size_t n, size_t d,
     return metrics__result(acc / (double)n, why);
 }
 
-double metrics_uniform(const double *x, size_t n, size_t d, double t,
-                       const char **why)
+double metrics_uniform(const double *x, size_t n, size_t d, double t, const char **why)
 {
     if (n < 2)
         return metrics__undefined(why, "uniformity needs N >= 2 (no pairs)");
@@ -192,8 +188,7 @@ double metrics_uniform(const double *x, size_t n, size_t d, double t,
  * smaller of the d x d covariance and the n x n centred Gram, padded with
  * exact zeros; both have the same nonzero spectrum). Returns tr(Sigma) and
  * ||mu||^2 in *tr, *mu2; 0, or -1 when the eigensolver fails. */
-static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
-                          double *tr, double *mu2)
+static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam, double *tr, double *mu2)
 {
     double *mu = calloc(d, sizeof *mu);
     double *xc = metrics__alloc(n * d, sizeof *xc);
@@ -219,23 +214,22 @@ static int s_cov_spectrum(const double *x, size_t n, size_t d, double *lam,
     size_t p = n < d ? n : d;
     double *c = metrics__alloc(p * p, sizeof *c);
     if (n < d) /* (1/n) Xc Xc^T */
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d,
-                    1.0 / (double)n, xc, (int)d, 0.0, c, (int)p);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0 / (double)n, xc,
+                    (int)d, 0.0, c, (int)p);
     else /* (1/n) Xc^T Xc */
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n,
-                    1.0 / (double)n, xc, (int)d, 0.0, c, (int)p);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)n, xc,
+                    (int)d, 0.0, c, (int)p);
     for (size_t k = 0; k < d - p; k++)
         lam[k] = 0.0;
-    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)p,
-                                     c, (lapack_int)p, lam + (d - p));
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)p, c, (lapack_int)p, lam + (d - p));
     free(c);
     free(xc);
     free(mu);
     return info == 0 ? 0 : -1;
 }
 
-double metrics_w2(const double *x, size_t n, size_t d, double eps,
-                  const char **why)
+double metrics_w2(const double *x, size_t n, size_t d, double eps, const char **why)
 {
     const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
@@ -254,8 +248,7 @@ double metrics_w2(const double *x, size_t n, size_t d, double eps,
     return metrics__result(sqrt(w2sq > 0.0 ? w2sq : 0.0), why);
 }
 
-double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
-                       const char **why)
+double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge, const char **why)
 {
     const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
@@ -270,13 +263,11 @@ double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
     free(lam);
     if (rc != 0)
         return metrics__undefined(why, "eigensolver did not converge");
-    double wsq = mu2 + 1.0 + tr + (double)d * ridge -
-                 2.0 / sqrt((double)d) * roots;
+    double wsq = mu2 + 1.0 + tr + (double)d * ridge - 2.0 / sqrt((double)d) * roots;
     return metrics__result(sqrt(wsq > 0.0 ? wsq : 0.0), why);
 }
 
-double metrics_rankme(const double *x, size_t n, size_t d, double eps,
-                      const char **why)
+double metrics_rankme(const double *x, size_t n, size_t d, double eps, const char **why)
 {
     const char *bad = metrics__spectral_check(NULL, x, n, d);
     if (bad)
@@ -291,9 +282,8 @@ double metrics_rankme(const double *x, size_t n, size_t d, double eps,
     memcpy(a, x, n * d * sizeof *a);
     /* U and V^T are not referenced for jobz = 'N', but the row-major
      * LAPACKE wrapper still insists on ldvt >= d (and ldu >= 1). */
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)n,
-                                     (lapack_int)d, a, (lapack_int)d, sv, NULL,
-                                     (lapack_int)n, NULL, (lapack_int)d);
+    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)n, (lapack_int)d, a,
+                                     (lapack_int)d, sv, NULL, (lapack_int)n, NULL, (lapack_int)d);
     free(a);
     double total = 0.0;
     for (size_t k = 0; k < r; k++)
@@ -321,8 +311,8 @@ double metrics_std_l2(const double *x, size_t n, size_t d, const char **why)
 /* In the log domain on q itself (b x k, the transpose of the reference's
  * K x B Q): no exp can overflow, and a prototype whose scores all underflow
  * in the linear domain still gets its share. */
-int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps,
-                     int iters, double *q, const char **why)
+int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps, int iters, double *q,
+                     const char **why)
 {
     const char *bad = NULL;
     if (b == 0 || k == 0)

@@ -44,26 +44,21 @@ double metrics_vmf_log_norm(size_t d, double kappa);
 
 /* ---------------------------------------------------------------- double */
 
-double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s,
-                          double kappa, ew_reduction_t r, const char **why);
-double metrics_er_reconstruction(const double *a, const double *b, size_t n,
-                                 size_t d, ew_support_t s, double kappa,
-                                 const char **why);
-double metrics_align(const double *x, const double *y, size_t n, size_t d,
-                     double alpha, const char **why);
-double metrics_uniform(const double *x, size_t n, size_t d, double t,
-                       const char **why);
-double metrics_w2(const double *x, size_t n, size_t d, double eps,
-                  const char **why);
-double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge,
-                       const char **why);
-double metrics_rankme(const double *x, size_t n, size_t d, double eps,
-                      const char **why);
+double metrics_er_entropy(const double *z, size_t n, size_t d, ew_support_t s, double kappa,
+                          ew_reduction_t r, const char **why);
+double metrics_er_reconstruction(const double *a, const double *b, size_t n, size_t d,
+                                 ew_support_t s, double kappa, const char **why);
+double metrics_align(const double *x, const double *y, size_t n, size_t d, double alpha,
+                     const char **why);
+double metrics_uniform(const double *x, size_t n, size_t d, double t, const char **why);
+double metrics_w2(const double *x, size_t n, size_t d, double eps, const char **why);
+double metrics_w2_loss(const double *x, size_t n, size_t d, double ridge, const char **why);
+double metrics_rankme(const double *x, size_t n, size_t d, double eps, const char **why);
 double metrics_std_l2(const double *x, size_t n, size_t d, const char **why);
 /* SwAV Sinkhorn-Knopp on scores s (b x k). q (OUT, b x k, row-major) gets
  * the assignments. Returns 0, or -EINVAL/-ENOMEM with *why set. */
-int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps,
-                     int iters, double *q, const char **why);
+int metrics_sinkhorn(const double *s, size_t b, size_t k, double eps, int iters, double *q,
+                     const char **why);
 
 /* ---------------------------------------------------------------- float */
 
@@ -147,10 +142,10 @@ void metrics_params_default(metrics_params_t *p);
  * mask: value is NAN (and why says why) when undefined, why is NULL
  * otherwise. */
 typedef struct {
-    unsigned mask;                   /* OUT: metrics computed (asked and applicable) */
-    double value[METRICS_COUNT];     /* OUT */
-    const char *why[METRICS_COUNT];  /* OUT: static strings */
-    size_t spectrum_len;             /* OUT: 0 when not asked or undefined */
+    unsigned mask;                  /* OUT: metrics computed (asked and applicable) */
+    double value[METRICS_COUNT];    /* OUT */
+    const char *why[METRICS_COUNT]; /* OUT: static strings */
+    size_t spectrum_len;            /* OUT: 0 when not asked or undefined */
     /* OUT: sigma_k / sum_j sigma_j of the raw rows, descending, the first
      * min(N, d, METRICS_SPECTRUM_MAX) of them (they sum to 1 when
      * min(N, d) <= METRICS_SPECTRUM_MAX). */

@@ -109,8 +109,7 @@ void metrics__lse_merge(double *m, double *s, double mt, double st)
 /* H from s_i = LSE_j(kappa <z_i, z_j>) (README, ER entropy, sphere):
  * l_i = c + ln N - s_i; average: mean l_i; expectation: softmax(s)-weighted
  * mean of l_i. Written relative to max s to keep the weights in range. */
-double metrics__er_sphere_finish(const double *s, size_t n, double c,
-                                 ew_reduction_t r)
+double metrics__er_sphere_finish(const double *s, size_t n, double c, ew_reduction_t r)
 {
     double smax = -INFINITY;
     for (size_t i = 0; i < n; i++)

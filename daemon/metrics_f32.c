@@ -51,7 +51,6 @@
 #include "metrics_impl.h"
 #include "metrics_simd.h"
 
-
 /* Rows per Gram tile: a 1 MiB float tile stays in L2 while it is folded,
  * and is still large enough for BLAS-3 speed (measured on N = 4096: tiles
  * of 512 to 4096 rows are within a few % of one ssyrk call). */
@@ -245,8 +244,8 @@ static void s_fold_tile(s_pass_t *P, const float *tile, size_t ni, size_t nj, si
         const float *g = tile + i * nj + off;
         size_t len = nj - off, jj = j0 + off;
         if (P->er == S_ER_SHARED && P->uni) {
-            P->acc[i0 + i] += metrics__fold2(isa, g, len, P->kap, P->sh, P->acc + jj, P->ua + jj, P->t2,
-                                      P->ua[i0 + i] - P->ush, &P->umax, &P->usum);
+            P->acc[i0 + i] += metrics__fold2(isa, g, len, P->kap, P->sh, P->acc + jj, P->ua + jj,
+                                             P->t2, P->ua[i0 + i] - P->ush, &P->umax, &P->usum);
             continue;
         }
         if (P->er == S_ER_SHARED) {
@@ -259,7 +258,8 @@ static void s_fold_tile(s_pass_t *P, const float *tile, size_t ni, size_t nj, si
                 P->cm[off + c] = g[c] > P->cm[off + c] ? g[c] : P->cm[off + c];
         }
         if (P->uni)
-            P->usum += metrics__ufold(isa, g, P->ua + jj, len, P->t2, P->ua[i0 + i] - P->ush, &P->umax);
+            P->usum +=
+                metrics__ufold(isa, g, P->ua + jj, len, P->t2, P->ua[i0 + i] - P->ush, &P->umax);
     }
     if (P->er != S_ER_EXACT)
         return;
@@ -471,7 +471,7 @@ static void s_gram_metrics(const float *z, size_t n, size_t d, double kappa, ew_
 
 /* H of the column means of probability rows (discrete support). */
 METRICS__O3 static double s_er_discrete_f32(const float *z, size_t n, size_t d, ew_reduction_t r,
-                                     metrics_ws_t *ws)
+                                            metrics_ws_t *ws)
 {
     S_GROW(ws, mu, d);
     double *m = ws->mu;
@@ -575,7 +575,7 @@ double metrics_std_l2_f32(const float *x, size_t n, size_t d, const char **why)
  * Blocks of rows (or columns) are widened to double on the way, so memory
  * stays O(p^2 + S_BLK64) however large the batch. Returns p. */
 METRICS__O3 static size_t s_scatter64(const float *z, size_t n, size_t d, const double *mu,
-                               metrics_ws_t *ws)
+                                      metrics_ws_t *ws)
 {
     size_t p = n < d ? n : d;
     S_GROW(ws, cov, p * p);
@@ -629,7 +629,7 @@ static int s_eigvals(size_t p, metrics_ws_t *ws)
 /* W2 (loss == 0, eps under each root) or the training-loss variant (loss
  * == 1, ridge added to Sigma, sqrt|lambda|), README formulas. */
 METRICS__O3 static double s_w2_f32(const float *x, size_t n, size_t d, double eps, int loss,
-                            metrics_ws_t *ws, const char **why)
+                                   metrics_ws_t *ws, const char **why)
 {
     const char *bad = metrics__spectral_check(x, NULL, n, d);
     if (bad)
@@ -837,7 +837,7 @@ int metrics_sinkhorn_f32(const float *s, size_t b, size_t k, double eps, int ite
 /* ================================================================ sets */
 
 #define S_NAME(id, name, views) [METRICS_##id] = #name,
-static const char *const s_names[METRICS_COUNT] = { EW_METRICS(S_NAME) };
+static const char *const s_names[METRICS_COUNT] = {EW_METRICS(S_NAME)};
 #undef S_NAME
 
 const char *metrics_name(metrics_id_t id)
@@ -877,8 +877,8 @@ static int s_has(unsigned set, metrics_id_t id)
 
 /* A float copy of z with unit rows (as metrics_l2_normalise_f32 would
  * make them, bit for bit), in *buf (grown as needed), in one pass. */
-METRICS__O3 static const float *s_normalised(const float *z, size_t n, size_t d, float **buf, size_t *cap,
-                                      int isa)
+METRICS__O3 static const float *s_normalised(const float *z, size_t n, size_t d, float **buf,
+                                             size_t *cap, int isa)
 {
     s_grow((void **)buf, cap, n * d, sizeof **buf);
     float *out = *buf;

@@ -17,8 +17,8 @@
  * gives for that N, d and kappa, and c(d,kappa)-kappa; discrete: ln d and
  * 0), std_l2 (1/sqrt(d), 0), rankme (min(N,d), 1). Returns 0, or -1 (both
  * NAN) when the metric has no such levels. */
-int metrics_levels(const char *metric, ew_support_t support, uint32_t n, uint32_t d,
-                   double kappa, double *ideal, double *collapsed);
+int metrics_levels(const char *metric, ew_support_t support, uint32_t n, uint32_t d, double kappa,
+                   double *ideal, double *collapsed);
 /* 1 when metrics_levels() has levels for metric (for some batch). */
 int metrics_has_levels(const char *metric);
 

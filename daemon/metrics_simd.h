@@ -30,8 +30,7 @@ double metrics__fold2(int isa, const float *g, size_t len, float kap, float sh, 
 double metrics__ufold(int isa, const float *g, const float *a, size_t len, float t2, float c,
                       float *amax);
 /* cs[j] += exp(kap (g[j] - cm[j])): the column sums of ER's exact form. */
-void metrics__colfold(int isa, const float *g, const float *cm, size_t len, float kap,
-                      double *cs);
+void metrics__colfold(int isa, const float *g, const float *cm, size_t len, float kap, double *cs);
 /* max_j g[j]; -inf for len 0. */
 float metrics__rowmax(int isa, const float *g, size_t len);
 /* y[j] = e^x[j] by our float exp (1.5 ulp; 0 below ln FLT_MIN); y may be x. */

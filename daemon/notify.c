@@ -48,28 +48,28 @@ extern char **environ;
 
 typedef enum { S_WEBHOOK = 0, S_ALERTMANAGER, S_EXEC } s_kind_t;
 
-static const char *const s_kind_name[] = { "webhook", "alertmanager", "alert-exec" };
+static const char *const s_kind_name[] = {"webhook", "alertmanager", "alert-exec"};
 
 /* An alert Alertmanager must keep hearing about. */
 typedef struct {
     alert_t a;
     char fp[17];
-    double drop_at;   /* monotonic; resolved ones are forgotten then */
+    double drop_at; /* monotonic; resolved ones are forgotten then */
 } s_active_t;
 
 typedef struct s_target {
     notify_t *n;
     s_kind_t kind;
-    char *where;              /* URL (Alertmanager: the full API URL) or command */
-    char shown[600];          /* where, as logs show it (notify_redact_url) */
+    char *where;     /* URL (Alertmanager: the full API URL) or command */
+    char shown[600]; /* where, as logs show it (notify_redact_url) */
     pthread_t thread;
     int started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    alert_t *q;               /* ring buffer */
+    alert_t *q; /* ring buffer */
     size_t head, len, cap;
     int closing;
-    double deadline;          /* monotonic: shutdown delivery deadline */
+    double deadline; /* monotonic: shutdown delivery deadline */
     CURL *curl;
     /* Alertmanager only (its thread's own) */
     s_active_t *act;
@@ -91,7 +91,7 @@ static void s_count(notify_t *n, size_t which, uint64_t by)
     stats_t *st = n->cfg.stats;
     if (!st)
         return;
-    atomic_uint_fast64_t *c[] = { &st->notify_sent, &st->notify_errors, &st->notify_dropped };
+    atomic_uint_fast64_t *c[] = {&st->notify_sent, &st->notify_errors, &st->notify_dropped};
     stats_inc(c[which], by);
 }
 enum { S_SENT = 0, S_ERRORS, S_DROPPED };
@@ -171,7 +171,7 @@ static int s_post(s_target_t *t, const char *body, size_t len, char *err, size_t
     }
     CURL *c = t->curl;
     char cerr[CURL_ERROR_SIZE] = "";
-    s_body_t resp = { .len = 0 };
+    s_body_t resp = {.len = 0};
     resp.text[0] = '\0';
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     long tmo = s_timeout_ms(t);
@@ -225,8 +225,8 @@ static void s_env_add(char ***env, size_t *n, const char *name, const char *valu
 
 /* Runs the hook with body on stdin. Returns 0 when it exits 0 in time, else
  * -1 with err filled. */
-static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t len,
-                      char *err, size_t errlen)
+static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t len, char *err,
+                      size_t errlen)
 {
     if (ew_fault(EW_FAULT_NOTIFY_SEND)) {
         snprintf(err, errlen, "injected fault (fault.h)");
@@ -246,7 +246,8 @@ static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t 
     }
     nown = nenv;
     char num[64];
-    s_env_add(&env, &nenv, "ERWATCH_ALERT_STATUS", a->state == ALERT_RESOLVED ? "resolved" : "firing");
+    s_env_add(&env, &nenv, "ERWATCH_ALERT_STATUS",
+              a->state == ALERT_RESOLVED ? "resolved" : "firing");
     s_env_add(&env, &nenv, "ERWATCH_ALERTNAME", a->alertname);
     s_env_add(&env, &nenv, "ERWATCH_RUN", a->run);
     s_env_add(&env, &nenv, "ERWATCH_TAG", a->tag);
@@ -276,7 +277,7 @@ static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t 
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP);
-    char *argv[] = { (char *)"/bin/sh", (char *)"-c", t->where, NULL };
+    char *argv[] = {(char *)"/bin/sh", (char *)"-c", t->where, NULL};
     pid_t pid = -1;
     int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
     posix_spawn_file_actions_destroy(&fa);
@@ -308,7 +309,7 @@ static int s_run_hook(s_target_t *t, const alert_t *a, const char *body, size_t 
             int ms = (int)((deadline - ew_monotonic()) * 1000.0);
             if (ms <= 0)
                 break;
-            struct pollfd p = { .fd = fds[1], .events = POLLOUT };
+            struct pollfd p = {.fd = fds[1], .events = POLLOUT};
             poll(&p, 1, ms > 100 ? 100 : ms);
             continue;
         }
@@ -402,9 +403,8 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
                                    : s_post(t, body.data, body.len, err, sizeof err);
         if (rc == 0) {
             s_count(n, S_SENT, 1);
-            log_info("alert %s %s run=%s tag=%s: %s %s ok%s", a->alertname, s_status(a),
-                     a->run, a->tag, s_kind_name[t->kind], t->shown,
-                     attempt > 1 ? " (after retries)" : "");
+            log_info("alert %s %s run=%s tag=%s: %s %s ok%s", a->alertname, s_status(a), a->run,
+                     a->tag, s_kind_name[t->kind], t->shown, attempt > 1 ? " (after retries)" : "");
             break;
         }
         s_count(n, S_ERRORS, 1);
@@ -416,19 +416,19 @@ static void s_deliver_one(s_target_t *t, const alert_t *a)
         if (give_up) {
             pthread_mutex_unlock(&t->lock);
             s_count(n, S_DROPPED, 1);
-            log_error("alert %s %s run=%s tag=%s: %s %s failed, %s: %s", a->alertname,
-                      s_status(a), a->run, a->tag, s_kind_name[t->kind], t->shown,
+            log_error("alert %s %s run=%s tag=%s: %s %s failed, %s: %s", a->alertname, s_status(a),
+                      a->run, a->tag, s_kind_name[t->kind], t->shown,
                       t->kind == S_EXEC ? "not retried"
-                                        : closing ? "giving up at shutdown"
-                                                  : "giving up after retries",
+                      : closing         ? "giving up at shutdown"
+                                        : "giving up after retries",
                       err);
             break;
         }
         if (attempt == 1 || attempt % 10 == 0)
             log_warn("alert %s %s run=%s tag=%s: %s %s failed (attempt %d), retrying "
                      "in %.1fs: %s",
-                     a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind],
-                     t->shown, attempt, delay, err);
+                     a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind], t->shown,
+                     attempt, delay, err);
         s_wait_until(t, now + delay);
         pthread_mutex_unlock(&t->lock);
         delay = delay * 2 > S_BACKOFF_MAX_S ? S_BACKOFF_MAX_S : delay * 2;
@@ -565,8 +565,7 @@ static void *s_run_am(void *arg)
                 log_info("alert %s %s run=%s tag=%s: alertmanager %s ok", batch[i].alertname,
                          s_status(&batch[i]), batch[i].run, batch[i].tag, t->shown);
             if (failures)
-                log_info("alertmanager %s: reachable again; %zu alert(s) sent", t->shown,
-                         t->nact);
+                log_info("alertmanager %s: reachable again; %zu alert(s) sent", t->shown, t->nact);
             failures = 0;
             delay = S_BACKOFF_MIN_S;
             if (all || isinf(next_all))
@@ -702,8 +701,8 @@ void notify_post(notify_t *n, const alert_t *a, int resend_only)
             s_count(n, S_DROPPED, 1);
             log_error("alert %s %s run=%s tag=%s: %s %s queue full (%zu); notification "
                       "dropped",
-                      a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind],
-                      t->shown, t->cap);
+                      a->alertname, s_status(a), a->run, a->tag, s_kind_name[t->kind], t->shown,
+                      t->cap);
         }
     }
 }

@@ -44,13 +44,13 @@ typedef struct {
     size_t nalertmanagers;
     const char *webhooks[NOTIFY_TARGETS_MAX];
     size_t nwebhooks;
-    const char *exec_cmd;       /* NULL or "": none */
-    const char *external_url;   /* the dashboard, e.g. "http://127.0.0.1:8080" */
-    double resend_s;            /* Alertmanager re-send interval (60) */
-    int timeout_ms;             /* per POST and per hook run (5000) */
-    double retry_s;             /* a webhook notification is given up after (600) */
-    size_t queue_max;           /* notifications waiting per target (256) */
-    stats_t *stats;             /* counters; may be NULL */
+    const char *exec_cmd;     /* NULL or "": none */
+    const char *external_url; /* the dashboard, e.g. "http://127.0.0.1:8080" */
+    double resend_s;          /* Alertmanager re-send interval (60) */
+    int timeout_ms;           /* per POST and per hook run (5000) */
+    double retry_s;           /* a webhook notification is given up after (600) */
+    size_t queue_max;         /* notifications waiting per target (256) */
+    stats_t *stats;           /* counters; may be NULL */
 } notify_config_t;
 
 /* Starts one thread per target. Returns NULL with err filled when a thread
@@ -74,8 +74,7 @@ void notify_rfc3339(double t, char *out, size_t outlen);
 void notify_generator_url(strbuf_t *b, const char *external_url, const alert_t *a);
 /* One element of POST /api/v2/alerts. A firing alert ends at ends_at (the
  * caller's now + 4 resend intervals), a resolved one at its resolution. */
-void notify_am_alert_json(strbuf_t *b, const alert_t *a, const char *external_url,
-                          double ends_at);
+void notify_am_alert_json(strbuf_t *b, const alert_t *a, const char *external_url, double ends_at);
 /* A URL as the log shows it: scheme, host and port kept; the user and
  * password become "***@" and a path or query (which often carry tokens)
  * "/...", so "http://u:p@hooks.example:8443/T0K3N" is logged as

@@ -19,14 +19,18 @@
 #define S_NLABELS 5
 
 /* The labels in sorted name order (the fingerprint needs that order). */
-static void s_labels(const alert_t *a, const char *name[S_NLABELS],
-                     const char *value[S_NLABELS])
+static void s_labels(const alert_t *a, const char *name[S_NLABELS], const char *value[S_NLABELS])
 {
-    name[0] = "alertname"; value[0] = a->alertname;
-    name[1] = "metric";    value[1] = a->metric;
-    name[2] = "run";       value[2] = a->run;
-    name[3] = "severity";  value[3] = a->severity;
-    name[4] = "tag";       value[4] = a->tag;
+    name[0] = "alertname";
+    value[0] = a->alertname;
+    name[1] = "metric";
+    value[1] = a->metric;
+    name[2] = "run";
+    value[2] = a->run;
+    name[3] = "severity";
+    value[3] = a->severity;
+    name[4] = "tag";
+    value[4] = a->tag;
 }
 
 void notify_fingerprint(const alert_t *a, char out[17])
@@ -35,7 +39,7 @@ void notify_fingerprint(const alert_t *a, char out[17])
     s_labels(a, name, value);
     uint64_t h = 14695981039346656037ull;
     for (int i = 0; i < S_NLABELS; i++) {
-        const char *parts[2] = { name[i], value[i] };
+        const char *parts[2] = {name[i], value[i]};
         for (int p = 0; p < 2; p++) {
             for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++) {
                 h ^= *c;
@@ -70,8 +74,8 @@ static void s_urlenc(strbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-            (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' || *c == '~') {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '_' || *c == '.' || *c == '~') {
             strbuf_putc(b, (char)*c);
         } else {
             strbuf_putc(b, '%');
@@ -124,8 +128,8 @@ static void s_json_annotations(strbuf_t *b, const alert_t *a)
     strbuf_json_str(b, isnan(a->value) ? "" : num);
     snprintf(num, sizeof num, "%lld",
              (long long)(a->state == ALERT_RESOLVED ? a->resolved_step
-                         : a->fired_step >= 0      ? a->fired_step
-                                                   : a->last_step));
+                         : a->fired_step >= 0       ? a->fired_step
+                                                    : a->last_step));
     strbuf_puts(b, ",\"step\":");
     strbuf_json_str(b, num);
     strbuf_putc(b, '}');
@@ -144,8 +148,7 @@ static double s_starts_at(const alert_t *a)
     return isnan(a->fired_time) ? a->first_time : a->fired_time;
 }
 
-void notify_am_alert_json(strbuf_t *b, const alert_t *a, const char *external_url,
-                          double ends_at)
+void notify_am_alert_json(strbuf_t *b, const alert_t *a, const char *external_url, double ends_at)
 {
     strbuf_puts(b, "{\"labels\":");
     s_json_labels(b, a);
@@ -238,6 +241,6 @@ void notify_redact_url(const char *url, char *out, size_t outlen)
     int hostlen = (int)(auth + authlen - host);
     const char *rest = auth + authlen;
     int more = rest[0] && !(rest[0] == '/' && rest[1] == '\0');
-    snprintf(out, outlen, "%.*s%s%.*s%s", (int)(auth - url), url, at ? "***@" : "",
-             hostlen, host, more ? "/..." : "");
+    snprintf(out, outlen, "%.*s%s%.*s%s", (int)(auth - url), url, at ? "***@" : "", hostlen, host,
+             more ? "/..." : "");
 }

@@ -190,8 +190,10 @@ int params_runs(const params_t *p, query_runs_filter_t *f, int *csv, char *msg, 
         f->since = t;
     }
     if (s_all(p, "run", f->names, QUERY_RUNS_NAMES_MAX, &n) != 0) {
-        snprintf(msg, msglen, "parameter 'run' must be a run name (non-empty, no NUL byte), "
-                 "at most %d of them", QUERY_RUNS_NAMES_MAX);
+        snprintf(msg, msglen,
+                 "parameter 'run' must be a run name (non-empty, no NUL byte), "
+                 "at most %d of them",
+                 QUERY_RUNS_NAMES_MAX);
         return -1;
     }
     f->nnames = (size_t)n;
@@ -202,8 +204,10 @@ int params_runs(const params_t *p, query_runs_filter_t *f, int *csv, char *msg, 
         if (params_i64(ids[i], &f->ids[i]) != 0 || f->ids[i] < 1)
             n = -1;
     if (n < 0) {
-        snprintf(msg, msglen, "parameter 'id' must be a run id (an integer >= 1), at most %d "
-                 "of them", QUERY_RUNS_NAMES_MAX);
+        snprintf(msg, msglen,
+                 "parameter 'id' must be a run id (an integer >= 1), at most %d "
+                 "of them",
+                 QUERY_RUNS_NAMES_MAX);
         return -1;
     }
     f->nids = (size_t)n;

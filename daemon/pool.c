@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_BUCKETS 4096          /* hash buckets of groups (chained) */
-#define S_DONE_GEN 32768        /* remembered steps per generation */
+#define S_BUCKETS 4096                /* hash buckets of groups (chained) */
+#define S_DONE_GEN 32768              /* remembered steps per generation */
 #define S_DONE_SLOTS (2 * S_DONE_GEN) /* open addressing, half full at most */
 
 typedef struct s_group {
@@ -25,8 +25,8 @@ typedef struct s_group {
     double deadline;
     int32_t world;
     size_t nparts, bytes, rows;
-    batch_t **part;             /* [world], indexed by rank */
-    struct s_group *chain;      /* next in the bucket */
+    batch_t **part;              /* [world], indexed by rank */
+    struct s_group *chain;       /* next in the bucket */
     struct s_group *prev, *next; /* creation order; head is the oldest */
 } s_group_t;
 
@@ -35,8 +35,8 @@ struct pool {
     s_group_t *bucket[S_BUCKETS];
     s_group_t *head, *tail;
     size_t ngroups, bytes;
-    uint64_t *done[2];          /* [0] newer, [1] older; 0 = empty slot */
-    size_t ndone;               /* entries in done[0] */
+    uint64_t *done[2]; /* [0] newer, [1] older; 0 = empty slot */
+    size_t ndone;      /* entries in done[0] */
 };
 
 static uint64_t s_hash(const ew_header_t *h)

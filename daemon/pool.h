@@ -28,12 +28,12 @@
 typedef struct pool pool_t;
 
 typedef enum {
-    POOL_HELD = 0,   /* waiting for its siblings */
-    POOL_COMPLETE,   /* the last part: *ready is the pooled batch */
-    POOL_LATE,       /* its step was already handed back */
-    POOL_DUPLICATE,  /* this rank's part of the step is already held */
-    POOL_MISMATCH,   /* it disagrees with the step's first part */
-    POOL_TOO_LARGE,  /* the step would pass EW_N_MAX rows or EW_ELEMS_MAX values */
+    POOL_HELD = 0,  /* waiting for its siblings */
+    POOL_COMPLETE,  /* the last part: *ready is the pooled batch */
+    POOL_LATE,      /* its step was already handed back */
+    POOL_DUPLICATE, /* this rank's part of the step is already held */
+    POOL_MISMATCH,  /* it disagrees with the step's first part */
+    POOL_TOO_LARGE, /* the step would pass EW_N_MAX rows or EW_ELEMS_MAX values */
 } pool_verdict_t;
 
 /* timeout_s: how long a group waits for its missing parts. */
@@ -56,7 +56,7 @@ batch_t *pool_take_expired(pool_t *p, double now);
 batch_t *pool_take_oldest(pool_t *p);
 
 size_t pool_groups(const pool_t *p);
-size_t pool_bytes(const pool_t *p);   /* bytes of the parts held */
+size_t pool_bytes(const pool_t *p); /* bytes of the parts held */
 /* When the oldest group's timeout runs out (monotonic seconds), or a
  * negative number when the pool is empty. */
 double pool_next_deadline(const pool_t *p);

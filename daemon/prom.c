@@ -41,8 +41,8 @@ static void s_name_labels(strbuf_t *b, const char *name, const char *const *keys
     strbuf_putc(b, '}');
 }
 
-void prom_sample(strbuf_t *b, const char *name, const char *const *keys,
-                 const char *const *vals, size_t nlabels, double value)
+void prom_sample(strbuf_t *b, const char *name, const char *const *keys, const char *const *vals,
+                 size_t nlabels, double value)
 {
     s_name_labels(b, name, keys, vals, nlabels);
     strbuf_putc(b, ' ');

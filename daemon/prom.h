@@ -20,8 +20,8 @@ void prom_family(strbuf_t *b, const char *name, const char *type, const char *he
 
 /* One sample line: name{k0="v0",k1="v1"} value\n. keys and vals hold
  * nlabels strings each (nlabels may be 0, and then they may be NULL). */
-void prom_sample(strbuf_t *b, const char *name, const char *const *keys,
-                 const char *const *vals, size_t nlabels, double value);
+void prom_sample(strbuf_t *b, const char *name, const char *const *keys, const char *const *vals,
+                 size_t nlabels, double value);
 
 /* The same with an integer value (counters past 2^53 stay exact). */
 void prom_sample_u64(strbuf_t *b, const char *name, const char *const *keys,

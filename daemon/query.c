@@ -45,10 +45,25 @@
 #define Q_MMAP_BYTES "1073741824" /* address space only; pages are shared */
 
 enum {
-    Q_RUNS, Q_SERIES_ID, Q_POINTS, Q_DROPPED,
-    Q_VIEW_HEAD, Q_VIEW_LAST, Q_BUCKET, Q_BUCKET_T, Q_SHAPE, Q_BEGIN, Q_COMMIT,
-    Q_ROLLBACK, Q_SPEC_RUN, Q_SPEC_RANGE, Q_SPEC_COUNT, Q_SPEC_LAST,
-    Q_SERIES_KEY, Q_RUN_SERIES, Q_NSTMT
+    Q_RUNS,
+    Q_SERIES_ID,
+    Q_POINTS,
+    Q_DROPPED,
+    Q_VIEW_HEAD,
+    Q_VIEW_LAST,
+    Q_BUCKET,
+    Q_BUCKET_T,
+    Q_SHAPE,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_SPEC_RUN,
+    Q_SPEC_RANGE,
+    Q_SPEC_COUNT,
+    Q_SPEC_LAST,
+    Q_SERIES_KEY,
+    Q_RUN_SERIES,
+    Q_NSTMT
 };
 
 static const char *const s_sql[Q_NSTMT] = {
@@ -113,8 +128,8 @@ struct query {
     query_collect_t col;     /* filled by ew_bucket() for the cache */
 };
 
-__attribute__((format(printf, 3, 4)))
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
+                                                        ...)
 {
     if (!err || errlen == 0)
         return;
@@ -166,8 +181,7 @@ static int s_check(query_t *q, const char *path, char *err, size_t errlen)
     int64_t app = 0, ver = 0;
     if (s_pragma_int(q->db, "PRAGMA application_id", &app) != SQLITE_OK ||
         s_pragma_int(q->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
-        s_err(err, errlen, "cannot read database '%s': %s", path,
-              sqlite3_errmsg(q->db));
+        s_err(err, errlen, "cannot read database '%s': %s", path, sqlite3_errmsg(q->db));
         return -1;
     }
     if (app != EW_APPLICATION_ID) {
@@ -179,8 +193,8 @@ static int s_check(query_t *q, const char *path, char *err, size_t errlen)
               "database '%s' has schema version %lld; this erwatch reads "
               "version %d%s",
               path, (long long)ver, EW_SCHEMA_VERSION,
-              ver >= 1 && ver < EW_SCHEMA_VERSION
-                  ? " (erwatchd updates the file when it opens it)" : "");
+              ver >= 1 && ver < EW_SCHEMA_VERSION ? " (erwatchd updates the file when it opens it)"
+                                                  : "");
         return -1;
     }
     return 0;
@@ -199,9 +213,7 @@ static void s_bucket_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     query_t *q = sqlite3_user_data(ctx);
     if (!q->ds || argc < 2)
         return;
-    double v = sqlite3_value_type(argv[1]) == SQLITE_NULL
-                   ? NAN
-                   : sqlite3_value_double(argv[1]);
+    double v = sqlite3_value_type(argv[1]) == SQLITE_NULL ? NAN : sqlite3_value_double(argv[1]);
     double t = argc > 2 ? sqlite3_value_double(argv[2]) : 0.0;
     int64_t step = sqlite3_value_int64(argv[0]);
     downsample_push(q->ds, step, v, t);
@@ -222,13 +234,13 @@ int query_open(query_t **out, const char *path, char *err, size_t errlen)
         fprintf(stderr, "erwatchd: out of memory (query_open)\n");
         abort();
     }
-    int rc = sqlite3_open_v2(path ? path : "", &q->db,
-                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc =
+        sqlite3_open_v2(path ? path : "", &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int sys = q->db ? sqlite3_system_errno(q->db) : 0;
-        s_err(err, errlen, "cannot open database '%s' read-only: %s%s%s%s",
-              path ? path : "", q->db ? sqlite3_errmsg(q->db) : "out of memory",
-              sys ? " (" : "", sys ? strerror(sys) : "", sys ? ")" : "");
+        s_err(err, errlen, "cannot open database '%s' read-only: %s%s%s%s", path ? path : "",
+              q->db ? sqlite3_errmsg(q->db) : "out of memory", sys ? " (" : "",
+              sys ? strerror(sys) : "", sys ? ")" : "");
         s_destroy(q);
         return -1;
     }
@@ -238,20 +250,16 @@ int query_open(query_t **out, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_exec(q->db, "PRAGMA mmap_size = " Q_MMAP_BYTES, NULL, NULL, NULL);
-    if (sqlite3_create_function_v2(q->db, "ew_bucket", -1,
-                                   SQLITE_UTF8 | SQLITE_DIRECTONLY, q, NULL,
-                                   s_bucket_step, s_bucket_final,
-                                   NULL) != SQLITE_OK) {
-        s_err(err, errlen, "cannot register functions on '%s': %s", path,
-              sqlite3_errmsg(q->db));
+    if (sqlite3_create_function_v2(q->db, "ew_bucket", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, NULL,
+                                   s_bucket_step, s_bucket_final, NULL) != SQLITE_OK) {
+        s_err(err, errlen, "cannot register functions on '%s': %s", path, sqlite3_errmsg(q->db));
         s_destroy(q);
         return -1;
     }
     for (int i = 0; i < Q_NSTMT; i++) {
-        if (sqlite3_prepare_v3(q->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &q->stmt[i], NULL) != SQLITE_OK) {
-            s_err(err, errlen, "cannot prepare queries on '%s': %s", path,
-                  sqlite3_errmsg(q->db));
+        if (sqlite3_prepare_v3(q->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i], NULL) !=
+            SQLITE_OK) {
+            s_err(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
             s_destroy(q);
             return -1;
         }
@@ -309,9 +317,9 @@ static const char *s_text(sqlite3_stmt *st, int col)
 
 /* Where the JSON run list stands between rows. */
 typedef struct {
-    int64_t run;   /* id of the open run object, -1 before the first */
-    int tag_open;  /* a tag object (and its metrics array) is open */
-    strbuf_t tag;  /* its name */
+    int64_t run;  /* id of the open run object, -1 before the first */
+    int tag_open; /* a tag object (and its metrics array) is open */
+    strbuf_t tag; /* its name */
 } s_runs_state_t;
 
 /* Closes what is open: the tag object, then (when `run`) the run object. */
@@ -415,8 +423,7 @@ static int s_runs_stream(query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv, i
     s_runs_state_t z = {.run = -1, .tag_open = 0};
     strbuf_init(&z.tag);
 
-    strbuf_puts(out, csv ? "run,tag,metric,last_step,last_seen,dropped\n"
-                         : "{\"runs\":[");
+    strbuf_puts(out, csv ? "run,tag,metric,last_step,last_seen,dropped\n" : "{\"runs\":[");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (csv)
@@ -461,7 +468,7 @@ static void s_runs_where(strbuf_t *sql, const query_runs_filter_t *f, int with_s
     }
     if (f->nnames || f->nids) {
         strbuf_printf(sql, "%s(", and);
-        const char *or = "";
+        const char * or = "";
         if (f->nnames) {
             strbuf_puts(sql, "name IN (?");
             for (size_t i = 1; i < f->nnames; i++)
@@ -565,9 +572,8 @@ int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out,
 /* ---------------------------------------------------------------- series */
 
 /* The id of (run, tag, metric): 0 and *sid, -ENOENT, or -EIO. */
-static int s_series_id(query_t *q, const char *run, const char *tag,
-                       const char *metric, int64_t *sid, char *err,
-                       size_t errlen)
+static int s_series_id(query_t *q, const char *run, const char *tag, const char *metric,
+                       int64_t *sid, char *err, size_t errlen)
 {
     sqlite3_stmt *id_st = q->stmt[Q_SERIES_ID];
     sqlite3_bind_text(id_st, 1, run, -1, SQLITE_TRANSIENT);
@@ -586,14 +592,11 @@ static int s_series_id(query_t *q, const char *run, const char *tag,
 
 static double s_col_value(sqlite3_stmt *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL
-               ? NAN
-               : sqlite3_column_double(st, col);
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
 /* Appends one point to a growing (not bucketed) series. */
-static void s_append(series_t *out, size_t *cap, int64_t step, double value,
-                     const double *time)
+static void s_append(series_t *out, size_t *cap, int64_t step, double value, const double *time)
 {
     if (out->n == *cap) {
         *cap = *cap ? *cap * 2 : 256;
@@ -609,9 +612,8 @@ static void s_append(series_t *out, size_t *cap, int64_t step, double value,
     out->n++;
 }
 
-int query_series(query_t *q, const char *run, const char *tag,
-                 const char *metric, int64_t after, int64_t before,
-                 series_t *out, char *err, size_t errlen)
+int query_series(query_t *q, const char *run, const char *tag, const char *metric, int64_t after,
+                 int64_t before, series_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int64_t sid;
@@ -625,8 +627,7 @@ int query_series(query_t *q, const char *run, const char *tag,
     s_bind_before(st, 3, before);
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        s_append(out, &cap, sqlite3_column_int64(st, 0), s_col_value(st, 1),
-                 NULL);
+        s_append(out, &cap, sqlite3_column_int64(st, 0), s_col_value(st, 1), NULL);
     if (rc != SQLITE_DONE) {
         s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
         sqlite3_reset(st);
@@ -639,12 +640,10 @@ int query_series(query_t *q, const char *run, const char *tag,
 
 /* ---------------------------------------------------------------- views */
 
-
 /* The series id of v and its cache key (series.last_step, runs.last_seen).
  * 0, -ENOENT or -EIO. */
-static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid,
-                        int64_t *last_step, double *last_seen, char *err,
-                        size_t errlen)
+static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid, int64_t *last_step,
+                        double *last_seen, char *err, size_t errlen)
 {
     sqlite3_stmt *st = q->stmt[Q_SERIES_KEY];
     sqlite3_bind_text(st, 1, v->run, -1, SQLITE_TRANSIENT);
@@ -653,12 +652,9 @@ static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid,
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *sid = sqlite3_column_int64(st, 0);
-        *last_step = sqlite3_column_type(st, 1) == SQLITE_NULL
-                         ? INT64_MIN
-                         : sqlite3_column_int64(st, 1);
-        *last_seen = sqlite3_column_type(st, 2) == SQLITE_NULL
-                         ? NAN
-                         : sqlite3_column_double(st, 2);
+        *last_step =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 1);
+        *last_seen = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
     } else if (rc != SQLITE_DONE) {
         s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
     }
@@ -668,8 +664,7 @@ static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid,
 }
 
 /* The body of query_series_view, inside its read transaction. */
-static int s_view(query_t *q, const query_view_t *v, series_t *out,
-                  char *err, size_t errlen)
+static int s_view(query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen)
 {
     int64_t sid, last_step;
     double last_seen;
@@ -756,8 +751,7 @@ db_error:
     return -EIO;
 }
 
-int query_series_view(query_t *q, const query_view_t *v, series_t *out,
-                      char *err, size_t errlen)
+int query_series_view(query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (v->points < 1 || v->after >= v->before) {
@@ -779,8 +773,8 @@ int query_series_view(query_t *q, const query_view_t *v, series_t *out,
     return rc;
 }
 
-int query_batch_shape(query_t *q, const char *run, const char *tag,
-                      query_shape_t *out, char *err, size_t errlen)
+int query_batch_shape(query_t *q, const char *run, const char *tag, query_shape_t *out, char *err,
+                      size_t errlen)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = q->stmt[Q_SHAPE];
@@ -956,9 +950,10 @@ int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, 
     for (size_t i = 0; i < buckets; i++) {
         /* first + span * (i+1) / buckets without overflow */
         uint64_t j = i + 1;
-        int64_t hi = j == buckets ? lastst
-                                  : (int64_t)((uint64_t)first + span / buckets * j +
-                                              span % buckets * j / buckets);
+        int64_t hi =
+            j == buckets
+                ? lastst
+                : (int64_t)((uint64_t)first + span / buckets * j + span % buckets * j / buckets);
         int64_t lo = prev_hi + 1;
         prev_hi = hi;
         if (hi < lo)

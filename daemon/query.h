@@ -35,16 +35,15 @@ int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out,
 /* Reads the points of (run, tag, metric) with after < step < before (pass
  * INT64_MIN / INT64_MAX for open ends) into *out (not bucketed).
  * Returns 0, -ENOENT for an unknown series, or -EIO with err filled. */
-int query_series(query_t *q, const char *run, const char *tag,
-                 const char *metric, int64_t after, int64_t before,
-                 series_t *out, char *err, size_t errlen);
+int query_series(query_t *q, const char *run, const char *tag, const char *metric, int64_t after,
+                 int64_t before, series_t *out, char *err, size_t errlen);
 
 /* What the dashboard asks for: one series, a step window, a point budget. */
 typedef struct {
     const char *run, *tag, *metric;
-    int64_t after, before;  /* after < step < before; INT64_MIN/MAX: open */
-    size_t points;          /* at most this many points or buckets, >= 1 */
-    int with_time;          /* also fill out->time (wall time, Unix s) */
+    int64_t after, before; /* after < step < before; INT64_MIN/MAX: open */
+    size_t points;         /* at most this many points or buckets, >= 1 */
+    int with_time;         /* also fill out->time (wall time, Unix s) */
 } query_view_t;
 
 /* Reads the series of v reduced to at most v->points entries into *out:
@@ -52,8 +51,7 @@ typedef struct {
  * buckets of downsample(), computed while the rows stream out of SQLite
  * (never materialised). All reads happen in one read transaction.
  * Returns 0, -ENOENT for an unknown series, or -EIO with err filled. */
-int query_series_view(query_t *q, const query_view_t *v, series_t *out,
-                      char *err, size_t errlen);
+int query_series_view(query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen);
 
 /* A cache of whole series in memory, shared by the connections of one
  * process (http.c owns one): a zoom, reload or second tab on a large series
@@ -70,15 +68,14 @@ void query_cache_forget(query_cache_t *c, const int64_t *sids, size_t n);
 /* Makes q use c (NULL: none) for query_series_view. */
 void query_use_cache(query_t *q, query_cache_t *c);
 /* OUT: hits, misses, bytes held. */
-void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
-                       size_t *bytes);
+void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses, size_t *bytes);
 
 /* The shape of the latest (highest step) batch of (run, tag), from which
  * reference levels such as 1/sqrt(d) are computed. */
 typedef struct {
     int64_t step, n, d;
     double kappa;
-    int discrete;           /* support: 0 sphere, 1 discrete */
+    int discrete; /* support: 0 sphere, 1 discrete */
 } query_shape_t;
 
 /* Appends to out what run has, for a "no such series" answer: "no run
@@ -88,8 +85,8 @@ int query_series_hint(query_t *q, const char *run, const char *tag, strbuf_t *ou
 
 /* Returns 0 with *out, -ENOENT when (run, tag) has no batch, -EIO with err
  * filled. */
-int query_batch_shape(query_t *q, const char *run, const char *tag,
-                      query_shape_t *out, char *err, size_t errlen);
+int query_batch_shape(query_t *q, const char *run, const char *tag, query_shape_t *out, char *err,
+                      size_t errlen);
 
 /* Appends the singular-value spectra of (run, tag) with after < step <
  * before as the JSON body of GET /api/spectrum:
@@ -111,8 +108,8 @@ int64_t query_client_dropped(query_t *q);
  * *more (OUT) is set when points were left out by the limit. */
 typedef int (*query_latest_fn)(void *ctx, const char *run, const char *tag, const char *metric,
                                int64_t step, double value);
-long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx,
-                  int *more, char *err, size_t errlen);
+long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx, int *more,
+                  char *err, size_t errlen);
 
 /* The connection itself, for read-only queries kept in other modules
  * (alerts_query.c); valid until query_close(). */

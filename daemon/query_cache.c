@@ -31,7 +31,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-
 #define Q_CACHE_MIN_POINTS 50000
 #define Q_CACHE_TTL_S 60.0
 
@@ -143,8 +142,7 @@ void query_cache_forget(query_cache_t *c, const int64_t *sids, size_t n)
     pthread_mutex_unlock(&c->lock);
 }
 
-void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
-                       size_t *bytes)
+void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses, size_t *bytes)
 {
     pthread_mutex_lock(&c->lock);
     *hits = c->hits;
@@ -153,8 +151,7 @@ void query_cache_stats(query_cache_t *c, uint64_t *hits, uint64_t *misses,
     pthread_mutex_unlock(&c->lock);
 }
 
-query_centry_t *query_cache_get(query_cache_t *c, int64_t sid, int64_t last_step,
-                                double last_seen)
+query_centry_t *query_cache_get(query_cache_t *c, int64_t sid, int64_t last_step, double last_seen)
 {
     pthread_mutex_lock(&c->lock);
     s_centry_t *e = c->head;
@@ -289,8 +286,7 @@ void query_cache_view(const query_centry_t *e, const query_view_t *v, series_t *
         return;
     }
     downsample_stream_t ds;
-    downsample_begin(&ds, e->step[i0], e->step[i1 - 1], v->points,
-                     v->with_time, out);
+    downsample_begin(&ds, e->step[i0], e->step[i1 - 1], v->points, v->with_time, out);
     for (size_t i = i0; i < i1; i++)
         downsample_push(&ds, e->step[i], e->value[i], e->time[i]);
     downsample_end(&ds);

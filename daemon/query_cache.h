@@ -35,8 +35,7 @@ typedef struct query_centry query_centry_t;
 /* The current copy of series sid for this snapshot's key (series.last_step,
  * runs.last_seen), with a reference taken, or NULL (a miss; a stale copy
  * is dropped). */
-query_centry_t *query_cache_get(query_cache_t *c, int64_t sid, int64_t last_step,
-                                double last_seen);
+query_centry_t *query_cache_get(query_cache_t *c, int64_t sid, int64_t last_step, double last_seen);
 void query_cache_release(query_cache_t *c, query_centry_t *e);
 /* The answer for window v from a cached copy: what query_series_view gives
  * from SQLite (the points, or the same downsample stream over them). */

@@ -10,15 +10,15 @@
 #define QUERY_RUNS_NAMES_MAX 100 /* run= and id= values, each */
 
 typedef struct {
-    int64_t limit;      /* at most this many runs; < 0: all */
-    int64_t offset;     /* skip this many first (>= 0) */
-    const char *match;  /* a part of the name, ASCII case-insensitive;
-                           NULL: any */
+    int64_t limit;                           /* at most this many runs; < 0: all */
+    int64_t offset;                          /* skip this many first (>= 0) */
+    const char *match;                       /* a part of the name, ASCII case-insensitive;
+                                                NULL: any */
     const char *names[QUERY_RUNS_NAMES_MAX]; /* only these names ... */
     size_t nnames;
-    int64_t ids[QUERY_RUNS_NAMES_MAX];       /* ... or these ids; neither: any */
+    int64_t ids[QUERY_RUNS_NAMES_MAX]; /* ... or these ids; neither: any */
     size_t nids;
-    int has_since;      /* only runs with last_seen >= since */
+    int has_since; /* only runs with last_seen >= since */
     double since;
 } query_runs_filter_t;
 

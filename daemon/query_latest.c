@@ -12,16 +12,15 @@
 
 #include <sqlite3.h>
 
-long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx,
-                  int *more, char *err, size_t errlen)
+long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx, int *more,
+                  char *err, size_t errlen)
 {
-    static const char sql[] =
-        "SELECT r.name, s.tag, s.metric, s.last_step, p.value"
-        "  FROM runs r JOIN series s ON s.run_id = r.id"
-        "  JOIN points p ON p.series_id = s.id AND p.step = s.last_step"
-        " WHERE r.last_seen >= ?1"
-        " ORDER BY r.last_seen DESC, r.id, s.tag, s.metric"
-        " LIMIT ?2";
+    static const char sql[] = "SELECT r.name, s.tag, s.metric, s.last_step, p.value"
+                              "  FROM runs r JOIN series s ON s.run_id = r.id"
+                              "  JOIN points p ON p.series_id = s.id AND p.step = s.last_step"
+                              " WHERE r.last_seen >= ?1"
+                              " ORDER BY r.last_seen DESC, r.id, s.tag, s.metric"
+                              " LIMIT ?2";
     sqlite3 *db = query_db(q);
     sqlite3_stmt *st = NULL;
     *more = 0;

@@ -24,8 +24,8 @@ struct queue {
     s_slot_t *ring;
     size_t cap, head, count;
     size_t bytes, max_bytes;
-    size_t blocked; /* producers waiting in queue_push now */
-    size_t reserved;  /* held by the producer, counted against max_bytes */
+    size_t blocked;  /* producers waiting in queue_push now */
+    size_t reserved; /* held by the producer, counted against max_bytes */
     int closed;
 };
 

@@ -16,8 +16,8 @@
 typedef struct queue queue_t;
 
 queue_t *queue_new(size_t max_items, size_t max_bytes);
-void queue_destroy(queue_t **q);  /* the queue must be empty or its items
-                                     already freed by the owner */
+void queue_destroy(queue_t **q); /* the queue must be empty or its items
+                                    already freed by the owner */
 
 /* Blocks while full. Returns 0, or -EPIPE when the queue is closed. */
 int queue_push(queue_t *q, void *item, size_t bytes);

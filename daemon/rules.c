@@ -28,8 +28,8 @@
 #include "metrics_levels.h"
 #include "xalloc.h"
 
-#define S_STACK_MAX 64     /* evaluation stack; deeper expressions are refused */
-#define S_NEST_MAX 48      /* parentheses and unary minus nesting */
+#define S_STACK_MAX 64 /* evaluation stack; deeper expressions are refused */
+#define S_NEST_MAX 48  /* parentheses and unary minus nesting */
 #define S_FILE_MAX (4u << 20)
 #define S_COUNT_MAX 1000000000000LL /* for / keep_firing_for */
 
@@ -49,7 +49,8 @@ const char rules_default_text[] =
     "    when level < 0.1 for 5 batches\n"
     "    resolve when level > 0.2 keep_firing_for 5 batches\n"
     "    severity=critical\n"
-    "    summary=\"{run}/{tag}: complete collapse, er_entropy {value} is at level {level} (0 = collapsed, 1 = spread over the sphere)\"\n"
+    "    summary=\"{run}/{tag}: complete collapse, er_entropy {value} is at level {level} (0 = "
+    "collapsed, 1 = spread over the sphere)\"\n"
     "\n"
     "# The same failure seen by SimSiam's statistic: the std of l2-normalised\n"
     "# embeddings is about 1/sqrt(d) for a spread-out batch and 0 for a collapsed\n"
@@ -58,7 +59,8 @@ const char rules_default_text[] =
     "    when value < 0.25 * ideal for 5 batches\n"
     "    resolve when value > 0.4 * ideal keep_firing_for 5 batches\n"
     "    severity=critical\n"
-    "    summary=\"{run}/{tag}: complete collapse, std of normalised embeddings {value} is under 1/4 of 1/sqrt(d)\"\n"
+    "    summary=\"{run}/{tag}: complete collapse, std of normalised embeddings {value} is under "
+    "1/4 of 1/sqrt(d)\"\n"
     "\n"
     "# Dimensional collapse: the effective rank (RankMe) is under a quarter of\n"
     "# min(N, d) AND has lost more than half of the run's own best. Both, so\n"
@@ -68,7 +70,8 @@ const char rules_default_text[] =
     "    when value < 0.25 * ideal and drop > 0.5 for 5 batches\n"
     "    resolve when value > 0.35 * ideal or drop < 0.3 keep_firing_for 5 batches\n"
     "    severity=warning\n"
-    "    summary=\"{run}/{tag}: dimensional collapse, effective rank {value} (best so far {best})\"\n";
+    "    summary=\"{run}/{tag}: dimensional collapse, effective rank {value} (best so far "
+    "{best})\"\n";
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -86,10 +89,10 @@ typedef enum { S_EOF = 0, S_IDENT, S_NUM, S_STR, S_OP } s_ttype_t;
 
 typedef struct {
     s_ttype_t type;
-    const char *p;   /* in the source text */
+    const char *p; /* in the source text */
     size_t len;
     int line;
-    int space;       /* whitespace or a line break before it */
+    int space; /* whitespace or a line break before it */
     double num;
 } s_tok_t;
 
@@ -103,8 +106,8 @@ typedef struct {
     int level_line; /* first use of ideal/collapsed/level/best/drop */
 } s_parser_t;
 
-__attribute__((format(printf, 3, 4)))
-static int s_fail(s_parser_t *P, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int s_fail(s_parser_t *P, int line, const char *fmt,
+                                                        ...)
 {
     if (!P->err || P->errlen == 0)
         return -1;
@@ -162,7 +165,7 @@ static int s_tokenise(s_parser_t *P, const char *src)
             space = 1;
             continue;
         }
-        s_tok_t t = { .p = s, .line = line, .space = space };
+        s_tok_t t = {.p = s, .line = line, .space = space};
         space = 0;
         if (s_is_alpha(c)) {
             while (s_is_alpha(*s) || s_is_digit(*s) || *s == '.')
@@ -177,8 +180,8 @@ static int s_tokenise(s_parser_t *P, const char *src)
                               (int)(end - s > 40 ? 40 : end - s), s);
             s = end;
             if (s_is_alpha(*s))
-                return s_fail(P, line, "unexpected '%c' after the number '%.*s'",
-                              *s, (int)(s - t.p > 40 ? 40 : s - t.p), t.p);
+                return s_fail(P, line, "unexpected '%c' after the number '%.*s'", *s,
+                              (int)(s - t.p > 40 ? 40 : s - t.p), t.p);
             t.type = S_NUM;
         } else if (c == '"') {
             s++;
@@ -195,8 +198,9 @@ static int s_tokenise(s_parser_t *P, const char *src)
                 s++;
             }
             if (*s != '"')
-                return s_fail(P, line, "unterminated string (a string ends on "
-                                       "the line it starts)");
+                return s_fail(P, line,
+                              "unterminated string (a string ends on "
+                              "the line it starts)");
             s++;
             t.type = S_STR;
         } else if ((c == '<' || c == '>') && s[1] == '=') {
@@ -204,25 +208,25 @@ static int s_tokenise(s_parser_t *P, const char *src)
             t.type = S_OP;
         } else if (strchr("<>=+-*/(),", c)) {
             if (c == '=' && s[1] == '=')
-                return s_fail(P, line, "'==' is not a comparison here; use <, "
-                                       "<=, > or >=");
+                return s_fail(P, line,
+                              "'==' is not a comparison here; use <, "
+                              "<=, > or >=");
             s++;
             t.type = S_OP;
         } else if (c == '!' && s[1] == '=') {
-            return s_fail(P, line, "'!=' is not a comparison here; use <, <=, "
-                                   "> or >=");
+            return s_fail(P, line,
+                          "'!=' is not a comparison here; use <, <=, "
+                          "> or >=");
         } else {
             if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
-                return s_fail(P, line, "unexpected byte 0x%02x",
-                              (unsigned)(unsigned char)c);
+                return s_fail(P, line, "unexpected byte 0x%02x", (unsigned)(unsigned char)c);
             return s_fail(P, line, "unexpected character '%c'", c);
         }
         t.len = (size_t)(s - t.p);
         s_push_tok(P, t);
     }
     /* The end of the file is reported on the last line that says something. */
-    s_tok_t eof = { .type = S_EOF, .p = s, .line = P->nt ? P->t[P->nt - 1].line : line,
-                    .space = 1 };
+    s_tok_t eof = {.type = S_EOF, .p = s, .line = P->nt ? P->t[P->nt - 1].line : line, .space = 1};
     s_push_tok(P, eof);
     return 0;
 }
@@ -242,8 +246,7 @@ static const s_tok_t *s_next(s_parser_t *P)
 
 static int s_is(const s_tok_t *t, s_ttype_t type, const char *text)
 {
-    return t->type == type && strlen(text) == t->len &&
-           memcmp(t->p, text, t->len) == 0;
+    return t->type == type && strlen(text) == t->len && memcmp(t->p, text, t->len) == 0;
 }
 
 /* The token as quoted in messages. */
@@ -274,9 +277,26 @@ static int s_str_value(const s_tok_t *t, char *out, size_t outlen)
 /* ---------------------------------------------------------------- programs */
 
 typedef enum {
-    S_OP_CONST = 0, S_OP_VAR, S_OP_ADD, S_OP_SUB, S_OP_MUL, S_OP_DIV, S_OP_NEG,
-    S_OP_MIN, S_OP_MAX, S_OP_SQRT, S_OP_LN, S_OP_LOG10, S_OP_EXP, S_OP_ABS,
-    S_OP_LT, S_OP_LE, S_OP_GT, S_OP_GE, S_OP_AND, S_OP_OR
+    S_OP_CONST = 0,
+    S_OP_VAR,
+    S_OP_ADD,
+    S_OP_SUB,
+    S_OP_MUL,
+    S_OP_DIV,
+    S_OP_NEG,
+    S_OP_MIN,
+    S_OP_MAX,
+    S_OP_SQRT,
+    S_OP_LN,
+    S_OP_LOG10,
+    S_OP_EXP,
+    S_OP_ABS,
+    S_OP_LT,
+    S_OP_LE,
+    S_OP_GT,
+    S_OP_GE,
+    S_OP_AND,
+    S_OP_OR
 } s_op_t;
 
 typedef struct {
@@ -297,8 +317,8 @@ static void s_emit(s_prog_t *g, s_op_t op, double arg)
     g->e.nops++;
     if (op == S_OP_CONST || op == S_OP_VAR)
         g->sp++;
-    else if (op != S_OP_NEG && op != S_OP_SQRT && op != S_OP_LN &&
-             op != S_OP_LOG10 && op != S_OP_EXP && op != S_OP_ABS)
+    else if (op != S_OP_NEG && op != S_OP_SQRT && op != S_OP_LN && op != S_OP_LOG10 &&
+             op != S_OP_EXP && op != S_OP_ABS)
         g->sp--;
     if (g->sp > g->e.depth)
         g->e.depth = g->sp;
@@ -317,26 +337,78 @@ double rules_eval(const rules_expr_t *e, const double *v)
     int sp = 0;
     for (size_t i = 0; i < e->nops; i++) {
         switch ((s_op_t)e->op[i]) {
-        case S_OP_CONST: st[sp++] = e->arg[i]; break;
-        case S_OP_VAR: st[sp++] = v[(int)e->arg[i]]; break;
-        case S_OP_ADD: sp--; st[sp - 1] += st[sp]; break;
-        case S_OP_SUB: sp--; st[sp - 1] -= st[sp]; break;
-        case S_OP_MUL: sp--; st[sp - 1] *= st[sp]; break;
-        case S_OP_DIV: sp--; st[sp - 1] /= st[sp]; break;
-        case S_OP_NEG: st[sp - 1] = -st[sp - 1]; break;
-        case S_OP_MIN: sp--; st[sp - 1] = fmin(st[sp - 1], st[sp]); break;
-        case S_OP_MAX: sp--; st[sp - 1] = fmax(st[sp - 1], st[sp]); break;
-        case S_OP_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
-        case S_OP_LN: st[sp - 1] = log(st[sp - 1]); break;
-        case S_OP_LOG10: st[sp - 1] = log10(st[sp - 1]); break;
-        case S_OP_EXP: st[sp - 1] = exp(st[sp - 1]); break;
-        case S_OP_ABS: st[sp - 1] = fabs(st[sp - 1]); break;
-        case S_OP_LT: sp--; st[sp - 1] = st[sp - 1] < st[sp]; break;
-        case S_OP_LE: sp--; st[sp - 1] = st[sp - 1] <= st[sp]; break;
-        case S_OP_GT: sp--; st[sp - 1] = st[sp - 1] > st[sp]; break;
-        case S_OP_GE: sp--; st[sp - 1] = st[sp - 1] >= st[sp]; break;
-        case S_OP_AND: sp--; st[sp - 1] = st[sp - 1] != 0 && st[sp] != 0; break;
-        case S_OP_OR: sp--; st[sp - 1] = st[sp - 1] != 0 || st[sp] != 0; break;
+        case S_OP_CONST:
+            st[sp++] = e->arg[i];
+            break;
+        case S_OP_VAR:
+            st[sp++] = v[(int)e->arg[i]];
+            break;
+        case S_OP_ADD:
+            sp--;
+            st[sp - 1] += st[sp];
+            break;
+        case S_OP_SUB:
+            sp--;
+            st[sp - 1] -= st[sp];
+            break;
+        case S_OP_MUL:
+            sp--;
+            st[sp - 1] *= st[sp];
+            break;
+        case S_OP_DIV:
+            sp--;
+            st[sp - 1] /= st[sp];
+            break;
+        case S_OP_NEG:
+            st[sp - 1] = -st[sp - 1];
+            break;
+        case S_OP_MIN:
+            sp--;
+            st[sp - 1] = fmin(st[sp - 1], st[sp]);
+            break;
+        case S_OP_MAX:
+            sp--;
+            st[sp - 1] = fmax(st[sp - 1], st[sp]);
+            break;
+        case S_OP_SQRT:
+            st[sp - 1] = sqrt(st[sp - 1]);
+            break;
+        case S_OP_LN:
+            st[sp - 1] = log(st[sp - 1]);
+            break;
+        case S_OP_LOG10:
+            st[sp - 1] = log10(st[sp - 1]);
+            break;
+        case S_OP_EXP:
+            st[sp - 1] = exp(st[sp - 1]);
+            break;
+        case S_OP_ABS:
+            st[sp - 1] = fabs(st[sp - 1]);
+            break;
+        case S_OP_LT:
+            sp--;
+            st[sp - 1] = st[sp - 1] < st[sp];
+            break;
+        case S_OP_LE:
+            sp--;
+            st[sp - 1] = st[sp - 1] <= st[sp];
+            break;
+        case S_OP_GT:
+            sp--;
+            st[sp - 1] = st[sp - 1] > st[sp];
+            break;
+        case S_OP_GE:
+            sp--;
+            st[sp - 1] = st[sp - 1] >= st[sp];
+            break;
+        case S_OP_AND:
+            sp--;
+            st[sp - 1] = st[sp - 1] != 0 && st[sp] != 0;
+            break;
+        case S_OP_OR:
+            sp--;
+            st[sp - 1] = st[sp - 1] != 0 || st[sp] != 0;
+            break;
         }
     }
     return sp ? st[0] : NAN;
@@ -349,9 +421,8 @@ static const char *const s_var_names[RV_COUNT] = {
 };
 
 /* Variables that need the metric's levels. */
-#define S_LEVEL_VARS                                                           \
-    ((1u << RV_IDEAL) | (1u << RV_COLLAPSED) | (1u << RV_LEVEL) |             \
-     (1u << RV_BEST) | (1u << RV_DROP))
+#define S_LEVEL_VARS                                                                               \
+    ((1u << RV_IDEAL) | (1u << RV_COLLAPSED) | (1u << RV_LEVEL) | (1u << RV_BEST) | (1u << RV_DROP))
 
 typedef enum {
     S_CTX_COND = 0, /* a when/resolve condition: every variable */
@@ -363,10 +434,9 @@ static const struct {
     s_op_t op;
     int min_args, max_args;
 } s_funcs[] = {
-    { "min", S_OP_MIN, 2, 16 },   { "max", S_OP_MAX, 2, 16 },
-    { "sqrt", S_OP_SQRT, 1, 1 },  { "ln", S_OP_LN, 1, 1 },
-    { "log", S_OP_LN, 1, 1 },     { "log10", S_OP_LOG10, 1, 1 },
-    { "exp", S_OP_EXP, 1, 1 },    { "abs", S_OP_ABS, 1, 1 },
+    {"min", S_OP_MIN, 2, 16}, {"max", S_OP_MAX, 2, 16}, {"sqrt", S_OP_SQRT, 1, 1},
+    {"ln", S_OP_LN, 1, 1},    {"log", S_OP_LN, 1, 1},   {"log10", S_OP_LOG10, 1, 1},
+    {"exp", S_OP_EXP, 1, 1},  {"abs", S_OP_ABS, 1, 1},
 };
 
 static int s_expr(s_parser_t *P, s_prog_t *g, s_ctx_t ctx);
@@ -419,11 +489,9 @@ static int s_primary(s_parser_t *P, s_prog_t *g, s_ctx_t ctx)
             }
             P->nest--;
             if (nargs < s_funcs[f].min_args || nargs > s_funcs[f].max_args)
-                return s_fail(P, t->line, "%s() takes %s%d argument%s, not %d",
-                              s_funcs[f].name,
+                return s_fail(P, t->line, "%s() takes %s%d argument%s, not %d", s_funcs[f].name,
                               s_funcs[f].min_args == s_funcs[f].max_args ? "" : "at least ",
-                              s_funcs[f].min_args, s_funcs[f].min_args == 1 ? "" : "s",
-                              nargs);
+                              s_funcs[f].min_args, s_funcs[f].min_args == 1 ? "" : "s", nargs);
             if (s_funcs[f].op != S_OP_MIN && s_funcs[f].op != S_OP_MAX)
                 s_emit(g, s_funcs[f].op, 0);
             return s_expect_op(P, ")", "to close the argument list");
@@ -431,8 +499,7 @@ static int s_primary(s_parser_t *P, s_prog_t *g, s_ctx_t ctx)
         for (int v = 0; v < RV_COUNT; v++) {
             if (!s_is(t, S_IDENT, s_var_names[v]))
                 continue;
-            if (ctx == S_CTX_LEVEL && v != RV_N && v != RV_D && v != RV_KAPPA &&
-                v != RV_STEP)
+            if (ctx == S_CTX_LEVEL && v != RV_N && v != RV_D && v != RV_KAPPA && v != RV_STEP)
                 return s_fail(P, t->line,
                               "'%s' cannot be used in ideal= or collapsed= (only "
                               "n, d, kappa and step)",
@@ -451,8 +518,10 @@ static int s_primary(s_parser_t *P, s_prog_t *g, s_ctx_t ctx)
                       got);
     }
     s_show(t, got, sizeof got);
-    return s_fail(P, t->line, "expected a number, a name or '(' in an expression, "
-                              "found %s", got);
+    return s_fail(P, t->line,
+                  "expected a number, a name or '(' in an expression, "
+                  "found %s",
+                  got);
 }
 
 static int s_unary(s_parser_t *P, s_prog_t *g, s_ctx_t ctx)
@@ -501,15 +570,23 @@ static int s_expr(s_parser_t *P, s_prog_t *g, s_ctx_t ctx)
         s_emit(g, t->p[0] == '+' ? S_OP_ADD : S_OP_SUB, 0);
     }
     if (g->e.depth > S_STACK_MAX)
-        return s_fail(P, s_peek(P)->line, "expression too long (more than %d "
-                                          "values pending)", S_STACK_MAX);
+        return s_fail(P, s_peek(P)->line,
+                      "expression too long (more than %d "
+                      "values pending)",
+                      S_STACK_MAX);
     return 0;
 }
 
 static int s_cmp_op(const s_tok_t *t, s_op_t *op)
 {
-    static const struct { const char *text; s_op_t op; } ops[] = {
-        { "<", S_OP_LT }, { "<=", S_OP_LE }, { ">", S_OP_GT }, { ">=", S_OP_GE },
+    static const struct {
+        const char *text;
+        s_op_t op;
+    } ops[] = {
+        {"<", S_OP_LT},
+        {"<=", S_OP_LE},
+        {">", S_OP_GT},
+        {">=", S_OP_GE},
     };
     for (size_t i = 0; i < 4; i++) {
         if (s_is(t, S_OP, ops[i].text)) {
@@ -541,8 +618,9 @@ static int s_comparison(s_parser_t *P, s_prog_t *g)
     s_emit(g, op, 0);
     t = s_peek(P);
     if (s_cmp_op(t, &op))
-        return s_fail(P, t->line, "a comparison cannot be chained; join two "
-                                  "with 'and'");
+        return s_fail(P, t->line,
+                      "a comparison cannot be chained; join two "
+                      "with 'and'");
     return 0;
 }
 
@@ -633,16 +711,16 @@ static int s_name_value(s_parser_t *P, const char *what, char *out, size_t outle
     char got[64];
     if (t->type == S_IDENT) {
         if (t->len >= outlen)
-            return s_fail(P, t->line, "%s '%.*s...' is longer than %zu bytes", what,
-                          40, t->p, outlen - 1);
+            return s_fail(P, t->line, "%s '%.*s...' is longer than %zu bytes", what, 40, t->p,
+                          outlen - 1);
         memcpy(out, t->p, t->len);
         out[t->len] = '\0';
         return 0;
     }
     if (t->type == S_STR) {
         if (s_str_value(t, out, outlen) != 0)
-            return s_fail(P, t->line, "%s %.40s... is longer than %zu bytes", what,
-                          t->p, outlen - 1);
+            return s_fail(P, t->line, "%s %.40s... is longer than %zu bytes", what, t->p,
+                          outlen - 1);
         if (!*out)
             return s_fail(P, t->line, "%s is empty", what);
         return 0;
@@ -655,11 +733,12 @@ static int s_count(s_parser_t *P, const char *kw, int64_t *n, rules_unit_t *unit
 {
     const s_tok_t *t = s_next(P);
     char got[64];
-    if (t->type != S_NUM || t->num != floor(t->num) || t->num < 0 ||
-        t->num > (double)S_COUNT_MAX) {
+    if (t->type != S_NUM || t->num != floor(t->num) || t->num < 0 || t->num > (double)S_COUNT_MAX) {
         s_show(t, got, sizeof got);
-        return s_fail(P, t->line, "expected a whole number of steps or batches "
-                                  "after '%s', found %s", kw, got);
+        return s_fail(P, t->line,
+                      "expected a whole number of steps or batches "
+                      "after '%s', found %s",
+                      kw, got);
     }
     *n = (int64_t)t->num;
     const s_tok_t *u = s_next(P);
@@ -672,8 +751,8 @@ static int s_count(s_parser_t *P, const char *kw, int64_t *n, rules_unit_t *unit
         return 0;
     }
     s_show(u, got, sizeof got);
-    return s_fail(P, u->line, "'%s %lld' needs a unit, 'batches' or 'steps'; found %s",
-                  kw, (long long)*n, got);
+    return s_fail(P, u->line, "'%s %lld' needs a unit, 'batches' or 'steps'; found %s", kw,
+                  (long long)*n, got);
 }
 
 static void s_rule_free(rule_t *r)
@@ -687,16 +766,23 @@ static void s_rule_free(rule_t *r)
 static int s_once(s_parser_t *P, const s_tok_t *kw, unsigned *seen, unsigned bit)
 {
     if (*seen & bit)
-        return s_fail(P, kw->line, "'%.*s' is given twice in one rule", (int)kw->len,
-                      kw->p);
+        return s_fail(P, kw->line, "'%.*s' is given twice in one rule", (int)kw->len, kw->p);
     *seen |= bit;
     return 0;
 }
 
 enum {
-    S_C_METRIC = 1u << 0, S_C_TAG = 1u << 1, S_C_WHEN = 1u << 2, S_C_RESOLVE = 1u << 3,
-    S_C_FOR = 1u << 4, S_C_KEEP = 1u << 5, S_C_SEV = 1u << 6, S_C_SUMMARY = 1u << 7,
-    S_C_DESC = 1u << 8, S_C_IDEAL = 1u << 9, S_C_COLLAPSED = 1u << 10,
+    S_C_METRIC = 1u << 0,
+    S_C_TAG = 1u << 1,
+    S_C_WHEN = 1u << 2,
+    S_C_RESOLVE = 1u << 3,
+    S_C_FOR = 1u << 4,
+    S_C_KEEP = 1u << 5,
+    S_C_SEV = 1u << 6,
+    S_C_SUMMARY = 1u << 7,
+    S_C_DESC = 1u << 8,
+    S_C_IDEAL = 1u << 9,
+    S_C_COLLAPSED = 1u << 10,
 };
 
 static int s_level_expr(s_parser_t *P, rules_expr_t *e)
@@ -730,8 +816,8 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
                 s_expect_op(P, "=", r->is_scalar ? "after 'scalar'" : "after 'metric'") != 0)
                 return -1;
             int line = s_peek(P)->line;
-            if (s_name_value(P, r->is_scalar ? "scalar" : "metric", r->metric,
-                             sizeof r->metric) != 0)
+            if (s_name_value(P, r->is_scalar ? "scalar" : "metric", r->metric, sizeof r->metric) !=
+                0)
                 return -1;
             if (!r->is_scalar && !rules_known_metric(r->metric))
                 return s_fail(P, line,
@@ -739,11 +825,10 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
                               "for a scalar the client sends, write scalar=NAME)",
                               r->metric, EW_METRIC_LIST);
             if (r->is_scalar && rules_known_metric(r->metric))
-                return s_fail(P, line, "'%s' is a computed metric; write metric=%s",
-                              r->metric, r->metric);
+                return s_fail(P, line, "'%s' is a computed metric; write metric=%s", r->metric,
+                              r->metric);
         } else if (s_is(kw, S_IDENT, "tag")) {
-            if (s_once(P, kw, &seen, S_C_TAG) != 0 ||
-                s_expect_op(P, "=", "after 'tag'") != 0 ||
+            if (s_once(P, kw, &seen, S_C_TAG) != 0 || s_expect_op(P, "=", "after 'tag'") != 0 ||
                 s_name_value(P, "tag", r->tag, sizeof r->tag) != 0)
                 return -1;
         } else if (s_is(kw, S_IDENT, "when")) {
@@ -756,8 +841,7 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
             const s_tok_t *w = s_next(P);
             if (!s_is(w, S_IDENT, "when")) {
                 s_show(w, got, sizeof got);
-                return s_fail(P, w->line, "expected 'when' after 'resolve', found %s",
-                              got);
+                return s_fail(P, w->line, "expected 'when' after 'resolve', found %s", got);
             }
             if (s_condition(P, &r->resolve, r->resolve_text, sizeof r->resolve_text) != 0)
                 return -1;
@@ -770,14 +854,14 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
                 s_count(P, "keep_firing_for", &r->keep_n, &r->keep_unit) != 0)
                 return -1;
         } else if (s_is(kw, S_IDENT, "severity")) {
-            if (s_once(P, kw, &seen, S_C_SEV) != 0 ||
-                s_expect_op(P, "=", "after 'severity'") != 0)
+            if (s_once(P, kw, &seen, S_C_SEV) != 0 || s_expect_op(P, "=", "after 'severity'") != 0)
                 return -1;
             const s_tok_t *v = s_next(P);
             if (v->type != S_IDENT || v->len > RULES_SEVERITY_MAX) {
                 s_show(v, got, sizeof got);
-                return s_fail(P, v->line, "expected a word of at most %d characters "
-                                          "after 'severity=', found %s",
+                return s_fail(P, v->line,
+                              "expected a word of at most %d characters "
+                              "after 'severity=', found %s",
                               RULES_SEVERITY_MAX, got);
             }
             memcpy(r->severity, v->p, v->len);
@@ -792,12 +876,13 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
             const s_tok_t *v = s_next(P);
             if (v->type != S_STR) {
                 s_show(v, got, sizeof got);
-                return s_fail(P, v->line, "expected a \"quoted string\" after '%s=', "
-                                          "found %s", what, got);
+                return s_fail(P, v->line,
+                              "expected a \"quoted string\" after '%s=', "
+                              "found %s",
+                              what, got);
             }
             if (s_str_value(v, dst, RULES_TEXT_MAX) != 0)
-                return s_fail(P, v->line, "%s is longer than %d bytes", what,
-                              RULES_TEXT_MAX - 1);
+                return s_fail(P, v->line, "%s is longer than %d bytes", what, RULES_TEXT_MAX - 1);
             if (s_check_template(P, v->line, what, dst) != 0)
                 return -1;
         } else if (s_is(kw, S_IDENT, "ideal") || s_is(kw, S_IDENT, "collapsed")) {
@@ -816,8 +901,10 @@ static int s_rule_body(s_parser_t *P, rule_t *r)
         }
     }
     if (!(seen & S_C_METRIC))
-        return s_fail(P, r->line, "rule '%s' names no metric; add metric=NAME or "
-                                  "scalar=NAME", r->name);
+        return s_fail(P, r->line,
+                      "rule '%s' names no metric; add metric=NAME or "
+                      "scalar=NAME",
+                      r->name);
     if (!(seen & S_C_WHEN))
         return s_fail(P, r->line, "rule '%s' has no 'when' condition", r->name);
     r->uses = r->when.uses | r->resolve.uses;
@@ -845,14 +932,14 @@ static int s_parse(s_parser_t *P, rules_t *rs)
         char got[64];
         if (!s_is(t, S_IDENT, "alert")) {
             s_show(t, got, sizeof got);
-            return s_fail(P, t->line, "expected 'alert NAME' to start a rule, found %s",
-                          got);
+            return s_fail(P, t->line, "expected 'alert NAME' to start a rule, found %s", got);
         }
         const s_tok_t *nt = s_next(P);
         if (nt->type != S_IDENT || nt->len > RULES_NAME_MAX || memchr(nt->p, '.', nt->len)) {
             s_show(nt, got, sizeof got);
-            return s_fail(P, nt->line, "expected a rule name (letters, digits and _, "
-                                       "at most %d) after 'alert', found %s",
+            return s_fail(P, nt->line,
+                          "expected a rule name (letters, digits and _, "
+                          "at most %d) after 'alert', found %s",
                           RULES_NAME_MAX, got);
         }
         for (size_t i = 0; i < rs->n; i++)
@@ -885,8 +972,7 @@ rules_t *rules_empty(void)
     return r;
 }
 
-int rules_parse(const char *text, const char *name, rules_t **out, char *err,
-                size_t errlen)
+int rules_parse(const char *text, const char *name, rules_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     s_parser_t P;
@@ -989,8 +1075,7 @@ const rule_t *rules_find(const rules_t *r, const char *name)
     return NULL;
 }
 
-int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err,
-                   size_t errlen)
+int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     rules_t *set = NULL;
@@ -1093,15 +1178,29 @@ void rules_render(const char *tmpl, const rules_fields_t *f, char *out, size_t o
         char num[64];
         const char *val = NULL;
 #define S_IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
-        if (S_IS("alertname")) val = f->alertname;
-        else if (S_IS("run")) val = f->run;
-        else if (S_IS("tag")) val = f->tag;
-        else if (S_IS("metric")) val = f->metric;
-        else if (S_IS("severity")) val = f->severity;
-        else if (S_IS("value")) { s_num(num, sizeof num, f->value); val = num; }
-        else if (S_IS("level")) { s_num(num, sizeof num, f->level); val = num; }
-        else if (S_IS("best")) { s_num(num, sizeof num, f->best); val = num; }
-        else if (S_IS("step")) { snprintf(num, sizeof num, "%lld", (long long)f->step); val = num; }
+        if (S_IS("alertname"))
+            val = f->alertname;
+        else if (S_IS("run"))
+            val = f->run;
+        else if (S_IS("tag"))
+            val = f->tag;
+        else if (S_IS("metric"))
+            val = f->metric;
+        else if (S_IS("severity"))
+            val = f->severity;
+        else if (S_IS("value")) {
+            s_num(num, sizeof num, f->value);
+            val = num;
+        } else if (S_IS("level")) {
+            s_num(num, sizeof num, f->level);
+            val = num;
+        } else if (S_IS("best")) {
+            s_num(num, sizeof num, f->best);
+            val = num;
+        } else if (S_IS("step")) {
+            snprintf(num, sizeof num, "%lld", (long long)f->step);
+            val = num;
+        }
 #undef S_IS
         if (!val) {
             full = s_put(out, outlen, &k, p, 1); /* not a placeholder: as is */

@@ -25,10 +25,10 @@
 
 #include "batch.h"
 
-#define RULES_NAME_MAX 64      /* alertname bytes */
+#define RULES_NAME_MAX 64 /* alertname bytes */
 #define RULES_SEVERITY_MAX 32
-#define RULES_TEXT_MAX 512     /* summary, description, condition text */
-#define RULES_MAX 256          /* rules in one set */
+#define RULES_TEXT_MAX 512 /* summary, description, condition text */
+#define RULES_MAX 256      /* rules in one set */
 
 /* The variables an expression can read (README.md lists their meaning). */
 typedef enum {
@@ -38,40 +38,43 @@ typedef enum {
     RV_LEVEL,     /* (value - collapsed) / (ideal - collapsed): 0 collapsed, 1 ideal */
     RV_BEST,      /* the run's best value so far (furthest from collapsed) */
     RV_DROP,      /* (best - value) / (best - collapsed) */
-    RV_N, RV_D, RV_KAPPA, RV_STEP,
+    RV_N,
+    RV_D,
+    RV_KAPPA,
+    RV_STEP,
     RV_COUNT
 } rules_var_t;
 
 /* A compiled expression: a small stack program. */
 typedef struct {
     uint8_t *op;
-    double *arg;     /* the constant of a push, per op */
+    double *arg; /* the constant of a push, per op */
     size_t nops;
-    int depth;       /* stack slots needed */
-    unsigned uses;   /* bit (1 << rules_var_t) per variable read */
+    int depth;     /* stack slots needed */
+    unsigned uses; /* bit (1 << rules_var_t) per variable read */
 } rules_expr_t;
 
 typedef enum { RULES_BATCHES = 0, RULES_STEPS = 1 } rules_unit_t;
 
 typedef struct {
-    char name[RULES_NAME_MAX + 1];       /* alertname */
-    char metric[EW_NAME_MAX + 1];        /* metric or scalar name */
-    int is_scalar;                       /* given as scalar=NAME */
-    char tag[EW_NAME_MAX + 1];           /* "" : every tag */
+    char name[RULES_NAME_MAX + 1]; /* alertname */
+    char metric[EW_NAME_MAX + 1];  /* metric or scalar name */
+    int is_scalar;                 /* given as scalar=NAME */
+    char tag[EW_NAME_MAX + 1];     /* "" : every tag */
     char severity[RULES_SEVERITY_MAX + 1];
-    char summary[RULES_TEXT_MAX];        /* "" : a default is written */
+    char summary[RULES_TEXT_MAX]; /* "" : a default is written */
     char description[RULES_TEXT_MAX];
-    char when_text[RULES_TEXT_MAX];      /* the condition as written */
-    char resolve_text[RULES_TEXT_MAX];   /* "" : "not when" */
+    char when_text[RULES_TEXT_MAX];    /* the condition as written */
+    char resolve_text[RULES_TEXT_MAX]; /* "" : "not when" */
     rules_expr_t when;
-    rules_expr_t resolve;                /* nops == 0: not (when) */
-    rules_expr_t ideal, collapsed;       /* nops == 0: the metric's own */
-    int64_t for_n;                       /* 0: fire at the first point */
+    rules_expr_t resolve;          /* nops == 0: not (when) */
+    rules_expr_t ideal, collapsed; /* nops == 0: the metric's own */
+    int64_t for_n;                 /* 0: fire at the first point */
     rules_unit_t for_unit;
-    int64_t keep_n;                      /* keep_firing_for; 0: resolve at once */
+    int64_t keep_n; /* keep_firing_for; 0: resolve at once */
     rules_unit_t keep_unit;
-    unsigned uses;                       /* union of every expression's uses */
-    int line;                            /* where `alert` is, for messages */
+    unsigned uses; /* union of every expression's uses */
+    int line;      /* where `alert` is, for messages */
 } rule_t;
 
 typedef struct {
@@ -84,8 +87,7 @@ extern const char rules_default_text[];
 
 /* Parses text (name is used in messages, e.g. the file path). Returns 0 and
  * *out, or -1 with "NAME:LINE: what is wrong" in err. */
-int rules_parse(const char *text, const char *name, rules_t **out, char *err,
-                size_t errlen);
+int rules_parse(const char *text, const char *name, rules_t **out, char *err, size_t errlen);
 /* Reads and parses a file. Errors as rules_parse, or "cannot read ...". */
 int rules_load(const char *path, rules_t **out, char *err, size_t errlen);
 /* Appends the rules of *add to *base; a rule of add whose name is already in
@@ -108,8 +110,7 @@ typedef struct {
 
 /* Writes tmpl with its {placeholders} filled into out (always terminated,
  * cut at a UTF-8 boundary when it does not fit). */
-void rules_render(const char *tmpl, const rules_fields_t *f, char *out,
-                  size_t outlen);
+void rules_render(const char *tmpl, const rules_fields_t *f, char *out, size_t outlen);
 
 /* One line saying what r does, in the rules language (for --check-rules
  * and logs): "EntropyCollapse metric=er_entropy when level < 0.1 for 5
@@ -120,8 +121,7 @@ void rules_describe(const rule_t *r, char *out, size_t outlen);
  * with_defaults is 0), then the rules of path (unless NULL or ""), a rule of
  * the file replacing a built-in one of the same name. Returns 0 and *out, or
  * -1 with "FILE:LINE: message" in err. */
-int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err,
-                   size_t errlen);
+int rules_load_set(const char *path, int with_defaults, rules_t **out, char *err, size_t errlen);
 
 /* 1 when metric is a computed metric the daemon knows, else 0. */
 int rules_known_metric(const char *metric);

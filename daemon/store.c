@@ -45,8 +45,8 @@ extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
 
 /* ---------------------------------------------------------------- helpers */
 
-__attribute__((format(printf, 3, 4)))
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
+                                                        ...)
 {
     if (!err || errlen == 0)
         return;
@@ -60,17 +60,17 @@ static void s_err(char *err, size_t errlen, const char *fmt, ...)
 
 typedef struct {
     uint64_t hash;
-    char *key;      /* owned; NULL marks an empty slot */
+    char *key; /* owned; NULL marks an empty slot */
     size_t klen;
     int64_t id;
-    char *name;     /* launches map: the run's name (owned); else NULL */
-    uint32_t gen;   /* store_t.gen of the group that last touched the row */
-    uint32_t slot;  /* index in that group's touched list */
+    char *name;    /* launches map: the run's name (owned); else NULL */
+    uint32_t gen;  /* store_t.gen of the group that last touched the row */
+    uint32_t slot; /* index in that group's touched list */
 } s_entry_t;
 
 typedef struct {
     s_entry_t *e;
-    size_t cap;     /* power of two, or 0 */
+    size_t cap; /* power of two, or 0 */
     size_t count;
 } s_map_t;
 
@@ -84,8 +84,7 @@ static uint64_t s_hash(const char *key, size_t klen)
     return h;
 }
 
-static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen,
-                             uint64_t hash)
+static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen, uint64_t hash)
 {
     if (m->cap == 0)
         return NULL;
@@ -93,8 +92,7 @@ static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen,
         s_entry_t *e = &m->e[i];
         if (!e->key)
             return NULL;
-        if (e->hash == hash && e->klen == klen &&
-            memcmp(e->key, key, klen) == 0)
+        if (e->hash == hash && e->klen == klen && memcmp(e->key, key, klen) == 0)
             return e;
     }
 }
@@ -117,8 +115,7 @@ static void s_map_grow(s_map_t *m)
 }
 
 /* Adds a key known to be absent. */
-static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen,
-                            uint64_t hash, int64_t id)
+static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen, uint64_t hash, int64_t id)
 {
     if ((m->count + 1) * 2 > m->cap)
         s_map_grow(m);
@@ -280,8 +277,7 @@ static void s_open_err(store_t *s, const char *path, char *err, size_t errlen)
     const char *msg = s->db ? sqlite3_errmsg(s->db) : "out of memory";
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
     if (sys)
-        s_err(err, errlen, "cannot open database '%s': %s (%s)", path, msg,
-              strerror(sys));
+        s_err(err, errlen, "cannot open database '%s': %s (%s)", path, msg, strerror(sys));
     else
         s_err(err, errlen, "cannot open database '%s': %s", path, msg);
 }
@@ -304,21 +300,18 @@ static int s_int(sqlite3 *db, const char *sql, int64_t *out)
 
 /* Inside the open write transaction: accept an erwatch database we can read,
  * or create the schema in an empty file. */
-static int s_check_or_create(store_t *s, const char *path, char *err,
-                             size_t errlen)
+static int s_check_or_create(store_t *s, const char *path, char *err, size_t errlen)
 {
     int64_t app = 0, ver = 0, objects = 0;
     if (s_int(s->db, "PRAGMA application_id", &app) != SQLITE_OK ||
         s_int(s->db, "PRAGMA user_version", &ver) != SQLITE_OK ||
-        s_int(s->db, "SELECT count(*) FROM sqlite_schema", &objects) !=
-            SQLITE_OK) {
+        s_int(s->db, "SELECT count(*) FROM sqlite_schema", &objects) != SQLITE_OK) {
         s_open_err(s, path, err, errlen);
         return -1;
     }
     if (app == 0 && ver == 0 && objects == 0) {
         char *msg = NULL;
-        if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) !=
-            SQLITE_OK) {
+        if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
             s_err(err, errlen, "cannot create the schema in '%s': %s", path,
                   msg ? msg : sqlite3_errmsg(s->db));
             sqlite3_free(msg);
@@ -356,14 +349,13 @@ static int s_check_or_create(store_t *s, const char *path, char *err,
      * before the script runs (it indexes runs.base). */
     if (s_int(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'base'",
               &has_base) != SQLITE_OK ||
-        (!has_base &&
-         sqlite3_exec(s->db,
-                      "ALTER TABLE runs ADD COLUMN base TEXT;"
-                      "ALTER TABLE runs ADD COLUMN launch TEXT;"
-                      "ALTER TABLE runs ADD COLUMN config TEXT;"
-                      "ALTER TABLE runs ADD COLUMN notes TEXT;"
-                      "UPDATE runs SET base = name;",
-                      NULL, NULL, &msg) != SQLITE_OK)) {
+        (!has_base && sqlite3_exec(s->db,
+                                   "ALTER TABLE runs ADD COLUMN base TEXT;"
+                                   "ALTER TABLE runs ADD COLUMN launch TEXT;"
+                                   "ALTER TABLE runs ADD COLUMN config TEXT;"
+                                   "ALTER TABLE runs ADD COLUMN notes TEXT;"
+                                   "UPDATE runs SET base = name;",
+                                   NULL, NULL, &msg) != SQLITE_OK)) {
         s_err(err, errlen, "cannot update the schema in '%s': %s", path,
               msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
@@ -392,8 +384,7 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_db_readonly(s->db, "main") == 1) {
-        s_err(err, errlen,
-              "cannot open database '%s' for writing: permission denied", path);
+        s_err(err, errlen, "cannot open database '%s' for writing: permission denied", path);
         return -1;
     }
     sqlite3_busy_timeout(s->db, S_BUSY_TIMEOUT_MS);
@@ -422,13 +413,11 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
     /* WAL is what lets readers work while we write; refuse to run without
      * it rather than block every reader (":memory:" has no WAL). */
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
-                                NULL);
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        s_err(err, errlen, "cannot switch '%s' to WAL mode: %s", path,
-              sqlite3_errmsg(s->db));
+        s_err(err, errlen, "cannot switch '%s' to WAL mode: %s", path, sqlite3_errmsg(s->db));
         sqlite3_finalize(st);
         return -1;
     }
@@ -443,16 +432,15 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
     if (!ok)
         return -1;
 
-    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) !=
-        SQLITE_OK) {
+    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK) {
         s_err(err, errlen, "cannot set up '%s': %s", path, msg);
         sqlite3_free(msg);
         return -1;
     }
 
     for (size_t i = 0; i < STORE_Q_COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &s->stmt[i], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(s->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
+            SQLITE_OK) {
             s_err(err, errlen, "cannot prepare statements on '%s': %s", path,
                   sqlite3_errmsg(s->db));
             return -1;
@@ -531,10 +519,8 @@ int store_open(store_t **out, const char *path, char *err, size_t errlen)
         s_destroy(s);
         return -1;
     }
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         s_open_err(s, path, err, errlen);
         s_destroy(s);
@@ -620,8 +606,7 @@ static int s_get_id(sqlite3_stmt *st, int64_t *id, int *found)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static size_t s_name_len(const char *name, const char *what, char *err,
-                         size_t errlen)
+static size_t s_name_len(const char *name, const char *what, char *err, size_t errlen)
 {
     size_t n = strnlen(name, EW_NAME_MAX + 1);
     if (n == 0 || n > EW_NAME_MAX) {
@@ -644,8 +629,7 @@ static const char *s_support(ew_support_t sup)
 }
 
 /* The run's id, creating the row if needed, and its touched-list entry. */
-static int s_run_id(store_t *s, const result_t *r, size_t rlen,
-                    s_run_touch_t **touch)
+static int s_run_id(store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch)
 {
     const char *run = r->stored_run;
     uint64_t h = s_hash(run, rlen);
@@ -700,9 +684,8 @@ static int s_run_id(store_t *s, const result_t *r, size_t rlen,
 
 /* The series id for (run, tag, metric), creating the row if needed; records
  * the step and the value (NAN: undefined) in the group's touched list. */
-static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
-                       size_t rlen, size_t tlen, const char *metric,
-                       size_t mlen, double value, int64_t *id)
+static int s_series_id(store_t *s, int64_t run_id, const result_t *r, size_t rlen, size_t tlen,
+                       const char *metric, size_t mlen, double value, int64_t *id)
 {
     char key[3 * (EW_NAME_MAX + 1)];
     memcpy(key, r->stored_run, rlen);
@@ -763,8 +746,8 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r,
     return SQLITE_OK;
 }
 
-static int s_put_batch(store_t *s, int64_t run_id, const result_t *r,
-                       size_t tlen, const char *support)
+static int s_put_batch(store_t *s, int64_t run_id, const result_t *r, size_t tlen,
+                       const char *support)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_BATCH_PUT];
     sqlite3_bind_int64(st, 1, run_id);
@@ -868,8 +851,8 @@ static int s_fresh_name(store_t *s, const char *given, size_t glen, char *name)
 
 /* The run a resume of `given` continues: the latest run (highest id) whose
  * base is given, else the run named given. *found = 0 when neither exists. */
-static int s_resume_target(store_t *s, const char *given, size_t glen, int64_t *id,
-                           char *name, int *found)
+static int s_resume_target(store_t *s, const char *given, size_t glen, int64_t *id, char *name,
+                           int *found)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_RESUME_BASE];
     sqlite3_bind_text(st, 1, given, (int)glen, SQLITE_STATIC);
@@ -1061,8 +1044,7 @@ static int s_put_meta(store_t *s, int64_t run_id, const result_t *r)
 
 /* Stores one result. Returns SQLITE_OK, an SQLite error code, or -1 for an
  * invalid result (err filled). */
-static int s_put_result(store_t *s, result_t *r, char *err,
-                        size_t errlen)
+static int s_put_result(store_t *s, result_t *r, char *err, size_t errlen)
 {
     size_t rlen = s_name_len(r->run, "run", err, errlen);
     size_t tlen = rlen ? s_name_len(r->tag, "tag", err, errlen) : 0;
@@ -1074,8 +1056,7 @@ static int s_put_result(store_t *s, result_t *r, char *err,
         s_err(err, errlen,
               "cannot store run '%s' tag '%s': invalid result (support %d, "
               "step %llu, %d points)",
-              r->run, r->tag, (int)r->support, (unsigned long long)r->step,
-              r->npoints);
+              r->run, r->tag, (int)r->support, (unsigned long long)r->step, r->npoints);
         return -1;
     }
 
@@ -1172,8 +1153,7 @@ void store_forget_ids(store_t *s)
     s_cache_reset(s);
 }
 
-long store_write(store_t *s, result_t *const *results, size_t n, char *err,
-                 size_t errlen)
+long store_write(store_t *s, result_t *const *results, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
         return 0;
@@ -1185,8 +1165,7 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
 
     int rc = s_exec(s->stmt[STORE_Q_BEGIN]);
     if (rc != SQLITE_OK) {
-        s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path,
-              s_errmsg(s, rc));
+        s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path, s_errmsg(s, rc));
         return -1;
     }
     long points = 0;
@@ -1212,12 +1191,10 @@ long store_write(store_t *s, result_t *const *results, size_t n, char *err,
 fail:
     if (rc != -1) {
         if (r)
-            s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s",
-                  r->run, r->tag, (unsigned long long)r->step,
-                  s_errmsg(s, rc));
+            s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s", r->run, r->tag,
+                  (unsigned long long)r->step, s_errmsg(s, rc));
         else
-            s_err(err, errlen, "cannot store %zu results in '%s': %s", n,
-                  s->path, s_errmsg(s, rc));
+            s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path, s_errmsg(s, rc));
     }
     /* Some errors (disk full, I/O) already rolled the transaction back. */
     if (!sqlite3_get_autocommit(s->db))
@@ -1226,8 +1203,8 @@ fail:
     return -1;
 }
 
-int store_series_range(store_t *s, const char *run, const char *tag,
-                       const char *metric, double *max, double *min)
+int store_series_range(store_t *s, const char *run, const char *tag, const char *metric,
+                       double *max, double *min)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_SERIES_RANGE];
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);

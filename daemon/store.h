@@ -36,8 +36,7 @@ void store_close(store_t **s);
 /* Stores n results in one transaction. Returns the number of points written
  * (>= 0), or -1 with err filled; on error the transaction is rolled back and
  * nothing of the group is stored. */
-long store_write(store_t *s, result_t *const *results, size_t n, char *err,
-                 size_t errlen);
+long store_write(store_t *s, result_t *const *results, size_t n, char *err, size_t errlen);
 
 /* The connection itself, for the writer thread's other modules
  * (store_runs.c); valid until store_close(). */
@@ -51,16 +50,15 @@ void store_forget_ids(store_t *s);
 
 /* Applies n alert changes (alerts.h) in order, in one transaction of their
  * own. Returns 0, or -1 with err filled and nothing applied. */
-int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
-                       size_t errlen);
+int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err, size_t errlen);
 /* The pending and firing episodes (*rows, OUT, malloc'd: the caller frees)
  * and the largest id ever stored (*max_id, OUT, 0 for none), for the engine
  * to take back at start. Returns 0, or -1 with err filled. */
-int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id,
-                      char *err, size_t errlen);
+int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id, char *err,
+                      size_t errlen);
 /* The highest and lowest stored value of (run, tag, metric) (OUT: both).
  * Returns 0, or -1 when it has none (or on error). */
-int store_series_range(store_t *s, const char *run, const char *tag,
-                       const char *metric, double *max, double *min);
+int store_series_range(store_t *s, const char *run, const char *tag, const char *metric,
+                       double *max, double *min);
 
 #endif

@@ -61,8 +61,7 @@ static int s_alert_put(store_t *s, const alert_t *a)
 
 /* ---------------------------------------------------------------- write */
 
-int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
-                       size_t errlen)
+int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
         return 0;
@@ -80,8 +79,8 @@ int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err
     if (rc == SQLITE_OK)
         return 0;
     if (err && errlen)
-        snprintf(err, errlen, "cannot store %zu alert change(s) in '%s': %s", n,
-                 store__path(s), sqlite3_errmsg(store__db(s)));
+        snprintf(err, errlen, "cannot store %zu alert change(s) in '%s': %s", n, store__path(s),
+                 sqlite3_errmsg(store__db(s)));
     if (!sqlite3_get_autocommit(store__db(s)))
         store__exec(store__stmt(s, STORE_Q_ROLLBACK));
     return -1;
@@ -97,18 +96,16 @@ static void s_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
 
 static double s_col_time(sqlite3_stmt *st, int i)
 {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN
-                                                     : sqlite3_column_double(st, i);
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
 static int64_t s_col_step(sqlite3_stmt *st, int i)
 {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1
-                                                     : sqlite3_column_int64(st, i);
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
-int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id,
-                      char *err, size_t errlen)
+int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id, char *err,
+                      size_t errlen)
 {
     *rows = NULL;
     *nrows = 0;

@@ -21,8 +21,8 @@
 
 #include <sqlite3.h>
 
-__attribute__((format(printf, 3, 4)))
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
+                                                        ...)
 {
     if (!err || errlen == 0)
         return;
@@ -96,8 +96,8 @@ static void s_rollback(sqlite3 *db)
 
 /* ---------------------------------------------------------------- delete */
 
-int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out,
-                     char *err, size_t errlen)
+int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out, char *err,
+                     size_t errlen)
 {
     sqlite3 *db = store_db(s);
     memset(out, 0, sizeof *out);
@@ -164,9 +164,8 @@ long store_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
     if (s_begin(db) != SQLITE_OK)
         goto fail;
     long n = 0;
-    found = s_one(s_prep(db, "SELECT id FROM series WHERE run_id = ?1 ORDER BY id LIMIT 1", "i",
-                         rid),
-                  &sid);
+    found = s_one(
+        s_prep(db, "SELECT id FROM series WHERE run_id = ?1 ORDER BY id LIMIT 1", "i", rid), &sid);
     if (found < 0)
         goto fail;
     if (found) {
@@ -196,8 +195,7 @@ long store_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
             n = sqlite3_changes(db);
         }
         if (n == 0) { /* nothing of the run is left */
-            if (s_run(s_prep(db, "DELETE FROM runs_deleted WHERE id = ?1", "i", rid)) !=
-                SQLITE_OK)
+            if (s_run(s_prep(db, "DELETE FROM runs_deleted WHERE id = ?1", "i", rid)) != SQLITE_OK)
                 goto fail;
             n = 1;
         }
@@ -207,26 +205,24 @@ long store_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
     return n;
 
 fail:
-    s_err(err, errlen, "cannot remove the rows of deleted run %lld from '%s': %s",
-          (long long)rid, store_path(s), sqlite3_errmsg(db));
+    s_err(err, errlen, "cannot remove the rows of deleted run %lld from '%s': %s", (long long)rid,
+          store_path(s), sqlite3_errmsg(db));
     s_rollback(db);
     return -1;
 }
 
 /* ---------------------------------------------------------------- rename */
 
-int store_run_rename(store_t *s, const char *old, const char *new_name, char *err,
-                     size_t errlen)
+int store_run_rename(store_t *s, const char *old, const char *new_name, char *err, size_t errlen)
 {
     sqlite3 *db = store_db(s);
     int64_t id = 0, other = 0;
     if (s_begin(db) != SQLITE_OK)
         goto fail;
     int found = s_one(s_prep(db, "SELECT id FROM runs WHERE name = ?1", "t", old), &id);
-    int taken = found > 0 ? s_one(s_prep(db, "SELECT id FROM runs WHERE name = ?1", "t",
-                                         new_name),
-                                  &other)
-                          : 0;
+    int taken =
+        found > 0 ? s_one(s_prep(db, "SELECT id FROM runs WHERE name = ?1", "t", new_name), &other)
+                  : 0;
     if (found < 0 || taken < 0)
         goto fail;
     if (!found || taken) {
@@ -235,8 +231,7 @@ int store_run_rename(store_t *s, const char *old, const char *new_name, char *er
     }
     /* base follows: a resume of the new name finds the run (store.h) */
     if (s_run(s_prep(db, "UPDATE runs SET name = ?2, base = ?2 WHERE id = ?1", "it", id,
-                     new_name)) !=
-            SQLITE_OK ||
+                     new_name)) != SQLITE_OK ||
         s_run(s_prep(db, "UPDATE alerts SET run = ?2 WHERE run = ?1", "tt", old, new_name)) !=
             SQLITE_OK ||
         s_commit(db) != SQLITE_OK)
@@ -255,7 +250,8 @@ fail:
 int store_oldest_run(store_t *s, char *name, double *last_seen, int *others)
 {
     sqlite3 *db = store_db(s);
-    sqlite3_stmt *st = s_prep(db, "SELECT name, last_seen FROM runs ORDER BY last_seen LIMIT 2", "");
+    sqlite3_stmt *st =
+        s_prep(db, "SELECT name, last_seen FROM runs ORDER BY last_seen LIMIT 2", "");
     if (!st)
         return -EIO;
     int rc = sqlite3_step(st);
@@ -291,6 +287,7 @@ int store_space(store_t *s, store_space_t *out)
 int store_vacuum_step(store_t *s, int64_t pages)
 {
     char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)", (long long)(pages > 0 ? pages : 1));
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)",
+             (long long)(pages > 0 ? pages : 1));
     return sqlite3_exec(store_db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }

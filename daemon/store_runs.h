@@ -23,24 +23,23 @@
 
 /* What store_run_delete() removed. */
 typedef struct {
-    int64_t id;       /* the run's id */
-    int64_t *sids;    /* its series ids (malloc'd, the caller frees; the
-                         series rows go in phase 2) */
+    int64_t id;    /* the run's id */
+    int64_t *sids; /* its series ids (malloc'd, the caller frees; the
+                      series rows go in phase 2) */
     size_t nsids;
-    int64_t alerts;   /* alert episodes deleted */
+    int64_t alerts; /* alert episodes deleted */
 } store_deleted_t;
 
 /* Phase 1 of deleting the run called name (now: Unix s, recorded).
  * Returns 0 with *out filled, -ENOENT when there is no such run, or -EIO
  * with err filled (nothing changed). */
-int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out,
-                     char *err, size_t errlen);
+int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out, char *err,
+                     size_t errlen);
 
 /* Renames run old to new_name, and its alert episodes with it, in one
  * transaction. Returns 0, -ENOENT (no run old), -EEXIST (a run new_name
  * exists), or -EIO with err filled; nothing changed unless 0. */
-int store_run_rename(store_t *s, const char *old, const char *new_name, char *err,
-                     size_t errlen);
+int store_run_rename(store_t *s, const char *old, const char *new_name, char *err, size_t errlen);
 
 /* Phase 2: one transaction removing at most max_rows rows of a deleted
  * run. Returns the rows removed (> 0), 0 when no deletion is pending, or

@@ -24,12 +24,12 @@
 #include "strbuf.h"
 
 #include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 
 #include "ew_utf8.h"
 
@@ -150,8 +150,7 @@ void strbuf_json_str(strbuf_t *b, const char *s)
     while (i < n) {
         /* Copy the longest run that needs no escaping in one append. */
         size_t start = i;
-        while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
-               p[i] != '\\')
+        while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
             i++;
         if (i > start)
             strbuf_append(b, p + start, i - start);
@@ -170,13 +169,27 @@ void strbuf_json_str(strbuf_t *b, const char *s)
             continue;
         }
         switch (c) {
-        case '"': strbuf_puts(b, "\\\""); break;
-        case '\\': strbuf_puts(b, "\\\\"); break;
-        case '\n': strbuf_puts(b, "\\n"); break;
-        case '\r': strbuf_puts(b, "\\r"); break;
-        case '\t': strbuf_puts(b, "\\t"); break;
-        case '\b': strbuf_puts(b, "\\b"); break;
-        case '\f': strbuf_puts(b, "\\f"); break;
+        case '"':
+            strbuf_puts(b, "\\\"");
+            break;
+        case '\\':
+            strbuf_puts(b, "\\\\");
+            break;
+        case '\n':
+            strbuf_puts(b, "\\n");
+            break;
+        case '\r':
+            strbuf_puts(b, "\\r");
+            break;
+        case '\t':
+            strbuf_puts(b, "\\t");
+            break;
+        case '\b':
+            strbuf_puts(b, "\\b");
+            break;
+        case '\f':
+            strbuf_puts(b, "\\f");
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             strbuf_append(b, esc, sizeof esc);
@@ -337,10 +350,23 @@ int strbuf_format_double(char *out, double v)
                          : (la + (long double)above) / 2;
     long double tol = la * 0x1p-60L;
     static const uint64_t pow10u[18] = {
-        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
-        10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
-        100000000000ull, 1000000000000ull, 10000000000000ull,
-        100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        1ull,
+        10ull,
+        100ull,
+        1000ull,
+        10000ull,
+        100000ull,
+        1000000ull,
+        10000000ull,
+        100000000ull,
+        1000000000ull,
+        10000000000ull,
+        100000000000ull,
+        1000000000000ull,
+        10000000000000ull,
+        100000000000000ull,
+        1000000000000000ull,
+        10000000000000000ull,
         100000000000000000ull,
     };
     for (int prec = 15; prec <= 17; prec++) {

@@ -8,20 +8,19 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;  /* owned; NUL-terminated */
+    char *data; /* owned; NUL-terminated */
     size_t len;
     size_t cap;
 } strbuf_t;
 
 void strbuf_init(strbuf_t *b);
 void strbuf_free(strbuf_t *b);
-void strbuf_reset(strbuf_t *b);               /* len = 0, keeps memory */
-char *strbuf_steal(strbuf_t *b);              /* caller frees; b reset */
+void strbuf_reset(strbuf_t *b);  /* len = 0, keeps memory */
+char *strbuf_steal(strbuf_t *b); /* caller frees; b reset */
 void strbuf_append(strbuf_t *b, const void *p, size_t n);
 void strbuf_puts(strbuf_t *b, const char *s);
 void strbuf_putc(strbuf_t *b, char c);
-__attribute__((format(printf, 2, 3)))
-void strbuf_printf(strbuf_t *b, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void strbuf_printf(strbuf_t *b, const char *fmt, ...);
 /* A JSON string literal, quotes included, with all required escapes. */
 void strbuf_json_str(strbuf_t *b, const char *s);
 /* A JSON number in shortest round-trip form (the fewest of 15, 16 or 17

@@ -75,8 +75,8 @@ static char *s_read_pem(const char *cfg, const char *key, const char *file, char
     s_resolve(cfg, file, path, sizeof path);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "--web-config %s: tls_server_config.%s: cannot read '%s': %s",
-                 cfg, key, path, strerror(errno));
+        snprintf(err, errlen, "--web-config %s: tls_server_config.%s: cannot read '%s': %s", cfg,
+                 key, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(S_PEM_MAX + 1);
@@ -86,16 +86,16 @@ static char *s_read_pem(const char *cfg, const char *key, const char *file, char
     fclose(f);
     buf[n < S_PEM_MAX ? n : S_PEM_MAX] = '\0';
     if (n > S_PEM_MAX || !strstr(buf, "-----BEGIN ")) {
-        snprintf(err, errlen, "--web-config %s: tls_server_config.%s: '%s' is not a PEM file",
-                 cfg, key, path);
+        snprintf(err, errlen, "--web-config %s: tls_server_config.%s: '%s' is not a PEM file", cfg,
+                 key, path);
         free(buf);
         return NULL;
     }
     return buf;
 }
 
-static int s_tls(webconfig_t *w, const char *cfg, yaml_document_t *doc, yaml_node_t *map,
-                 char *err, size_t errlen)
+static int s_tls(webconfig_t *w, const char *cfg, yaml_document_t *doc, yaml_node_t *map, char *err,
+                 size_t errlen)
 {
     if (map->type != YAML_MAPPING_NODE) {
         snprintf(err, errlen, "--web-config %s: tls_server_config must be a mapping", cfg);
@@ -118,14 +118,16 @@ static int s_tls(webconfig_t *w, const char *cfg, yaml_document_t *doc, yaml_nod
             return -1;
         }
         if (!v || !*v) {
-            snprintf(err, errlen, "--web-config %s: tls_server_config.%s must be a file name",
-                     cfg, k);
+            snprintf(err, errlen, "--web-config %s: tls_server_config.%s must be a file name", cfg,
+                     k);
             return -1;
         }
     }
     if (!cert || !key) {
-        snprintf(err, errlen, "--web-config %s: tls_server_config needs both cert_file and "
-                 "key_file", cfg);
+        snprintf(err, errlen,
+                 "--web-config %s: tls_server_config needs both cert_file and "
+                 "key_file",
+                 cfg);
         return -1;
     }
     w->cert_pem = s_read_pem(cfg, "cert_file", cert, err, errlen);
@@ -137,14 +139,15 @@ static int s_users(webconfig_t *w, const char *cfg, yaml_document_t *doc, yaml_n
                    char *err, size_t errlen)
 {
     if (map->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "--web-config %s: basic_auth_users must be a mapping of "
-                 "user: bcrypt hash", cfg);
+        snprintf(err, errlen,
+                 "--web-config %s: basic_auth_users must be a mapping of "
+                 "user: bcrypt hash",
+                 cfg);
         return -1;
     }
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     if (n > S_USERS_MAX) {
-        snprintf(err, errlen, "--web-config %s: more than %d basic_auth_users", cfg,
-                 S_USERS_MAX);
+        snprintf(err, errlen, "--web-config %s: more than %d basic_auth_users", cfg, S_USERS_MAX);
         return -1;
     }
     w->users = calloc(n ? n : 1, sizeof *w->users);
@@ -155,15 +158,20 @@ static int s_users(webconfig_t *w, const char *cfg, yaml_document_t *doc, yaml_n
         const char *k = s_scalar(doc, yaml_document_get_node(doc, p->key));
         const char *v = s_scalar(doc, yaml_document_get_node(doc, p->value));
         if (!k || !*k || strlen(k) > S_NAME_MAX || strchr(k, ':')) {
-            snprintf(err, errlen, "--web-config %s: basic_auth_users: '%s' is not a user "
-                     "name (1..128 bytes, no ':')", cfg, k ? k : "?");
+            snprintf(err, errlen,
+                     "--web-config %s: basic_auth_users: '%s' is not a user "
+                     "name (1..128 bytes, no ':')",
+                     cfg, k ? k : "?");
             return -1;
         }
-        int bcrypt = v && (!strncmp(v, "$2a$", 4) || !strncmp(v, "$2b$", 4) ||
-                           !strncmp(v, "$2y$", 4)) && strlen(v) == 60;
+        int bcrypt = v &&
+                     (!strncmp(v, "$2a$", 4) || !strncmp(v, "$2b$", 4) || !strncmp(v, "$2y$", 4)) &&
+                     strlen(v) == 60;
         if (!bcrypt) {
-            snprintf(err, errlen, "--web-config %s: basic_auth_users.%s: not a bcrypt hash "
-                     "($2y$..., 60 characters, from htpasswd -nB or python3-bcrypt)", cfg, k);
+            snprintf(err, errlen,
+                     "--web-config %s: basic_auth_users.%s: not a bcrypt hash "
+                     "($2y$..., 60 characters, from htpasswd -nB or python3-bcrypt)",
+                     cfg, k);
             return -1;
         }
         snprintf(w->users[w->nusers].name, sizeof w->users[0].name, "%s", k);
@@ -189,8 +197,8 @@ int webconfig_load(const char *path, webconfig_t **out, char *err, size_t errlen
     int loaded = yaml_parser_load(&parser, &doc);
     fclose(f);
     if (!loaded) {
-        snprintf(err, errlen, "--web-config %s line %zu: %s", path,
-                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "bad YAML");
+        snprintf(err, errlen, "--web-config %s line %zu: %s", path, parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "bad YAML");
         yaml_parser_delete(&parser);
         return -1;
     }
@@ -202,8 +210,10 @@ int webconfig_load(const char *path, webconfig_t **out, char *err, size_t errlen
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "--web-config %s: expected a mapping with tls_server_config "
-                 "and/or basic_auth_users", path);
+        snprintf(err, errlen,
+                 "--web-config %s: expected a mapping with tls_server_config "
+                 "and/or basic_auth_users",
+                 path);
         rc = -1;
     }
     for (yaml_node_pair_t *p = rc ? NULL : root->data.mapping.pairs.start;
@@ -215,8 +225,10 @@ int webconfig_load(const char *path, webconfig_t **out, char *err, size_t errlen
         else if (k && !strcmp(k, "basic_auth_users"))
             rc = s_users(w, path, &doc, v, err, errlen);
         else {
-            snprintf(err, errlen, "--web-config %s: '%s' is not supported by erwatchd (it "
-                     "reads tls_server_config and basic_auth_users)", path, k ? k : "?");
+            snprintf(err, errlen,
+                     "--web-config %s: '%s' is not supported by erwatchd (it "
+                     "reads tls_server_config and basic_auth_users)",
+                     path, k ? k : "?");
             rc = -1;
         }
     }

@@ -96,8 +96,8 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
                                      &out);
     if (rc != 0) {
         /* Only NULL pointers give an error; a decoded batch has none. */
-        log_error("run=\"%s\" step=%llu: metrics failed (%d)", h->run,
-                  (unsigned long long)h->step, rc);
+        log_error("run=\"%s\" step=%llu: metrics failed (%d)", h->run, (unsigned long long)h->step,
+                  rc);
         out.mask = 0;
         out.spectrum_len = 0;
     }
@@ -105,9 +105,8 @@ void worker_compute(batch_t *b, unsigned default_set, metrics_ws_t *ws, result_t
         if (!(out.mask & METRICS_BIT(id)))
             continue;
         if (isnan(out.value[id]))
-            log_debug("run=\"%s\" step=%llu: %s undefined: %s", h->run,
-                      (unsigned long long)h->step, metrics_name((metrics_id_t)id),
-                      out.why[id] ? out.why[id] : "?");
+            log_debug("run=\"%s\" step=%llu: %s undefined: %s", h->run, (unsigned long long)h->step,
+                      metrics_name((metrics_id_t)id), out.why[id] ? out.why[id] : "?");
         s_add(r, metrics_name((metrics_id_t)id), out.value[id]);
     }
     size_t k = out.spectrum_len > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX : out.spectrum_len;

@@ -35,14 +35,14 @@ struct writer {
     result_t **heap;
     size_t nheap, capheap;
     uint64_t next_seq;
-    atomic_int stopping;  /* writer_shutdown_begins() was called */
-    double grace_s;       /* S_SHUTDOWN_GRACE_S; tests shorten it */
-    double give_up_at;    /* monotonic; 0 until a failure during shutdown */
-    int discarding;       /* the grace is over: count, do not store */
-    writer_hook_fn hook;  /* after each commit (alerting), on this thread */
+    atomic_int stopping; /* writer_shutdown_begins() was called */
+    double grace_s;      /* S_SHUTDOWN_GRACE_S; tests shorten it */
+    double give_up_at;   /* monotonic; 0 until a failure during shutdown */
+    int discarding;      /* the grace is over: count, do not store */
+    writer_hook_fn hook; /* after each commit (alerting), on this thread */
     void *hook_ctx;
-    writer_tick_fn tick;  /* between groups and when idle (run life cycle) */
-    double last_result;   /* monotonic: when the last group was stored */
+    writer_tick_fn tick; /* between groups and when idle (run life cycle) */
+    double last_result;  /* monotonic: when the last group was stored */
     void *tick_ctx;
 };
 
@@ -132,11 +132,13 @@ static size_t s_count_launches(writer_t *w, result_t **group, size_t n)
             if (r->resume_missing == 1)
                 log_warn("launch %s asked to resume run \"%s\", which does not exist: its "
                          "batches are not stored (rejected.resume_unknown); start it without "
-                         "resume to make a new run", r->launch, r->run);
+                         "resume to make a new run",
+                         r->launch, r->run);
         } else if (r->rewind_from >= 0) {
             log_info("launch %s resumes run \"%s\" at step %lld: its points at steps >= %lld "
-                     "from earlier launches are removed", r->launch, r->stored_run,
-                     (long long)r->rewind_from, (long long)r->rewind_from);
+                     "from earlier launches are removed",
+                     r->launch, r->stored_run, (long long)r->rewind_from,
+                     (long long)r->rewind_from);
         }
     }
     if (refused)
@@ -171,8 +173,8 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         stats_store_failed(w->stats, err, ew_now());
         failures++;
         if (failures == 1 || failures % 20 == 0)
-            log_error("writer: cannot store %zu result(s), retrying (attempt %d): %s", n,
-                      failures, err);
+            log_error("writer: cannot store %zu result(s), retrying (attempt %d): %s", n, failures,
+                      err);
         if (atomic_load(&w->stopping)) {
             double now = ew_monotonic();
             if (w->give_up_at == 0)
@@ -244,8 +246,8 @@ writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t 
     return writer_start_hooked(store, results, commit_ms, stats, NULL, NULL);
 }
 
-writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
-                              stats_t *stats, writer_hook_fn hook, void *hook_ctx)
+writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms, stats_t *stats,
+                              writer_hook_fn hook, void *hook_ctx)
 {
     return writer_start_ticked(store, results, commit_ms, stats, hook, hook_ctx, NULL, NULL);
 }

@@ -28,8 +28,7 @@ typedef struct writer writer_t;
  * (the same thread may use it, e.g. for a transaction of its own). Once the
  * queue is drained at shutdown it is called one last time with n = 0,
  * before the store closes. (alerts_hook_run() is the one the daemon uses.) */
-typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *results,
-                               size_t n);
+typedef void (*writer_hook_fn)(void *ctx, store_t *store, result_t *const *results, size_t n);
 
 /* Called on the writer thread between groups and, when idle, every
  * EW_WRITER_TICK_MS (lifecycle_tick() is the one the daemon uses): work
@@ -46,8 +45,8 @@ typedef int (*writer_tick_fn)(void *ctx, store_t *store, int load);
 /* Takes ownership of store. Starts the thread. NULL on failure. */
 writer_t *writer_start(store_t *store, queue_t *results, int commit_ms, stats_t *stats);
 /* The same with a hook (NULL: none) set before the thread starts. */
-writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms,
-                              stats_t *stats, writer_hook_fn hook, void *hook_ctx);
+writer_t *writer_start_hooked(store_t *store, queue_t *results, int commit_ms, stats_t *stats,
+                              writer_hook_fn hook, void *hook_ctx);
 /* The same with a tick (NULL: none) too. */
 writer_t *writer_start_ticked(store_t *store, queue_t *results, int commit_ms, stats_t *stats,
                               writer_hook_fn hook, void *hook_ctx, writer_tick_fn tick,

@@ -6,7 +6,7 @@
 #   deps.sh bench    the same (the PyTorch reference benchmark needs nothing more)
 set -eu
 
-pkgs="build-essential pkg-config clang libclang-rt-14-dev
+pkgs="build-essential pkg-config clang clang-format libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
 libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
 libyaml-dev libcrypt-dev openssl python3-bcrypt libjansson-dev

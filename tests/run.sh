@@ -5,6 +5,7 @@
 # suite that exits non-zero without reporting a failure (a crash, a
 # timeout) counts as one failed test, so nothing can fail silently.
 #
+#   lint         scripts/check_format.sh       (every C file as .clang-format says)
 #   unit         build/tests/test_*            (C, tests/unit/)
 #   fuzz replay  build/tests/fuzz_*_replay     (each fuzz target's corpus)
 #   integration  tests/integration/test_*.py   (real daemon, /usr/bin/python3)
@@ -56,6 +57,7 @@ run_suite() { # name, command...
     fi
 }
 
+run_suite "lint/format" sh scripts/check_format.sh
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "unit/$(basename "$t")" "$t"

@@ -119,21 +119,19 @@ static int s_request(cli_api_t *a, const char *path, const char *const *params, 
     return 0;
 }
 
-int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
-                erwatch__body_t *body)
+int cli_api_get(cli_api_t *a, const char *path, const char *const *params, erwatch__body_t *body)
 {
     return s_request(a, path, params, 0, body);
 }
 
-int cli_api_post(cli_api_t *a, const char *path, const char *const *params,
-                 erwatch__body_t *body)
+int cli_api_post(cli_api_t *a, const char *path, const char *const *params, erwatch__body_t *body)
 {
     return s_request(a, path, params, 1, body);
 }
 
 json_t *cli_api_get_json(cli_api_t *a, const char *path, const char *const *params, int *rc)
 {
-    erwatch__body_t body = { 0 };
+    erwatch__body_t body = {0};
     *rc = cli_api_get(a, path, params, &body);
     if (*rc != 0) {
         erwatch__body_free(&body);

@@ -20,9 +20,9 @@
 #include "erwatch_body.h"
 
 typedef struct {
-    const char *cmd;   /* for messages, e.g. "erwatch query" */
-    const char *base;  /* the URL as the user gave it, for messages */
-    size_t baselen;    /* without trailing slashes */
+    const char *cmd;  /* for messages, e.g. "erwatch query" */
+    const char *base; /* the URL as the user gave it, for messages */
+    size_t baselen;   /* without trailing slashes */
     CURL *h;
 } cli_api_t;
 
@@ -35,13 +35,11 @@ void cli_api_close(cli_api_t *a);
  * values escaped here). Returns 0 with the body of a 2xx answer, or prints
  * the error (unreachable, HTTP status with the server's message) and
  * returns the exit code. body is caller-owned (erwatch__body_free). */
-int cli_api_get(cli_api_t *a, const char *path, const char *const *params,
-                erwatch__body_t *body);
+int cli_api_get(cli_api_t *a, const char *path, const char *const *params, erwatch__body_t *body);
 
 /* The same as a POST carrying the header X-Erwatch-Request: 1, for the
  * API's writes (erwatch rm, erwatch mv). */
-int cli_api_post(cli_api_t *a, const char *path, const char *const *params,
-                 erwatch__body_t *body);
+int cli_api_post(cli_api_t *a, const char *path, const char *const *params, erwatch__body_t *body);
 
 /* cli_api_get() and a parse of the answer as a JSON object. Returns it, or
  * NULL with *rc set to the exit code (message printed). */

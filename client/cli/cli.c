@@ -66,8 +66,7 @@ int cli_next(cli_args_t *a, const cli_opt_t *opts, const char **value)
             if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
                 k = i;
         if (k < 0) {
-            cli_fail(a->cmd, CLI_USAGE, "unknown option '--%.*s' (see --help)",
-                     (int)len, name);
+            cli_fail(a->cmd, CLI_USAGE, "unknown option '--%.*s' (see --help)", (int)len, name);
             return CLI_BAD;
         }
         if (eq) {
@@ -103,8 +102,7 @@ int cli_next(cli_args_t *a, const cli_opt_t *opts, const char **value)
 
 /* ---------------------------------------------------------------- values */
 
-int cli_parse_double(const char *cmd, const char *what, const char *s,
-                     double *out)
+int cli_parse_double(const char *cmd, const char *what, const char *s, double *out)
 {
     char *end;
     double v = strtod(s, &end); /* overflow gives inf; underflow a tiny value */
@@ -116,8 +114,8 @@ int cli_parse_double(const char *cmd, const char *what, const char *s,
     return 0;
 }
 
-int cli_parse_i64(const char *cmd, const char *what, const char *s,
-                  int64_t min, int64_t max, int64_t *out)
+int cli_parse_i64(const char *cmd, const char *what, const char *s, int64_t min, int64_t max,
+                  int64_t *out)
 {
     char *end;
     errno = 0;
@@ -127,8 +125,8 @@ int cli_parse_i64(const char *cmd, const char *what, const char *s,
         return -1;
     }
     if (v < min || v > max) {
-        cli_fail(cmd, CLI_USAGE, "%s: %lld is out of range [%lld, %lld]", what,
-                 v, (long long)min, (long long)max);
+        cli_fail(cmd, CLI_USAGE, "%s: %lld is out of range [%lld, %lld]", what, v, (long long)min,
+                 (long long)max);
         return -1;
     }
     *out = v;

@@ -24,8 +24,7 @@ int cmd_mv(int argc, char **argv);
 int cmd_keygen(int argc, char **argv); /* cmd_keygen.c */
 
 /* Prints "<cmd>: <message>\n" on stderr and returns code. */
-int cli_fail(const char *cmd, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- options */
 
@@ -33,12 +32,12 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
  * a value accept "--name VALUE" and "--name=VALUE". */
 typedef struct {
     const char *name;
-    char short_name;  /* 0: none */
+    char short_name; /* 0: none */
     int takes_value;
 } cli_opt_t;
 
 typedef struct {
-    const char *cmd;  /* for messages, e.g. "erwatch compute" */
+    const char *cmd; /* for messages, e.g. "erwatch compute" */
     int argc;
     char **argv;
     int i;            /* next argv index */
@@ -58,10 +57,9 @@ int cli_next(cli_args_t *a, const cli_opt_t *opts, const char **value);
 /* ---------------------------------------------------------------- values */
 
 /* Each returns 0, or prints "<cmd>: <what> ..." and returns -1. */
-int cli_parse_double(const char *cmd, const char *what, const char *s,
-                     double *out);
-int cli_parse_i64(const char *cmd, const char *what, const char *s,
-                  int64_t min, int64_t max, int64_t *out);
+int cli_parse_double(const char *cmd, const char *what, const char *s, double *out);
+int cli_parse_i64(const char *cmd, const char *what, const char *s, int64_t min, int64_t max,
+                  int64_t *out);
 /* "N,d" with both >= 1. */
 int cli_parse_shape(const char *cmd, const char *s, size_t *n, size_t *d);
 

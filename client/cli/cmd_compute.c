@@ -46,70 +46,68 @@ typedef enum { EW_METRICS(S_ID) M_W2_LOSS, M_SINKHORN } s_metric_id_t;
 #define M_COUNT (M_SINKHORN + 1)
 #define S_NAME(id, name, views) [M_##id] = #name,
 static const char *const S_NAMES[M_COUNT] = {
-    EW_METRICS(S_NAME)[M_W2_LOSS] = "w2_loss", [M_SINKHORN] = "sinkhorn",
+    EW_METRICS(S_NAME)[M_W2_LOSS] = "w2_loss",
+    [M_SINKHORN] = "sinkhorn",
 };
 #undef S_NAME
 #define S_VIEWS(id, name, views) [M_##id] = views,
-static const int S_INPUTS[M_COUNT] = { EW_METRICS(S_VIEWS)[M_W2_LOSS] = 1, [M_SINKHORN] = 1 };
+static const int S_INPUTS[M_COUNT] = {EW_METRICS(S_VIEWS)[M_W2_LOSS] = 1, [M_SINKHORN] = 1};
 #undef S_VIEWS
 
 typedef struct {
     s_metric_id_t id;
-    unsigned params;   /* P_* that apply */
-    double eps;        /* default --eps where P_EPS applies */
+    unsigned params; /* P_* that apply */
+    double eps;      /* default --eps where P_EPS applies */
     const char *about;
 } s_metric_t;
 
 static const s_metric_t S_METRICS[] = {
-    { M_ER_ENTROPY, P_KAPPA | P_SUPPORT | P_REDUCTION, 0,
-      "ER entropy of X (--support, --kappa, --reduction)" },
-    { M_ER_RECONSTRUCTION, P_KAPPA | P_SUPPORT, 0,
-      "ER reconstruction between views X and Y (--support, --kappa)" },
-    { M_ALIGN, P_ALPHA, 0, "alignment of X and Y (--alpha)" },
-    { M_UNIFORM, P_T, 0, "uniformity of X (--t)" },
-    { M_W2, P_EPS, 1e-8, "W2 uniformity of X (--eps, default 1e-8)" },
-    { M_W2_LOSS, P_EPS, 0,
-      "W2 training loss of X = [view1; view2] (--eps = ridge, default 0)" },
-    { M_RANKME, P_EPS, 1e-7, "RankMe of X (--eps, default 1e-7)" },
-    { M_STD_L2, 0, 0, "mean column std of row-normalised X" },
-    { M_SINKHORN, P_EPS | P_ITERS | P_OUT, 0.05,
-      "SwAV Sinkhorn on scores X (B x K); prints sum of Q^2 (--eps, default "
-      "0.05, --iters, --out)" },
+    {M_ER_ENTROPY, P_KAPPA | P_SUPPORT | P_REDUCTION, 0,
+     "ER entropy of X (--support, --kappa, --reduction)"},
+    {M_ER_RECONSTRUCTION, P_KAPPA | P_SUPPORT, 0,
+     "ER reconstruction between views X and Y (--support, --kappa)"},
+    {M_ALIGN, P_ALPHA, 0, "alignment of X and Y (--alpha)"},
+    {M_UNIFORM, P_T, 0, "uniformity of X (--t)"},
+    {M_W2, P_EPS, 1e-8, "W2 uniformity of X (--eps, default 1e-8)"},
+    {M_W2_LOSS, P_EPS, 0, "W2 training loss of X = [view1; view2] (--eps = ridge, default 0)"},
+    {M_RANKME, P_EPS, 1e-7, "RankMe of X (--eps, default 1e-7)"},
+    {M_STD_L2, 0, 0, "mean column std of row-normalised X"},
+    {M_SINKHORN, P_EPS | P_ITERS | P_OUT, 0.05,
+     "SwAV Sinkhorn on scores X (B x K); prints sum of Q^2 (--eps, default "
+     "0.05, --iters, --out)"},
 };
 #define S_NMETRICS (sizeof S_METRICS / sizeof S_METRICS[0])
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: erwatch compute METRIC X [Y] [options]\n"
-        "\n"
-        "Computes one metric with the reference formulas\n"
-        "(tests/vectors/README.md), on the input exactly as given: nothing is\n"
-        "normalised. Prints the value (%%.17g); an undefined value prints 'nan'\n"
-        "and the reason on stderr.\n"
-        "\n"
-        "X, Y: .npy files (2-D, '<f4' or '<f8', C order), or raw little-endian\n"
-        "float32 when --shape N,d is given.\n"
-        "\n"
-        "metrics:\n");
+    fprintf(f, "usage: erwatch compute METRIC X [Y] [options]\n"
+               "\n"
+               "Computes one metric with the reference formulas\n"
+               "(tests/vectors/README.md), on the input exactly as given: nothing is\n"
+               "normalised. Prints the value (%%.17g); an undefined value prints 'nan'\n"
+               "and the reason on stderr.\n"
+               "\n"
+               "X, Y: .npy files (2-D, '<f4' or '<f8', C order), or raw little-endian\n"
+               "float32 when --shape N,d is given.\n"
+               "\n"
+               "metrics:\n");
     for (size_t i = 0; i < S_NMETRICS; i++)
         fprintf(f, "  %-18s %s\n", S_NAMES[S_METRICS[i].id], S_METRICS[i].about);
-    fprintf(f,
-        "\n"
-        "options:\n"
-        "  --shape N,d        inputs are raw float32 of N rows, d columns\n"
-        "  --kappa K          vMF concentration, > 0 (default 10)\n"
-        "  --support S        sphere | discrete (default sphere)\n"
-        "  --reduction R      expectation | average (default expectation)\n"
-        "  --t T              uniformity temperature (default 2)\n"
-        "  --alpha A          alignment exponent, > 0 (default 2)\n"
-        "  --eps E            metric-specific epsilon, >= 0 (see above)\n"
-        "  --iters I          Sinkhorn iterations (default 3)\n"
-        "  --out FILE         sinkhorn: write Q (B x K) as raw little-endian float64\n"
-        "  --precision P      double (default): the reference formulas in double;\n"
-        "                     float: the float32 kernels erwatchd's workers run, on\n"
-        "                     the input rounded to float32\n"
-        "  -h, --help         this help\n");
+    fprintf(f, "\n"
+               "options:\n"
+               "  --shape N,d        inputs are raw float32 of N rows, d columns\n"
+               "  --kappa K          vMF concentration, > 0 (default 10)\n"
+               "  --support S        sphere | discrete (default sphere)\n"
+               "  --reduction R      expectation | average (default expectation)\n"
+               "  --t T              uniformity temperature (default 2)\n"
+               "  --alpha A          alignment exponent, > 0 (default 2)\n"
+               "  --eps E            metric-specific epsilon, >= 0 (see above)\n"
+               "  --iters I          Sinkhorn iterations (default 3)\n"
+               "  --out FILE         sinkhorn: write Q (B x K) as raw little-endian float64\n"
+               "  --precision P      double (default): the reference formulas in double;\n"
+               "                     float: the float32 kernels erwatchd's workers run, on\n"
+               "                     the input rounded to float32\n"
+               "  -h, --help         this help\n");
 }
 
 typedef struct {
@@ -118,12 +116,11 @@ typedef struct {
     ew_support_t support;
     ew_reduction_t reduction;
     const char *out;
-    unsigned given;  /* P_* set on the command line */
+    unsigned given; /* P_* set on the command line */
     s_precision_t precision;
 } s_params_t;
 
-static int s_load(const char *path, int have_shape, size_t n, size_t d,
-                  npy_array_t *a)
+static int s_load(const char *path, int have_shape, size_t n, size_t d, npy_array_t *a)
 {
     char err[256];
     int rc = have_shape ? npy_load_raw_f32(path, n, d, a, err, sizeof err)
@@ -158,17 +155,15 @@ static int s_print_value(const s_metric_t *m, double v, const char *why)
 {
     if (isnan(v)) {
         printf("nan\n");
-        fprintf(stderr, "%s: %s is undefined for this input: %s\n", S_CMD,
-                S_NAMES[m->id], why ? why : "the result is not a number");
+        fprintf(stderr, "%s: %s is undefined for this input: %s\n", S_CMD, S_NAMES[m->id],
+                why ? why : "the result is not a number");
     } else {
         printf("%.17g\n", v);
     }
-    return fflush(stdout) == 0 ? CLI_OK
-                               : cli_fail(S_CMD, CLI_RUNTIME, "cannot write output");
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail(S_CMD, CLI_RUNTIME, "cannot write output");
 }
 
-static int s_sinkhorn(const s_metric_t *m, const double *x, size_t n, size_t d,
-                      const s_params_t *p)
+static int s_sinkhorn(const s_metric_t *m, const double *x, size_t n, size_t d, const s_params_t *p)
 {
     double *q = malloc(n * d * sizeof *q);
     if (!q)
@@ -177,8 +172,7 @@ static int s_sinkhorn(const s_metric_t *m, const double *x, size_t n, size_t d,
     int rc = metrics_sinkhorn(x, n, d, p->eps, p->iters, q, &why);
     if (rc != 0) {
         free(q);
-        return cli_fail(S_CMD, CLI_RUNTIME, "sinkhorn: %s",
-                        why ? why : strerror(-rc));
+        return cli_fail(S_CMD, CLI_RUNTIME, "sinkhorn: %s", why ? why : strerror(-rc));
     }
     double sum = 0;
     for (size_t i = 0; i < n * d; i++)
@@ -187,16 +181,15 @@ static int s_sinkhorn(const s_metric_t *m, const double *x, size_t n, size_t d,
         rc = s_write_f64le(p->out, q, n * d);
         if (rc != 0) {
             free(q);
-            return cli_fail(S_CMD, CLI_RUNTIME, "cannot write %s: %s", p->out,
-                            strerror(-rc));
+            return cli_fail(S_CMD, CLI_RUNTIME, "cannot write %s: %s", p->out, strerror(-rc));
         }
     }
     free(q);
     return s_print_value(m, sum, why);
 }
 
-static int s_run(const s_metric_t *m, const double *x, const double *y,
-                 size_t n, size_t d, const s_params_t *p)
+static int s_run(const s_metric_t *m, const double *x, const double *y, size_t n, size_t d,
+                 const s_params_t *p)
 {
     const char *why = NULL;
     double v = NAN;
@@ -306,23 +299,36 @@ static float *s_to_float(const npy_array_t *a)
     return f;
 }
 
-static const char *const S_PNAMES[] = { "kappa", "support", "reduction", "t",
-                                        "alpha", "eps", "iters", "out" };
+static const char *const S_PNAMES[] = {"kappa", "support", "reduction", "t",
+                                       "alpha", "eps",     "iters",     "out"};
 
 int cmd_compute(int argc, char **argv)
 {
     static const cli_opt_t opts[] = {
-        { "help", 'h', 0 },   { "shape", 0, 1 }, { "kappa", 0, 1 },
-        { "support", 0, 1 },  { "reduction", 0, 1 }, { "t", 0, 1 },
-        { "alpha", 0, 1 },    { "eps", 0, 1 },   { "iters", 0, 1 },
-        { "out", 0, 1 },      { "precision", 0, 1 }, { NULL, 0, 0 },
+        {"help", 'h', 0},    {"shape", 0, 1}, {"kappa", 0, 1},     {"support", 0, 1},
+        {"reduction", 0, 1}, {"t", 0, 1},     {"alpha", 0, 1},     {"eps", 0, 1},
+        {"iters", 0, 1},     {"out", 0, 1},   {"precision", 0, 1}, {NULL, 0, 0},
     };
-    enum { O_HELP, O_SHAPE, O_KAPPA, O_SUPPORT, O_REDUCTION, O_T, O_ALPHA,
-           O_EPS, O_ITERS, O_OUT, O_PRECISION };
+    enum {
+        O_HELP,
+        O_SHAPE,
+        O_KAPPA,
+        O_SUPPORT,
+        O_REDUCTION,
+        O_T,
+        O_ALPHA,
+        O_EPS,
+        O_ITERS,
+        O_OUT,
+        O_PRECISION
+    };
 
-    s_params_t p = { .kappa = 10, .t = 2, .alpha = 2, .iters = 3,
-                     .support = EW_SUPPORT_SPHERE,
-                     .reduction = EW_REDUCE_EXPECTATION };
+    s_params_t p = {.kappa = 10,
+                    .t = 2,
+                    .alpha = 2,
+                    .iters = 3,
+                    .support = EW_SUPPORT_SPHERE,
+                    .reduction = EW_REDUCE_EXPECTATION};
     const char *pos[4];
     int npos = 0, have_shape = 0;
     size_t sn = 0, sd = 0;
@@ -337,8 +343,10 @@ int cmd_compute(int argc, char **argv)
             return CLI_USAGE;
         if (k == CLI_ARG) {
             if (npos == 3)
-                return cli_fail(S_CMD, CLI_USAGE, "too many arguments ('%s'); "
-                                "usage: erwatch compute METRIC X [Y]", v);
+                return cli_fail(S_CMD, CLI_USAGE,
+                                "too many arguments ('%s'); "
+                                "usage: erwatch compute METRIC X [Y]",
+                                v);
             pos[npos++] = v;
             continue;
         }
@@ -365,8 +373,10 @@ int cmd_compute(int argc, char **argv)
             else if (strcmp(v, "discrete") == 0)
                 p.support = EW_SUPPORT_DISCRETE;
             else
-                return cli_fail(S_CMD, CLI_USAGE, "--support must be sphere or "
-                                "discrete, got '%s'", v);
+                return cli_fail(S_CMD, CLI_USAGE,
+                                "--support must be sphere or "
+                                "discrete, got '%s'",
+                                v);
             p.given |= P_SUPPORT;
             break;
         case O_REDUCTION:
@@ -375,8 +385,10 @@ int cmd_compute(int argc, char **argv)
             else if (strcmp(v, "average") == 0)
                 p.reduction = EW_REDUCE_AVERAGE;
             else
-                return cli_fail(S_CMD, CLI_USAGE, "--reduction must be "
-                                "expectation or average, got '%s'", v);
+                return cli_fail(S_CMD, CLI_USAGE,
+                                "--reduction must be "
+                                "expectation or average, got '%s'",
+                                v);
             p.given |= P_REDUCTION;
             break;
         case O_T:
@@ -414,14 +426,17 @@ int cmd_compute(int argc, char **argv)
             else if (strcmp(v, "float") == 0)
                 p.precision = S_FLOAT;
             else
-                return cli_fail(S_CMD, CLI_USAGE, "--precision must be double or "
-                                "float, got '%s'", v);
+                return cli_fail(S_CMD, CLI_USAGE,
+                                "--precision must be double or "
+                                "float, got '%s'",
+                                v);
             break;
         }
     }
 
     if (npos == 0)
-        return cli_fail(S_CMD, CLI_USAGE, "missing METRIC; usage: erwatch "
+        return cli_fail(S_CMD, CLI_USAGE,
+                        "missing METRIC; usage: erwatch "
                         "compute METRIC X [Y] (see --help)");
     const s_metric_t *m = NULL;
     for (size_t i = 0; i < S_NMETRICS; i++)
@@ -438,25 +453,27 @@ int cmd_compute(int argc, char **argv)
         return cli_fail(S_CMD, CLI_USAGE, "%s needs %s", S_NAMES[m->id],
                         S_INPUTS[m->id] == 2 ? "two inputs, X and Y" : "an input X");
     if (npos - 1 > S_INPUTS[m->id])
-        return cli_fail(S_CMD, CLI_USAGE, "%s takes one input, got a second ('%s')",
-                        S_NAMES[m->id], pos[2]);
+        return cli_fail(S_CMD, CLI_USAGE, "%s takes one input, got a second ('%s')", S_NAMES[m->id],
+                        pos[2]);
     for (unsigned b = 0; b < 8; b++)
         if ((p.given & (1u << b)) && !(m->params & (1u << b)))
-            return cli_fail(S_CMD, CLI_USAGE, "--%s does not apply to %s",
-                            S_PNAMES[b], S_NAMES[m->id]);
+            return cli_fail(S_CMD, CLI_USAGE, "--%s does not apply to %s", S_PNAMES[b],
+                            S_NAMES[m->id]);
     if (!(p.given & P_EPS))
         p.eps = m->eps;
     if (m->id == M_SINKHORN && !(p.eps > 0))
         return cli_fail(S_CMD, CLI_USAGE, "--eps must be > 0 for sinkhorn");
 
-    npy_array_t xa = { 0 }, ya = { 0 };
+    npy_array_t xa = {0}, ya = {0};
     double *x = NULL, *y = NULL;
     int rc = s_load(pos[1], have_shape, sn, sd, &xa);
     if (rc == 0 && S_INPUTS[m->id] == 2)
         rc = s_load(pos[2], have_shape, sn, sd, &ya);
     if (rc == 0 && S_INPUTS[m->id] == 2 && (xa.n != ya.n || xa.d != ya.d))
-        rc = cli_fail(S_CMD, CLI_RUNTIME, "X is %zu x %zu but Y is %zu x %zu; "
-                      "the views must have the same shape", xa.n, xa.d, ya.n, ya.d);
+        rc = cli_fail(S_CMD, CLI_RUNTIME,
+                      "X is %zu x %zu but Y is %zu x %zu; "
+                      "the views must have the same shape",
+                      xa.n, xa.d, ya.n, ya.d);
     if (rc == 0 && p.precision == S_FLOAT) {
         float *xf = s_to_float(&xa), *yf = S_INPUTS[m->id] == 2 ? s_to_float(&ya) : NULL;
         if (!xf || (S_INPUTS[m->id] == 2 && !yf))

@@ -9,8 +9,8 @@
  * merge of their step arrays; a metric without a point at a step, or an
  * undefined one (null), is an empty cell (null in JSON).
  */
-#include "cli.h"
 #include "api.h"
+#include "cli.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -25,35 +25,34 @@ static const char *const S_CMD = "erwatch export";
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: erwatch export RUN [--tag T] [--format csv|json] [--http URL]\n"
-        "                      [--after S] [--before S]\n"
-        "\n"
-        "Prints one run's series as one wide table: a row per step, a column\n"
-        "per metric and scalar, ready for pandas:\n"
-        "\n"
-        "  erwatch export RUN > run.csv;   pd.read_csv('run.csv')\n"
-        "  erwatch export RUN --format json > run.json;   pd.read_json('run.json')\n"
-        "\n"
-        "Columns: step, time (the batch's wall clock, Unix seconds), then one per\n"
-        "series, named after the metric, or TAG/METRIC when the run has several\n"
-        "tags and --tag does not pick one. A missing or undefined value is an\n"
-        "empty cell (null in JSON). JSON: an array of one object per row.\n"
-        "\n"
-        "options:\n"
-        "  --tag T             only the series of tag T\n"
-        "  --format F          csv (default) or json\n"
-        "  --http URL          API base URL (default $ERWATCH_HTTP, else\n"
-        "                      http://127.0.0.1:8080)\n"
-        "  --after S, --before S   only steps > S, < S\n"
-        "  -h, --help          this help\n");
+    fprintf(f, "usage: erwatch export RUN [--tag T] [--format csv|json] [--http URL]\n"
+               "                      [--after S] [--before S]\n"
+               "\n"
+               "Prints one run's series as one wide table: a row per step, a column\n"
+               "per metric and scalar, ready for pandas:\n"
+               "\n"
+               "  erwatch export RUN > run.csv;   pd.read_csv('run.csv')\n"
+               "  erwatch export RUN --format json > run.json;   pd.read_json('run.json')\n"
+               "\n"
+               "Columns: step, time (the batch's wall clock, Unix seconds), then one per\n"
+               "series, named after the metric, or TAG/METRIC when the run has several\n"
+               "tags and --tag does not pick one. A missing or undefined value is an\n"
+               "empty cell (null in JSON). JSON: an array of one object per row.\n"
+               "\n"
+               "options:\n"
+               "  --tag T             only the series of tag T\n"
+               "  --format F          csv (default) or json\n"
+               "  --http URL          API base URL (default $ERWATCH_HTTP, else\n"
+               "                      http://127.0.0.1:8080)\n"
+               "  --after S, --before S   only steps > S, < S\n"
+               "  -h, --help          this help\n");
 }
 
 typedef struct {
-    char *name;        /* the column's name */
-    json_t *answer;    /* the /api/series answer, owned */
+    char *name;                  /* the column's name */
+    json_t *answer;              /* the /api/series answer, owned */
     json_t *step, *value, *time; /* its arrays (borrowed) */
-    size_t at;         /* next point to merge */
+    size_t at;                   /* next point to merge */
 } s_col_t;
 
 static int64_t s_step_at(const s_col_t *c)
@@ -69,13 +68,14 @@ static json_t *s_find_run(cli_api_t *api, const char *run, json_t **all, int *rc
         return NULL;
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(*all, "runs"), i, r) {
+    json_array_foreach(json_object_get(*all, "runs"), i, r)
+    {
         const char *name = json_string_value(json_object_get(r, "run"));
         if (name && strcmp(name, run) == 0)
             return r;
     }
-    *rc = cli_fail(S_CMD, CLI_RUNTIME, "no run '%s' at %s (see erwatch query runs)", run,
-                   api->base);
+    *rc =
+        cli_fail(S_CMD, CLI_RUNTIME, "no run '%s' at %s (see erwatch query runs)", run, api->base);
     return NULL;
 }
 
@@ -86,7 +86,8 @@ static int s_fetch(cli_api_t *api, const char *run, const json_t *r, const char 
     const json_t *tags = json_object_get(r, "tags");
     size_t ntags = 0, i;
     json_t *tag;
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *tn = json_string_value(json_object_get(tag, "tag"));
         if (!only_tag || (tn && strcmp(tn, only_tag) == 0))
             ntags++;
@@ -94,7 +95,8 @@ static int s_fetch(cli_api_t *api, const char *run, const json_t *r, const char 
     if (ntags == 0) {
         char list[1024] = "";
         size_t len = 0;
-        json_array_foreach(tags, i, tag) {
+        json_array_foreach(tags, i, tag)
+        {
             int n = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
                              json_string_value(json_object_get(tag, "tag")));
             if (n > 0 && (size_t)n < sizeof list - len)
@@ -108,18 +110,20 @@ static int s_fetch(cli_api_t *api, const char *run, const json_t *r, const char 
     s_col_t *cols = NULL;
     size_t n = 0;
     int rc = 0;
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *tn = json_string_value(json_object_get(tag, "tag"));
         if (!tn || (only_tag && strcmp(tn, only_tag) != 0))
             continue;
         size_t k;
         json_t *m;
-        json_array_foreach(json_object_get(tag, "metrics"), k, m) {
+        json_array_foreach(json_object_get(tag, "metrics"), k, m)
+        {
             const char *mn = json_string_value(m);
             if (!mn || rc != 0)
                 continue;
-            const char *params[16] = { "run", run, "tag", tn, "metric", mn,
-                                       "points", S_POINTS_MAX, "time", "1" };
+            const char *params[16] = {"run", run,      "tag",        tn,     "metric",
+                                      mn,    "points", S_POINTS_MAX, "time", "1"};
             size_t np = 10;
             if (after) {
                 params[np++] = "after";
@@ -135,9 +139,10 @@ static int s_fetch(cli_api_t *api, const char *run, const json_t *r, const char 
                 break;
             if (json_is_true(json_object_get(ans, "bucketed"))) {
                 json_decref(ans);
-                rc = cli_fail(S_CMD, CLI_RUNTIME, "series %s/%s has more than %s points; "
-                              "export it in parts with --after and --before", tn, mn,
-                              S_POINTS_MAX);
+                rc = cli_fail(S_CMD, CLI_RUNTIME,
+                              "series %s/%s has more than %s points; "
+                              "export it in parts with --after and --before",
+                              tn, mn, S_POINTS_MAX);
                 break;
             }
             s_col_t *nc = realloc(cols, (n + 1) * sizeof *cols);
@@ -156,10 +161,11 @@ static int s_fetch(cli_api_t *api, const char *run, const json_t *r, const char 
                 snprintf(name, len, "%s/%s", tn, mn);
             else
                 snprintf(name, len, "%s", mn);
-            cols[n++] = (s_col_t){ .name = name, .answer = ans,
-                                   .step = json_object_get(ans, "step"),
-                                   .value = json_object_get(ans, "value"),
-                                   .time = json_object_get(ans, "time") };
+            cols[n++] = (s_col_t){.name = name,
+                                  .answer = ans,
+                                  .step = json_object_get(ans, "step"),
+                                  .value = json_object_get(ans, "value"),
+                                  .time = json_object_get(ans, "time")};
         }
         if (rc != 0)
             break;
@@ -240,8 +246,8 @@ static void s_write(s_col_t *cols, size_t ncols, int json)
 int cmd_export(int argc, char **argv)
 {
     static const cli_opt_t opts[] = {
-        { "help", 'h', 0 }, { "http", 0, 1 },  { "tag", 0, 1 },    { "format", 0, 1 },
-        { "after", 0, 1 },  { "before", 0, 1 }, { NULL, 0, 0 },
+        {"help", 'h', 0}, {"http", 0, 1},   {"tag", 0, 1}, {"format", 0, 1},
+        {"after", 0, 1},  {"before", 0, 1}, {NULL, 0, 0},
     };
     enum { O_HELP, O_HTTP, O_TAG, O_FORMAT, O_AFTER, O_BEFORE };
     const char *run = NULL, *base = NULL, *tag = NULL, *after = NULL, *before = NULL;
@@ -280,8 +286,8 @@ int cmd_export(int argc, char **argv)
             break;
         case O_AFTER:
         case O_BEFORE:
-            if (cli_parse_i64(S_CMD, k == O_AFTER ? "--after" : "--before", v, INT64_MIN,
-                              INT64_MAX, &iv) != 0)
+            if (cli_parse_i64(S_CMD, k == O_AFTER ? "--after" : "--before", v, INT64_MIN, INT64_MAX,
+                              &iv) != 0)
                 return CLI_USAGE;
             *(k == O_AFTER ? &after : &before) = v;
             break;

@@ -20,15 +20,14 @@ static const char *const S_CMD = "erwatch keygen";
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: erwatch keygen NAME\n"
-        "\n"
-        "Writes a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub\n"
-        "(public). Neither file may exist already.\n"
-        "  erwatchd:  --curve-key NAME.key; give NAME.pub to clients\n"
-        "             (ERWATCH_SERVER_PUB=NAME.pub)\n"
-        "  a client:  ERWATCH_CLIENT_KEY=NAME.key; add the line of NAME.pub to\n"
-        "             the daemon's --curve-clients file\n");
+    fprintf(f, "usage: erwatch keygen NAME\n"
+               "\n"
+               "Writes a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub\n"
+               "(public). Neither file may exist already.\n"
+               "  erwatchd:  --curve-key NAME.key; give NAME.pub to clients\n"
+               "             (ERWATCH_SERVER_PUB=NAME.pub)\n"
+               "  a client:  ERWATCH_CLIENT_KEY=NAME.key; add the line of NAME.pub to\n"
+               "             the daemon's --curve-clients file\n");
 }
 
 /* Writes text to path, created exclusively with mode; removes it on error. */
@@ -73,8 +72,10 @@ int cmd_keygen(int argc, char **argv)
         return cli_fail(S_CMD, CLI_USAGE, "NAME missing (see --help)");
     char pub[ERWATCH_KEY_Z85_LEN + 1], sec[ERWATCH_KEY_Z85_LEN + 1];
     if (zmq_curve_keypair(pub, sec) != 0)
-        return cli_fail(S_CMD, CLI_RUNTIME, "cannot make a key pair: %s (libzmq without "
-                        "CURVE?)", zmq_strerror(zmq_errno()));
+        return cli_fail(S_CMD, CLI_RUNTIME,
+                        "cannot make a key pair: %s (libzmq without "
+                        "CURVE?)",
+                        zmq_strerror(zmq_errno()));
     char keypath[4200], pubpath[4200], text[8800];
     if (strlen(name) > 4000)
         return cli_fail(S_CMD, CLI_USAGE, "NAME is too long");
@@ -82,11 +83,12 @@ int cmd_keygen(int argc, char **argv)
     snprintf(pubpath, sizeof pubpath, "%s.pub", name);
     /* Refuse before writing either file, so a pair is never half-replaced. */
     if (access(keypath, F_OK) == 0 || access(pubpath, F_OK) == 0)
-        return cli_fail(S_CMD, CLI_RUNTIME, "%s or %s exists already; pick another NAME",
-                        keypath, pubpath);
+        return cli_fail(S_CMD, CLI_RUNTIME, "%s or %s exists already; pick another NAME", keypath,
+                        pubpath);
     snprintf(text, sizeof text,
              "# erwatch curve secret key \"%s\": keep it private (mode 0600)\n"
-             "# its public half is %s\n%s\n", name, pubpath, sec);
+             "# its public half is %s\n%s\n",
+             name, pubpath, sec);
     int rc = s_write_new(keypath, 0600, text);
     memset(sec, 0, sizeof sec);
     memset(text, 0, sizeof text);

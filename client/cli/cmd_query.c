@@ -6,8 +6,8 @@
  * verbatim, for `runs` the same rows as the table with times in Unix
  * seconds. Errors from the server ({"error": "..."}) are shown as one line.
  */
-#include "cli.h"
 #include "api.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,29 +18,28 @@ static const char *const S_CMD = "erwatch query";
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: erwatch query [--http URL] runs [--csv]\n"
-        "       erwatch query [--http URL] series --run R --tag T --metric M\n"
-        "                     [--after S] [--before S] [--points P] [--csv]\n"
-        "\n"
-        "Reads erwatchd's HTTP API and prints an aligned table (or CSV).\n"
-        "\n"
-        "  runs      one row per run: its tags, metric count, last step, first\n"
-        "            and last time seen (local time, YYYY-MM-DD HH:MM:SS) and\n"
-        "            the client-reported drop count; --csv gives the times in\n"
-        "            Unix seconds\n"
-        "  series    the points of one series: step, value (and min, max when\n"
-        "            --points buckets them); --csv prints the server's CSV\n"
-        "\n"
-        "options:\n"
-        "  --http URL      API base URL (default $ERWATCH_HTTP, else\n"
-        "                  http://127.0.0.1:8080)\n"
-        "  --run R, --tag T, --metric M   the series to read\n"
-        "  --after S       only steps > S\n"
-        "  --before S      only steps < S\n"
-        "  --points P      at most P points (min/max buckets)\n"
-        "  --csv           print CSV\n"
-        "  -h, --help      this help\n");
+    fprintf(f, "usage: erwatch query [--http URL] runs [--csv]\n"
+               "       erwatch query [--http URL] series --run R --tag T --metric M\n"
+               "                     [--after S] [--before S] [--points P] [--csv]\n"
+               "\n"
+               "Reads erwatchd's HTTP API and prints an aligned table (or CSV).\n"
+               "\n"
+               "  runs      one row per run: its tags, metric count, last step, first\n"
+               "            and last time seen (local time, YYYY-MM-DD HH:MM:SS) and\n"
+               "            the client-reported drop count; --csv gives the times in\n"
+               "            Unix seconds\n"
+               "  series    the points of one series: step, value (and min, max when\n"
+               "            --points buckets them); --csv prints the server's CSV\n"
+               "\n"
+               "options:\n"
+               "  --http URL      API base URL (default $ERWATCH_HTTP, else\n"
+               "                  http://127.0.0.1:8080)\n"
+               "  --run R, --tag T, --metric M   the series to read\n"
+               "  --after S       only steps > S\n"
+               "  --before S      only steps < S\n"
+               "  --points P      at most P points (min/max buckets)\n"
+               "  --csv           print CSV\n"
+               "  -h, --help      this help\n");
 }
 
 /* ---------------------------------------------------------------- table */
@@ -240,25 +239,26 @@ static int s_runs(cli_api_t *api, int csv)
         return cli_fail(S_CMD, CLI_RUNTIME, "%s/api/runs: no \"runs\" array in the answer",
                         api->base);
     }
-    s_table_t t = { 0 };
-    static const char *const cols[] = { "run", "tags", "metrics", "last_step",
-                                        "first_seen", "last_seen", "dropped" };
+    s_table_t t = {0};
+    static const char *const cols[] = {"run",        "tags",      "metrics", "last_step",
+                                       "first_seen", "last_seen", "dropped"};
     s_table_row(&t);
     for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
         s_table_cell(&t, cols[c]);
     size_t i;
     json_t *r;
-    json_array_foreach(runs, i, r) {
+    json_array_foreach(runs, i, r)
+    {
         s_table_row(&t);
         s_table_cell(&t, json_string_value(json_object_get(r, "run")));
         /* tags joined with ',', and how many series they hold */
         char tags[1024] = "";
         size_t tl = 0, nmetrics = 0, k;
         json_t *tag;
-        json_array_foreach(json_object_get(r, "tags"), k, tag) {
+        json_array_foreach(json_object_get(r, "tags"), k, tag)
+        {
             const char *name = json_string_value(json_object_get(tag, "tag"));
-            int n = snprintf(tags + tl, sizeof tags - tl, "%s%s", k ? "," : "",
-                             name ? name : "?");
+            int n = snprintf(tags + tl, sizeof tags - tl, "%s%s", k ? "," : "", name ? name : "?");
             if (n > 0 && (size_t)n < sizeof tags - tl)
                 tl += (size_t)n;
             nmetrics += json_array_size(json_object_get(tag, "metrics"));
@@ -295,7 +295,7 @@ static int s_series(cli_api_t *api, const char *const *params, int csv)
         p[n++] = "format";
         p[n++] = "csv";
         p[n] = NULL;
-        erwatch__body_t body = { 0 };
+        erwatch__body_t body = {0};
         rc = cli_api_get(api, "/api/series", p, &body);
         if (rc == 0 && body.len && fwrite(body.data, 1, body.len, stdout) != body.len)
             rc = cli_fail(S_CMD, CLI_RUNTIME, "cannot write output");
@@ -306,12 +306,12 @@ static int s_series(cli_api_t *api, const char *const *params, int csv)
     if (!j)
         return rc;
     int bucketed = json_is_true(json_object_get(j, "bucketed"));
-    static const char *const keys[] = { "step", "value", "min", "max" };
+    static const char *const keys[] = {"step", "value", "min", "max"};
     size_t ncols = bucketed ? 4 : 2;
     json_t *col[4];
     for (size_t c = 0; c < ncols; c++)
         col[c] = json_object_get(j, keys[c]);
-    s_table_t t = { 0 };
+    s_table_t t = {0};
     s_table_row(&t);
     for (size_t c = 0; c < ncols; c++)
         s_table_cell(&t, keys[c]);
@@ -334,15 +334,12 @@ static int s_series(cli_api_t *api, const char *const *params, int csv)
 int cmd_query(int argc, char **argv)
 {
     static const cli_opt_t opts[] = {
-        { "help", 'h', 0 },  { "http", 0, 1 },   { "csv", 0, 0 },
-        { "run", 0, 1 },     { "tag", 0, 1 },    { "metric", 0, 1 },
-        { "after", 0, 1 },   { "before", 0, 1 }, { "points", 0, 1 },
-        { NULL, 0, 0 },
+        {"help", 'h', 0}, {"http", 0, 1},  {"csv", 0, 0},    {"run", 0, 1},    {"tag", 0, 1},
+        {"metric", 0, 1}, {"after", 0, 1}, {"before", 0, 1}, {"points", 0, 1}, {NULL, 0, 0},
     };
-    enum { O_HELP, O_HTTP, O_CSV, O_RUN, O_TAG, O_METRIC, O_AFTER, O_BEFORE,
-           O_POINTS };
+    enum { O_HELP, O_HTTP, O_CSV, O_RUN, O_TAG, O_METRIC, O_AFTER, O_BEFORE, O_POINTS };
     /* Series options as given (NULL when absent), by option index. */
-    const char *given[O_POINTS + 1] = { 0 };
+    const char *given[O_POINTS + 1] = {0};
     const char *what = NULL, *base = NULL;
     int csv = 0;
     int64_t iv;
@@ -360,8 +357,10 @@ int cmd_query(int argc, char **argv)
             if (what)
                 return cli_fail(S_CMD, CLI_USAGE, "unexpected argument '%s'", v);
             if (strcmp(v, "runs") != 0 && strcmp(v, "series") != 0)
-                return cli_fail(S_CMD, CLI_USAGE, "unknown query '%s' (known: "
-                                "runs, series)", v);
+                return cli_fail(S_CMD, CLI_USAGE,
+                                "unknown query '%s' (known: "
+                                "runs, series)",
+                                v);
             what = v;
             continue;
         }
@@ -377,8 +376,8 @@ int cmd_query(int argc, char **argv)
             break;
         case O_AFTER:
         case O_BEFORE:
-            if (cli_parse_i64(S_CMD, k == O_AFTER ? "--after" : "--before", v,
-                              INT64_MIN, INT64_MAX, &iv) != 0)
+            if (cli_parse_i64(S_CMD, k == O_AFTER ? "--after" : "--before", v, INT64_MIN, INT64_MAX,
+                              &iv) != 0)
                 return CLI_USAGE;
             given[k] = v;
             break;
@@ -393,18 +392,19 @@ int cmd_query(int argc, char **argv)
         }
     }
     if (!what)
-        return cli_fail(S_CMD, CLI_USAGE, "missing query: runs or series "
+        return cli_fail(S_CMD, CLI_USAGE,
+                        "missing query: runs or series "
                         "(see --help)");
-    static const char *const names[] = { [O_RUN] = "run", [O_TAG] = "tag",
-                                         [O_METRIC] = "metric", [O_AFTER] = "after",
-                                         [O_BEFORE] = "before", [O_POINTS] = "points" };
+    static const char *const names[] = {
+        [O_RUN] = "run",     [O_TAG] = "tag",       [O_METRIC] = "metric",
+        [O_AFTER] = "after", [O_BEFORE] = "before", [O_POINTS] = "points"};
     int series = strcmp(what, "series") == 0;
     for (int k = O_RUN; k <= O_POINTS; k++) {
         if (!series && given[k])
-            return cli_fail(S_CMD, CLI_USAGE, "--%s applies to 'series' only",
-                            names[k]);
+            return cli_fail(S_CMD, CLI_USAGE, "--%s applies to 'series' only", names[k]);
         if (series && k <= O_METRIC && !given[k])
-            return cli_fail(S_CMD, CLI_USAGE, "series needs --run, --tag and "
+            return cli_fail(S_CMD, CLI_USAGE,
+                            "series needs --run, --tag and "
                             "--metric");
     }
     cli_api_t api;

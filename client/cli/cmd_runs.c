@@ -16,8 +16,8 @@
 
 /* POSTs path with the parameters (name, value pairs, NULL-terminated);
  * prints done on success. */
-static int s_post(const char *cmd, const char *base, const char *path,
-                  const char *const *params, const char *done)
+static int s_post(const char *cmd, const char *base, const char *path, const char *const *params,
+                  const char *done)
 {
     cli_api_t a;
     int rc = cli_api_open(&a, cmd, base);

@@ -46,8 +46,7 @@ static void s_from_le(void *data, size_t n, size_t sz)
 }
 
 /* Reads a whole file. Returns 0 or -1 with err set. */
-static int s_read_file(const char *path, unsigned char **buf, size_t *len,
-                       char *err, size_t errlen)
+static int s_read_file(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -90,8 +89,7 @@ typedef struct {
 
 static void s_skip_ws(s_lex_t *lx)
 {
-    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' ||
-                               *lx->p == '\n' || *lx->p == '\r'))
+    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\n' || *lx->p == '\r'))
         lx->p++;
 }
 
@@ -180,10 +178,9 @@ typedef struct {
     int have_descr, have_fortran, have_shape;
 } s_header_t;
 
-static int s_parse_dict(const char *text, size_t len, s_header_t *h,
-                        char *err, size_t errlen)
+static int s_parse_dict(const char *text, size_t len, s_header_t *h, char *err, size_t errlen)
 {
-    s_lex_t lx = { text, text + len };
+    s_lex_t lx = {text, text + len};
     memset(h, 0, sizeof *h);
     if (!s_accept(&lx, '{'))
         return s_fail(err, errlen, "header is not a Python dict");
@@ -196,8 +193,9 @@ static int s_parse_dict(const char *text, size_t len, s_header_t *h,
         if (strcmp(key, "descr") == 0) {
             /* A structured dtype is a list, not a string. */
             if (s_string(&lx, h->descr, sizeof h->descr) != 0)
-                return s_fail(err, errlen, "unsupported dtype (structured or "
-                                           "malformed 'descr'); need '<f4' or '<f8'");
+                return s_fail(err, errlen,
+                              "unsupported dtype (structured or "
+                              "malformed 'descr'); need '<f4' or '<f8'");
             h->have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0) {
             if (s_word(&lx, "True"))
@@ -237,18 +235,21 @@ size_t npy_dtype_size(npy_dtype_t t)
 
 /* Validates the .npy image buf and finds its data. Returns 0 with *out's
  * dtype/n/d set (data left NULL) and *offset at the first data byte. */
-static int s_parse(const unsigned char *b, size_t len, npy_array_t *out,
-                   size_t *offset, char *err, size_t errlen)
+static int s_parse(const unsigned char *b, size_t len, npy_array_t *out, size_t *offset, char *err,
+                   size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
-        return s_fail(err, errlen, "not a .npy file (raw "
-                                   "float32 needs --shape N,d)");
+        return s_fail(err, errlen,
+                      "not a .npy file (raw "
+                      "float32 needs --shape N,d)");
     unsigned major = b[6], minor = b[7];
     size_t hlen, pre;
     if ((major < 1 || major > 3) || minor != 0) {
-        snprintf(err, errlen, "unsupported .npy format version %u.%u "
-                 "(need 1.0, 2.0 or 3.0)", major, minor);
+        snprintf(err, errlen,
+                 "unsupported .npy format version %u.%u "
+                 "(need 1.0, 2.0 or 3.0)",
+                 major, minor);
         return -1;
     }
     if (major == 1) {
@@ -257,8 +258,7 @@ static int s_parse(const unsigned char *b, size_t len, npy_array_t *out,
     } else {
         if (len < 12)
             return s_fail(err, errlen, "truncated .npy header");
-        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 |
-               (size_t)b[11] << 24;
+        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         pre = 12;
     }
     if (hlen > len - pre)
@@ -274,20 +274,25 @@ static int s_parse(const unsigned char *b, size_t len, npy_array_t *out,
     } else if (strcmp(h.descr, "<f8") == 0) {
         dt = NPY_F64;
     } else if (strcmp(h.descr, ">f4") == 0 || strcmp(h.descr, ">f8") == 0) {
-        snprintf(err, errlen, "big-endian dtype '%s' is not supported; "
-                 "save with dtype '<f4' or '<f8'", h.descr);
+        snprintf(err, errlen,
+                 "big-endian dtype '%s' is not supported; "
+                 "save with dtype '<f4' or '<f8'",
+                 h.descr);
         return -1;
     } else {
-        snprintf(err, errlen, "unsupported dtype '%s' (need '<f4' or '<f8', "
-                 "i.e. float32 or float64)", h.descr);
+        snprintf(err, errlen,
+                 "unsupported dtype '%s' (need '<f4' or '<f8', "
+                 "i.e. float32 or float64)",
+                 h.descr);
         return -1;
     }
     if (h.fortran)
-        return s_fail(err, errlen, "fortran_order is True; save a C-order "
-                                   "array (numpy.ascontiguousarray)");
+        return s_fail(err, errlen,
+                      "fortran_order is True; save a C-order "
+                      "array (numpy.ascontiguousarray)");
     if (h.ndims != 2) {
-        snprintf(err, errlen, "expected a 2-D array (N, d), got %d dimension%s",
-                 h.ndims, h.ndims == 1 ? "" : "s");
+        snprintf(err, errlen, "expected a 2-D array (N, d), got %d dimension%s", h.ndims,
+                 h.ndims == 1 ? "" : "s");
         return -1;
     }
     unsigned long long n = h.dims[0], d = h.dims[1];
@@ -300,8 +305,10 @@ static int s_parse(const unsigned char *b, size_t len, npy_array_t *out,
         return s_fail(err, errlen, "shape too large");
     size_t bytes = (size_t)(n * d) * sz, have = len - pre - hlen;
     if (have != bytes) {
-        snprintf(err, errlen, "data is %zu bytes, shape (%llu, %llu) of '%s' "
-                 "needs %zu", have, n, d, h.descr, bytes);
+        snprintf(err, errlen,
+                 "data is %zu bytes, shape (%llu, %llu) of '%s' "
+                 "needs %zu",
+                 have, n, d, h.descr, bytes);
         return -1;
     }
     out->dtype = dt;
@@ -311,8 +318,7 @@ static int s_parse(const unsigned char *b, size_t len, npy_array_t *out,
     return 0;
 }
 
-int npy_parse(const void *buf, size_t len, npy_array_t *out, char *err,
-              size_t errlen)
+int npy_parse(const void *buf, size_t len, npy_array_t *out, char *err, size_t errlen)
 {
     size_t off;
     if (s_parse(buf, len, out, &off, err, errlen) != 0)
@@ -348,8 +354,8 @@ int npy_load(const char *path, npy_array_t *out, char *err, size_t errlen)
     return 0;
 }
 
-int npy_load_raw_f32(const char *path, size_t n, size_t d, npy_array_t *out,
-                     char *err, size_t errlen)
+int npy_load_raw_f32(const char *path, size_t n, size_t d, npy_array_t *out, char *err,
+                     size_t errlen)
 {
     unsigned char *buf;
     size_t len;
@@ -359,8 +365,10 @@ int npy_load_raw_f32(const char *path, size_t n, size_t d, npy_array_t *out,
     if (s_read_file(path, &buf, &len, err, errlen) != 0)
         return -1;
     if (len != 4 * n * d) {
-        snprintf(err, errlen, "file is %zu bytes, --shape %zu,%zu of float32 "
-                 "needs %zu", len, n, d, 4 * n * d);
+        snprintf(err, errlen,
+                 "file is %zu bytes, --shape %zu,%zu of float32 "
+                 "needs %zu",
+                 len, n, d, 4 * n * d);
         free(buf);
         return -1;
     }

@@ -18,7 +18,7 @@ typedef enum { NPY_F32 = 0, NPY_F64 = 1 } npy_dtype_t;
 typedef struct {
     npy_dtype_t dtype;
     size_t n, d;
-    void *data;  /* n*d elements of dtype, row-major, host byte order */
+    void *data; /* n*d elements of dtype, row-major, host byte order */
 } npy_array_t;
 
 /* Reads a .npy file. Returns 0, or -1 with a one-line reason in err
@@ -27,12 +27,11 @@ int npy_load(const char *path, npy_array_t *out, char *err, size_t errlen);
 
 /* Parses a .npy image already in memory (what npy_load does after reading
  * the file). */
-int npy_parse(const void *buf, size_t len, npy_array_t *out, char *err,
-              size_t errlen);
+int npy_parse(const void *buf, size_t len, npy_array_t *out, char *err, size_t errlen);
 
 /* Reads raw little-endian float32; the file must be exactly 4*n*d bytes. */
-int npy_load_raw_f32(const char *path, size_t n, size_t d, npy_array_t *out,
-                     char *err, size_t errlen);
+int npy_load_raw_f32(const char *path, size_t n, size_t d, npy_array_t *out, char *err,
+                     size_t errlen);
 
 /* A new malloc'ed copy of a's elements widened (exactly) to double, or NULL
  * when out of memory. */

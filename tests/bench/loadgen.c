@@ -45,8 +45,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: cannot connect to %s\n", ep);
         return 1;
     }
-    erwatch_batch_t b = {.run = run, .tag = "projector", .dtype = ERWATCH_F32, .n = n,
-                         .d = d, .x = x, .y = views == 2 ? y : NULL};
+    erwatch_batch_t b = {.run = run,
+                         .tag = "projector",
+                         .dtype = ERWATCH_F32,
+                         .n = n,
+                         .d = d,
+                         .x = x,
+                         .y = views == 2 ? y : NULL};
     uint64_t sent = 0, busy = 0;
     double t0 = s_now(), end = t0 + seconds;
     while (s_now() < end) {
@@ -65,8 +70,8 @@ int main(int argc, char **argv)
     double dt = s_now() - t0;
     erwatch_flush(c, 10000);
     erwatch_destroy(&c);
-    printf("sent=%llu seconds=%.3f rate=%.1f busy_retries=%llu\n", (unsigned long long)sent,
-           dt, (double)sent / dt, (unsigned long long)busy);
+    printf("sent=%llu seconds=%.3f rate=%.1f busy_retries=%llu\n", (unsigned long long)sent, dt,
+           (double)sent / dt, (unsigned long long)busy);
     free(x);
     free(y);
     return 0;

@@ -96,14 +96,14 @@ static void s_check_batch(const batch_t *b, const decode_frame_t *frames, size_t
     /* config and notes: copies of their bytes in the header frame */
     S_CHECK((b->config != NULL) == (h->config_len > 0));
     S_CHECK((b->notes != NULL) == (h->notes_len > 0));
-    S_CHECK(!b->config || (h->config_off + (size_t)h->config_len <= frames[0].size &&
-                           memcmp(b->config, (const char *)frames[0].data + h->config_off,
-                                  h->config_len) == 0 &&
-                           b->config[h->config_len] == '\0'));
-    S_CHECK(!b->notes || (h->notes_off + (size_t)h->notes_len <= frames[0].size &&
-                          memcmp(b->notes, (const char *)frames[0].data + h->notes_off,
-                                 h->notes_len) == 0 &&
-                          b->notes[h->notes_len] == '\0'));
+    S_CHECK(!b->config ||
+            (h->config_off + (size_t)h->config_len <= frames[0].size &&
+             memcmp(b->config, (const char *)frames[0].data + h->config_off, h->config_len) == 0 &&
+             b->config[h->config_len] == '\0'));
+    S_CHECK(!b->notes ||
+            (h->notes_off + (size_t)h->notes_len <= frames[0].size &&
+             memcmp(b->notes, (const char *)frames[0].data + h->notes_off, h->notes_len) == 0 &&
+             b->notes[h->notes_len] == '\0'));
     for (int v = 0; v < h->views; v++) {
         S_CHECK(frames[1 + v].size == count * ew_dtype_size(h->dtype));
         for (size_t i = 0; i < count; i++)

@@ -23,7 +23,7 @@ typedef struct {
 
 static int s_hex(int c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
@@ -106,7 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char msg[256] = "";
     for (int nnames = 2; nnames <= 3; nnames++) {
         if (params_series(&p, nnames, &r, msg, sizeof msg) == 0) {
-            if (!r.run || !*r.run || !r.tag || !*r.tag || (nnames == 3 && (!r.metric || !*r.metric)))
+            if (!r.run || !*r.run || !r.tag || !*r.tag ||
+                (nnames == 3 && (!r.metric || !*r.metric)))
                 abort();
             if (!(r.after < r.before) || r.points < 1 || r.points > PARAMS_MAX_POINTS)
                 abort();
@@ -122,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int csv = -1;
         msg[0] = '\0';
         if (params_runs(&pr, &f, &csv, msg, sizeof msg) == 0) {
-            if ((f.limit != -1 && (f.limit < 1 || f.limit > PARAMS_MAX_RUNS_LIMIT)) || f.offset < 0 ||
-                f.nnames > QUERY_RUNS_NAMES_MAX || f.nids > QUERY_RUNS_NAMES_MAX ||
+            if ((f.limit != -1 && (f.limit < 1 || f.limit > PARAMS_MAX_RUNS_LIMIT)) ||
+                f.offset < 0 || f.nnames > QUERY_RUNS_NAMES_MAX || f.nids > QUERY_RUNS_NAMES_MAX ||
                 (csv != 0 && csv != 1) || (f.match && !*f.match))
                 abort();
             for (size_t k = 0; k < f.nnames; k++)

@@ -15,9 +15,9 @@
 #include "vectors.h"
 
 struct vectors_case {
-    char *line;   /* owned, cut into the strings below */
+    char *line; /* owned, cut into the strings below */
     size_t nfields;
-    char **key;   /* owned array; strings point into line */
+    char **key; /* owned array; strings point into line */
     char **val;
 };
 
@@ -49,8 +49,7 @@ static char *s_slurp(const char *file, size_t *len)
     s_path(path, sizeof path, file);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "vectors: cannot open %s: %s (set EW_VECTORS?)\n",
-                path, strerror(errno));
+        fprintf(stderr, "vectors: cannot open %s: %s (set EW_VECTORS?)\n", path, strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
@@ -232,8 +231,8 @@ static unsigned char *s_read_raw(const char *file, size_t count, size_t w)
     size_t len = 0;
     char *buf = s_slurp(file, &len);
     if (buf && len != count * w) {
-        fprintf(stderr, "vectors: %s is %zu bytes, expected %zu x %zu = %zu\n",
-                file, len, count, w, count * w);
+        fprintf(stderr, "vectors: %s is %zu bytes, expected %zu x %zu = %zu\n", file, len, count, w,
+                count * w);
         free(buf);
         return NULL;
     }
@@ -283,14 +282,12 @@ double *vectors_read_f64(const char *file, size_t count)
 }
 
 /* The file named by field key and the case's N x d size; NULL when absent. */
-static const char *s_input(const vectors_case_t *c, const char *key,
-                           size_t *count)
+static const char *s_input(const vectors_case_t *c, const char *key, size_t *count)
 {
     const char *file = vectors_str(c, key);
     if (!file || strcmp(file, "na") == 0) {
         const char *name = vectors_str(c, "name");
-        fprintf(stderr, "vectors: case %s has no input '%s'\n",
-                name ? name : "?", key);
+        fprintf(stderr, "vectors: case %s has no input '%s'\n", name ? name : "?", key);
         return NULL;
     }
     *count = vectors_size(c, "N") * vectors_size(c, "d");

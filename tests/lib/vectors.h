@@ -28,8 +28,8 @@
 
 #include <stddef.h>
 
-typedef struct vectors vectors_t;            /* one parsed index file */
-typedef struct vectors_case vectors_case_t;  /* one line of it */
+typedef struct vectors vectors_t;           /* one parsed index file */
+typedef struct vectors_case vectors_case_t; /* one line of it */
 
 /* The vectors directory ($EW_VECTORS or tests/vectors). */
 const char *vectors_dir(void);

@@ -24,22 +24,22 @@ int main(void)
     printf("\"ITERS_MAX\": %d", EW_SINKHORN_ITERS_MAX);
     printf("}, \"metrics\": [");
     const char *sep = "";
-#define S_METRIC(id, name, views)                                                  \
-    printf("%s{\"name\": \"%s\", \"views\": %d}", sep, #name, views);              \
+#define S_METRIC(id, name, views)                                                                  \
+    printf("%s{\"name\": \"%s\", \"views\": %d}", sep, #name, views);                              \
     sep = ", ";
     EW_METRICS(S_METRIC)
 #undef S_METRIC
     printf("], \"dtypes\": [");
     sep = "";
-#define S_DTYPE(id, name, bytes)                                                   \
-    printf("%s{\"name\": \"%s\", \"bytes\": %d}", sep, #name, bytes);           \
+#define S_DTYPE(id, name, bytes)                                                                   \
+    printf("%s{\"name\": \"%s\", \"bytes\": %d}", sep, #name, bytes);                              \
     sep = ", ";
     EW_DTYPES(S_DTYPE)
 #undef S_DTYPE
     printf("], \"supports\": [");
     sep = "";
-#define S_SUPPORT(id, name)                                                        \
-    printf("%s\"%s\"", sep, #name);                                               \
+#define S_SUPPORT(id, name)                                                                        \
+    printf("%s\"%s\"", sep, #name);                                                                \
     sep = ", ";
     EW_SUPPORTS(S_SUPPORT)
 #undef S_SUPPORT

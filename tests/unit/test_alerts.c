@@ -78,8 +78,8 @@ TEST(for_batches_fires_on_the_nth_point_once)
     alert_changes_t ch = {0};
     uint64_t pending, firing;
 
-    ASSERT_EQ(s_feed(a, &ch, 1, 5), 0);            /* healthy: nothing */
-    ASSERT_EQ(s_feed(a, &ch, 2, 0.5), 1);          /* pending row */
+    ASSERT_EQ(s_feed(a, &ch, 1, 5), 0);   /* healthy: nothing */
+    ASSERT_EQ(s_feed(a, &ch, 2, 0.5), 1); /* pending row */
     ASSERT_EQ(ch.v[0].kind, ALERT_CH_UPSERT);
     ASSERT_EQ(ch.v[0].notify, 0);
     ASSERT_EQ(ch.v[0].a.state, ALERT_PENDING);
@@ -88,8 +88,8 @@ TEST(for_batches_fires_on_the_nth_point_once)
     alerts_counts(a, &pending, &firing);
     ASSERT_EQ(pending, 1);
     ASSERT_EQ(firing, 0);
-    ASSERT_EQ(s_feed(a, &ch, 3, 0.4), 0);          /* 2 of 3: only dirty */
-    ASSERT_EQ(s_feed(a, &ch, 4, 0.3), 1);          /* 3 of 3: fires */
+    ASSERT_EQ(s_feed(a, &ch, 3, 0.4), 0); /* 2 of 3: only dirty */
+    ASSERT_EQ(s_feed(a, &ch, 4, 0.3), 1); /* 3 of 3: fires */
     const alert_t *f = &ch.v[1].a;
     ASSERT_EQ(ch.v[1].notify, 1);
     ASSERT_EQ(f->state, ALERT_FIRING);
@@ -107,7 +107,7 @@ TEST(for_batches_fires_on_the_nth_point_once)
     ASSERT_STREQ(f->summary, "Low: x of run/proj is 0.3 at step 4");
     ASSERT_HAS(f->description, "when value < 1 for 3 batches");
     for (int s = 5; s < 50; s++)
-        s_feed(a, &ch, s, 0.1);                    /* still low: no new notification */
+        s_feed(a, &ch, s, 0.1); /* still low: no new notification */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     ASSERT_EQ(ch.n, 2);
     alerts_counts(a, &pending, &firing);
@@ -147,7 +147,7 @@ TEST(pending_that_recovers_is_deleted_and_never_notified)
     s_feed(a, &ch, 4, 0.5);
     s_feed(a, &ch, 5, 0.5);
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
-    ASSERT_EQ(ch.v[ch.n - 1].a.id, 8);             /* a new episode, a new id */
+    ASSERT_EQ(ch.v[ch.n - 1].a.id, 8); /* a new episode, a new id */
     s_feed(a, &ch, 6, 0.5);
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     alert_changes_free(&ch);
@@ -166,7 +166,7 @@ TEST(for_steps_counts_steps_not_points)
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
     s_feed(a, &ch, 119, 0.5);
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
-    s_feed(a, &ch, 120, 0.5);                       /* 20 steps after 100 */
+    s_feed(a, &ch, 120, 0.5); /* 20 steps after 100 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     alert_changes_free(&ch);
     alerts_destroy(&a);
@@ -247,11 +247,11 @@ TEST(keep_firing_for_needs_a_clean_streak)
     s_feed(a, &ch, 0, 0.5);
     s_feed(a, &ch, 1, 1.5);
     s_feed(a, &ch, 2, 1.5);
-    s_feed(a, &ch, 3, 0.5);                        /* relapse: streak resets */
+    s_feed(a, &ch, 3, 0.5); /* relapse: streak resets */
     s_feed(a, &ch, 4, 1.5);
     s_feed(a, &ch, 5, 1.5);
     ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
-    s_feed(a, &ch, 6, 1.5);                        /* third clean point */
+    s_feed(a, &ch, 6, 1.5); /* third clean point */
     ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
     const alert_t *r = &ch.v[ch.n - 1].a;
     ASSERT_EQ(r->first_step, 0);
@@ -281,15 +281,15 @@ TEST(drop_from_best_higher_is_better)
     alerts_t *a = alerts_new(rs, 1);
     alert_changes_t ch = {0};
     s_feed(a, &ch, 0, 0.2);
-    s_feed(a, &ch, 1, 0.8);                        /* best 0.8 */
-    s_feed(a, &ch, 2, 0.5);                        /* drop 0.375 */
+    s_feed(a, &ch, 1, 0.8); /* best 0.8 */
+    s_feed(a, &ch, 2, 0.5); /* drop 0.375 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
-    s_feed(a, &ch, 3, 0.3);                        /* drop 0.625 */
+    s_feed(a, &ch, 3, 0.3); /* drop 0.625 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     ASSERT_STREQ(ch.v[ch.n - 1].a.summary, "best 0.8 now 0.3");
-    s_feed(a, &ch, 4, 0.6);                        /* drop 0.25: in the band */
+    s_feed(a, &ch, 4, 0.6); /* drop 0.25: in the band */
     ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 0);
-    s_feed(a, &ch, 5, 0.7);                        /* drop 0.125 */
+    s_feed(a, &ch, 5, 0.7); /* drop 0.125 */
     ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
     alert_changes_free(&ch);
     alerts_destroy(&a);
@@ -304,10 +304,10 @@ TEST(drop_from_best_lower_is_better)
     alerts_t *a = alerts_new(rs, 1);
     alert_changes_t ch = {0};
     s_feed(a, &ch, 0, 6);
-    s_feed(a, &ch, 1, 2);                          /* best 2 */
-    s_feed(a, &ch, 2, 5);                          /* drop 3/8 */
+    s_feed(a, &ch, 1, 2); /* best 2 */
+    s_feed(a, &ch, 2, 5); /* drop 3/8 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
-    s_feed(a, &ch, 3, 7);                          /* drop 5/8 */
+    s_feed(a, &ch, 3, 7); /* drop 5/8 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     alert_changes_free(&ch);
     alerts_destroy(&a);
@@ -316,8 +316,8 @@ TEST(drop_from_best_lower_is_better)
 
 static int s_history_calls;
 
-static int s_history(void *ctx, const char *run, const char *tag, const char *metric,
-                     double *max, double *min)
+static int s_history(void *ctx, const char *run, const char *tag, const char *metric, double *max,
+                     double *min)
 {
     (void)ctx;
     s_history_calls++;
@@ -336,10 +336,10 @@ TEST(best_survives_a_restart_through_history)
     alerts_set_history(a, s_history, NULL);
     alert_changes_t ch = {0};
     s_history_calls = 0;
-    s_feed(a, &ch, 10, 0.4);                       /* (0.9 - 0.4) / 0.9 = 0.56 */
+    s_feed(a, &ch, 10, 0.4); /* (0.9 - 0.4) / 0.9 = 0.56 */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 1);
     s_feed(a, &ch, 11, 0.4);
-    ASSERT_EQ(s_history_calls, 1);                 /* once per state */
+    ASSERT_EQ(s_history_calls, 1); /* once per state */
     alert_changes_free(&ch);
     alerts_destroy(&a);
     rules_destroy(&rs);
@@ -387,12 +387,12 @@ TEST(state_on_the_dirty_list_is_not_evicted_before_the_flush)
     alert_changes_t ch = {0};
     result_t r = s_res("run", "proj", 1, "x", 0.5); /* pending */
     alerts_observe(a, &r, 1001, &ch);
-    r = s_res("run", "proj", 2, "x", 0.5);          /* still pending: dirty */
+    r = s_res("run", "proj", 2, "x", 0.5); /* still pending: dirty */
     alerts_observe(a, &r, 1002, &ch);
-    r = s_res("run", "proj", 3, "x", 5.0);          /* dropped: idle, listed */
+    r = s_res("run", "proj", 3, "x", 5.0); /* dropped: idle, listed */
     alerts_observe(a, &r, 1003, &ch);
     size_t before = ch.n;
-    for (int i = 0; i < 100; i++) {                 /* evictions, no flush */
+    for (int i = 0; i < 100; i++) { /* evictions, no flush */
         char name[32];
         snprintf(name, sizeof name, "other-%d", i);
         result_t o = s_res(name, "proj", 1, "x", 5.0);
@@ -400,7 +400,7 @@ TEST(state_on_the_dirty_list_is_not_evicted_before_the_flush)
     }
     ASSERT_GE(alerts_evicted(a), 90);
     alerts_flush(a, &ch);
-    ASSERT_EQ(ch.n, before);                        /* nothing for the dropped one */
+    ASSERT_EQ(ch.n, before); /* nothing for the dropped one */
     uint64_t pending, firing;
     alerts_counts(a, &pending, &firing);
     ASSERT_EQ(pending, 0);
@@ -441,7 +441,7 @@ TEST(runs_and_tags_are_independent_and_tag_filters)
     alerts_observe(a, &r1, 1, &ch);
     alerts_observe(a, &r2, 1, &ch);
     alerts_observe(a, &r3, 1, &ch);
-    ASSERT_EQ(ch.n, 3);                             /* Any r1/proj, OnlyProj r1/proj, Any r2/back */
+    ASSERT_EQ(ch.n, 3); /* Any r1/proj, OnlyProj r1/proj, Any r2/back */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 3);
     ASSERT_STREQ(ch.v[1].a.alertname, "OnlyProj");
     ASSERT_STREQ(ch.v[2].a.run, "r2");
@@ -498,7 +498,7 @@ TEST(restore_firing_episode_keeps_its_id_and_resolves_later)
     snprintf(gone.alertname, sizeof gone.alertname, "Removed");
     ASSERT_EQ(alerts_restore(a, &gone), -ENOENT);
     alert_t moved = row;
-    snprintf(moved.metric, sizeof moved.metric, "y");   /* the rule now watches x */
+    snprintf(moved.metric, sizeof moved.metric, "y"); /* the rule now watches x */
     snprintf(moved.run, sizeof moved.run, "other");
     ASSERT_EQ(alerts_restore(a, &moved), -ENOENT);
     uint64_t pending, firing;
@@ -506,13 +506,13 @@ TEST(restore_firing_episode_keeps_its_id_and_resolves_later)
     ASSERT_EQ(firing, 1);
 
     alert_changes_t ch = {0};
-    s_feed(a, &ch, 6, 0.5);                         /* still low: no re-notification */
+    s_feed(a, &ch, 6, 0.5); /* still low: no re-notification */
     ASSERT_EQ(s_notifications(&ch, ALERT_FIRING), 0);
     s_feed(a, &ch, 7, 2);
     ASSERT_EQ(s_notifications(&ch, ALERT_RESOLVED), 1);
     ASSERT_EQ(ch.v[ch.n - 1].a.id, 41);
     ASSERT_EQ(ch.v[ch.n - 1].a.fired_step, 5);
-    s_feed(a, &ch, 8, 0.5);                         /* next episode: a fresh id */
+    s_feed(a, &ch, 8, 0.5); /* next episode: a fresh id */
     ASSERT_EQ(ch.v[ch.n - 1].a.id, 42);
     alert_changes_free(&ch);
     alerts_destroy(&a);
@@ -639,20 +639,23 @@ TEST(alertmanager_and_webhook_payloads)
     strbuf_t b;
     strbuf_init(&b);
     notify_am_alert_json(&b, &a, "http://h:1/", 1700000240.0);
-    ASSERT_STREQ(b.data,
-                 "{\"labels\":{\"alertname\":\"LossHigh\",\"metric\":\"loss\",\"run\":\"r 1&x\","
-                 "\"severity\":\"critical\",\"tag\":\"t\"},\"annotations\":{\"summary\":"
-                 "\"say \\\"hi\\\"\",\"description\":\"d\",\"value\":\"2.5\",\"step\":\"7\"},"
-                 "\"startsAt\":\"2023-11-14T22:13:21.250Z\",\"endsAt\":\"2023-11-14T22:17:20.000Z\","
-                 "\"generatorURL\":\"http://h:1/?run=r%201%26x&tag=t&metric=loss\"}");
+    ASSERT_STREQ(
+        b.data, "{\"labels\":{\"alertname\":\"LossHigh\",\"metric\":\"loss\",\"run\":\"r 1&x\","
+                "\"severity\":\"critical\",\"tag\":\"t\"},\"annotations\":{\"summary\":"
+                "\"say \\\"hi\\\"\",\"description\":\"d\",\"value\":\"2.5\",\"step\":\"7\"},"
+                "\"startsAt\":\"2023-11-14T22:13:21.250Z\",\"endsAt\":\"2023-11-14T22:17:20.000Z\","
+                "\"generatorURL\":\"http://h:1/?run=r%201%26x&tag=t&metric=loss\"}");
     strbuf_reset(&b);
     a = s_alert(ALERT_RESOLVED);
     notify_webhook_json(&b, &a, "http://h:1");
     ASSERT_HAS(b.data, "\"version\":\"4\"");
-    ASSERT_HAS(b.data, "{\"receiver\":\"erwatch\",\"status\":\"resolved\",\"alerts\":[{\"status\":\"resolved\"");
+    ASSERT_HAS(
+        b.data,
+        "{\"receiver\":\"erwatch\",\"status\":\"resolved\",\"alerts\":[{\"status\":\"resolved\"");
     ASSERT_HAS(b.data, "\"endsAt\":\"2023-11-14T22:13:23.500Z\"");
     ASSERT_HAS(b.data, "\"fingerprint\":\"ac648e9feb90f1a0\"");
-    ASSERT_HAS(b.data, "\"groupKey\":\"{}:{alertname=\\\"LossHigh\\\", run=\\\"r1\\\", tag=\\\"t\\\"}\"");
+    ASSERT_HAS(b.data,
+               "\"groupKey\":\"{}:{alertname=\\\"LossHigh\\\", run=\\\"r1\\\", tag=\\\"t\\\"}\"");
     ASSERT_HAS(b.data, "\"externalURL\":\"http://h:1\"");
     ASSERT_HAS(b.data, "\"truncatedAlerts\":0}");
     strbuf_free(&b);
@@ -682,7 +685,7 @@ TEST(store_round_trip_and_schema_upgrade)
     size_t n = 0;
     int64_t max_id = 0;
     ASSERT_EQ(store_alerts_open(st, &rows, &n, &max_id, err, sizeof err), 0);
-    ASSERT_EQ(n, 1);                     /* the firing one; pending deleted, resolved done */
+    ASSERT_EQ(n, 1); /* the firing one; pending deleted, resolved done */
     ASSERT_EQ(max_id, 3);
     ASSERT_EQ(rows[0].id, 2);
     ASSERT_EQ(rows[0].state, ALERT_FIRING);

@@ -109,8 +109,8 @@ static int s_header_decode(s_header_t *h, const zmq_msg_t *f)
     msgpack_unpacked_init(&h->u);
     h->map = NULL;
     h->dup_keys = 0;
-    if (msgpack_unpack_next(&h->u, zmq_msg_data((zmq_msg_t *)f),
-                            zmq_msg_size((zmq_msg_t *)f), &off) != MSGPACK_UNPACK_SUCCESS)
+    if (msgpack_unpack_next(&h->u, zmq_msg_data((zmq_msg_t *)f), zmq_msg_size((zmq_msg_t *)f),
+                            &off) != MSGPACK_UNPACK_SUCCESS)
         return -1;
     if (off != zmq_msg_size((zmq_msg_t *)f) || h->u.data.type != MSGPACK_OBJECT_MAP)
         return -1;
@@ -165,18 +165,17 @@ static int s_str_is(const msgpack_object *o, const char *s)
 }
 
 /* o is the msgpack string s; otherwise prints what it is */
-#define ASSERT_MP_STR(o, s)                                                   \
-    do {                                                                      \
-        const msgpack_object *o_ = (o);                                       \
-        const char *s_ = (s);                                                 \
-        if (!o_)                                                              \
-            T_FAIL_("%s is missing, expected \"%s\"", #o, s_);                \
-        if (o_->type != MSGPACK_OBJECT_STR)                                   \
-            T_FAIL_("%s has msgpack type %d, expected \"%s\"", #o,           \
-                    (int)o_->type, s_);                                       \
-        if (!s_str_is(o_, s_))                                                \
-            T_FAIL_("%s == \"%s\": it is \"%.*s\"", #o, s_,                   \
-                    (int)o_->via.str.size, o_->via.str.ptr);                  \
+#define ASSERT_MP_STR(o, s)                                                                        \
+    do {                                                                                           \
+        const msgpack_object *o_ = (o);                                                            \
+        const char *s_ = (s);                                                                      \
+        if (!o_)                                                                                   \
+            T_FAIL_("%s is missing, expected \"%s\"", #o, s_);                                     \
+        if (o_->type != MSGPACK_OBJECT_STR)                                                        \
+            T_FAIL_("%s has msgpack type %d, expected \"%s\"", #o, (int)o_->type, s_);             \
+        if (!s_str_is(o_, s_))                                                                     \
+            T_FAIL_("%s == \"%s\": it is \"%.*s\"", #o, s_, (int)o_->via.str.size,                 \
+                    o_->via.str.ptr);                                                              \
     } while (0)
 
 static erwatch_batch_t s_batch(const void *x, uint32_t n, uint32_t d)
@@ -200,7 +199,7 @@ static int s_push_retry(erwatch_t *c, const erwatch_batch_t *b)
     for (int i = 0; i < 300 && rc == -EAGAIN; i++) {
         rc = erwatch_push(c, b);
         if (rc == -EAGAIN)
-            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
     return rc;
 }
@@ -220,7 +219,7 @@ TEST(two_views_arrive_with_full_header)
         x[i] = (float)i * 0.25f - 1.0f;
         y[i] = (float)i * -0.5f + 3.0f;
     }
-    erwatch_scalar_t sc[2] = { { "loss", 0.71 }, { "lr", 0.05 } };
+    erwatch_scalar_t sc[2] = {{"loss", 0.71}, {"lr", 0.05}};
     erwatch_batch_t b = s_batch(x, 4, 3);
     b.y = y;
     b.step = UINT64_C(1) << 40;
@@ -294,7 +293,7 @@ TEST(one_view_f64_minimal_header)
     ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
 
-    double x[5 * 2] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, -1e300 };
+    double x[5 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, -1e300};
     erwatch_batch_t b = s_batch(x, 5, 2);
     b.dtype = ERWATCH_F64;
     b.step = 0;
@@ -333,10 +332,10 @@ TEST(half_precision_frames_are_two_bytes_per_element)
     erwatch_t *c = erwatch_new(d.endpoint, 0);
     ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
-    uint16_t x[3 * 2] = { 0x3c00, 0x4000, 0x3c00, 0, 0xbc00, 0x3800 };
+    uint16_t x[3 * 2] = {0x3c00, 0x4000, 0x3c00, 0, 0xbc00, 0x3800};
     erwatch_batch_t b = s_batch(x, 3, 2);
-    const erwatch_dtype_t types[2] = { ERWATCH_F16, ERWATCH_BF16 };
-    const char *names[2] = { "f16", "bf16" };
+    const erwatch_dtype_t types[2] = {ERWATCH_F16, ERWATCH_BF16};
+    const char *names[2] = {"f16", "bf16"};
     for (int i = 0; i < 2; i++) {
         b.dtype = types[i];
         ASSERT_EQ(erwatch_push(c, &b), 0);
@@ -360,16 +359,16 @@ TEST(invalid_arguments_are_refused_and_counted)
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
     ASSERT_NOT_NULL(c);
-    float x[8] = { 0 };
+    float x[8] = {0};
     char long_name[200];
     memset(long_name, 'a', sizeof long_name);
     long_name[129] = '\0'; /* 129 bytes: one too many */
     char max_name[129];
     memset(max_name, 'b', 128);
     max_name[128] = '\0';
-    erwatch_scalar_t nan_scalar = { "loss", NAN };
-    erwatch_scalar_t dup_scalars[2] = { { "loss", 1 }, { "loss", 2 } };
-    erwatch_scalar_t bad_name_scalar = { "lo\x01ss", 1 };
+    erwatch_scalar_t nan_scalar = {"loss", NAN};
+    erwatch_scalar_t dup_scalars[2] = {{"loss", 1}, {"loss", 2}};
+    erwatch_scalar_t bad_name_scalar = {"lo\x01ss", 1};
     erwatch_scalar_t many[65];
     char many_names[65][16];
     for (int i = 0; i < 65; i++) {
@@ -379,12 +378,12 @@ TEST(invalid_arguments_are_refused_and_counted)
     }
 
     int count = 0;
-#define BAD(field_assign)                                                     \
-    do {                                                                      \
-        erwatch_batch_t b = s_batch(x, 2, 4);                                 \
-        field_assign;                                                         \
-        ASSERT_EQ(erwatch_push(c, &b), -EINVAL);                              \
-        count++;                                                              \
+#define BAD(field_assign)                                                                          \
+    do {                                                                                           \
+        erwatch_batch_t b = s_batch(x, 2, 4);                                                      \
+        field_assign;                                                                              \
+        ASSERT_EQ(erwatch_push(c, &b), -EINVAL);                                                   \
+        count++;                                                                                   \
     } while (0)
     BAD(b.run = NULL);
     BAD(b.run = "");
@@ -422,7 +421,7 @@ TEST(invalid_arguments_are_refused_and_counted)
 #undef BAD
     ASSERT_EQ(erwatch_push(c, NULL), -EINVAL);
     count++;
-    ASSERT_EQ(erwatch_push(NULL, &(erwatch_batch_t){ 0 }), -EINVAL);
+    ASSERT_EQ(erwatch_push(NULL, &(erwatch_batch_t){0}), -EINVAL);
 
     erwatch_stats_t st;
     erwatch_stats(c, &st);
@@ -471,8 +470,8 @@ TEST(no_daemon_10000_pushes_drop_promptly)
     ASSERT_EQ(st.dropped, 10000);
     ASSERT_EQ(st.sent, 0);
     ASSERT_EQ(st.bytes, 0);
-    fprintf(stderr, "  # 10000 dropped pushes: %.1f ms total, worst %.3f ms\n",
-            took * 1e3, worst * 1e3);
+    fprintf(stderr, "  # 10000 dropped pushes: %.1f ms total, worst %.3f ms\n", took * 1e3,
+            worst * 1e3);
     /* A push that blocked would wait for a connection that never comes;
      * the bounds only leave room for sanitizers and a loaded machine. */
     ASSERT_LT(took, 5.0);
@@ -488,7 +487,7 @@ TEST(dropped_total_rides_in_the_next_header)
     s_closed_endpoint(ep, sizeof ep);
     erwatch_t *c = erwatch_new(ep, 0);
     ASSERT_NOT_NULL(c);
-    float x[6] = { 1, 2, 3, 4, 5, 6 };
+    float x[6] = {1, 2, 3, 4, 5, 6};
     erwatch_batch_t b = s_batch(x, 2, 3);
     for (int i = 0; i < 37; i++)
         ASSERT_EQ(erwatch_push(c, &b), -EAGAIN);
@@ -502,7 +501,7 @@ TEST(dropped_total_rides_in_the_next_header)
     b.step = 101;
     ASSERT_EQ(erwatch_push(c, &b), 0);
 
-    long long expect[2] = { 37, 37 };
+    long long expect[2] = {37, 37};
     for (int k = 0; k < 2; k++) {
         s_message_t m;
         ASSERT_EQ(s_recv(&d, &m), 0);
@@ -587,7 +586,7 @@ TEST(flush_times_out_when_daemon_does_not_read)
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 1), 0);
     /* A budget above the 8 batches: this test is about flush, not drops. */
     erwatch_t *c = erwatch_new_opts(
-        &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = (size_t)256 << 20 });
+        &(erwatch_options_t){.endpoint = d.endpoint, .max_buffer_bytes = (size_t)256 << 20});
     ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
     /* 16 MB batches: far more than the loopback socket buffers hold. */
@@ -617,7 +616,7 @@ TEST(new_waits_so_the_first_push_is_not_dropped)
     for (int i = 0; i < 5; i++) {
         erwatch_t *c = erwatch_new(d.endpoint, 0);
         ASSERT_NOT_NULL(c);
-        float x[2] = { 1, 2 };
+        float x[2] = {1, 2};
         erwatch_batch_t b = s_batch(x, 1, 2);
         ASSERT_EQ(erwatch_push(c, &b), 0);
         ASSERT_EQ(erwatch_flush(c, 3000), 0);
@@ -630,15 +629,15 @@ TEST(new_waits_so_the_first_push_is_not_dropped)
     char ep[256];
     s_closed_endpoint(ep, sizeof ep);
     double t0 = s_now();
-    erwatch_t *c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep,
-                                                          .connect_timeout_ms = 200 });
+    erwatch_t *c =
+        erwatch_new_opts(&(erwatch_options_t){.endpoint = ep, .connect_timeout_ms = 200});
     double took = s_now() - t0;
     ASSERT_NOT_NULL(c);
     if (took < 0.19 || took > 2.0)
         T_FAIL_("erwatch_new with no daemon took %.3f s, want about 0.2", took);
     erwatch_destroy(&c);
     t0 = s_now();
-    c = erwatch_new_opts(&(erwatch_options_t){ .endpoint = ep, .connect_timeout_ms = -1 });
+    c = erwatch_new_opts(&(erwatch_options_t){.endpoint = ep, .connect_timeout_ms = -1});
     took = s_now() - t0;
     ASSERT_NOT_NULL(c);
     if (took > 0.1)
@@ -654,7 +653,7 @@ TEST(scalar_only_push_is_one_frame)
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 0), 0);
     erwatch_t *c = erwatch_new(d.endpoint, 0);
     ASSERT_NOT_NULL(c);
-    erwatch_scalar_t sc[1] = { { "loss", 0.5 } };
+    erwatch_scalar_t sc[1] = {{"loss", 0.5}};
     erwatch_batch_t b = s_batch(NULL, 0, 0);
     b.scalars = sc;
     b.nscalars = 1;
@@ -691,8 +690,8 @@ TEST(byte_budget_bounds_the_buffer)
     s_daemon_t d;
     ASSERT_EQ(s_daemon_start(&d, "tcp://127.0.0.1:*", 1), 0);
     const size_t budget = (size_t)1 << 20;
-    erwatch_t *c = erwatch_new_opts(
-        &(erwatch_options_t){ .endpoint = d.endpoint, .max_buffer_bytes = budget });
+    erwatch_t *c =
+        erwatch_new_opts(&(erwatch_options_t){.endpoint = d.endpoint, .max_buffer_bytes = budget});
     ASSERT_NOT_NULL(c);
     static float x[256 * 32], y[256 * 32]; /* 32 KiB a view */
     erwatch_batch_t b = s_batch(x, 256, 32);
@@ -714,8 +713,8 @@ TEST(byte_budget_bounds_the_buffer)
                 early++;
         }
         if (after.buffered > budget)
-            T_FAIL_("buffered %llu > budget %zu after push %d",
-                    (unsigned long long)after.buffered, budget, i);
+            T_FAIL_("buffered %llu > budget %zu after push %d", (unsigned long long)after.buffered,
+                    budget, i);
     }
     printf("# budget 1 MiB, daemon not reading: %d sent, %d dropped\n", sent, dropped);
     ASSERT_GE(sent, 16); /* at least the budget's worth */
@@ -762,7 +761,7 @@ TEST(endpoint_from_environment)
     erwatch_t *c = erwatch_new(NULL, 0);
     unsetenv("ERWATCH_ENDPOINT");
     ASSERT_NOT_NULL(c);
-    float x[2] = { 1, 2 };
+    float x[2] = {1, 2};
     erwatch_batch_t b = s_batch(x, 1, 2);
     ASSERT_EQ(s_push_retry(c, &b), 0);
     s_message_t m;
@@ -850,7 +849,7 @@ TEST(launch_resume_and_meta_ride_in_headers)
     ASSERT_EQ(erwatch_set_launch(c, "run-7", 1), 0);
     ASSERT_EQ(erwatch_set_meta(c, "{\"lr\": 0.05}", "first\ttry\n"), 0);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
-    float x[2 * 3] = { 1, 2, 3, 4, 5, 6 };
+    float x[2 * 3] = {1, 2, 3, 4, 5, 6};
     for (int i = 0; i < 2; i++) {
         erwatch_batch_t b = s_batch(x, 2, 3);
         b.step = (uint64_t)i;
@@ -865,7 +864,7 @@ TEST(launch_resume_and_meta_ride_in_headers)
         if (i == 0) { /* the first batch carries the metadata */
             ASSERT(s_str_is(s_get(h.map, "config"), "{\"lr\": 0.05}"));
             ASSERT(s_str_is(s_get(h.map, "notes"), "first\ttry\n"));
-        } else {      /* later ones do not */
+        } else { /* later ones do not */
             ASSERT(s_get(h.map, "config") == NULL);
             ASSERT(s_get(h.map, "notes") == NULL);
         }
@@ -874,8 +873,12 @@ TEST(launch_resume_and_meta_ride_in_headers)
         s_message_close(&m);
     }
     /* the same through erwatch_options_t's fields */
-    erwatch_options_t o = { .endpoint = d.endpoint, .connect_timeout_ms = -1, .launch = "opt-1",
-                            .resume = 1, .config_json = "{\"k\": [1]}", .notes = "n" };
+    erwatch_options_t o = {.endpoint = d.endpoint,
+                           .connect_timeout_ms = -1,
+                           .launch = "opt-1",
+                           .resume = 1,
+                           .config_json = "{\"k\": [1]}",
+                           .notes = "n"};
     c2 = erwatch_new_opts(&o);
     ASSERT(c2 != NULL);
     ASSERT_STREQ(erwatch_launch(c2), "opt-1");
@@ -924,6 +927,6 @@ int main(void)
         T(bad_endpoint_gives_null),
         T(strerror_names_every_code),
         T(launch_resume_and_meta_ride_in_headers),
-        { 0 },
+        {0},
     });
 }

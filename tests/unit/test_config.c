@@ -12,8 +12,8 @@ static int s_parse(config_t *c, char *err, int argc, char **argv)
     return rc;
 }
 
-#define PARSE(c, err, ...)                                                    \
-    s_parse(c, err, (int)(sizeof((char *[]){"erwatchd", __VA_ARGS__}) / sizeof(char *)), \
+#define PARSE(c, err, ...)                                                                         \
+    s_parse(c, err, (int)(sizeof((char *[]){"erwatchd", __VA_ARGS__}) / sizeof(char *)),           \
             (char *[]){"erwatchd", __VA_ARGS__})
 
 TEST(defaults_are_loopback_and_local_file)
@@ -34,10 +34,10 @@ TEST(every_flag)
 {
     config_t c;
     char err[512];
-    ASSERT_EQ(PARSE(&c, err, "--db", "/tmp/x.db", "--zmq", "tcp://127.0.0.1:*", "--http",
-                    "[::1]:0", "--workers", "3", "--max-queue-mb", "16", "--http-threads",
-                    "2", "--commit-ms", "50", "--log-level", "debug", "--ready-file",
-                    "/tmp/r", "--web", "/srv/erwatch/web"),
+    ASSERT_EQ(PARSE(&c, err, "--db", "/tmp/x.db", "--zmq", "tcp://127.0.0.1:*", "--http", "[::1]:0",
+                    "--workers", "3", "--max-queue-mb", "16", "--http-threads", "2", "--commit-ms",
+                    "50", "--log-level", "debug", "--ready-file", "/tmp/r", "--web",
+                    "/srv/erwatch/web"),
               0);
     ASSERT_STREQ(c.db_path, "/tmp/x.db");
     ASSERT_STREQ(c.zmq_endpoint, "tcp://127.0.0.1:*");
@@ -118,8 +118,9 @@ TEST(help_and_version_return_1)
 TEST(loopback_names)
 {
     const char *yes[] = {"localhost", "lo", "127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"};
-    const char *no[] = {"0.0.0.0", "::", "*", "eth0", "10.0.0.1", "128.0.0.1", "example.org",
-                        "::2", "::ffff:10.0.0.1", ""};
+    const char *no[] = {"0.0.0.0",         "::",        "*",           "eth0",
+                        "10.0.0.1",        "128.0.0.1", "example.org", "::2",
+                        "::ffff:10.0.0.1", ""};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         if (!config_host_is_loopback(yes[i]))
             T_FAIL_("%s should be loopback", yes[i]);

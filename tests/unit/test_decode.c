@@ -373,8 +373,11 @@ TEST(good_two_views)
 TEST(good_scalar_only)
 {
     const kv_t scalars[] = {KD("loss", 0.5), KI("lr", 2), {0}};
-    const kv_t over[] = {KI("views", 0), {.key = "dtype", .kind = '-'},
-                         {.key = "shape", .kind = '-'}, KM("scalars", scalars), {0}};
+    const kv_t over[] = {KI("views", 0),
+                         {.key = "dtype", .kind = '-'},
+                         {.key = "shape", .kind = '-'},
+                         KM("scalars", scalars),
+                         {0}};
     msgpack_sbuffer sb;
     s_header(&sb, over);
     decode_frame_t f[1] = {{sb.data, sb.size}};
@@ -462,8 +465,7 @@ TEST(good_every_optional_key)
     ASSERT_EQ(h.nscalars, 0);
     ASSERT_EQ(h.pool, 0);
     /* a pooled part */
-    ASSERT_EQ(s_header_decode((kv_t[]){KI("rank", 1), KI("world", 2), KB("pool"), {0}}, &h,
-                              &err),
+    ASSERT_EQ(s_header_decode((kv_t[]){KI("rank", 1), KI("world", 2), KB("pool"), {0}}, &h, &err),
               0);
     ASSERT_EQ(h.pool, 1);
     ASSERT_EQ(h.rank, 1);
@@ -472,9 +474,11 @@ TEST(good_every_optional_key)
 
 TEST(launch_resume_config_notes)
 {
-    static const kv_t over[] = {
-        KS("launch", "0123abcd-ef"), KB("resume"), KS("config", "{\"lr\": 0.05, \"opt\": {\"m\": [1, 2]}}"),
-        KS("notes", "first try\n\twith tabs, \xc3\xa9t\xc3\xa9"), {0}};
+    static const kv_t over[] = {KS("launch", "0123abcd-ef"),
+                                KB("resume"),
+                                KS("config", "{\"lr\": 0.05, \"opt\": {\"m\": [1, 2]}}"),
+                                KS("notes", "first try\n\twith tabs, \xc3\xa9t\xc3\xa9"),
+                                {0}};
     static const float t[6] = {0};
     decode_error_t err;
     batch_t *b = NULL;
@@ -1179,10 +1183,10 @@ TEST(null_err_and_no_frames)
 TEST(names_of_enums)
 {
     static const char *const want[EW_REJ_COUNT] = {
-        "frames", "msgpack", "missing_key", "bad_type",   "version",   "bad_name",
-        "dtype",  "shape",   "bad_value",   "frame_size", "nonfinite",
-        "bad_launch", "bad_config",
-        "pool_late", "pool_duplicate", "pool_mismatch", "pool_too_large", "resume_unknown",
+        "frames",        "msgpack",        "missing_key",    "bad_type",  "version",
+        "bad_name",      "dtype",          "shape",          "bad_value", "frame_size",
+        "nonfinite",     "bad_launch",     "bad_config",     "pool_late", "pool_duplicate",
+        "pool_mismatch", "pool_too_large", "resume_unknown",
     };
     for (int r = 0; r < EW_REJ_COUNT; r++)
         ASSERT_STREQ(decode_reason_name((ew_reject_t)r), want[r]);

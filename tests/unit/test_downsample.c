@@ -62,8 +62,8 @@ TEST(bucket_boundaries_even)
     ASSERT_EQ(s.bucketed, 1);
     ASSERT_EQ(s.n, 10);
     for (int b = 0; b < 10; b++) {
-        ASSERT_EQ(s.step[b], 10 * b + 9);      /* last step of the bucket */
-        ASSERT_EQ(s.value[b], 10 * b + 9);      /* its value */
+        ASSERT_EQ(s.step[b], 10 * b + 9);  /* last step of the bucket */
+        ASSERT_EQ(s.value[b], 10 * b + 9); /* its value */
         ASSERT_EQ(s.min[b], 10 * b);
         ASSERT_EQ(s.max[b], 10 * b + 9);
     }
@@ -135,7 +135,7 @@ TEST(spike_preserved_in_max)
     }
     ASSERT_EQ(hi, 50.0);
     ASSERT_EQ(lo, -9.0);
-    ASSERT_EQ(s.max[43], 50.0); /* step 4321 lies in bucket 43 */
+    ASSERT_EQ(s.max[43], 50.0);  /* step 4321 lies in bucket 43 */
     ASSERT_EQ(s.value[43], 1.0); /* the last value is not the spike */
     series_free(&s);
 }
@@ -240,7 +240,6 @@ TEST(many_points_bound)
     }
 }
 
-
 /* The buckets against a brute-force oracle: group by
  * floor((step - first) * P / span) computed in 128 bits, for random steps
  * with gaps and many budgets (the stream only divides when the bucket
@@ -270,9 +269,8 @@ TEST(matches_floor_formula_oracle)
         double lo = v[0], hi = v[0];
         for (int i = 0; i < N; i++) {
             size_t b = (size_t)((u128)(uint64_t)(st[i] - st[0]) * p / span);
-            size_t bn = i + 1 < N
-                            ? (size_t)((u128)(uint64_t)(st[i + 1] - st[0]) * p / span)
-                            : (size_t)-1;
+            size_t bn =
+                i + 1 < N ? (size_t)((u128)(uint64_t)(st[i + 1] - st[0]) * p / span) : (size_t)-1;
             lo = fmin(lo, v[i]);
             hi = fmax(hi, v[i]);
             if (bn != b) { /* i is the last point of its bucket */

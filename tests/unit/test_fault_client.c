@@ -96,9 +96,15 @@ static float s_x[32 * 8], s_y[32 * 8];
 
 static erwatch_batch_t s_batch(uint64_t step)
 {
-    return (erwatch_batch_t){ .run = "fault-run", .tag = "proj", .step = step,
-                              .dtype = ERWATCH_F32, .n = 32, .d = 8, .x = s_x, .y = s_y,
-                              .world = 0 };
+    return (erwatch_batch_t){.run = "fault-run",
+                             .tag = "proj",
+                             .step = step,
+                             .dtype = ERWATCH_F32,
+                             .n = 32,
+                             .d = 8,
+                             .x = s_x,
+                             .y = s_y,
+                             .world = 0};
 }
 
 /* erwatch_new with its kth allocation failing, for every k: NULL, never an
@@ -108,7 +114,7 @@ TEST(new_returns_null_on_every_allocation_failure)
     long k = 1;
     for (;; k++) {
         ew_fault_arm(EW_FAULT_ALLOC, k, 1);
-        erwatch_options_t o = { .endpoint = "tcp://127.0.0.1:1", .connect_timeout_ms = -1 };
+        erwatch_options_t o = {.endpoint = "tcp://127.0.0.1:1", .connect_timeout_ms = -1};
         erwatch_t *c = erwatch_new_opts(&o);
         long fired = ew_fault_fired(EW_FAULT_ALLOC);
         ew_fault_reset();
@@ -135,7 +141,7 @@ TEST(push_out_of_memory_drops_the_batch_and_the_next_one_goes)
     long k = 1;
     int walked = 0;
     for (;; k++) {
-        erwatch_options_t o = { .endpoint = d.endpoint, .connect_timeout_ms = 3000 };
+        erwatch_options_t o = {.endpoint = d.endpoint, .connect_timeout_ms = 3000};
         erwatch_t *c = erwatch_new_opts(&o);
         ASSERT_NOT_NULL(c);
         ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);
@@ -188,7 +194,7 @@ TEST(push_send_failure_on_each_frame_sends_no_half_batch)
 {
     s_rx_t d;
     ASSERT_EQ(s_rx_start(&d), 0);
-    erwatch_options_t o = { .endpoint = d.endpoint, .connect_timeout_ms = 3000 };
+    erwatch_options_t o = {.endpoint = d.endpoint, .connect_timeout_ms = 3000};
     erwatch_t *c = erwatch_new_opts(&o);
     ASSERT_NOT_NULL(c);
     ASSERT_EQ(erwatch_wait_connected(c, 3000), 0);

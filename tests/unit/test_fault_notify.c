@@ -6,11 +6,11 @@
  * retried) and a target still failing at shutdown count the notification
  * as dropped. Every posted notification ends up sent or dropped, each
  * counted once. The receiver is libmicrohttpd on 127.0.0.1, ephemeral port. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -76,7 +76,7 @@ static int s_rx_start(s_rx_t *rx)
 {
     memset(rx, 0, sizeof *rx);
     pthread_mutex_init(&rx->lock, NULL);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     rx->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, s_on_req, rx,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -106,7 +106,7 @@ static void s_rx_stop(s_rx_t *rx)
 
 static alert_t s_alert(const char *run)
 {
-    alert_t a = { .id = 1, .state = ALERT_FIRING, .value = 0.5 };
+    alert_t a = {.id = 1, .state = ALERT_FIRING, .value = 0.5};
     snprintf(a.alertname, sizeof a.alertname, "Collapse");
     snprintf(a.run, sizeof a.run, "%s", run);
     snprintf(a.tag, sizeof a.tag, "proj");
@@ -131,9 +131,13 @@ static void s_wait_settled(stats_t *st, uint64_t n)
 
 static notify_t *s_webhook(const char *url, stats_t *st, double retry_s)
 {
-    notify_config_t cfg = { .nwebhooks = 1, .external_url = "http://127.0.0.1:1",
-                            .resend_s = 60, .timeout_ms = 2000, .retry_s = retry_s,
-                            .queue_max = 4, .stats = st };
+    notify_config_t cfg = {.nwebhooks = 1,
+                           .external_url = "http://127.0.0.1:1",
+                           .resend_s = 60,
+                           .timeout_ms = 2000,
+                           .retry_s = retry_s,
+                           .queue_max = 4,
+                           .stats = st};
     cfg.webhooks[0] = url;
     char err[256];
     notify_t *n = notify_start(&cfg, err, sizeof err);
@@ -241,8 +245,12 @@ TEST(failed_exec_hook_is_not_retried)
     snprintf(cmd, sizeof cmd, "echo \"$ERWATCH_RUN\" >> %s", out);
     stats_t st;
     stats_init(&st, 0);
-    notify_config_t cfg = { .exec_cmd = cmd, .resend_s = 60, .timeout_ms = 5000,
-                            .retry_s = 60, .queue_max = 4, .stats = &st };
+    notify_config_t cfg = {.exec_cmd = cmd,
+                           .resend_s = 60,
+                           .timeout_ms = 5000,
+                           .retry_s = 60,
+                           .queue_max = 4,
+                           .stats = &st};
     char err[256];
     notify_t *n = notify_start(&cfg, err, sizeof err);
     ASSERT_NOT_NULL(n);
@@ -276,16 +284,21 @@ TEST(targets_failing_at_shutdown_count_every_notification_dropped)
 {
     stats_t st;
     stats_init(&st, 0);
-    notify_config_t cfg = { .nwebhooks = 1, .nalertmanagers = 1,
-                            .external_url = "http://127.0.0.1:1", .resend_s = 60,
-                            .timeout_ms = 500, .retry_s = 60, .queue_max = 8, .stats = &st };
+    notify_config_t cfg = {.nwebhooks = 1,
+                           .nalertmanagers = 1,
+                           .external_url = "http://127.0.0.1:1",
+                           .resend_s = 60,
+                           .timeout_ms = 500,
+                           .retry_s = 60,
+                           .queue_max = 8,
+                           .stats = &st};
     cfg.webhooks[0] = "http://127.0.0.1:1/never";
     cfg.alertmanagers[0] = "http://127.0.0.1:1";
     char err[256];
     notify_t *n = notify_start(&cfg, err, sizeof err);
     ASSERT_NOT_NULL(n);
     ew_fault_arm(EW_FAULT_NOTIFY_SEND, 1, -1);
-    alert_t a[3] = { s_alert("s1"), s_alert("s2"), s_alert("s3") };
+    alert_t a[3] = {s_alert("s1"), s_alert("s2"), s_alert("s3")};
     for (int i = 0; i < 3; i++)
         notify_post(n, &a[i], 0);
     double t0 = ew_monotonic();
@@ -308,9 +321,13 @@ TEST(alertmanager_failed_post_is_retried_and_counted_sent)
     stats_init(&st, 0);
     char base[64];
     snprintf(base, sizeof base, "%.*s", (int)(strlen(rx.url) - strlen("/hook")), rx.url);
-    notify_config_t cfg = { .nalertmanagers = 1, .external_url = "http://127.0.0.1:1",
-                            .resend_s = 60, .timeout_ms = 2000, .retry_s = 60,
-                            .queue_max = 4, .stats = &st };
+    notify_config_t cfg = {.nalertmanagers = 1,
+                           .external_url = "http://127.0.0.1:1",
+                           .resend_s = 60,
+                           .timeout_ms = 2000,
+                           .retry_s = 60,
+                           .queue_max = 4,
+                           .stats = &st};
     cfg.alertmanagers[0] = base;
     char err[256];
     notify_t *n = notify_start(&cfg, err, sizeof err);

@@ -4,8 +4,8 @@
  * run must end with the database exactly as a run without faults leaves it
  * (no accepted batch lost, nothing half-stored, nothing twice), the failure
  * counted in store_errors, and (under make asan) nothing leaked. */
-#include <stdlib.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -63,7 +63,8 @@ static char *s_dump(const char *db)
         "SELECT run, tag, metric, step, value, wall_time FROM series_points ORDER BY 1, 2, 3, 4",
         "SELECT r.name, b.tag, b.step, b.n, b.d, b.recv_time, b.dropped FROM batches b JOIN runs r "
         "ON r.id = b.run_id ORDER BY 1, 2, 3",
-        "SELECT r.name, s.tag, s.step, s.k, hex(s.vals) FROM spectra s JOIN runs r ON r.id = s.run_id "
+        "SELECT r.name, s.tag, s.step, s.k, hex(s.vals) FROM spectra s JOIN runs r ON r.id = "
+        "s.run_id "
         "ORDER BY 1, 2, 3",
     };
     sqlite3 *c;
@@ -143,7 +144,8 @@ TEST(writer_retries_each_failed_statement_and_loses_nothing)
         unlink(db);
         int same = strcmp(got, want) == 0;
         if (!same)
-            fprintf(stderr, "  statement %ld failing: stored\n%s\n  instead of\n%s\n", k, got, want);
+            fprintf(stderr, "  statement %ld failing: stored\n%s\n  instead of\n%s\n", k, got,
+                    want);
         free(got);
         if (!same)
             free(want);
@@ -194,8 +196,8 @@ TEST(store_failed_group_leaves_nothing_and_a_retry_completes_it)
         if (!ok)
             fprintf(stderr,
                     "  statement %ld of group B failing (fired %ld): points %ld, %ld, %ld; "
-                    "err \"%s\"\n  after the failure:\n%s\n  after the retry:\n%s\n", k, fired,
-                    pa, pb, pb2, err, mid, end);
+                    "err \"%s\"\n  after the failure:\n%s\n  after the retry:\n%s\n",
+                    k, fired, pa, pb, pb2, err, mid, end);
         free(mid);
         free(end);
         if (!fired)

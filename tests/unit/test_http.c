@@ -63,8 +63,7 @@ static int s_webport;
 
 /* ------------------------------------------------------------ fixture */
 
-static result_t *s_result(const char *run, const char *tag, uint64_t step,
-                          uint64_t dropped)
+static result_t *s_result(const char *run, const char *tag, uint64_t step, uint64_t dropped)
 {
     result_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -116,8 +115,7 @@ static int s_write_fixture(char *err, size_t errlen)
     if (n < 0)
         return -1;
 
-    static const char *const refm[] = { "er_entropy", "rankme", "std_l2",
-                                        "uniform", "w2", "loss" };
+    static const char *const refm[] = {"er_entropy", "rankme", "std_l2", "uniform", "w2", "loss"};
     result_t *ref[4];
     for (int i = 0; i < 3; i++) {
         ref[i] = s_result("ref", "p", (uint64_t)i, 0);
@@ -180,20 +178,16 @@ static int s_write_web(void)
     char p[256];
     snprintf(s_web, sizeof s_web, "%s/web", s_dir);
     snprintf(p, sizeof p, "%s/static/vendor", s_web);
-    if (mkdir(s_web, 0755) || snprintf(p, sizeof p, "%s/static", s_web) < 0 ||
-        mkdir(p, 0755) || snprintf(p, sizeof p, "%s/static/vendor", s_web) < 0 ||
-        mkdir(p, 0755))
+    if (mkdir(s_web, 0755) || snprintf(p, sizeof p, "%s/static", s_web) < 0 || mkdir(p, 0755) ||
+        snprintf(p, sizeof p, "%s/static/vendor", s_web) < 0 || mkdir(p, 0755))
         return -1;
     static const struct {
         const char *name, *text;
     } files[] = {
-        { "index.html", S_INDEX },
-        { "static/app.js", S_APPJS },
-        { "static/style.css", "body{}\n" },
-        { "static/logo.svg", "<svg/>\n" },
-        { "static/blob.bin", "xyz" },
-        { "static/vendor/v.css", ".v{}\n" },
-        { "static/.hidden", "secret\n" },
+        {"index.html", S_INDEX},          {"static/app.js", S_APPJS},
+        {"static/style.css", "body{}\n"}, {"static/logo.svg", "<svg/>\n"},
+        {"static/blob.bin", "xyz"},       {"static/vendor/v.css", ".v{}\n"},
+        {"static/.hidden", "secret\n"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", s_web, files[i].name);
@@ -213,8 +207,7 @@ static int s_setup(void)
         return -1;
     }
     snprintf(s_db, sizeof s_db, "%s/erwatch.db", s_dir);
-    if (store_open(&s_store, s_db, err, sizeof err) != 0 ||
-        s_write_fixture(err, sizeof err) != 0 ||
+    if (store_open(&s_store, s_db, err, sizeof err) != 0 || s_write_fixture(err, sizeof err) != 0 ||
         s_write_big(err, sizeof err) != 0) {
         fprintf(stderr, "fixture: %s\n", err);
         return -1;
@@ -236,9 +229,13 @@ static int s_setup(void)
     if (queue_push(s_inq, (void *)1, 100) != 0)
         return -1;
 
-    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = s_db,
-                          .threads = 4, .stats = &s_stats,
-                          .in_queue = s_inq, .out_queue = NULL };
+    http_config_t cfg = {.host = "127.0.0.1",
+                         .port = 0,
+                         .db_path = s_db,
+                         .threads = 4,
+                         .stats = &s_stats,
+                         .in_queue = s_inq,
+                         .out_queue = NULL};
     s_http = http_start(&cfg, err, sizeof err);
     if (!s_http) {
         fprintf(stderr, "http_start: %s\n", err);
@@ -297,7 +294,7 @@ static void s_teardown(void)
 
 typedef struct {
     long status;
-    char *body;       /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t len;
     char ctype[128];
     char allow[64];
@@ -321,8 +318,7 @@ static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
     return add;
 }
 
-static void s_header_value(const char *line, size_t n, const char *name,
-                           char *out, size_t outlen)
+static void s_header_value(const char *line, size_t n, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
     if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
@@ -344,24 +340,21 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     s_header_value(p, size * n, "Content-Type", r->ctype, sizeof r->ctype);
     s_header_value(p, size * n, "ETag", r->etag, sizeof r->etag);
     s_header_value(p, size * n, "Content-Security-Policy", r->csp, sizeof r->csp);
-    s_header_value(p, size * n, "X-Content-Type-Options", r->nosniff,
-                   sizeof r->nosniff);
+    s_header_value(p, size * n, "X-Content-Type-Options", r->nosniff, sizeof r->nosniff);
     return size * n;
 }
 
 /* Performs one request to a full URL, sending the URL's path exactly as
  * written ("/static/../x" is not folded by curl) and an optional extra
  * header line. Returns 0, or -1 on transport error. */
-static int s_fetch_h(const char *method, const char *url, const char *header,
-                     s_resp_t *r);
+static int s_fetch_h(const char *method, const char *url, const char *header, s_resp_t *r);
 
 static int s_fetch(const char *method, const char *url, s_resp_t *r)
 {
     return s_fetch_h(method, url, NULL, r);
 }
 
-static int s_fetch_h(const char *method, const char *url, const char *header,
-                     s_resp_t *r)
+static int s_fetch_h(const char *method, const char *url, const char *header, s_resp_t *r)
 {
     memset(r, 0, sizeof *r);
     r->body = calloc(1, 1);
@@ -391,8 +384,7 @@ static int s_fetch_h(const char *method, const char *url, const char *header,
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     else
-        fprintf(stderr, "  curl %s %s: %s\n", method, url,
-                curl_easy_strerror(rc));
+        fprintf(stderr, "  curl %s %s: %s\n", method, url, curl_easy_strerror(rc));
     curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
     return rc == CURLE_OK ? 0 : -1;
@@ -407,8 +399,7 @@ static int s_req(const char *method, const char *path, s_resp_t *r)
 }
 
 /* A request to the fixture server that has a web directory. */
-static int s_wreq(const char *method, const char *path, const char *header,
-                  s_resp_t *r)
+static int s_wreq(const char *method, const char *path, const char *header, s_resp_t *r)
 {
     char url[1024];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_webport, path);
@@ -425,8 +416,7 @@ static void s_resp_free(s_resp_t *r)
 
 /* Parses the array after "key":[ into out (null -> NaN). Returns the number
  * of elements, or -1 when the key is missing. */
-static long s_json_array(const char *body, const char *key, double *out,
-                         size_t max)
+static long s_json_array(const char *body, const char *key, double *out, size_t max)
 {
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\":[", key);
@@ -465,10 +455,10 @@ static long long s_json_int(const char *body, const char *key)
     return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
 
-#define ASSERT_JSON_CT(r)                                                     \
-    do {                                                                      \
-        ASSERT_STREQ((r).ctype, "application/json; charset=utf-8");           \
-        ASSERT_STREQ((r).cache, "no-store");                                  \
+#define ASSERT_JSON_CT(r)                                                                          \
+    do {                                                                                           \
+        ASSERT_STREQ((r).ctype, "application/json; charset=utf-8");                                \
+        ASSERT_STREQ((r).cache, "no-store");                                                       \
     } while (0)
 
 /* ------------------------------------------------------------ health */
@@ -489,8 +479,7 @@ TEST(health_fields_and_counters)
     /* Every rejection reason is listed, by its protocol name. */
     for (int i = 0; i < EW_REJ_COUNT; i++) {
         char want[64];
-        snprintf(want, sizeof want, "\"%s\":%d", decode_reason_name(i),
-                 i == EW_REJ_SHAPE ? 1 : 0);
+        snprintf(want, sizeof want, "\"%s\":%d", decode_reason_name(i), i == EW_REJ_SHAPE ? 1 : 0);
         ASSERT_HAS(r.body, want);
     }
     ASSERT_HAS(r.body, "\"queue\":{\"in\":{\"items\":1,\"bytes\":100},"
@@ -585,7 +574,8 @@ TEST(series_open_range_after_before)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank&after=10"
                     "&before=20",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), 9);
     ASSERT_EQ(st[0], 11);
@@ -596,15 +586,14 @@ TEST(series_open_range_after_before)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank"
                     "&after=-9223372036854775808&before=9223372036854775807",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), S_NSTEPS);
     s_resp_free(&r);
 
     /* An empty window of an existing series is not an error. */
-    ASSERT_EQ(s_req("GET",
-                    "/api/series?run=r1&tag=train&metric=erank&after=500",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&after=500", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, S_NSTEPS), 0);
     s_resp_free(&r);
@@ -614,9 +603,7 @@ TEST(series_bucketed_keeps_spike)
 {
     s_resp_t r;
     double st[8], v[8], mn[8], mx[8];
-    ASSERT_EQ(s_req("GET",
-                    "/api/series?run=r1&tag=train&metric=erank&points=3", &r),
-              0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&points=3", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_HAS(r.body, "\"bucketed\":true");
     ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
@@ -631,15 +618,13 @@ TEST(series_bucketed_keeps_spike)
         spike |= mx[i] == S_SPIKE;
     }
     if (!spike)
-        T_FAIL_("no bucket's max is the spike %g: max = %g, %g, %g", (double)S_SPIKE, mx[0],
-                mx[1], mx[2]);
+        T_FAIL_("no bucket's max is the spike %g: max = %g, %g, %g", (double)S_SPIKE, mx[0], mx[1],
+                mx[2]);
     ASSERT_EQ(mn[0], 0);
     s_resp_free(&r);
 
     /* Exactly P points: returned as they are. */
-    ASSERT_EQ(s_req("GET",
-                    "/api/series?run=r1&tag=train&metric=erank&points=100", &r),
-              0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&points=100", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_HAS(r.body, "\"bucketed\":false");
     s_resp_free(&r);
@@ -651,7 +636,8 @@ TEST(series_csv)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=maybe&format=csv"
                     "&before=5",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_STREQ(r.ctype, "text/csv; charset=utf-8");
     ASSERT_STREQ(r.cache, "no-store");
@@ -661,7 +647,8 @@ TEST(series_csv)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank&format=csv"
                     "&points=3",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_PREFIX(r.body, "step,value,min,max\n");
     int lines = 0;
@@ -692,7 +679,6 @@ TEST(series_name_needing_url_encoding)
     s_resp_free(&r);
 }
 
-
 /* ------------------------------------------------------------ refs, time */
 
 /* The "ref" object of a series answer: 1 and the two levels when present
@@ -719,22 +705,21 @@ TEST(series_reference_levels)
         int has;
         double collapsed, ideal;
     } cases[] = {
-        { "ref", "rankme", 1, 1.0, 4.0 },          /* min(N, d) = min(4, 8) */
-        { "ref", "std_l2", 1, 0.0, 0.35355339059327373 }, /* 1/sqrt(8) */
-        { "ref", "w2", 1, 1.4142135623730951, 0.0 },
+        {"ref", "rankme", 1, 1.0, 4.0},                 /* min(N, d) = min(4, 8) */
+        {"ref", "std_l2", 1, 0.0, 0.35355339059327373}, /* 1/sqrt(8) */
+        {"ref", "w2", 1, 1.4142135623730951, 0.0},
         /* discrete: every sample on one prototype, uniform use of all 8,
          * with the estimator's +1e-7 floor */
-        { "refd", "er_entropy", 1, -9.999999500000033e-08, 2.079440741680156 },
-        { "ref", "loss", 0, 0, 0 },
-        { "r1", "erank", 0, 0, 0 },
+        {"refd", "er_entropy", 1, -9.999999500000033e-08, 2.079440741680156},
+        {"ref", "loss", 0, 0, 0},
+        {"r1", "erank", 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[256];
-        snprintf(path, sizeof path, "/api/series?run=%s&tag=p&metric=%s",
-                 cases[i].run, cases[i].metric);
+        snprintf(path, sizeof path, "/api/series?run=%s&tag=p&metric=%s", cases[i].run,
+                 cases[i].metric);
         if (strcmp(cases[i].run, "r1") == 0)
-            snprintf(path, sizeof path,
-                     "/api/series?run=r1&tag=train&metric=erank");
+            snprintf(path, sizeof path, "/api/series?run=r1&tag=train&metric=erank");
         s_resp_t r;
         ASSERT_EQ(s_req("GET", path, &r), 0);
         ASSERT_EQ(r.status, 200);
@@ -757,13 +742,11 @@ TEST(series_reference_levels)
      * c(d, kappa) - kappa collapsed, a uniform spread for this N, d, kappa
      * ideal, which lies below the estimator's ceiling (ln N higher). */
     s_resp_t r;
-    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=er_entropy", &r),
-              0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=er_entropy", &r), 0);
     double c = 0, id = 0;
     ASSERT(s_ref(r.body, &c, &id));
     double want_i, want_c;
-    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 4, 8, 10.0,
-                           &want_i, &want_c), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 4, 8, 10.0, &want_i, &want_c), 0);
     ASSERT_MIXED(c, want_c, 0);
     ASSERT_MIXED(id, want_i, 0);
     ASSERT_MIXED(c, metrics_vmf_log_norm(8, 10.0) - 10.0, 1e-15);
@@ -782,8 +765,7 @@ TEST(series_reference_levels)
     s_resp_free(&r);
 
     /* CSV has no place for levels: unchanged. */
-    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=rankme&format=csv",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=ref&tag=p&metric=rankme&format=csv", &r), 0);
     ASSERT_STREQ(r.body, "step,value\n0,1\n1,2\n2,3\n");
     s_resp_free(&r);
 }
@@ -795,7 +777,8 @@ TEST(series_wall_time_on_request)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank&after=4"
                     "&before=8&time=1",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
     ASSERT_EQ(s_json_array(r.body, "time", t, 8), 3);
@@ -807,7 +790,8 @@ TEST(series_wall_time_on_request)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank&points=3"
                     "&time=1",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(s_json_array(r.body, "step", st, 8), 3);
     ASSERT_EQ(s_json_array(r.body, "time", t, 8), 3);
     for (int i = 0; i < 3; i++)
@@ -817,19 +801,18 @@ TEST(series_wall_time_on_request)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=maybe&before=3"
                     "&time=1&format=csv",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_STREQ(r.body, "step,value,time\n0,0,1700000000\n1,1,1700000001\n"
                          "2,2,1700000002\n");
     s_resp_free(&r);
 
     /* time=0 is the default; anything else is refused. */
-    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=0",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=0", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_HASNT(r.body, "\"time\"");
     s_resp_free(&r);
-    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=2",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&time=2", &r), 0);
     ASSERT_EQ(r.status, 400);
     ASSERT_HAS(r.body, "'time'");
     s_resp_free(&r);
@@ -845,13 +828,12 @@ TEST(series_streamed_buckets_equal_downsample)
         all[i] = i;
         vals[i] = s_erank(i);
     }
-    static const int windows[][2] = { { -1, S_NSTEPS }, { 10, 90 }, { 48, 53 } };
+    static const int windows[][2] = {{-1, S_NSTEPS}, {10, 90}, {48, 53}};
     for (size_t w = 0; w < 3; w++) {
         int a = windows[w][0], b = windows[w][1];
         for (size_t p = 1; p < 40; p = p * 2 + 1) {
             series_t want;
-            ASSERT_EQ(downsample(all + a + 1, vals + a + 1, (size_t)(b - a - 1),
-                                 p, &want), 0);
+            ASSERT_EQ(downsample(all + a + 1, vals + a + 1, (size_t)(b - a - 1), p, &want), 0);
             char path[256];
             snprintf(path, sizeof path,
                      "/api/series?run=r1&tag=train&metric=erank&after=%d"
@@ -864,8 +846,7 @@ TEST(series_streamed_buckets_equal_downsample)
             long n = s_json_array(r.body, "step", st, 64);
             ASSERT_EQ(n, (long)want.n);
             ASSERT_EQ(s_json_array(r.body, "value", v, 64), n);
-            ASSERT_HAS(r.body, want.bucketed ? "\"bucketed\":true"
-                                             : "\"bucketed\":false");
+            ASSERT_HAS(r.body, want.bucketed ? "\"bucketed\":true" : "\"bucketed\":false");
             if (want.bucketed) {
                 ASSERT_EQ(s_json_array(r.body, "min", mn, 64), n);
                 ASSERT_EQ(s_json_array(r.body, "max", mx, 64), n);
@@ -893,20 +874,18 @@ TEST(polling_after_last_step)
     ASSERT_EQ(s_req("GET",
                     "/api/series?run=r1&tag=train&metric=erank&after=97"
                     "&points=500",
-                    &r), 0);
+                    &r),
+              0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, 8), 2);
     ASSERT_EQ(st[0], 98);
     ASSERT_EQ(st[1], 99);
     s_resp_free(&r);
-    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&after=99",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&after=99", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(s_json_array(r.body, "step", st, 8), 0);
     s_resp_free(&r);
 }
-
-
 
 TEST(spectrum_route)
 {
@@ -918,26 +897,24 @@ TEST(spectrum_route)
                          "\"step\":[0,1,2],\"values\":[[0.5,0.5],[0.625,0.375],"
                          "[0.75,0.25]]}");
     s_resp_free(&r);
-    ASSERT_EQ(s_req("GET", "/api/spectrum?run=ref&tag=p&after=0&points=1", &r),
-              0);
+    ASSERT_EQ(s_req("GET", "/api/spectrum?run=ref&tag=p&after=0&points=1", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_HAS(r.body, "\"bucketed\":true,\"step\":[2],\"values\":[[0.75,0.25]]");
     s_resp_free(&r);
     /* nothing stored: 404, which the dashboard shows as "no spectrum yet" */
-    const char *none[] = { "/api/spectrum?run=r1&tag=train",
-                           "/api/spectrum?run=nope&tag=p",
-                           "/api/spectrum?run=ref&tag=p&after=2" };
+    const char *none[] = {"/api/spectrum?run=r1&tag=train", "/api/spectrum?run=nope&tag=p",
+                          "/api/spectrum?run=ref&tag=p&after=2"};
     for (size_t i = 0; i < 3; i++) {
         ASSERT_EQ(s_req("GET", none[i], &r), 0);
         ASSERT_EQ(r.status, 404);
         ASSERT_HAS(r.body, "{\"error\":\"no spectrum run=");
         s_resp_free(&r);
     }
-    const char *bad[][2] = { { "/api/spectrum?tag=p", "'run'" },
-                             { "/api/spectrum?run=ref", "'tag'" },
-                             { "/api/spectrum?run=ref&tag=p&points=4001", "'points'" },
-                             { "/api/spectrum?run=ref&tag=p&after=x", "'after'" },
-                             { "/api/spectrum?run=ref&tag=p&format=csv", "'format'" } };
+    const char *bad[][2] = {{"/api/spectrum?tag=p", "'run'"},
+                            {"/api/spectrum?run=ref", "'tag'"},
+                            {"/api/spectrum?run=ref&tag=p&points=4001", "'points'"},
+                            {"/api/spectrum?run=ref&tag=p&after=x", "'after'"},
+                            {"/api/spectrum?run=ref&tag=p&format=csv", "'format'"}};
     for (size_t i = 0; i < 5; i++) {
         ASSERT_EQ(s_req("GET", bad[i][0], &r), 0);
         ASSERT_EQ(r.status, 400);
@@ -946,7 +923,6 @@ TEST(spectrum_route)
     }
 }
 
-
 /* ------------------------------------------------------------ cache */
 
 static int s_same_series(const series_t *a, const series_t *b)
@@ -954,11 +930,10 @@ static int s_same_series(const series_t *a, const series_t *b)
     if (a->n != b->n || a->bucketed != b->bucketed || !a->time != !b->time)
         return 0;
     for (size_t i = 0; i < a->n; i++) {
-        if (a->step[i] != b->step[i] ||
-            memcmp(&a->value[i], &b->value[i], sizeof(double)) != 0)
+        if (a->step[i] != b->step[i] || memcmp(&a->value[i], &b->value[i], sizeof(double)) != 0)
             return 0;
-        if (a->bucketed && (memcmp(&a->min[i], &b->min[i], 8) != 0 ||
-                            memcmp(&a->max[i], &b->max[i], 8) != 0))
+        if (a->bucketed &&
+            (memcmp(&a->min[i], &b->min[i], 8) != 0 || memcmp(&a->max[i], &b->max[i], 8) != 0))
             return 0;
         if (a->time && a->time[i] != b->time[i])
             return 0;
@@ -980,9 +955,12 @@ TEST(cache_answers_equal_sqlite_and_follow_writes)
     uint64_t hits, misses;
     size_t bytes;
 
-    query_view_t full = { .run = "big", .tag = "t", .metric = "v",
-                          .after = INT64_MIN, .before = INT64_MAX,
-                          .points = 700 };
+    query_view_t full = {.run = "big",
+                         .tag = "t",
+                         .metric = "v",
+                         .after = INT64_MIN,
+                         .before = INT64_MAX,
+                         .points = 700};
     series_t a, b;
     ASSERT_EQ(query_series_view(cq, &full, &a, err, sizeof err), 0);
     ASSERT_EQ(query_series_view(pq, &full, &b, err, sizeof err), 0);
@@ -995,10 +973,10 @@ TEST(cache_answers_equal_sqlite_and_follow_writes)
     ASSERT_EQ(bytes, S_BIG * 24);
 
     static const int64_t win[][2] = {
-        { INT64_MIN, INT64_MAX }, { 29000, 31000 }, { 100, 600 },
-        { -50, 10 }, { 59990, INT64_MAX }, { 30000, 30002 }, { 70000, 80000 },
+        {INT64_MIN, INT64_MAX}, {29000, 31000}, {100, 600},     {-50, 10},
+        {59990, INT64_MAX},     {30000, 30002}, {70000, 80000},
     };
-    static const size_t pts[] = { 1, 7, 700, 2001, 100000 };
+    static const size_t pts[] = {1, 7, 700, 2001, 100000};
     for (size_t w = 0; w < sizeof win / sizeof win[0]; w++)
         for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
             for (int t = 0; t < 2; t++) {
@@ -1011,8 +989,8 @@ TEST(cache_answers_equal_sqlite_and_follow_writes)
                 ASSERT_EQ(query_series_view(pq, &v, &b, err, sizeof err), 0);
                 int same = s_same_series(&a, &b);
                 if (!same)
-                    fprintf(stderr, "  window %" PRId64 "..%" PRId64
-                            " points %zu time %d: %zu vs %zu\n",
+                    fprintf(stderr,
+                            "  window %" PRId64 "..%" PRId64 " points %zu time %d: %zu vs %zu\n",
                             v.after, v.before, v.points, t, a.n, b.n);
                 series_free(&a);
                 series_free(&b);
@@ -1087,13 +1065,14 @@ static void *s_cache_reader(void *arg)
         return (void *)1;
     query_use_cache(q, s_shared_cache);
     for (int i = 0; i < 30; i++) {
-        query_view_t v = { .run = "big", .tag = "t", .metric = "v",
-                           .after = (i % 3) ? (intptr_t)arg * 1000 + i * 100
-                                            : INT64_MIN,
-                           .before = INT64_MAX, .points = 50 + (size_t)i };
+        query_view_t v = {.run = "big",
+                          .tag = "t",
+                          .metric = "v",
+                          .after = (i % 3) ? (intptr_t)arg * 1000 + i * 100 : INT64_MIN,
+                          .before = INT64_MAX,
+                          .points = 50 + (size_t)i};
         series_t s;
-        if (query_series_view(q, &v, &s, err, sizeof err) != 0 || s.n == 0 ||
-            s.n > v.points)
+        if (query_series_view(q, &v, &s, err, sizeof err) != 0 || s.n == 0 || s.n > v.points)
             bad++;
         for (size_t k = 1; k < s.n; k++)
             bad += s.step[k] <= s.step[k - 1];
@@ -1134,21 +1113,20 @@ TEST(static_files_with_content_types)
     static const struct {
         const char *path, *ctype, *body;
     } cases[] = {
-        { "/", "text/html; charset=utf-8", S_INDEX },
-        { "/index.html", "text/html; charset=utf-8", S_INDEX },
-        { "/static/app.js", "text/javascript; charset=utf-8", S_APPJS },
-        { "/static/style.css", "text/css; charset=utf-8", "body{}\n" },
-        { "/static/logo.svg", "image/svg+xml", "<svg/>\n" },
-        { "/static/blob.bin", "application/octet-stream", "xyz" },
-        { "/static/vendor/v.css", "text/css; charset=utf-8", ".v{}\n" },
+        {"/", "text/html; charset=utf-8", S_INDEX},
+        {"/index.html", "text/html; charset=utf-8", S_INDEX},
+        {"/static/app.js", "text/javascript; charset=utf-8", S_APPJS},
+        {"/static/style.css", "text/css; charset=utf-8", "body{}\n"},
+        {"/static/logo.svg", "image/svg+xml", "<svg/>\n"},
+        {"/static/blob.bin", "application/octet-stream", "xyz"},
+        {"/static/vendor/v.css", "text/css; charset=utf-8", ".v{}\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_resp_t r;
         ASSERT_EQ(s_wreq("GET", cases[i].path, NULL, &r), 0);
         if (r.status != 200 || strcmp(r.ctype, cases[i].ctype) != 0 ||
             strcmp(r.body, cases[i].body) != 0) {
-            fprintf(stderr, "  %s -> %ld %s: %s\n", cases[i].path, r.status,
-                    r.ctype, r.body);
+            fprintf(stderr, "  %s -> %ld %s: %s\n", cases[i].path, r.status, r.ctype, r.body);
             s_resp_free(&r);
             ASSERT(0);
         }
@@ -1184,8 +1162,7 @@ TEST(static_etag_revalidates_with_304)
     ASSERT_EQ(r.status, 304);
     ASSERT_EQ(r.len, 0);
     s_resp_free(&r);
-    ASSERT_EQ(s_wreq("GET", "/static/app.js", "If-None-Match: \"stale\"", &r),
-              0);
+    ASSERT_EQ(s_wreq("GET", "/static/app.js", "If-None-Match: \"stale\"", &r), 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_STREQ(r.body, S_APPJS);
     s_resp_free(&r);
@@ -1251,8 +1228,8 @@ TEST(no_web_dir_explains_on_root)
 TEST(web_dir_without_index_fails_at_start)
 {
     char err[512] = "";
-    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = s_db,
-                          .threads = 1, .web_dir = s_dir };
+    http_config_t cfg = {
+        .host = "127.0.0.1", .port = 0, .db_path = s_db, .threads = 1, .web_dir = s_dir};
     ASSERT_NULL(http_start(&cfg, err, sizeof err));
     ASSERT_HAS(err, "no index.html");
     ASSERT_HAS(err, s_dir);
@@ -1281,53 +1258,47 @@ TEST(bad_parameters_are_400_naming_the_parameter)
         const char *path;
         const char *param;
     } cases[] = {
-        { "/api/series", "'run'" },
-        { "/api/series?tag=train&metric=erank", "'run'" },
-        { "/api/series?run=r1&metric=erank", "'tag'" },
-        { "/api/series?run=r1&tag=train", "'metric'" },
-        { "/api/series?run=&tag=train&metric=erank", "'run'" },
-        { "/api/series?run=r1&tag=&metric=erank", "'tag'" },
-        { "/api/series?run=r1&tag=train&metric=", "'metric'" },
-        { "/api/series?run=r%00x&tag=train&metric=erank", "'run'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=abc", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=1.5", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=%201", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=-", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank"
-          "&after=9223372036854775808", "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank"
-          "&before=-9223372036854775809", "'before'" },
-        { "/api/series?run=r1&tag=train&metric=erank&before=12abc",
-          "'before'" },
-        { "/api/series?run=r1&tag=train&metric=erank&before=0x10",
-          "'before'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=5&before=5",
-          "'after'" },
-        { "/api/series?run=r1&tag=train&metric=erank&after=6&before=5",
-          "'before'" },
-        { "/api/series?run=r1&tag=train&metric=erank&points=0", "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank&points=-1", "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank&points=1000001",
-          "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank&points=3.0",
-          "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank&points=", "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank"
-          "&points=99999999999999999999", "'points'" },
-        { "/api/series?run=r1&tag=train&metric=erank&format=xml",
-          "'format'" },
-        { "/api/series?run=r1&tag=train&metric=erank&format=JSON",
-          "'format'" },
-        { "/api/runs?format=xml", "'format'" },
+        {"/api/series", "'run'"},
+        {"/api/series?tag=train&metric=erank", "'run'"},
+        {"/api/series?run=r1&metric=erank", "'tag'"},
+        {"/api/series?run=r1&tag=train", "'metric'"},
+        {"/api/series?run=&tag=train&metric=erank", "'run'"},
+        {"/api/series?run=r1&tag=&metric=erank", "'tag'"},
+        {"/api/series?run=r1&tag=train&metric=", "'metric'"},
+        {"/api/series?run=r%00x&tag=train&metric=erank", "'run'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=abc", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=1.5", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=%201", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=-", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank"
+         "&after=9223372036854775808",
+         "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank"
+         "&before=-9223372036854775809",
+         "'before'"},
+        {"/api/series?run=r1&tag=train&metric=erank&before=12abc", "'before'"},
+        {"/api/series?run=r1&tag=train&metric=erank&before=0x10", "'before'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=5&before=5", "'after'"},
+        {"/api/series?run=r1&tag=train&metric=erank&after=6&before=5", "'before'"},
+        {"/api/series?run=r1&tag=train&metric=erank&points=0", "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank&points=-1", "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank&points=1000001", "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank&points=3.0", "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank&points=", "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank"
+         "&points=99999999999999999999",
+         "'points'"},
+        {"/api/series?run=r1&tag=train&metric=erank&format=xml", "'format'"},
+        {"/api/series?run=r1&tag=train&metric=erank&format=JSON", "'format'"},
+        {"/api/runs?format=xml", "'format'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_resp_t r;
         ASSERT_EQ(s_req("GET", cases[i].path, &r), 0);
         if (r.status != 400 || !strstr(r.body, "{\"error\":\"") ||
             !strstr(r.body, cases[i].param)) {
-            fprintf(stderr, "  %s -> %ld %s\n", cases[i].path, r.status,
-                    r.body);
+            fprintf(stderr, "  %s -> %ld %s\n", cases[i].path, r.status, r.body);
             s_resp_free(&r);
             ASSERT(0);
         }
@@ -1337,9 +1308,7 @@ TEST(bad_parameters_are_400_naming_the_parameter)
 
     /* The largest allowed points value is accepted. */
     s_resp_t r;
-    ASSERT_EQ(s_req("GET",
-                    "/api/series?run=r1&tag=train&metric=erank&points=1000000",
-                    &r), 0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=r1&tag=train&metric=erank&points=1000000", &r), 0);
     ASSERT_EQ(r.status, 200);
     s_resp_free(&r);
 }
@@ -1351,12 +1320,10 @@ TEST(unknown_series_is_404)
     ASSERT_EQ(r.status, 404);
     ASSERT_JSON_CT(r);
     /* the message lists what the run has, so a typo is one look away */
-    ASSERT_STREQ(r.body,
-                 "{\"error\":\"no series run=r1 tag=train metric=nope; run 'r1' tag "
-                 "'train' has: erank, maybe, spa ce/é+&=\"}");
+    ASSERT_STREQ(r.body, "{\"error\":\"no series run=r1 tag=train metric=nope; run 'r1' tag "
+                         "'train' has: erank, maybe, spa ce/é+&=\"}");
     s_resp_free(&r);
-    ASSERT_EQ(s_req("GET", "/api/series?run=zz&tag=train&metric=erank", &r),
-              0);
+    ASSERT_EQ(s_req("GET", "/api/series?run=zz&tag=train&metric=erank", &r), 0);
     ASSERT_EQ(r.status, 404);
     ASSERT_HAS(r.body, "no run 'zz'");
     s_resp_free(&r);
@@ -1364,9 +1331,8 @@ TEST(unknown_series_is_404)
 
 TEST(unknown_route_is_404)
 {
-    const char *paths[] = { "/api", "/api/nope", "/api/runs/",
-                            "/api/healthz", "/static", "/favicon.ico",
-                            "/index.htm" };
+    const char *paths[] = {"/api",    "/api/nope",    "/api/runs/", "/api/healthz",
+                           "/static", "/favicon.ico", "/index.htm"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         s_resp_t r;
         ASSERT_EQ(s_req("GET", paths[i], &r), 0);
@@ -1379,7 +1345,7 @@ TEST(unknown_route_is_404)
 
 TEST(other_methods_are_405_with_allow)
 {
-    const char *methods[] = { "POST", "PUT", "DELETE", "PATCH" };
+    const char *methods[] = {"POST", "PUT", "DELETE", "PATCH"};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         s_resp_t r;
         ASSERT_EQ(s_req(methods[i], "/api/health", &r), 0);
@@ -1396,12 +1362,10 @@ TEST(other_methods_are_405_with_allow)
 TEST(port_in_use_gives_clear_message)
 {
     char err[256] = "", want[256];
-    http_config_t cfg = { .host = "127.0.0.1", .port = s_port,
-                          .db_path = s_db, .threads = 1 };
+    http_config_t cfg = {.host = "127.0.0.1", .port = s_port, .db_path = s_db, .threads = 1};
     http_t *h = http_start(&cfg, err, sizeof err);
     ASSERT_NULL(h);
-    snprintf(want, sizeof want,
-             "cannot listen on 127.0.0.1:%d: Address already in use", s_port);
+    snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d: Address already in use", s_port);
     ASSERT_STREQ(err, want);
     /* The first server is unharmed. */
     s_resp_t r;
@@ -1413,8 +1377,7 @@ TEST(port_in_use_gives_clear_message)
 TEST(bad_host_and_port_are_rejected)
 {
     char err[256] = "";
-    http_config_t cfg = { .host = "no.such.host.invalid", .port = 0,
-                          .db_path = s_db, .threads = 1 };
+    http_config_t cfg = {.host = "no.such.host.invalid", .port = 0, .db_path = s_db, .threads = 1};
     ASSERT_NULL(http_start(&cfg, err, sizeof err));
     ASSERT_HAS(err, "cannot listen on no.such.host.invalid:0: ");
     cfg.host = "127.0.0.1";
@@ -1444,14 +1407,16 @@ TEST(ipv6_loopback)
         return;
     }
     char err[256] = "";
-    http_config_t cfg = { .host = "::1", .port = 0, .db_path = s_db,
-                          .threads = 2, .stats = &s_stats };
+    http_config_t cfg = {
+        .host = "::1", .port = 0, .db_path = s_db, .threads = 2, .stats = &s_stats};
     http_t *h = http_start(&cfg, err, sizeof err);
     if (!h)
         T_FAIL_("http_start ::1: %s", err);
     char url[128];
-    snprintf(url, sizeof url, "http://[::1]:%d/api/series?run=r1&tag=train"
-             "&metric=erank&points=3", http_port(h));
+    snprintf(url, sizeof url,
+             "http://[::1]:%d/api/series?run=r1&tag=train"
+             "&metric=erank&points=3",
+             http_port(h));
     s_resp_t r;
     int rc = s_fetch("GET", url, &r);
     http_stop(&h);
@@ -1472,8 +1437,7 @@ TEST(ipv6_loopback)
 TEST(localhost_is_allowed)
 {
     char err[256] = "";
-    http_config_t cfg = { .host = "localhost", .port = 0, .db_path = s_db,
-                          .threads = 1 };
+    http_config_t cfg = {.host = "localhost", .port = 0, .db_path = s_db, .threads = 1};
     http_t *h = http_start(&cfg, err, sizeof err);
     if (!h)
         T_FAIL_("http_start localhost: %s", err);
@@ -1496,8 +1460,7 @@ TEST(missing_database_is_503)
 {
     char err[256] = "", db[160];
     snprintf(db, sizeof db, "%s/not-yet.db", s_dir);
-    http_config_t cfg = { .host = "127.0.0.1", .port = 0, .db_path = db,
-                          .threads = 2 };
+    http_config_t cfg = {.host = "127.0.0.1", .port = 0, .db_path = db, .threads = 2};
     http_t *h = http_start(&cfg, err, sizeof err);
     if (!h)
         T_FAIL_("http_start: %s", err);
@@ -1505,12 +1468,10 @@ TEST(missing_database_is_503)
     s_resp_t r;
     long status[3];
     char body[3][2048];
-    const char *paths[3] = { "/api/runs",
-                             "/api/series?run=r1&tag=train&metric=erank",
-                             "/api/health" };
+    const char *paths[3] = {"/api/runs", "/api/series?run=r1&tag=train&metric=erank",
+                            "/api/health"};
     for (int i = 0; i < 3; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port(h),
-                 paths[i]);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port(h), paths[i]);
         status[i] = s_fetch("GET", url, &r) == 0 ? r.status : -1;
         snprintf(body[i], sizeof body[i], "%s", r.body ? r.body : "");
         s_resp_free(&r);
@@ -1539,10 +1500,10 @@ static void *s_client(void *arg)
     (void)arg;
     for (int i = 0; i < S_REQS; i++) {
         s_resp_t r;
-        const char *path = (i % 3 == 0) ? "/api/runs"
-                         : (i % 3 == 1) ? "/api/health"
-                                        : "/api/series?run=r1&tag=train"
-                                          "&metric=erank&points=7";
+        const char *path = (i % 3 == 0)   ? "/api/runs"
+                           : (i % 3 == 1) ? "/api/health"
+                                          : "/api/series?run=r1&tag=train"
+                                            "&metric=erank&points=7";
         if (s_req("GET", path, &r) != 0 || r.status != 200 || r.len == 0 ||
             r.body[r.len - 1] != '}')
             bad++;
@@ -1610,7 +1571,7 @@ int main(void)
         T(localhost_is_allowed),
         T(missing_database_is_503),
         T(concurrent_requests),
-        { 0 },
+        {0},
     });
     s_teardown();
     curl_global_cleanup();

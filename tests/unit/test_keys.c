@@ -30,10 +30,12 @@ TEST(reads_keygen_format_and_hash_keys)
     ASSERT(erwatch_key_valid(KEY_H));
     ASSERT(!erwatch_key_valid(KEY_BAD));
     ASSERT_EQ(erwatch_key_read(s_file("# erwatch curve secret key \"s\"\n# c\n\n" KEY_A "\n"), 1, k,
-                               err, sizeof err), 0);
+                               err, sizeof err),
+              0);
     ASSERT_STREQ(k, KEY_A);
     ASSERT_EQ(erwatch_key_read(s_file("# erwatch curve public key \"p\"\r\n" KEY_H "\r\n"), 0, k,
-                               err, sizeof err), 0);
+                               err, sizeof err),
+              0);
     ASSERT_STREQ(k, KEY_H);
 }
 
@@ -55,19 +57,20 @@ TEST(wrong_kind_and_bad_files_refused)
 
 TEST(client_list)
 {
-    char (*keys)[ERWATCH_KEY_Z85_LEN + 1];
+    char(*keys)[ERWATCH_KEY_Z85_LEN + 1];
     size_t n;
     char err[512];
     ASSERT_EQ(erwatch_key_list_read(s_file("# ranks\n" KEY_A " rank0\n\n" KEY_H "\t# rank1\n"),
-                                    &keys, &n, err, sizeof err), 0);
+                                    &keys, &n, err, sizeof err),
+              0);
     ASSERT_EQ(n, 2);
     ASSERT_STREQ(keys[0], KEY_A);
     ASSERT_STREQ(keys[1], KEY_H);
     free(keys);
     ASSERT(erwatch_key_list_read(s_file(KEY_A "\nnot a key\n"), &keys, &n, err, sizeof err) < 0);
     ASSERT(strstr(err, "line 2") != NULL);
-    ASSERT(erwatch_key_list_read(s_file("# erwatch curve secret key \"x\"\n" KEY_A "\n"), &keys,
-                                 &n, err, sizeof err) < 0);
+    ASSERT(erwatch_key_list_read(s_file("# erwatch curve secret key \"x\"\n" KEY_A "\n"), &keys, &n,
+                                 err, sizeof err) < 0);
     ASSERT(strstr(err, "secret key file") != NULL);
     unlink(s_path);
 }

@@ -220,7 +220,7 @@ TEST(alert_engine_follows_delete_and_rename)
     alert_changes_t ch = {0};
     result_t *r = s_result("x", "t", 1, 1, 10);
     r->points[0].value = 0.1;
-    alerts_observe(a, r, 10, &ch);    /* Low fires, Lower is pending */
+    alerts_observe(a, r, 10, &ch); /* Low fires, Lower is pending */
     snprintf(r->run, sizeof r->run, "y");
     alerts_observe(a, r, 10, &ch);
     uint64_t pending, firing;
@@ -285,8 +285,12 @@ TEST(series_cache_forgets_deleted_series)
     ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
     query_cache_t *c = query_cache_new(64u << 20);
     query_use_cache(q, c);
-    query_view_t v = {.run = "big", .tag = "t", .metric = "m0", .after = INT64_MIN,
-                      .before = INT64_MAX, .points = 100};
+    query_view_t v = {.run = "big",
+                      .tag = "t",
+                      .metric = "m0",
+                      .after = INT64_MIN,
+                      .before = INT64_MAX,
+                      .points = 100};
     series_t out;
     uint64_t hits, misses;
     size_t bytes;
@@ -357,7 +361,10 @@ TEST(run_list_pages_filters_and_since)
     ASSERT_STREQ(names, "a_b%x");
 
     strbuf_reset(&b);
-    query_runs_filter_t h = {.limit = -1, .nnames = 2, .names = {"r1", "nope"}, .nids = 1,
+    query_runs_filter_t h = {.limit = -1,
+                             .nnames = 2,
+                             .names = {"r1", "nope"},
+                             .nids = 1,
                              .ids = {s_int(s, "SELECT id FROM runs WHERE name = 'r8'")}};
     ASSERT_EQ(query_runs_filtered(q, &h, &b, 0, NULL, err, sizeof err), 0);
     s_names(b.data, names, sizeof names);
@@ -420,7 +427,8 @@ static size_t s_qs_all(void *ctx, const char *name, const char **vals, size_t *l
 TEST(run_list_parameters)
 {
     s_qs_t qs = {{"limit", "offset", "q", "run", "run", "id", "since"},
-                 {"50", "100", "sim", "a,b", "c", "7", "1700000000.5"}, 7};
+                 {"50", "100", "sim", "a,b", "c", "7", "1700000000.5"},
+                 7};
     params_t p = {s_qs_get, &qs, s_qs_all};
     query_runs_filter_t f;
     int csv = -1;
@@ -443,9 +451,9 @@ TEST(run_list_parameters)
     static const struct {
         const char *k, *v, *says;
     } bad[] = {
-        {"limit", "0", "'limit'"}, {"limit", "100001", "'limit'"}, {"offset", "-1", "'offset'"},
-        {"since", "soon", "'since'"}, {"since", "nan", "'since'"}, {"id", "0", "'id'"},
-        {"id", "x", "'id'"}, {"run", "", "'run'"}, {"format", "xml", "'format'"},
+        {"limit", "0", "'limit'"},    {"limit", "100001", "'limit'"}, {"offset", "-1", "'offset'"},
+        {"since", "soon", "'since'"}, {"since", "nan", "'since'"},    {"id", "0", "'id'"},
+        {"id", "x", "'id'"},          {"run", "", "'run'"},           {"format", "xml", "'format'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s_qs_t one = {{bad[i].k}, {bad[i].v}, 1};
@@ -574,7 +582,7 @@ TEST(write_check_refuses_what_a_web_page_can_send)
     ASSERT_EQ(http_runs_write_check(&h, msg, sizeof msg), 403); /* a plain form post */
     ASSERT(strstr(msg, HTTP_WRITE_HEADER));
     h.marker = "1";
-    ASSERT_EQ(http_runs_write_check(&h, msg, sizeof msg), 0);   /* the CLI */
+    ASSERT_EQ(http_runs_write_check(&h, msg, sizeof msg), 0); /* the CLI */
     h.host = "127.0.0.1:8080";
     h.sec_fetch_site = "cross-site";
     ASSERT_EQ(http_runs_write_check(&h, msg, sizeof msg), 403);

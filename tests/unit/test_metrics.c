@@ -33,15 +33,15 @@ static double s_mixed(double got, double exp)
 
 /* One comparison. expected NaN means "undefined": the metric must return
  * NaN and give a reason. Otherwise the mixed error must be <= tol. */
-static void s_check(s_tally_t *t, const char *name, double got,
-                    const char *why, double exp, double tol)
+static void s_check(s_tally_t *t, const char *name, double got, const char *why, double exp,
+                    double tol)
 {
     t->cases++;
     if (isnan(exp)) {
         if (!isnan(got) || !why || !*why) {
             t->failed++;
-            fprintf(stderr, "  FAIL %s %s: got %.17g (why %s), expected nan\n",
-                    t->label, name, got, why ? why : "NULL");
+            fprintf(stderr, "  FAIL %s %s: got %.17g (why %s), expected nan\n", t->label, name, got,
+                    why ? why : "NULL");
         }
         return;
     }
@@ -61,17 +61,16 @@ static void s_check(s_tally_t *t, const char *name, double got,
 
 static void s_report(const s_tally_t *t)
 {
-    printf("# %s: %zu checks, %zu failed, worst mixed err %.3g (%s)\n",
-           t->label, t->cases, t->failed, t->worst,
-           t->worst_name[0] ? t->worst_name : "-");
+    printf("# %s: %zu checks, %zu failed, worst mixed err %.3g (%s)\n", t->label, t->cases,
+           t->failed, t->worst, t->worst_name[0] ? t->worst_name : "-");
 }
 
 /* The checks every table test ends with. */
-#define ASSERT_TALLY(t)                                                       \
-    do {                                                                      \
-        s_report(&(t));                                                       \
-        ASSERT_GT((t).cases, 0);                                                \
-        ASSERT_EQ((t).failed, 0);                                             \
+#define ASSERT_TALLY(t)                                                                            \
+    do {                                                                                           \
+        s_report(&(t));                                                                            \
+        ASSERT_GT((t).cases, 0);                                                                   \
+        ASSERT_EQ((t).failed, 0);                                                                  \
     } while (0)
 
 /* ================================================================ cases */
@@ -92,10 +91,8 @@ static s_er_case_t s_er_case(const vectors_case_t *c)
     e.name = vectors_str(c, "name");
     e.n = vectors_size(c, "N");
     e.d = vectors_size(c, "d");
-    e.support = sup && strcmp(sup, "discrete") == 0 ? EW_SUPPORT_DISCRETE
-                                                    : EW_SUPPORT_SPHERE;
-    e.reduction = red && strcmp(red, "average") == 0 ? EW_REDUCE_AVERAGE
-                                                     : EW_REDUCE_EXPECTATION;
+    e.support = sup && strcmp(sup, "discrete") == 0 ? EW_SUPPORT_DISCRETE : EW_SUPPORT_SPHERE;
+    e.reduction = red && strcmp(red, "average") == 0 ? EW_REDUCE_AVERAGE : EW_REDUCE_EXPECTATION;
     e.kappa = vectors_num(c, "kappa");
     e.expected = vectors_num(c, "expected_f64");
     return e;
@@ -136,8 +133,7 @@ TEST(vectors_files)
         const char *name = vectors_str(c, "name");
         if (!name || !vectors_str(c, "metric") || !vectors_str(c, "note") ||
             vectors_size(c, "N") == 0 || vectors_size(c, "d") == 0) {
-            fprintf(stderr, "  case %zu (%s): missing fields\n", i,
-                    name ? name : "?");
+            fprintf(stderr, "  case %zu (%s): missing fields\n", i, name ? name : "?");
             bad++;
             continue;
         }
@@ -152,9 +148,8 @@ TEST(vectors_files)
             free(x);
         }
         if (s_is(c, "sinkhorn")) {
-            double *q = vectors_read_f64(
-                vectors_str(c, "out"),
-                vectors_size(c, "N") * vectors_size(c, "d"));
+            double *q = vectors_read_f64(vectors_str(c, "out"),
+                                         vectors_size(c, "N") * vectors_size(c, "d"));
             bad += q == NULL;
             free(q);
         }
@@ -177,13 +172,12 @@ TEST(bessel_table)
     for (size_t i = 0; i < vectors_count(v); i++) {
         const vectors_case_t *c = vectors_case(v, i);
         char name[64];
-        snprintf(name, sizeof name, "d=%s,kappa=%s", vectors_str(c, "d"),
-                 vectors_str(c, "kappa"));
+        snprintf(name, sizeof name, "d=%s,kappa=%s", vectors_str(c, "d"), vectors_str(c, "kappa"));
         double nu = vectors_num(c, "nu"), kappa = vectors_num(c, "kappa");
-        s_check(&ln_iv, name, metrics_log_bessel_i(nu, kappa), NULL,
-                vectors_num(c, "ln_iv"), 1e-13);
-        s_check(&vmf, name, metrics_vmf_log_norm(vectors_size(c, "d"), kappa),
-                NULL, vectors_num(c, "vmf_const"), 1e-13);
+        s_check(&ln_iv, name, metrics_log_bessel_i(nu, kappa), NULL, vectors_num(c, "ln_iv"),
+                1e-13);
+        s_check(&vmf, name, metrics_vmf_log_norm(vectors_size(c, "d"), kappa), NULL,
+                vectors_num(c, "vmf_const"), 1e-13);
     }
     vectors_destroy(&v);
     s_report(&ln_iv);
@@ -197,8 +191,7 @@ TEST(bessel_table)
  * x), and ln I_0 must match its large-x expansion. */
 TEST(bessel_extremes)
 {
-    static const double xs[] = {1e-300, 1e-8, 0.3, 7.5, 123.0, 4096.0,
-                                9999.5, 1e5};
+    static const double xs[] = {1e-300, 1e-8, 0.3, 7.5, 123.0, 4096.0, 9999.5, 1e5};
     static const double nus[] = {1.5, 2.0, 7.0, 63.0, 499.0, 1234.5, 4096.0};
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         for (size_t j = 0; j < sizeof nus / sizeof nus[0]; j++) {
@@ -215,22 +208,20 @@ TEST(bessel_extremes)
             double a = exp(lm - l0), b = exp(lp - l0), r = 2.0 * nu / x;
             double err = fabs((a - b) - r) / (a + b);
             if (!(err <= 1e-14 * fmax(1.0, fabs(l0))))
-                T_FAIL_("nu=%g x=%g: recurrence error %.3g, ln I = %.17g", nu,
-                        x, err, l0);
+                T_FAIL_("nu=%g x=%g: recurrence error %.3g, ln I = %.17g", nu, x, err, l0);
         }
     }
     /* ln I_0(x) = x - ln(2 pi x)/2 + ln(1 + 1/(8x) + 9/(128 x^2) + ...) */
     double x = 1e5, u = 1.0 / (8.0 * x);
-    double asym = x - 0.5 * log(2.0 * 3.14159265358979323846 * x) +
-                  log1p(u + 4.5 * u * u + 37.5 * u * u * u);
+    double asym =
+        x - 0.5 * log(2.0 * 3.14159265358979323846 * x) + log1p(u + 4.5 * u * u + 37.5 * u * u * u);
     ASSERT_MIXED(metrics_log_bessel_i(0.0, x), asym, 1e-14);
     /* Closed forms: I_{1/2}(x) = sqrt(2/(pi x)) sinh x, I_{-1/2}: cosh x */
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         double y = xs[i];
         if (y < 1e-3)
             continue;
-        double pre = 0.5 * log(2.0 / (3.14159265358979323846 * y)) + y -
-                     log(2.0);
+        double pre = 0.5 * log(2.0 / (3.14159265358979323846 * y)) + y - log(2.0);
         double e2 = exp(-2.0 * y);
         ASSERT_MIXED(metrics_log_bessel_i(0.5, y), pre + log1p(-e2), 1e-14);
         ASSERT_MIXED(metrics_log_bessel_i(-0.5, y), pre + log1p(e2), 1e-14);
@@ -255,11 +246,9 @@ TEST(er_entropy_cases)
         s_er_case_t e = s_er_case(c);
         double *x = vectors_input_f64(c, "x");
         const char *why = NULL;
-        double got = x ? metrics_er_entropy(x, e.n, e.d, e.support, e.kappa,
-                                            e.reduction, &why)
-                       : NAN;
-        s_check(&t, e.name, got, x ? why : "input missing", e.expected,
-                s_er_tol64(&e));
+        double got =
+            x ? metrics_er_entropy(x, e.n, e.d, e.support, e.kappa, e.reduction, &why) : NAN;
+        s_check(&t, e.name, got, x ? why : "input missing", e.expected, s_er_tol64(&e));
         free(x);
     }
     vectors_destroy(&v);
@@ -278,12 +267,9 @@ TEST(er_reconstruction_cases)
         s_er_case_t e = s_er_case(c);
         double *a = vectors_input_f64(c, "x"), *b = vectors_input_f64(c, "y");
         const char *why = NULL;
-        double got = a && b ? metrics_er_reconstruction(a, b, e.n, e.d,
-                                                        e.support, e.kappa,
-                                                        &why)
-                            : NAN;
-        s_check(&t, e.name, got, a && b ? why : "input missing", e.expected,
-                s_er_tol64(&e));
+        double got =
+            a && b ? metrics_er_reconstruction(a, b, e.n, e.d, e.support, e.kappa, &why) : NAN;
+        s_check(&t, e.name, got, a && b ? why : "input missing", e.expected, s_er_tol64(&e));
         free(a);
         free(b);
     }
@@ -295,26 +281,21 @@ TEST(er_undefined)
 {
     double z[6] = {1, 0, 0, 0, 1, 0};
     const char *why = NULL;
-    ASSERT_NAN(metrics_er_entropy(z, 0, 3, EW_SUPPORT_SPHERE, 10.0,
-                                    EW_REDUCE_AVERAGE, &why));
+    ASSERT_NAN(metrics_er_entropy(z, 0, 3, EW_SUPPORT_SPHERE, 10.0, EW_REDUCE_AVERAGE, &why));
     ASSERT_NOT_NULL(why);
     why = NULL;
-    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 0.0,
-                                    EW_REDUCE_AVERAGE, &why));
+    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 0.0, EW_REDUCE_AVERAGE, &why));
     ASSERT_NOT_NULL(why);
     why = NULL;
-    ASSERT_NAN(metrics_er_reconstruction(z, z, 2, 3, EW_SUPPORT_SPHERE,
-                                           NAN, &why));
+    ASSERT_NAN(metrics_er_reconstruction(z, z, 2, 3, EW_SUPPORT_SPHERE, NAN, &why));
     ASSERT_NOT_NULL(why);
     why = NULL;
     z[0] = NAN;
-    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
-                                    EW_REDUCE_EXPECTATION, &why));
+    ASSERT_NAN(metrics_er_entropy(z, 2, 3, EW_SUPPORT_SPHERE, 10.0, EW_REDUCE_EXPECTATION, &why));
     ASSERT_NOT_NULL(why);
     /* discrete ignores kappa */
     z[0] = 1.0;
-    ASSERT_FINITE(metrics_er_entropy(z, 2, 3, EW_SUPPORT_DISCRETE, NAN,
-                                       EW_REDUCE_AVERAGE, NULL));
+    ASSERT_FINITE(metrics_er_entropy(z, 2, 3, EW_SUPPORT_DISCRETE, NAN, EW_REDUCE_AVERAGE, NULL));
 }
 
 /* ================================================================ ER f32 */
@@ -332,11 +313,10 @@ TEST(er_entropy_f32_cases)
         s_er_case_t e = s_er_case(c);
         float *x = vectors_input_f32(c, "x");
         const char *why = NULL;
-        double got = x ? metrics_er_entropy_f32(x, e.n, e.d, e.support,
-                                                e.kappa, e.reduction, ws, &why)
-                       : NAN;
-        s_check(&t, e.name, got, x ? why : "input missing", e.expected,
-                s_er_tol32(&e));
+        double got =
+            x ? metrics_er_entropy_f32(x, e.n, e.d, e.support, e.kappa, e.reduction, ws, &why)
+              : NAN;
+        s_check(&t, e.name, got, x ? why : "input missing", e.expected, s_er_tol32(&e));
         free(x);
     }
     metrics_ws_destroy(&ws);
@@ -358,11 +338,10 @@ TEST(er_reconstruction_f32_cases)
         s_er_case_t e = s_er_case(c);
         float *a = vectors_input_f32(c, "x"), *b = vectors_input_f32(c, "y");
         const char *why = NULL;
-        double got = a && b ? metrics_er_reconstruction_f32(
-                                  a, b, e.n, e.d, e.support, e.kappa, ws, &why)
-                            : NAN;
-        s_check(&t, e.name, got, a && b ? why : "input missing", e.expected,
-                s_er_tol32(&e));
+        double got =
+            a && b ? metrics_er_reconstruction_f32(a, b, e.n, e.d, e.support, e.kappa, ws, &why)
+                   : NAN;
+        s_check(&t, e.name, got, a && b ? why : "input missing", e.expected, s_er_tol32(&e));
         free(a);
         free(b);
     }
@@ -400,8 +379,8 @@ static double s_rng_normal(uint64_t *st)
  * collapse < 0, sphere rows get random norms in [0, 1.5) and every 16th row
  * is zero: the ER functions do not normalise, so the diagonal is then not
  * always the largest term of its row. */
-static float *s_random_rows(uint64_t *st, size_t n, size_t d, ew_support_t s,
-                            double collapse, double **out64)
+static float *s_random_rows(uint64_t *st, size_t n, size_t d, ew_support_t s, double collapse,
+                            double **out64)
 {
     float *z = malloc(n * d * sizeof *z);
     double *z64 = malloc(n * d * sizeof *z64);
@@ -410,8 +389,7 @@ static float *s_random_rows(uint64_t *st, size_t n, size_t d, ew_support_t s,
     for (size_t i = 0; i < n; i++) {
         double norm = 0.0;
         for (size_t k = 0; k < d; k++) {
-            double g = s == EW_SUPPORT_SPHERE ? s_rng_normal(st)
-                                              : -log(s_rng_unit(st));
+            double g = s == EW_SUPPORT_SPHERE ? s_rng_normal(st) : -log(s_rng_unit(st));
             if (collapse > 0.0 && i > 0)
                 g = z64[k] + collapse * g;
             z64[i * d + k] = g;
@@ -440,7 +418,7 @@ TEST(er_f32_vs_f64_random)
     static const struct {
         size_t n, d;
         double collapse;
-    } shapes[] = {{1, 5, 0},   {2, 3, 0},     {17, 64, 0},  {300, 128, 0},
+    } shapes[] = {{1, 5, 0},    {2, 3, 0},    {17, 64, 0},     {300, 128, 0},
                   {1025, 4, 0}, {2100, 9, 0}, {700, 16, 1e-3}, {1500, 12, -1}};
     static const double kappas[] = {1.0, 10.0, 100.0, 1000.0, 1e4};
     uint64_t st = 0x9e3779b97f4a7c15ull;
@@ -459,25 +437,20 @@ TEST(er_f32_vs_f64_random)
                     break;
                 for (int r = 0; r < 2; r++) {
                     char name[96];
-                    snprintf(name, sizeof name, "N%zu_d%zu_%s_k%g_%s", n, d,
-                             sup ? "dis" : "sph", kappa, r ? "ave" : "exp");
-                    double h64 = metrics_er_entropy(a64, n, d, s, kappa,
-                                                    (ew_reduction_t)r, NULL);
-                    double h32 = metrics_er_entropy_f32(
-                        a, n, d, s, kappa, (ew_reduction_t)r, ws, NULL);
-                    s_er_case_t e = {name, n, d, s, (ew_reduction_t)r, kappa,
-                                     h64};
+                    snprintf(name, sizeof name, "N%zu_d%zu_%s_k%g_%s", n, d, sup ? "dis" : "sph",
+                             kappa, r ? "ave" : "exp");
+                    double h64 = metrics_er_entropy(a64, n, d, s, kappa, (ew_reduction_t)r, NULL);
+                    double h32 =
+                        metrics_er_entropy_f32(a, n, d, s, kappa, (ew_reduction_t)r, ws, NULL);
+                    s_er_case_t e = {name, n, d, s, (ew_reduction_t)r, kappa, h64};
                     s_check(&t, name, h32, NULL, h64, s_er_tol32(&e));
                 }
                 char name[96];
-                snprintf(name, sizeof name, "rec_N%zu_d%zu_%s_k%g", n, d,
-                         sup ? "dis" : "sph", kappa);
-                double r64 = metrics_er_reconstruction(a64, b64, n, d, s,
-                                                       kappa, NULL);
-                double r32 = metrics_er_reconstruction_f32(a, b, n, d, s,
-                                                           kappa, ws, NULL);
-                s_er_case_t e = {name, n, d, s, EW_REDUCE_EXPECTATION, kappa,
-                                 r64};
+                snprintf(name, sizeof name, "rec_N%zu_d%zu_%s_k%g", n, d, sup ? "dis" : "sph",
+                         kappa);
+                double r64 = metrics_er_reconstruction(a64, b64, n, d, s, kappa, NULL);
+                double r32 = metrics_er_reconstruction_f32(a, b, n, d, s, kappa, ws, NULL);
+                s_er_case_t e = {name, n, d, s, EW_REDUCE_EXPECTATION, kappa, r64};
                 s_check(&t, name, r32, NULL, r64, s_er_tol32(&e));
             }
             free(a);
@@ -523,24 +496,23 @@ TEST(er_f32_undefined)
     float z[6] = {1, 0, 0, 0, 1, 0};
     metrics_ws_t *ws = metrics_ws_new();
     const char *why = NULL;
-    double h = metrics_er_entropy_f32(z, 0, 3, EW_SUPPORT_SPHERE, 10.0,
-                                      EW_REDUCE_AVERAGE, ws, &why);
-    double r = metrics_er_reconstruction_f32(z, z, 2, 3, EW_SUPPORT_SPHERE,
-                                             -1.0, ws, &why);
+    double h =
+        metrics_er_entropy_f32(z, 0, 3, EW_SUPPORT_SPHERE, 10.0, EW_REDUCE_AVERAGE, ws, &why);
+    double r = metrics_er_reconstruction_f32(z, z, 2, 3, EW_SUPPORT_SPHERE, -1.0, ws, &why);
     ASSERT_NAN(h);
     ASSERT_NAN(r);
     ASSERT_NOT_NULL(why);
     /* ws may be NULL (a temporary one is used) */
-    ASSERT_FINITE(metrics_er_entropy_f32(z, 2, 3, EW_SUPPORT_SPHERE, 10.0,
-                                           EW_REDUCE_AVERAGE, NULL, NULL));
+    ASSERT_FINITE(
+        metrics_er_entropy_f32(z, 2, 3, EW_SUPPORT_SPHERE, 10.0, EW_REDUCE_AVERAGE, NULL, NULL));
     /* a NaN anywhere must not vanish inside a max or a merge */
     for (size_t at = 0; at < 6; at++) {
         float zz[6] = {1, 0, 0, 0, 1, 0};
         zz[at] = NAN;
         for (int sup = 0; sup < 2; sup++) {
             why = NULL;
-            h = metrics_er_entropy_f32(zz, 2, 3, (ew_support_t)sup, 10.0,
-                                       EW_REDUCE_EXPECTATION, ws, &why);
+            h = metrics_er_entropy_f32(zz, 2, 3, (ew_support_t)sup, 10.0, EW_REDUCE_EXPECTATION, ws,
+                                       &why);
             ASSERT_NAN(h);
             ASSERT_NOT_NULL(why);
         }
@@ -557,8 +529,7 @@ TEST(er_f32_undefined)
 typedef double (*s_eval_fn)(const vectors_case_t *c, const char **why);
 
 /* Every case of metric, against expected_f64 at mixed error <= tol. */
-static void s_run_table(s_tally_t *t, const char *metric, s_eval_fn eval,
-                        double tol)
+static void s_run_table(s_tally_t *t, const char *metric, s_eval_fn eval, double tol)
 {
     vectors_t *v = vectors_load("cases.txt");
     for (size_t i = 0; i < vectors_count(v); i++) {
@@ -567,8 +538,7 @@ static void s_run_table(s_tally_t *t, const char *metric, s_eval_fn eval,
             continue;
         const char *why = NULL;
         double got = eval(c, &why);
-        s_check(t, vectors_str(c, "name"), got, why,
-                vectors_num(c, "expected_f64"), tol);
+        s_check(t, vectors_str(c, "name"), got, why, vectors_num(c, "expected_f64"), tol);
     }
     vectors_destroy(&v);
 }
@@ -576,8 +546,7 @@ static void s_run_table(s_tally_t *t, const char *metric, s_eval_fn eval,
 static double s_eval_align(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x"), *y = vectors_input_f64(c, "y");
-    double r = x && y ? metrics_align(x, y, vectors_size(c, "N"),
-                                      vectors_size(c, "d"),
+    double r = x && y ? metrics_align(x, y, vectors_size(c, "N"), vectors_size(c, "d"),
                                       vectors_num(c, "alpha"), why)
                       : (*why = "input missing", NAN);
     free(x);
@@ -588,10 +557,9 @@ static double s_eval_align(const vectors_case_t *c, const char **why)
 static double s_eval_uniform(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x");
-    double r = x ? metrics_uniform(x, vectors_size(c, "N"),
-                                   vectors_size(c, "d"), vectors_num(c, "t"),
-                                   why)
-                 : (*why = "input missing", NAN);
+    double r =
+        x ? metrics_uniform(x, vectors_size(c, "N"), vectors_size(c, "d"), vectors_num(c, "t"), why)
+          : (*why = "input missing", NAN);
     free(x);
     return r;
 }
@@ -599,9 +567,9 @@ static double s_eval_uniform(const vectors_case_t *c, const char **why)
 static double s_eval_w2(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x");
-    double r = x ? metrics_w2(x, vectors_size(c, "N"), vectors_size(c, "d"),
-                              vectors_num(c, "eps"), why)
-                 : (*why = "input missing", NAN);
+    double r =
+        x ? metrics_w2(x, vectors_size(c, "N"), vectors_size(c, "d"), vectors_num(c, "eps"), why)
+          : (*why = "input missing", NAN);
     free(x);
     return r;
 }
@@ -609,9 +577,8 @@ static double s_eval_w2(const vectors_case_t *c, const char **why)
 static double s_eval_w2_loss(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x");
-    double r = x ? metrics_w2_loss(x, vectors_size(c, "N"),
-                                   vectors_size(c, "d"), vectors_num(c, "eps"),
-                                   why)
+    double r = x ? metrics_w2_loss(x, vectors_size(c, "N"), vectors_size(c, "d"),
+                                   vectors_num(c, "eps"), why)
                  : (*why = "input missing", NAN);
     free(x);
     return r;
@@ -620,9 +587,8 @@ static double s_eval_w2_loss(const vectors_case_t *c, const char **why)
 static double s_eval_rankme(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x");
-    double r = x ? metrics_rankme(x, vectors_size(c, "N"),
-                                  vectors_size(c, "d"), vectors_num(c, "eps"),
-                                  why)
+    double r = x ? metrics_rankme(x, vectors_size(c, "N"), vectors_size(c, "d"),
+                                  vectors_num(c, "eps"), why)
                  : (*why = "input missing", NAN);
     free(x);
     return r;
@@ -631,8 +597,7 @@ static double s_eval_rankme(const vectors_case_t *c, const char **why)
 static double s_eval_std_l2(const vectors_case_t *c, const char **why)
 {
     double *x = vectors_input_f64(c, "x");
-    double r = x ? metrics_std_l2(x, vectors_size(c, "N"),
-                                  vectors_size(c, "d"), why)
+    double r = x ? metrics_std_l2(x, vectors_size(c, "N"), vectors_size(c, "d"), why)
                  : (*why = "input missing", NAN);
     free(x);
     return r;
@@ -697,10 +662,9 @@ TEST(sinkhorn_cases)
         double *s = vectors_input_f64(c, "x");
         double *want = vectors_read_f64(vectors_str(c, "out"), b * k);
         double *q = malloc((b * k + 1) * sizeof *q);
-        int rc = s && want && q
-                     ? metrics_sinkhorn(s, b, k, vectors_num(c, "eps"),
-                                        (int)vectors_size(c, "iters"), q, &why)
-                     : -1;
+        int rc = s && want && q ? metrics_sinkhorn(s, b, k, vectors_num(c, "eps"),
+                                                   (int)vectors_size(c, "iters"), q, &why)
+                                : -1;
         double sq = NAN;
         if (rc == 0) {
             sq = 0.0;
@@ -716,8 +680,9 @@ TEST(sinkhorn_cases)
             elem.cases++;
             if (bad) {
                 elem.failed++;
-                fprintf(stderr, "  FAIL sinkhorn %s: %zu of %zu entries off, "
-                                "worst mixed err %.3g\n",
+                fprintf(stderr,
+                        "  FAIL sinkhorn %s: %zu of %zu entries off, "
+                        "worst mixed err %.3g\n",
                         name, bad, b * k, worst);
             }
             if (worst > elem.worst) {
@@ -725,8 +690,7 @@ TEST(sinkhorn_cases)
                 snprintf(elem.worst_name, sizeof elem.worst_name, "%s", name);
             }
         } else {
-            fprintf(stderr, "  sinkhorn %s: rc %d (%s)\n", name, rc,
-                    why ? why : "input missing");
+            fprintf(stderr, "  sinkhorn %s: rc %d (%s)\n", name, rc, why ? why : "input missing");
         }
         s_check(&sum, name, sq, why, vectors_num(c, "expected_f64"), 1e-9);
         free(s);
@@ -745,11 +709,11 @@ TEST(others_undefined)
 {
     double x[4] = {1, 0, 0, 0}, q[4];
     const char *why = NULL;
-#define UNDEF(expr)                                                           \
-    do {                                                                      \
-        why = NULL;                                                           \
-        ASSERT_NAN(expr);                                                  \
-        ASSERT_NOT_NULL(why);                                                  \
+#define UNDEF(expr)                                                                                \
+    do {                                                                                           \
+        why = NULL;                                                                                \
+        ASSERT_NAN(expr);                                                                          \
+        ASSERT_NOT_NULL(why);                                                                      \
     } while (0)
     UNDEF(metrics_align(x, x, 0, 2, 2.0, &why));
     UNDEF(metrics_uniform(x, 1, 2, 2.0, &why));
@@ -884,8 +848,8 @@ static double s_tol_rankme(const vectors_case_t *c)
 /* Rank-deficient covariance: N <= d, or a collapsed batch. */
 static double s_tol_w2(const vectors_case_t *c)
 {
-    int deficient = vectors_size(c, "N") <= vectors_size(c, "d") ||
-                    vectors_has_note(c, "collapsed");
+    int deficient =
+        vectors_size(c, "N") <= vectors_size(c, "d") || vectors_has_note(c, "collapsed");
     return deficient ? S_TOL32_W2_DEFICIENT : S_TOL32_W2_FULL;
 }
 
@@ -1016,10 +980,9 @@ TEST(er_f32_cases_portable)
         s_er_case_t e = s_er_case(c);
         float *a = vectors_input_f32(c, "x"), *b = ent ? NULL : vectors_input_f32(c, "y");
         const char *why = NULL;
-        double got = ent ? metrics_er_entropy_f32(a, e.n, e.d, e.support, e.kappa, e.reduction,
-                                                  ws, &why)
-                         : metrics_er_reconstruction_f32(a, b, e.n, e.d, e.support, e.kappa,
-                                                         ws, &why);
+        double got =
+            ent ? metrics_er_entropy_f32(a, e.n, e.d, e.support, e.kappa, e.reduction, ws, &why)
+                : metrics_er_reconstruction_f32(a, b, e.n, e.d, e.support, e.kappa, ws, &why);
         s_check(&t, e.name, got, why, e.expected, s_er_tol32(&e));
         free(a);
         free(b);
@@ -1050,10 +1013,10 @@ TEST(sinkhorn_f32_cases)
             float *s = vectors_input_f32(c, "x");
             double *want = vectors_read_f64(vectors_str(c, "out"), b * k);
             float *q = malloc((b * k + 1) * sizeof *q);
-            int rc = s && want && q ? metrics_sinkhorn_f32(s, b, k, vectors_num(c, "eps"),
-                                                           (int)vectors_size(c, "iters"), q, ws,
-                                                           &why)
-                                    : -1;
+            int rc = s && want && q
+                         ? metrics_sinkhorn_f32(s, b, k, vectors_num(c, "eps"),
+                                                (int)vectors_size(c, "iters"), q, ws, &why)
+                         : -1;
             double sq = NAN;
             if (rc == 0) {
                 sq = 0.0;
@@ -1155,8 +1118,8 @@ TEST(f32_vs_f64_random)
         metrics__ws_set_isa(ws, (int)(si & 1));
         char name[96];
         snprintf(name, sizeof name, "N%zu_d%zu_r%zu", n, d, shapes[si].rank);
-        s_check(&al, name, metrics_align_f32(u, v, n, d, 2.0, NULL),
-                NULL, metrics_align(u64, v64, n, d, 2.0, NULL), S_TOL32_PLAIN);
+        s_check(&al, name, metrics_align_f32(u, v, n, d, 2.0, NULL), NULL,
+                metrics_align(u64, v64, n, d, 2.0, NULL), S_TOL32_PLAIN);
         s_check(&al, name, metrics_align_f32(x, y, n, d, 1.0, NULL), NULL,
                 metrics_align(x64, y64, n, d, 1.0, NULL), S_TOL32_PLAIN);
         if (n <= 2100) { /* the double reference is O(N^2 d) */
@@ -1177,8 +1140,8 @@ TEST(f32_vs_f64_random)
                 metrics_rankme(x64, n, d, 1e-7, NULL), S_TOL32_RANKME);
         s_check(&rk, name, metrics_rankme_f32(u, n, d, 1e-7, ws, NULL), NULL,
                 metrics_rankme(u64, n, d, 1e-7, NULL), S_TOL32_RANKME);
-        s_check(&sl, name, metrics_std_l2_f32(x, n, d, NULL), NULL,
-                metrics_std_l2(x64, n, d, NULL), S_TOL32_PLAIN);
+        s_check(&sl, name, metrics_std_l2_f32(x, n, d, NULL), NULL, metrics_std_l2(x64, n, d, NULL),
+                S_TOL32_PLAIN);
         free(x), free(y), free(u), free(v);
         free(x64), free(y64), free(u64), free(v64);
     }
@@ -1220,13 +1183,13 @@ TEST(er_f32_shift_forms)
             z64[j] = z[j];
         for (size_t ki = 0; ki < sizeof kappas / sizeof kappas[0]; ki++) {
             double kappa = kappas[ki];
-            double h64 = metrics_er_entropy(z64, n, d, EW_SUPPORT_SPHERE, kappa,
-                                            EW_REDUCE_AVERAGE, NULL);
+            double h64 =
+                metrics_er_entropy(z64, n, d, EW_SUPPORT_SPHERE, kappa, EW_REDUCE_AVERAGE, NULL);
             for (int isa = 0; isa < 2; isa++) {
                 metrics__ws_set_isa(ws, isa);
                 char name[96];
-                snprintf(name, sizeof name, "N%zu_d%zu_z%zu_e%zu_k%g_isa%d", n, d,
-                         shapes[si].zeros, shapes[si].every, kappa, isa);
+                snprintf(name, sizeof name, "N%zu_d%zu_z%zu_e%zu_k%g_isa%d", n, d, shapes[si].zeros,
+                         shapes[si].every, kappa, isa);
                 double h32 = metrics_er_entropy_f32(z, n, d, EW_SUPPORT_SPHERE, kappa,
                                                     EW_REDUCE_AVERAGE, ws, NULL);
                 s_er_case_t e = {name, n, d, EW_SUPPORT_SPHERE, EW_REDUCE_AVERAGE, kappa, h64};
@@ -1247,7 +1210,9 @@ TEST(sinkhorn_f32_random)
         size_t b, k;
         double scale, eps;
         int iters;
-    } shapes[] = {{5, 3, 1.0, 0.05, 3}, {128, 300, 1.0, 0.05, 3}, {300, 17, 5.0, 0.05, 10},
+    } shapes[] = {{5, 3, 1.0, 0.05, 3},
+                  {128, 300, 1.0, 0.05, 3},
+                  {300, 17, 5.0, 0.05, 10},
                   {64, 1000, 1.0, 0.1, 1}};
     uint64_t st = 99;
     metrics_ws_t *ws = metrics_ws_new();
@@ -1290,9 +1255,9 @@ TEST(set_matches_singles)
         size_t n, d;
         int views;
         ew_support_t s;
-    } shapes[] = {{1, 4, 2, EW_SUPPORT_SPHERE},  {2, 3, 1, EW_SUPPORT_SPHERE},
-                  {64, 16, 2, EW_SUPPORT_SPHERE}, {300, 128, 2, EW_SUPPORT_SPHERE},
-                  {40, 200, 2, EW_SUPPORT_SPHERE}, {1100, 24, 2, EW_SUPPORT_SPHERE},
+    } shapes[] = {{1, 4, 2, EW_SUPPORT_SPHERE},     {2, 3, 1, EW_SUPPORT_SPHERE},
+                  {64, 16, 2, EW_SUPPORT_SPHERE},   {300, 128, 2, EW_SUPPORT_SPHERE},
+                  {40, 200, 2, EW_SUPPORT_SPHERE},  {1100, 24, 2, EW_SUPPORT_SPHERE},
                   {600, 520, 1, EW_SUPPORT_SPHERE}, {100, 10, 2, EW_SUPPORT_DISCRETE}};
     uint64_t st = 4242;
     metrics_ws_t *ws = metrics_ws_new();
@@ -1337,8 +1302,8 @@ TEST(set_matches_singles)
         metrics_l2_normalise_f32(ys, n, d);
         int sph = p.support == EW_SUPPORT_SPHERE;
         double single[METRICS_COUNT];
-        single[METRICS_ER_ENTROPY] = metrics_er_entropy_f32(sph ? xs : x, n, d, p.support,
-                                                            p.kappa, p.reduction, ws, NULL);
+        single[METRICS_ER_ENTROPY] =
+            metrics_er_entropy_f32(sph ? xs : x, n, d, p.support, p.kappa, p.reduction, ws, NULL);
         single[METRICS_ER_RECONSTRUCTION] = metrics_er_reconstruction_f32(
             sph ? xs : x, sph ? ys : y, n, d, p.support, p.kappa, ws, NULL);
         single[METRICS_ALIGN] = metrics_align_f32(xs, ys, n, d, p.alpha, NULL);
@@ -1418,8 +1383,7 @@ TEST(set_matches_singles)
             ASSERT_NAN(out->value[id]);
             ASSERT_NOT_NULL(out->why[id]);
         }
-    ASSERT_EQ(metrics_compute_set_f32(NULL, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out),
-              -EINVAL);
+    ASSERT_EQ(metrics_compute_set_f32(NULL, z, 50, 7, NULL, METRICS_SET_DEFAULT, ws, out), -EINVAL);
     ASSERT_STREQ(metrics_name(METRICS_W2), "w2");
     ASSERT_NULL(metrics_name(METRICS_COUNT));
     free(z), free(z64), free(out);
@@ -1447,8 +1411,7 @@ TEST(scores_f32)
     double h = metrics_er_entropy(qx, b, k, EW_SUPPORT_DISCRETE, 0.0, p.reduction, NULL);
     double r = metrics_er_reconstruction(qx, qy, b, k, EW_SUPPORT_DISCRETE, 0.0, NULL);
     ASSERT_EQ(metrics_scores_f32(x, y, b, k, &p, METRICS_SET_DEFAULT, NULL, out), 0);
-    ASSERT_EQ(out->mask,
-              METRICS_BIT(METRICS_ER_ENTROPY) | METRICS_BIT(METRICS_ER_RECONSTRUCTION));
+    ASSERT_EQ(out->mask, METRICS_BIT(METRICS_ER_ENTROPY) | METRICS_BIT(METRICS_ER_RECONSTRUCTION));
     ASSERT_MIXED(out->value[METRICS_ER_ENTROPY], h, 10.0 * 2e-7);
     ASSERT_MIXED(out->value[METRICS_ER_RECONSTRUCTION], r, 10.0 * 2e-7);
     ASSERT_NULL(out->why[METRICS_ER_ENTROPY]);
@@ -1466,11 +1429,11 @@ TEST(f32_undefined)
 {
     float x[4] = {1, 0, 0, 0}, q[4];
     const char *why = NULL;
-#define UNDEF(expr)                                                           \
-    do {                                                                      \
-        why = NULL;                                                           \
-        ASSERT_NAN(expr);                                                  \
-        ASSERT_NOT_NULL(why);                                                  \
+#define UNDEF(expr)                                                                                \
+    do {                                                                                           \
+        why = NULL;                                                                                \
+        ASSERT_NAN(expr);                                                                          \
+        ASSERT_NOT_NULL(why);                                                                      \
     } while (0)
     UNDEF(metrics_align_f32(x, x, 0, 2, 2.0, &why));
     UNDEF(metrics_align_f32(x, x, 2, 2, -1.0, &why));
@@ -1502,11 +1465,9 @@ TEST(f32_undefined)
     double big64[6] = {3e19f, 0, 0, 0, 3e19f, 0};
     ASSERT_MIXED(metrics_uniform_f32(big, 2, 3, 2.0, NULL, NULL),
                  metrics_uniform(big64, 2, 3, 2.0, NULL), 1e-12);
-    ASSERT_MIXED(metrics_er_entropy_f32(big, 2, 3, EW_SUPPORT_SPHERE, 1.0, EW_REDUCE_AVERAGE,
-                                        NULL, NULL),
-                 metrics_er_entropy(big64, 2, 3, EW_SUPPORT_SPHERE, 1.0, EW_REDUCE_AVERAGE,
-                                    NULL),
-                 1e-12);
+    ASSERT_MIXED(
+        metrics_er_entropy_f32(big, 2, 3, EW_SUPPORT_SPHERE, 1.0, EW_REDUCE_AVERAGE, NULL, NULL),
+        metrics_er_entropy(big64, 2, 3, EW_SUPPORT_SPHERE, 1.0, EW_REDUCE_AVERAGE, NULL), 1e-12);
 }
 
 int main(void)

@@ -17,8 +17,8 @@ static char s_path[128];
 
 /* Writes a .npy of format major.minor with header dict text (padded here)
  * followed by data. Returns s_path. */
-static const char *s_write_npy(int major, int minor, const char *dict,
-                               const void *data, size_t nbytes)
+static const char *s_write_npy(int major, int minor, const char *dict, const void *data,
+                               size_t nbytes)
 {
     size_t pre = major == 1 ? 10 : 12;
     size_t dl = strlen(dict);
@@ -29,8 +29,8 @@ static const char *s_write_npy(int major, int minor, const char *dict,
     FILE *f = fopen(s_path, "wb");
     if (!f)
         return s_path;
-    unsigned char p[12] = { 0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major,
-                            (unsigned char)minor };
+    unsigned char p[12] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major, (unsigned char)minor};
     for (size_t i = 0; i < pre - 8; i++)
         p[8 + i] = (unsigned char)(hlen >> (8 * i));
     fwrite(p, 1, pre, f);
@@ -55,26 +55,26 @@ static const char *s_write_bytes(const void *data, size_t n)
     return s_path;
 }
 
-static const float S_F4[6] = { 1.0f, -2.5f, 3.25f, 0.1f, 1e-30f, -7.0f };
-static const double S_F8[6] = { 1.0, -2.5, 3.25, 0.1, 1e-300, -7.0 };
+static const float S_F4[6] = {1.0f, -2.5f, 3.25f, 0.1f, 1e-30f, -7.0f};
+static const double S_F8[6] = {1.0, -2.5, 3.25, 0.1, 1e-300, -7.0};
 
 /* Expects a load of the file in s_path to fail with msg containing needle. */
-#define ASSERT_REJECTS(needle)                                                \
-    do {                                                                      \
-        npy_array_t rej_a;                                                    \
-        char rej_err[256] = "";                                               \
-        ASSERT_EQ(npy_load(s_path, &rej_a, rej_err, sizeof rej_err), -1);     \
-        ASSERT_NULL(rej_a.data);                                           \
-        if (!strstr(rej_err, needle))                                         \
-            T_FAIL_("error \"%s\" does not mention \"%s\"", rej_err, needle); \
+#define ASSERT_REJECTS(needle)                                                                     \
+    do {                                                                                           \
+        npy_array_t rej_a;                                                                         \
+        char rej_err[256] = "";                                                                    \
+        ASSERT_EQ(npy_load(s_path, &rej_a, rej_err, sizeof rej_err), -1);                          \
+        ASSERT_NULL(rej_a.data);                                                                   \
+        if (!strstr(rej_err, needle))                                                              \
+            T_FAIL_("error \"%s\" does not mention \"%s\"", rej_err, needle);                      \
     } while (0)
 
 /* ---------------------------------------------------------------- tests */
 
 TEST(loads_v1_float32)
 {
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     npy_array_t a;
     char err[256];
     ASSERT_EQ(npy_load(s_path, &a, err, sizeof err), 0);
@@ -94,8 +94,8 @@ TEST(loads_v1_float32)
 
 TEST(loads_v2_float64)
 {
-    s_write_npy(2, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }",
-                S_F8, sizeof S_F8);
+    s_write_npy(2, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }", S_F8,
+                sizeof S_F8);
     npy_array_t a;
     char err[256];
     ASSERT_EQ(npy_load(s_path, &a, err, sizeof err), 0);
@@ -112,8 +112,7 @@ TEST(loads_v2_float64)
 TEST(loads_v3_and_tolerates_layout)
 {
     /* Keys in another order, double quotes, no trailing comma, odd spaces. */
-    s_write_npy(3, 0, "{ \"shape\":(6,1) ,'fortran_order':False,'descr':'<f4'}",
-                S_F4, sizeof S_F4);
+    s_write_npy(3, 0, "{ \"shape\":(6,1) ,'fortran_order':False,'descr':'<f4'}", S_F4, sizeof S_F4);
     npy_array_t a;
     char err[256];
     ASSERT_EQ(npy_load(s_path, &a, err, sizeof err), 0);
@@ -121,8 +120,7 @@ TEST(loads_v3_and_tolerates_layout)
     ASSERT_EQ(a.d, 1);
     npy_free(&a);
     /* A 1 x 1 matrix. */
-    s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }",
-                S_F8, 8);
+    s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }", S_F8, 8);
     ASSERT_EQ(npy_load(s_path, &a, err, sizeof err), 0);
     ASSERT_EQ(a.n * a.d, 1);
     ASSERT_EQ(((double *)a.data)[0], 1.0);
@@ -153,63 +151,61 @@ TEST(parses_from_memory)
 
 TEST(rejects_fortran_order)
 {
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("fortran_order");
 }
 
 TEST(rejects_other_dtypes)
 {
-    s_write_npy(1, 0, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("'<i4'");
-    s_write_npy(1, 0, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, 12);
+    s_write_npy(1, 0, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 3), }", S_F4, 12);
     ASSERT_REJECTS("'<f2'");
-    s_write_npy(1, 0, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, 6);
+    s_write_npy(1, 0, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", S_F4, 6);
     ASSERT_REJECTS("'|u1'");
-    s_write_npy(1, 0, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("dtype");
 }
 
 TEST(rejects_big_endian)
 {
-    s_write_npy(1, 0, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("big-endian");
-    s_write_npy(2, 0, "{'descr': '>f8', 'fortran_order': False, 'shape': (3, 2), }",
-                S_F8, sizeof S_F8);
+    s_write_npy(2, 0, "{'descr': '>f8', 'fortran_order': False, 'shape': (3, 2), }", S_F8,
+                sizeof S_F8);
     ASSERT_REJECTS("big-endian");
 }
 
 TEST(rejects_wrong_dimensions)
 {
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("2-D");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("2-D");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
-                S_F4, 4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", S_F4, 4);
     ASSERT_REJECTS("2-D");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }",
-                NULL, 0);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", NULL, 0);
     ASSERT_REJECTS("empty");
 }
 
 TEST(rejects_size_mismatch)
 {
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4 - 4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4 - 4);
     ASSERT_REJECTS("needs 24");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F8, sizeof S_F8);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", S_F8,
+                sizeof S_F8);
     ASSERT_REJECTS("data is 48 bytes");
-    s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, "
-                "'shape': (99999999999, 99999999999), }", S_F8, sizeof S_F8);
+    s_write_npy(1, 0,
+                "{'descr': '<f8', 'fortran_order': False, "
+                "'shape': (99999999999, 99999999999), }",
+                S_F8, sizeof S_F8);
     ASSERT_REJECTS("too large");
 }
 
@@ -218,34 +214,36 @@ TEST(rejects_bad_framing)
     const char junk[] = "this is not numpy at all";
     s_write_bytes(junk, sizeof junk);
     ASSERT_REJECTS("not a .npy file");
-    s_write_npy(4, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(4, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("version 4.0");
-    s_write_npy(1, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("version 1.1");
     /* Header length pointing past the end of the file. */
-    unsigned char trunc[12] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0xff, 0x7f, '{', '}' };
+    unsigned char trunc[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0xff, 0x7f, '{', '}'};
     s_write_bytes(trunc, sizeof trunc);
     ASSERT_REJECTS("truncated");
-    unsigned char tiny[7] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1 };
+    unsigned char tiny[7] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1};
     s_write_bytes(tiny, sizeof tiny);
     ASSERT_REJECTS("not a .npy file");
     s_write_npy(1, 0, "{'descr': '<f4', 'shape': (2, 3), }", S_F4, sizeof S_F4);
     ASSERT_REJECTS("lacks");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), "
-                "'extra': 1, }", S_F4, sizeof S_F4);
+    s_write_npy(1, 0,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), "
+                "'extra': 1, }",
+                S_F4, sizeof S_F4);
     ASSERT_REJECTS("unexpected key");
     s_write_npy(1, 0, "['descr', '<f4']", S_F4, sizeof S_F4);
     ASSERT_REJECTS("not a Python dict");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)} x",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)} x", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("trailing");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3)}",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3)}", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("fortran_order");
-    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}",
-                S_F4, sizeof S_F4);
+    s_write_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}", S_F4,
+                sizeof S_F4);
     ASSERT_REJECTS("shape");
 }
 
@@ -280,8 +278,8 @@ TEST(large_file_round_trip)
     ASSERT_NOT_NULL(x);
     for (size_t i = 0; i < n * d; i++)
         x[i] = (double)i * 0.5 - 3.0;
-    s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 50), }",
-                x, n * d * sizeof *x);
+    s_write_npy(1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 50), }", x,
+                n * d * sizeof *x);
     npy_array_t a;
     char err[256];
     int rc = npy_load(s_path, &a, err, sizeof err);
@@ -313,7 +311,7 @@ int main(void)
         T(missing_file_is_reported),
         T(raw_float32_with_shape),
         T(large_file_round_trip),
-        { 0 },
+        {0},
     });
     char p[128];
     snprintf(p, sizeof p, "%s/a.npy", s_dir);

@@ -11,8 +11,8 @@
 
 /* A part of (run, "t", step) from rank of world: n rows of d, row i of
  * rank r filled with 1000 * r + i (so the merged order is visible). */
-static batch_t *s_part(const char *run, uint64_t step, int rank, int world, uint32_t n,
-                       uint32_t d, int views)
+static batch_t *s_part(const char *run, uint64_t step, int rank, int world, uint32_t n, uint32_t d,
+                       int views)
 {
     batch_t *b = calloc(1, sizeof *b);
     snprintf(b->h.run, sizeof b->h.run, "%s", run);
@@ -51,8 +51,8 @@ static pool_verdict_t s_add(pool_t *p, batch_t *b, double now, batch_t **ready)
 TEST(parts_merge_in_rank_order_whatever_the_arrival)
 {
     pool_t *p = pool_new(10);
-    static const int order[4] = { 2, 0, 3, 1 };
-    static const uint32_t rows[4] = { 3, 1, 4, 2 };
+    static const int order[4] = {2, 0, 3, 1};
+    static const uint32_t rows[4] = {3, 1, 4, 2};
     batch_t *ready = NULL;
     for (int k = 0; k < 4; k++) {
         int r = order[k];
@@ -69,7 +69,7 @@ TEST(parts_merge_in_rank_order_whatever_the_arrival)
     ASSERT_EQ(ready->recv_time, 100.0);
     ASSERT_EQ(ready->bytes, sizeof *ready + 2 * 10 * 2 * sizeof(float));
     /* rows: rank 0's (3), rank 1's (1), rank 2's (4), rank 3's (2) */
-    static const float want[10] = { 0, 1, 2, 1000, 2000, 2001, 2002, 2003, 3000, 3001 };
+    static const float want[10] = {0, 1, 2, 1000, 2000, 2001, 2002, 2003, 3000, 3001};
     for (int i = 0; i < 10; i++) {
         ASSERT_EQ(ready->view[0][2 * i], want[i]);
         ASSERT_EQ(ready->view[1][2 * i + 1], want[i] + 0.5f);
@@ -125,7 +125,7 @@ TEST(timeout_hands_back_a_partial_batch_then_late)
         ASSERT_EQ(b->h.step, 3);
         ASSERT_EQ(b->h.ranks, 2);
         ASSERT_EQ(b->h.n, 7);
-        ASSERT_EQ(b->view[0][0], 0.0f);    /* rank 0 first */
+        ASSERT_EQ(b->view[0][0], 0.0f); /* rank 0 first */
         ASSERT_EQ(b->view[0][2 * 5], 2000.0f);
     }
     batch_destroy(&b);

@@ -31,8 +31,8 @@ TEST(sample_without_labels)
 
 TEST(label_values_escaped)
 {
-    static const char *const k[2] = { "run", "tag" };
-    const char *v[2] = { "a\"b\\c\nd", "é/ü" };
+    static const char *const k[2] = {"run", "tag"};
+    const char *v[2] = {"a\"b\\c\nd", "é/ü"};
     char *s = sample_of("m", 2, k, v, 2);
     ASSERT_STREQ(s, "m{run=\"a\\\"b\\\\c\\nd\",tag=\"é/ü\"} 2\n");
     free(s);
@@ -53,7 +53,7 @@ TEST(non_finite_values_spelled_for_prometheus)
 
 TEST(values_round_trip)
 {
-    double xs[] = { 0.1, -1.825795411061016, 1e-300, 123456789012345678.0, 0 };
+    double xs[] = {0.1, -1.825795411061016, 1e-300, 123456789012345678.0, 0};
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         char *s = sample_of("m", 0, NULL, NULL, xs[i]);
         double back = strtod(s + 2, NULL);
@@ -100,8 +100,8 @@ static const char *s_get(void *ctx, const char *name, size_t *len)
 
 static int s_parse(const char *n0, const char *v0, http_prom_opts_t *o, char *msg)
 {
-    s_args_t a = { { n0 }, { v0 } };
-    params_t p = { s_get, &a, NULL };
+    s_args_t a = {{n0}, {v0}};
+    params_t p = {s_get, &a, NULL};
     return http_prom_parse(&p, o, msg, 256);
 }
 
@@ -116,9 +116,9 @@ TEST(parameters_defaults_and_bounds)
     ASSERT_EQ(o.window_s, 60.0);
     ASSERT_EQ(s_parse("limit", "100000", &o, msg), 0);
     ASSERT_EQ(o.limit, 100000);
-    const char *bad[][2] = { { "limit", "0" },      { "limit", "100001" }, { "window", "-5" },
-                             { "window", "1e3" },   { "window", "" },      { "limit", "12x" },
-                             { "window", "604801" } };
+    const char *bad[][2] = {{"limit", "0"},      {"limit", "100001"}, {"window", "-5"},
+                            {"window", "1e3"},   {"window", ""},      {"limit", "12x"},
+                            {"window", "604801"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         msg[0] = '\0';
         ASSERT_EQ(s_parse(bad[i][0], bad[i][1], &o, msg), -1);
@@ -135,7 +135,7 @@ TEST(body_without_database)
     stats_inc(&s.rejected[0], 2);
     stats_observe_commit(&s, 0.002);
     stats_observe_commit(&s, 30.0);
-    http_prom_opts_t o = { 900, 10 };
+    http_prom_opts_t o = {900, 10};
     strbuf_t b;
     strbuf_init(&b);
     ASSERT_EQ(http_prom_body(NULL, &s, NULL, NULL, &o, 2000.0, "9.9", &b), -1);

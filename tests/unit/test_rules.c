@@ -46,11 +46,11 @@ static double s_eval_when(const rule_t *r, double value, double ideal, double co
 
 TEST(one_line_rule_with_every_clause)
 {
-    rules_t *r = s_parse(
-        "alert EntropyLow metric=er_entropy tag=projector when value < collapsed + "
-        "0.1 * (ideal - collapsed) for 20 steps resolve when level > 0.2 "
-        "keep_firing_for 10 steps severity=critical summary=\"{run} low\" "
-        "description=\"at {step}\"\n");
+    rules_t *r =
+        s_parse("alert EntropyLow metric=er_entropy tag=projector when value < collapsed + "
+                "0.1 * (ideal - collapsed) for 20 steps resolve when level > 0.2 "
+                "keep_firing_for 10 steps severity=critical summary=\"{run} low\" "
+                "description=\"at {step}\"\n");
     ASSERT(r);
     ASSERT_EQ(r->n, 1);
     const rule_t *a = &r->rule[0];
@@ -77,13 +77,12 @@ TEST(one_line_rule_with_every_clause)
 
 TEST(multi_line_rules_comments_and_defaults)
 {
-    rules_t *r = s_parse(
-        "# a comment\n"
-        "\n"
-        "alert LossHigh scalar=loss   # trailing comment\n"
-        "    when value > 2\n"
-        "alert Tiny scalar=\"train/loss\" when value < 1e-3 or value > 1e3 "
-        "and step >= 100 for 3 batches\n");
+    rules_t *r = s_parse("# a comment\n"
+                         "\n"
+                         "alert LossHigh scalar=loss   # trailing comment\n"
+                         "    when value > 2\n"
+                         "alert Tiny scalar=\"train/loss\" when value < 1e-3 or value > 1e3 "
+                         "and step >= 100 for 3 batches\n");
     ASSERT(r);
     ASSERT_EQ(r->n, 2);
     ASSERT_STREQ(r->rule[0].metric, "loss");
@@ -110,12 +109,11 @@ TEST(multi_line_rules_comments_and_defaults)
 
 TEST(arithmetic_and_functions)
 {
-    rules_t *r = s_parse(
-        "alert A scalar=x when value < -2 * -3 + 10 / 4 - (1 - 2) * 2\n"
-        "alert B scalar=x when value < min(3, 1, 2) + max(1, 5) + sqrt(16) + "
-        "ln(exp(2)) + log(exp(1)) + log10(1000) + abs(-1)\n"
-        "alert C metric=rankme when value < 0.1 * min(n, d) and d > 0\n"
-        "alert D scalar=x ideal = 1 / sqrt(d) collapsed = 0 when level < 0.5\n");
+    rules_t *r = s_parse("alert A scalar=x when value < -2 * -3 + 10 / 4 - (1 - 2) * 2\n"
+                         "alert B scalar=x when value < min(3, 1, 2) + max(1, 5) + sqrt(16) + "
+                         "ln(exp(2)) + log(exp(1)) + log10(1000) + abs(-1)\n"
+                         "alert C metric=rankme when value < 0.1 * min(n, d) and d > 0\n"
+                         "alert D scalar=x ideal = 1 / sqrt(d) collapsed = 0 when level < 0.5\n");
     ASSERT(r);
     double v[RV_COUNT] = {0};
     /* A: 6 + 2.5 + 2 = 10.5 */
@@ -187,11 +185,18 @@ TEST(merge_replaces_by_name)
 TEST(render_placeholders)
 {
     char out[128];
-    rules_fields_t f = { .alertname = "A", .run = "r1", .tag = "t", .metric = "m",
-                         .severity = "critical", .value = 0.123456, .level = NAN,
-                         .best = 2, .step = 42 };
+    rules_fields_t f = {.alertname = "A",
+                        .run = "r1",
+                        .tag = "t",
+                        .metric = "m",
+                        .severity = "critical",
+                        .value = 0.123456,
+                        .level = NAN,
+                        .best = 2,
+                        .step = 42};
     rules_render("{alertname} {run}/{tag} {metric} {severity} {value} {step} {level} "
-                 "{best} {{x} {nope}", &f, out, sizeof out);
+                 "{best} {{x} {nope}",
+                 &f, out, sizeof out);
     ASSERT_STREQ(out, "A r1/t m critical 0.1235 42 n/a 2 {x} {nope}");
     /* cut on a UTF-8 boundary: "é" is two bytes */
     rules_render("ab\xc3\xa9", &f, out, 4);
@@ -220,14 +225,13 @@ TEST(load_file_and_missing_file)
 
 TEST(error_unknown_metric_names_the_line)
 {
-    const char *text =
-        "# rules\n"
-        "alert A metric=er_entropy when level < 0.1\n"
-        "\n"
-        "alert B\n"
-        "  when value < 1\n"
-        "  severity=warning\n"
-        "  metric=entrpy\n";
+    const char *text = "# rules\n"
+                       "alert A metric=er_entropy when level < 0.1\n"
+                       "\n"
+                       "alert B\n"
+                       "  when value < 1\n"
+                       "  severity=warning\n"
+                       "  metric=entrpy\n";
     ASSERT_PREFIX(s_fails(text), "rules.conf:7: unknown metric 'entrpy'");
 }
 
@@ -236,38 +240,45 @@ TEST(error_each_kind_with_its_line)
     static const struct {
         const char *text, *prefix;
     } cases[] = {
-        { "alert A scalar=x\n when value <\n", "rules.conf:2: expected a number" },
-        { "alert A scalar=x when value\n", "rules.conf:1: expected a comparison" },
-        { "alert A scalar=x\nwhen valeu < 1\n", "rules.conf:2: unknown name 'valeu'" },
-        { "alert A scalar=x when value < 1 < 2\n", "rules.conf:1: a comparison cannot be chained" },
-        { "alert A scalar=x when value < 1\n for 5\n", "rules.conf:2: 'for 5' needs a unit" },
-        { "alert A scalar=x when value < 1 for 2.5 batches\n", "rules.conf:1: expected a whole number" },
-        { "alert A scalar=x when value < 1 for -1 batches\n", "rules.conf:1: expected a whole number" },
-        { "alert A scalar=x when value < 1\n\n fr 5 batches\n", "rules.conf:3: unknown keyword 'fr'" },
-        { "alert A scalar=x\n", "rules.conf:1: rule 'A' has no 'when'" },
-        { "alert A when value < 1\n", "rules.conf:1: rule 'A' names no metric" },
-        { "alert A scalar=x when value < 1\nalert A scalar=y when value < 2\n",
-          "rules.conf:2: rule 'A' is already defined at line 1" },
-        { "alert A scalar=loss\n when level < 0.1\n", "rules.conf:2: rule 'A' uses ideal/collapsed" },
-        { "alert A metric=er_reconstruction when drop > 0.5\n", "rules.conf:1: rule 'A' uses ideal" },
-        { "alert A scalar=er_entropy when value < 1\n", "rules.conf:1: 'er_entropy' is a computed metric" },
-        { "alert A scalar=x when value < 1 when value < 2\n", "rules.conf:1: 'when' is given twice" },
-        { "alert A scalar=x when value < 1 summary=\"{rnu}\"\n", "rules.conf:1: unknown placeholder '{rnu}'" },
-        { "alert A scalar=x when value < 1\n summary=\"open\n", "rules.conf:2: unterminated string" },
-        { "alert A scalar=x when value < 1 summary=plain\n", "rules.conf:1: expected a \"quoted string\"" },
-        { "alert A scalar=x when value == 1\n", "rules.conf:1: '==' is not a comparison" },
-        { "alert A scalar=x when value < 1 $\n", "rules.conf:1: unexpected character '$'" },
-        { "when value < 1\n", "rules.conf:1: expected 'alert NAME'" },
-        { "alert\n", "rules.conf:1: expected a rule name" },
-        { "alert A scalar=x when sqrt(1, 2) < 1\n", "rules.conf:1: sqrt() takes 1 argument" },
-        { "alert A scalar=x when (value < 1\n", "rules.conf:1: expected ')' to close the '('" },
-        { "alert A scalar=x when (value + 1 < 1\n", "rules.conf:1: expected ')'" },
-        { "alert A scalar=x ideal=value collapsed=0 when level < 1\n",
-          "rules.conf:1: 'value' cannot be used in ideal=" },
-        { "alert A scalar=x when value < 1 resolve value > 2\n", "rules.conf:1: expected 'when' after 'resolve'" },
-        { "alert A scalar=x when value < 1 severity=\"a b\"\n", "rules.conf:1: expected a word" },
-        { "alert A scalar=x when value < 1e999\n", "rules.conf:1: number '1e999' is out of range" },
-        { "alert A scalar=x when value < 1\n\n\n 7 \n", "rules.conf:4: unexpected '7'" },
+        {"alert A scalar=x\n when value <\n", "rules.conf:2: expected a number"},
+        {"alert A scalar=x when value\n", "rules.conf:1: expected a comparison"},
+        {"alert A scalar=x\nwhen valeu < 1\n", "rules.conf:2: unknown name 'valeu'"},
+        {"alert A scalar=x when value < 1 < 2\n", "rules.conf:1: a comparison cannot be chained"},
+        {"alert A scalar=x when value < 1\n for 5\n", "rules.conf:2: 'for 5' needs a unit"},
+        {"alert A scalar=x when value < 1 for 2.5 batches\n",
+         "rules.conf:1: expected a whole number"},
+        {"alert A scalar=x when value < 1 for -1 batches\n",
+         "rules.conf:1: expected a whole number"},
+        {"alert A scalar=x when value < 1\n\n fr 5 batches\n",
+         "rules.conf:3: unknown keyword 'fr'"},
+        {"alert A scalar=x\n", "rules.conf:1: rule 'A' has no 'when'"},
+        {"alert A when value < 1\n", "rules.conf:1: rule 'A' names no metric"},
+        {"alert A scalar=x when value < 1\nalert A scalar=y when value < 2\n",
+         "rules.conf:2: rule 'A' is already defined at line 1"},
+        {"alert A scalar=loss\n when level < 0.1\n", "rules.conf:2: rule 'A' uses ideal/collapsed"},
+        {"alert A metric=er_reconstruction when drop > 0.5\n", "rules.conf:1: rule 'A' uses ideal"},
+        {"alert A scalar=er_entropy when value < 1\n",
+         "rules.conf:1: 'er_entropy' is a computed metric"},
+        {"alert A scalar=x when value < 1 when value < 2\n", "rules.conf:1: 'when' is given twice"},
+        {"alert A scalar=x when value < 1 summary=\"{rnu}\"\n",
+         "rules.conf:1: unknown placeholder '{rnu}'"},
+        {"alert A scalar=x when value < 1\n summary=\"open\n", "rules.conf:2: unterminated string"},
+        {"alert A scalar=x when value < 1 summary=plain\n",
+         "rules.conf:1: expected a \"quoted string\""},
+        {"alert A scalar=x when value == 1\n", "rules.conf:1: '==' is not a comparison"},
+        {"alert A scalar=x when value < 1 $\n", "rules.conf:1: unexpected character '$'"},
+        {"when value < 1\n", "rules.conf:1: expected 'alert NAME'"},
+        {"alert\n", "rules.conf:1: expected a rule name"},
+        {"alert A scalar=x when sqrt(1, 2) < 1\n", "rules.conf:1: sqrt() takes 1 argument"},
+        {"alert A scalar=x when (value < 1\n", "rules.conf:1: expected ')' to close the '('"},
+        {"alert A scalar=x when (value + 1 < 1\n", "rules.conf:1: expected ')'"},
+        {"alert A scalar=x ideal=value collapsed=0 when level < 1\n",
+         "rules.conf:1: 'value' cannot be used in ideal="},
+        {"alert A scalar=x when value < 1 resolve value > 2\n",
+         "rules.conf:1: expected 'when' after 'resolve'"},
+        {"alert A scalar=x when value < 1 severity=\"a b\"\n", "rules.conf:1: expected a word"},
+        {"alert A scalar=x when value < 1e999\n", "rules.conf:1: number '1e999' is out of range"},
+        {"alert A scalar=x when value < 1\n\n\n 7 \n", "rules.conf:4: unexpected '7'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *m = s_fails(cases[i].text);
@@ -303,7 +314,8 @@ TEST(levels_of_known_metrics)
     ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_DISCRETE, 32, 8, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, log(8.0), 1e-6);
     ASSERT_MIXED(collapsed, 0.0, 1e-6);
-    ASSERT_EQ(metrics_levels("er_reconstruction", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
+    ASSERT_EQ(metrics_levels("er_reconstruction", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed),
+              -1);
     ASSERT_NAN(ideal);
     ASSERT_NAN(collapsed);
     ASSERT_EQ(metrics_levels("loss", EW_SUPPORT_SPHERE, 32, 8, 10, &ideal, &collapsed), -1);
@@ -333,11 +345,14 @@ TEST(levels_of_sphere_entropy)
     ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 1, 8, 10, &ideal, &collapsed), 0);
     ASSERT_MIXED(ideal, collapsed, 1e-15);
     /* large d and kappa stay finite (log-domain Bessel) */
-    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 65536, 8192, 100000, &ideal, &collapsed), 0);
+    ASSERT_EQ(
+        metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 65536, 8192, 100000, &ideal, &collapsed),
+        0);
     ASSERT_FINITE(ideal);
     ASSERT_FINITE(collapsed);
     ASSERT_GT(ideal, collapsed);
-    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 2, 8192, 0.01, &ideal, &collapsed), 0);
+    ASSERT_EQ(metrics_levels("er_entropy", EW_SUPPORT_SPHERE, 2, 8192, 0.01, &ideal, &collapsed),
+              0);
     ASSERT_FINITE(ideal);
     ASSERT_FINITE(collapsed);
     ASSERT_GE(ideal, collapsed);

@@ -83,8 +83,7 @@ static result_t *mk(const char *run, const char *tag, uint64_t step, int np,
     r->world = -1;
     r->npoints = np;
     for (int i = 0; i < np; i++) {
-        snprintf(r->points[i].metric, sizeof r->points[i].metric, "%s",
-                 metric[i]);
+        snprintf(r->points[i].metric, sizeof r->points[i].metric, "%s", metric[i]);
         r->points[i].value = value[i];
     }
     return r;
@@ -136,9 +135,7 @@ static int64_t raw_int(sqlite3 *db, const char *sql)
         return v;
     }
     if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL
-                ? -999
-                : sqlite3_column_int64(st, 0);
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -999 : sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
 }
@@ -150,9 +147,7 @@ static double raw_double(sqlite3 *db, const char *sql)
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return v;
     if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL
-                ? NAN
-                : sqlite3_column_double(st, 0);
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
     return v;
 }
@@ -272,13 +267,20 @@ static const char *js_value(const char *p, int depth)
         return NULL;
     p = js_ws(p);
     switch (*p) {
-    case '{': return js_seq(p, depth, '}', 1);
-    case '[': return js_seq(p, depth, ']', 0);
-    case '"': return js_string(p);
-    case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
-    case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
-    case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
-    default: return js_number(p);
+    case '{':
+        return js_seq(p, depth, '}', 1);
+    case '[':
+        return js_seq(p, depth, ']', 0);
+    case '"':
+        return js_string(p);
+    case 't':
+        return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f':
+        return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n':
+        return strncmp(p, "null", 4) ? NULL : p + 4;
+    default:
+        return js_number(p);
     }
 }
 
@@ -325,8 +327,7 @@ TEST(round_trip)
     tmp_db(path, sizeof path);
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
-    result_t *g[3] = {mk2("r1", "projector", 1, 0.5),
-                      mk2("r1", "projector", 2, 0.25),
+    result_t *g[3] = {mk2("r1", "projector", 1, 0.5), mk2("r1", "projector", 2, 0.25),
                       mk2("r1", "backbone", 2, 4.0)};
     g[1]->world = 4;
     g[1]->rank = 3;
@@ -337,9 +338,8 @@ TEST(round_trip)
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
     series_t ser;
-    ASSERT_EQ(query_series(q, "r1", "projector", "loss", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
-              0);
+    ASSERT_EQ(
+        query_series(q, "r1", "projector", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 2);
     ASSERT_EQ(ser.bucketed, 0);
     ASSERT_EQ(ser.step[0], 1);
@@ -348,24 +348,20 @@ TEST(round_trip)
     ASSERT_EQ(ser.value[1], 0.5);
     series_free(&ser);
     /* after < step < before, both exclusive */
-    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 1, 3, &ser, err,
-                           sizeof err),
-              0);
+    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 1, 3, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 1);
     ASSERT_EQ(ser.step[0], 2);
     series_free(&ser);
-    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 0, 2, &ser, err,
-                           sizeof err),
-              0);
+    ASSERT_EQ(query_series(q, "r1", "projector", "er_entropy", 0, 2, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 1);
     ASSERT_EQ(ser.step[0], 1);
     series_free(&ser);
-    ASSERT_EQ(query_series(q, "r1", "projector", "nope", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
-              -ENOENT);
-    ASSERT_EQ(query_series(q, "r2", "projector", "loss", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
-              -ENOENT);
+    ASSERT_EQ(
+        query_series(q, "r1", "projector", "nope", INT64_MIN, INT64_MAX, &ser, err, sizeof err),
+        -ENOENT);
+    ASSERT_EQ(
+        query_series(q, "r2", "projector", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err),
+        -ENOENT);
     ASSERT_EQ(query_client_dropped(q), 7);
 
     /* The documented view, with plain sqlite3 calls. */
@@ -415,7 +411,8 @@ TEST(round_trip)
                           "'projector'"),
               3);
     ASSERT_EQ(raw_double(db, "SELECT client_time FROM batches WHERE step = 2 AND "
-                          "tag = 'projector'"), 1600000000.5);
+                             "tag = 'projector'"),
+              1600000000.5);
     ASSERT_EQ(raw_int(db, "SELECT dropped FROM batch_info WHERE tag = "
                           "'backbone'"),
               7);
@@ -446,9 +443,11 @@ TEST(duplicate_step_replaces)
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 1);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM batches"), 1);
     ASSERT_EQ(raw_double(db, "SELECT value FROM series_points WHERE metric = "
-                          "'er_entropy'"), 9.0);
+                             "'er_entropy'"),
+              9.0);
     ASSERT_EQ(raw_double(db, "SELECT value FROM series_points WHERE metric = "
-                          "'loss'"), 18.0);
+                             "'loss'"),
+              18.0);
     sqlite3_close(db);
     store_close(&s);
     free(a);
@@ -549,8 +548,9 @@ TEST(series_value_range_kept_and_backfilled)
     store_close(&s);
 
     sqlite3 *db = raw_open(path);
-    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE series DROP COLUMN vmax;"
-                               "ALTER TABLE series DROP COLUMN vmin;",
+    ASSERT_EQ(sqlite3_exec(db,
+                           "ALTER TABLE series DROP COLUMN vmax;"
+                           "ALTER TABLE series DROP COLUMN vmin;",
                            NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
@@ -585,8 +585,7 @@ TEST(nan_stored_as_null)
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
     series_t ser;
-    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
+    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX, &ser, err, sizeof err),
               0);
     ASSERT_EQ(ser.n, 1);
     ASSERT_NAN(ser.value[0]);
@@ -660,8 +659,7 @@ TEST(rollback_leaves_nothing)
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE metric = "
                           "'fresh_metric' AND step = 998"),
               1);
-    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs WHERE name = 'new'"),
-              999);
+    ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs WHERE name = 'new'"), 999);
 
     /* 3. an invalid result (too many points) is refused the same way */
     result_t *bad = mk2("new", "t", 2000, 1.0);
@@ -697,8 +695,7 @@ TEST(reopen_keeps_data)
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), 0);
     series_t ser;
-    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
+    ASSERT_EQ(query_series(q, "r", "t", "er_entropy", INT64_MIN, INT64_MAX, &ser, err, sizeof err),
               0);
     ASSERT_EQ(ser.n, 2);
     ASSERT_EQ(ser.value[0], 1.0);
@@ -855,9 +852,8 @@ TEST(read_while_writing)
     ASSERT_HAS(b.data, "\"committed\"");
     ASSERT_HASNT(b.data, "uncommitted");
     series_t ser;
-    ASSERT_EQ(query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
-              0);
+    ASSERT_EQ(
+        query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 1);
     series_free(&ser);
     ASSERT_EQ(raw_exec(w, "ROLLBACK"), SQLITE_OK);
@@ -865,9 +861,7 @@ TEST(read_while_writing)
     /* A reader holds a snapshot open; the store still commits. */
     sqlite3 *r = raw_open(path);
     sqlite3_stmt *st;
-    ASSERT_EQ(sqlite3_prepare_v2(r, "SELECT count(*) FROM points", -1, &st,
-                                 NULL),
-              SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(r, "SELECT count(*) FROM points", -1, &st, NULL), SQLITE_OK);
     ASSERT_EQ(raw_exec(r, "BEGIN"), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
     ASSERT_EQ(sqlite3_column_int(st, 0), 2);
@@ -885,9 +879,8 @@ TEST(read_while_writing)
     sqlite3_finalize(st);
 
     /* The long-lived query_t sees the new commit too. */
-    ASSERT_EQ(query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX,
-                           &ser, err, sizeof err),
-              0);
+    ASSERT_EQ(
+        query_series(q, "committed", "t", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 2);
     series_free(&ser);
 
@@ -916,8 +909,7 @@ static void *writer_main(void *p)
     result_t *g[16];
     for (int it = 0; it < a->groups; it++) {
         for (int i = 0; i < 16; i++)
-            g[i] = mk2("live", i % 2 ? "a" : "b", (uint64_t)(it * 8 + i / 2),
-                       it);
+            g[i] = mk2("live", i % 2 ? "a" : "b", (uint64_t)(it * 8 + i / 2), it);
         long n = store_write(a->s, g, 16, err, sizeof err);
         free_all(g, 16);
         if (n < 0) {
@@ -947,8 +939,7 @@ TEST(concurrent_reader_and_writer)
     strbuf_init(&b);
     while (!atomic_load(&a.done) || reads < 5) {
         series_t ser;
-        int rc = query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX,
-                              &ser, err, sizeof err);
+        int rc = query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err);
         if (rc == 0) {
             if (ser.n < seen)
                 shrank = 1;
@@ -968,9 +959,7 @@ TEST(concurrent_reader_and_writer)
     ASSERT_EQ(shrank, 0);
     ASSERT_EQ(a.written, 150 * 16 * 2);
     series_t ser;
-    ASSERT_EQ(query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX, &ser,
-                           err, sizeof err),
-              0);
+    ASSERT_EQ(query_series(q, "live", "a", "loss", INT64_MIN, INT64_MAX, &ser, err, sizeof err), 0);
     ASSERT_EQ(ser.n, 150 * 8);
     for (size_t i = 1; i < ser.n; i++)
         ASSERT_GT(ser.step[i], ser.step[i - 1]);
@@ -999,8 +988,7 @@ TEST(query_runs_json)
     double v2[] = {0.5, 0.25};
     result_t *g[4] = {
         mk("we\"ird\\run", "projector", 12, 2, m1, v2),
-        mk("we\"ird\\run", "backbone", 7, 1, m2, v2),
-        mk("plain", "projector", 3, 2, m1, v2),
+        mk("we\"ird\\run", "backbone", 7, 1, m2, v2), mk("plain", "projector", 3, 2, m1, v2),
         mk("empty", "t", 1, 0, NULL, NULL), /* a run without series */
     };
     g[0]->recv_time = 1700000100.5; /* seen last: listed first */
@@ -1021,27 +1009,26 @@ TEST(query_runs_json)
                      "\"base\":\"we\\\"ird\\\\run\",\"launch\":null,"
                      "\"tags\":[");
     ASSERT_HAS(j, "{\"tag\":\"backbone\",\"last_step\":7,\"metrics\":"
-                     "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
-                     "\"metrics\":[\"er_entropy\",\"loss\"]}],\"id\":");
+                  "[\"lr\"]},{\"tag\":\"projector\",\"last_step\":12,"
+                  "\"metrics\":[\"er_entropy\",\"loss\"]}],\"id\":");
     ASSERT_HAS(j, "{\"run\":\"plain\",");
     ASSERT_HAS(j, "\"world\":8,\"base\":\"plain\",\"launch\":null,"
                   "\"tags\":[{\"tag\":\"projector\"");
     ASSERT_HAS(j, "{\"run\":\"empty\",\"first_seen\":1600000000,"
-                     "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
-                     "\"world\":null,\"base\":\"empty\",\"launch\":null,\"tags\":[],\"id\":");
+                  "\"last_seen\":1600000000,\"last_step\":1,\"dropped\":0,"
+                  "\"world\":null,\"base\":\"empty\",\"launch\":null,\"tags\":[],\"id\":");
     ASSERT_LT(strstr(j, "\"plain\""), strstr(j, "\"empty\""));
 
     /* appends to what the buffer holds */
     strbuf_reset(&b);
     strbuf_puts(&b, "X");
     ASSERT_EQ(query_runs(q, &b, 1, err, sizeof err), 0);
-    ASSERT_STREQ(b.data,
-                 "Xrun,tag,metric,last_step,last_seen,dropped\n"
-                 "\"we\"\"ird\\run\",backbone,lr,7,1700000100.5,3\n"
-                 "\"we\"\"ird\\run\",projector,er_entropy,12,1700000100.5,3\n"
-                 "\"we\"\"ird\\run\",projector,loss,12,1700000100.5,3\n"
-                 "plain,projector,er_entropy,3,1700000003,0\n"
-                 "plain,projector,loss,3,1700000003,0\n");
+    ASSERT_STREQ(b.data, "Xrun,tag,metric,last_step,last_seen,dropped\n"
+                         "\"we\"\"ird\\run\",backbone,lr,7,1700000100.5,3\n"
+                         "\"we\"\"ird\\run\",projector,er_entropy,12,1700000100.5,3\n"
+                         "\"we\"\"ird\\run\",projector,loss,12,1700000100.5,3\n"
+                         "plain,projector,er_entropy,3,1700000003,0\n"
+                         "plain,projector,loss,3,1700000003,0\n");
 
     ASSERT_EQ(query_client_dropped(q), 3);
     strbuf_free(&b);
@@ -1056,8 +1043,7 @@ TEST(run_fields_aggregate)
     tmp_db(path, sizeof path);
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
-    result_t *g[3] = {mk2("r", "t", 50, 1.0), mk2("r", "t", 20, 1.0),
-                      mk2("r", "u", 30, 1.0)};
+    result_t *g[3] = {mk2("r", "t", 50, 1.0), mk2("r", "t", 20, 1.0), mk2("r", "u", 30, 1.0)};
     g[0]->dropped = 1;
     g[0]->world = 2;
     g[1]->dropped = 5; /* latest report wins, even when it is smaller */
@@ -1103,8 +1089,7 @@ TEST(many_series_cache)
     store_t *s;
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     enum { R = 40, M = 8 };
-    static const char *const m[M] = {"m0", "m1", "m2", "m3",
-                                      "m4", "m5", "m6", "m7"};
+    static const char *const m[M] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"};
     double v[M] = {0, 1, 2, 3, 4, 5, 6, 7};
     result_t *g[R];
     for (int step = 0; step < 3; step++) {
@@ -1122,8 +1107,7 @@ TEST(many_series_cache)
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs"), 10);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series"), R * M);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM points"), 3 * R * M);
-    ASSERT_EQ(raw_int(db, "SELECT count(DISTINCT series_id) FROM points"),
-              R * M);
+    ASSERT_EQ(raw_int(db, "SELECT count(DISTINCT series_id) FROM points"), R * M);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = "
                           "'run3' AND tag = 'tag2' AND metric = 'm5' AND "
                           "value = 5"),
@@ -1182,11 +1166,14 @@ TEST(two_launches_one_name_kept_apart)
 
     sqlite3 *db = raw_open(path);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
-                          "'er_entropy'"), 7);
+                          "'er_entropy'"),
+              7);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
-                          "'er_entropy' AND value >= 100"), 0);
+                          "'er_entropy' AND value >= 100"),
+              0);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2' AND metric = "
-                          "'er_entropy' AND value >= 100"), 4);
+                          "'er_entropy' AND value >= 100"),
+              4);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2'"), 8);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM runs WHERE base = 'exp'"), 3);
     ASSERT_STREQ(raw_text(db, "SELECT launch FROM runs WHERE name = 'exp.2'"), "L2");
@@ -1270,9 +1257,11 @@ TEST(resume_rewinds_earlier_launches)
     store_close(&s);
     db = raw_open(path);
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp.2' AND metric = "
-                          "'er_entropy'"), 3); /* steps 0 (C), 1 (D), 2 (E) */
+                          "'er_entropy'"),
+              3); /* steps 0 (C), 1 (D), 2 (E) */
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'exp' AND metric = "
-                          "'er_entropy'"), 7); /* untouched */
+                          "'er_entropy'"),
+              7); /* untouched */
     sqlite3_close(db);
 }
 

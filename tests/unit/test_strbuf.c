@@ -4,8 +4,8 @@
 #include <math.h>
 
 #include "strbuf.h"
-#include <stdint.h>
 #include "test.h"
+#include <stdint.h>
 
 /* The JSON literal strbuf_json_str makes of s, as a heap string. */
 static char *json_of(const char *s)
@@ -38,14 +38,14 @@ static char *csv_of(const char *s)
     return out;
 }
 
-#define CHECK_JSON(in, want)                                                  \
-    do {                                                                      \
-        char *got_ = json_of(in);                                             \
-        int ok_ = strcmp(got_, want) == 0;                                    \
-        if (!ok_)                                                             \
-            fprintf(stderr, "  json_of: got %s want %s\n", got_, want);       \
-        free(got_);                                                           \
-        ASSERT(ok_);                                                          \
+#define CHECK_JSON(in, want)                                                                       \
+    do {                                                                                           \
+        char *got_ = json_of(in);                                                                  \
+        int ok_ = strcmp(got_, want) == 0;                                                         \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "  json_of: got %s want %s\n", got_, want);                            \
+        free(got_);                                                                                \
+        ASSERT(ok_);                                                                               \
     } while (0)
 
 TEST(init_is_empty_string)
@@ -148,21 +148,34 @@ TEST(json_utf8_passes_invalid_replaced)
 {
     CHECK_JSON("caf\xc3\xa9", "\"caf\xc3\xa9\"");            /* é */
     CHECK_JSON("\xe2\x82\xac", "\"\xe2\x82\xac\"");          /* € */
-    CHECK_JSON("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""); /* emoji */
-    CHECK_JSON("\xff", "\"\\ufffd\"");                        /* never valid */
-    CHECK_JSON("a\xc3", "\"a\\ufffd\"");                      /* truncated */
-    CHECK_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");             /* overlong */
-    CHECK_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");  /* surrogate */
+    CHECK_JSON("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");  /* emoji */
+    CHECK_JSON("\xff", "\"\\ufffd\"");                       /* never valid */
+    CHECK_JSON("a\xc3", "\"a\\ufffd\"");                     /* truncated */
+    CHECK_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");            /* overlong */
+    CHECK_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
     CHECK_JSON("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
 }
 
 /* Each value prints short and reads back to the same double. */
 TEST(json_numbers_round_trip)
 {
-    const double vals[] = {0.0,     1.0,       -1.5,     0.1,     1.0 / 3.0,
-                           1e-300,  1e300,     DBL_MAX,  DBL_MIN, 5e-324,
-                           123456789012345678.0, 1.7e9,  0.30000000000000004,
-                           2.5e-7,  -0.0,      M_PI,     9007199254740993.0};
+    const double vals[] = {0.0,
+                           1.0,
+                           -1.5,
+                           0.1,
+                           1.0 / 3.0,
+                           1e-300,
+                           1e300,
+                           DBL_MAX,
+                           DBL_MIN,
+                           5e-324,
+                           123456789012345678.0,
+                           1.7e9,
+                           0.30000000000000004,
+                           2.5e-7,
+                           -0.0,
+                           M_PI,
+                           9007199254740993.0};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         char *s = num_of(vals[i]);
         double back = strtod(s, NULL);
@@ -305,12 +318,40 @@ static int s_check_double(double v)
 TEST(format_double_round_trips_and_is_short)
 {
     static const double fixed[] = {
-        0.0, -0.0, 1.0, -1.0, 0.1, 0.2, 0.3, 1e-5, 1.5e-5, 9.99999e-6, 1e16,
-        1e17, 123456789012345678.0, 1700000000.0, 1700000000.25, 42.0, 1000.0,
-        -17.392512345678901, 2.0794407416804754, 1.0 / 3.0, 2.0 / 3.0,
-        5e-324, 2.2250738585072014e-308, 2.2250738585072009e-308,
-        1.7976931348623157e308, 9007199254740993.0, 0.1 + 0.2, 1e22, 1e23,
-        4.35679e-310, 1e-300, 123.456, 1e-7, -9.9999995000000335e-08,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.1,
+        0.2,
+        0.3,
+        1e-5,
+        1.5e-5,
+        9.99999e-6,
+        1e16,
+        1e17,
+        123456789012345678.0,
+        1700000000.0,
+        1700000000.25,
+        42.0,
+        1000.0,
+        -17.392512345678901,
+        2.0794407416804754,
+        1.0 / 3.0,
+        2.0 / 3.0,
+        5e-324,
+        2.2250738585072014e-308,
+        2.2250738585072009e-308,
+        1.7976931348623157e308,
+        9007199254740993.0,
+        0.1 + 0.2,
+        1e22,
+        1e23,
+        4.35679e-310,
+        1e-300,
+        123.456,
+        1e-7,
+        -9.9999995000000335e-08,
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         ASSERT_EQ(s_check_double(fixed[i]), 0);
@@ -358,10 +399,31 @@ TEST(format_double_round_trips_and_is_short)
 TEST(format_double_portable_path_agrees)
 {
     static const double fixed[] = {
-        0.0, -0.0, 1.0, -1.0, 0.1, 1e-5, 9.99999e-6, 1e16, 1e17, 123456789012345678.0,
-        1700000000.25, -17.392512345678901, 1.0 / 3.0, 5e-324, 2.2250738585072014e-308,
-        1.7976931348623157e308, 9007199254740993.0, 0.1 + 0.2, 1e22, 1e23, 4.35679e-310,
-        -9.9999995000000335e-08, NAN, INFINITY, -INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.1,
+        1e-5,
+        9.99999e-6,
+        1e16,
+        1e17,
+        123456789012345678.0,
+        1700000000.25,
+        -17.392512345678901,
+        1.0 / 3.0,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        9007199254740993.0,
+        0.1 + 0.2,
+        1e22,
+        1e23,
+        4.35679e-310,
+        -9.9999995000000335e-08,
+        NAN,
+        INFINITY,
+        -INFINITY,
     };
     char fast[40], port[40];
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {

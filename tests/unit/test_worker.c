@@ -31,7 +31,8 @@ static batch_t *s_batch(uint32_t n, uint32_t d, int views, ew_support_t s, unsig
     for (int v = 0; v < views; v++) {
         b->view[v] = malloc(sizeof(float) * n * d);
         for (size_t i = 0; i < (size_t)n * d; i++)
-            b->view[v][i] = (float)rand() / (float)RAND_MAX + (s == EW_SUPPORT_SPHERE ? -0.5f : 0.01f);
+            b->view[v][i] =
+                (float)rand() / (float)RAND_MAX + (s == EW_SUPPORT_SPHERE ? -0.5f : 0.01f);
         if (s == EW_SUPPORT_DISCRETE) /* rows sum to 1 */
             for (size_t i = 0; i < n; i++) {
                 float sum = 0;
@@ -72,19 +73,18 @@ static const char *s_names(const result_t *r, char *buf, size_t cap)
 
 /* r has a point named m (fails listing what it has, before any dereference
  * of a missing point) / has none, printing its value if it does. */
-#define ASSERT_POINT(r, m)                                                    \
-    do {                                                                      \
-        char have_[512];                                                      \
-        if (!s_find((r), (m)))                                                \
-            T_FAIL_("no point \"%s\" in the result; it has: %s", (m),         \
-                    s_names((r), have_, sizeof have_));                       \
+#define ASSERT_POINT(r, m)                                                                         \
+    do {                                                                                           \
+        char have_[512];                                                                           \
+        if (!s_find((r), (m)))                                                                     \
+            T_FAIL_("no point \"%s\" in the result; it has: %s", (m),                              \
+                    s_names((r), have_, sizeof have_));                                            \
     } while (0)
-#define ASSERT_NO_POINT(r, m)                                                 \
-    do {                                                                      \
-        const result_point_t *p_ = s_find((r), (m));                          \
-        if (p_)                                                               \
-            T_FAIL_("unexpected point \"%s\" = %g in the result", (m),        \
-                    p_->value);                                               \
+#define ASSERT_NO_POINT(r, m)                                                                      \
+    do {                                                                                           \
+        const result_point_t *p_ = s_find((r), (m));                                               \
+        if (p_)                                                                                    \
+            T_FAIL_("unexpected point \"%s\" = %g in the result", (m), p_->value);                 \
     } while (0)
 
 /* Unit rows (in double) of a float view: what the daemon's metrics see. */
@@ -120,8 +120,10 @@ TEST(sphere_two_views_matches_double_reference)
         const char *name;
         double want, tol;
     } c[] = {
-        {"er_entropy", metrics_er_entropy(x, 64, 16, EW_SUPPORT_SPHERE, 10, EW_REDUCE_EXPECTATION, NULL), 0},
-        {"er_reconstruction", metrics_er_reconstruction(x, y, 64, 16, EW_SUPPORT_SPHERE, 10, NULL), 0},
+        {"er_entropy",
+         metrics_er_entropy(x, 64, 16, EW_SUPPORT_SPHERE, 10, EW_REDUCE_EXPECTATION, NULL), 0},
+        {"er_reconstruction", metrics_er_reconstruction(x, y, 64, 16, EW_SUPPORT_SPHERE, 10, NULL),
+         0},
         {"align", metrics_align(x, y, 64, 16, 2, NULL), 2e-6},
         {"uniform", metrics_uniform(x, 64, 16, 2, NULL), 2e-6},
         {"w2", metrics_w2(x, 64, 16, 1e-8, NULL), 6e-6},
@@ -174,7 +176,8 @@ TEST(scores_support_gives_discrete_er_of_assignments)
     metrics_ws_t *ws = metrics_ws_new();
     double *s0 = s_to_double(b->view[0], 16 * 4), *q = malloc(sizeof(double) * 16 * 4);
     ASSERT_EQ(metrics_sinkhorn(s0, 16, 4, 0.05, 3, q, NULL), 0);
-    double want = metrics_er_entropy(q, 16, 4, EW_SUPPORT_DISCRETE, 10, EW_REDUCE_EXPECTATION, NULL);
+    double want =
+        metrics_er_entropy(q, 16, 4, EW_SUPPORT_DISCRETE, 10, EW_REDUCE_EXPECTATION, NULL);
     result_t r;
     worker_compute(b, EW_METRICS_ALL, ws, &r);
     ASSERT_EQ(r.npoints, 2);

@@ -2,9 +2,9 @@
  * when workers hand them over out of order, groups commits (at most
  * EW_WRITER_GROUP results, at most commit_ms of waiting, as the writer hook
  * sees them), and stores everything before writer_join returns. */
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include "batch.h"
