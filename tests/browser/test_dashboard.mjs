@@ -471,12 +471,14 @@ test('default_selection_and_reference_levels_follow_visible_runs', async () => {
     // both shapes in view: levels of both, labelled with their shape
     await p2.goto(`${URL0}/?run=narrow-d8&run=${COLLAPSING}&tag=${TAG}&metric=er_entropy`);
     const refsOf = () => p2.evaluate(() => window.erwatch.panels.get('er_entropy').refs().map((r) => `${r.kind}:d=${r.ref.d}`).sort());
-    await p2.waitForFunction(() => { const p = window.erwatch.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2; }, null, { timeout: 15000 });
+    // (right after goto the new page's app may not exist yet: a predicate
+    // that throws fails the wait instead of polling again)
+    await p2.waitForFunction(() => { const p = window.erwatch?.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2; }, null, { timeout: 15000 });
     const both = await refsOf();
     assert(JSON.stringify(both) === '["collapsed:d=32","collapsed:d=8","ideal:d=32","ideal:d=8"]', JSON.stringify(both));
     // zoomed where only the d=32 run has points: no line of the d=8 shape
     await p2.goto(`${URL0}/?run=narrow-d8&run=${COLLAPSING}&tag=${TAG}&metric=er_entropy&from=20&to=50`);
-    await p2.waitForFunction(() => { const p = window.erwatch.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2 && [...p.runs.values()].every((e) => e.zoom || !e.full); }, null, { timeout: 15000 });
+    await p2.waitForFunction(() => { const p = window.erwatch?.panels.get('er_entropy'); return p && [...p.runs.values()].filter((e) => e.full).length === 2 && [...p.runs.values()].every((e) => e.zoom || !e.full); }, null, { timeout: 15000 });
     const zoomed = await refsOf();
     assert(JSON.stringify(zoomed) === '["collapsed:d=32","ideal:d=32"]', JSON.stringify(zoomed));
     await p2.screenshot({ path: path.join(SHOTS, 'dashboard-refs-zoomed.png') });
