@@ -44,24 +44,6 @@ static int s_count(const char *body, size_t len, long *out)
     return rc;
 }
 
-static int s_curl_errno(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT:
-        return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
-    case CURLE_URL_MALFORMAT:
-        return -EINVAL;
-    default:
-        return -EIO;
-    }
-}
-
 int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *buf, size_t len)
 {
     if (!run || !*run || (!buf && len))
@@ -93,27 +75,9 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     memcpy(url, http_url, base);
     snprintf(url + base, ulen - base, "/api/alerts?state=firing&run=%s", esc);
 
-    char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, erwatch__body_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
-    CURLcode cr = curl_easy_perform(h);
-    if (body.overflow || body.oom) {
-        rc = -ENOMEM;
+    long status;
+    if ((rc = erwatch__http_get(h, url, timeout_ms, &body, &status)) != 0)
         goto out;
-    }
-    if (cr != CURLE_OK) {
-        rc = s_curl_errno(cr);
-        goto out;
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     long count = 0;
     if (status == 404 && body.data && strstr(body.data, "no such endpoint")) {
         rc = -ENOTSUP; /* an erwatchd without alerting */

@@ -4,9 +4,12 @@
  */
 #include "erwatch_body.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
 
 size_t erwatch__body_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -41,4 +44,42 @@ void erwatch__body_free(erwatch__body_t *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+static int s_curl_errno(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return -EHOSTUNREACH;
+    case CURLE_OUT_OF_MEMORY:
+        return -ENOMEM;
+    case CURLE_URL_MALFORMAT:
+        return -EINVAL;
+    default:
+        return -EIO;
+    }
+}
+
+int erwatch__http_get(void *h, const char *url, int timeout_ms, erwatch__body_t *body, long *status)
+{
+    *status = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, erwatch__body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
+    CURLcode cr = curl_easy_perform(h);
+    if (body->overflow || body->oom)
+        return -ENOMEM;
+    if (cr != CURLE_OK)
+        return s_curl_errno(cr);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    return 0;
 }

@@ -1,5 +1,6 @@
 /* erwatch_body.h: the one libcurl body sink of the client code, shared by
- * the library's reply channel (erwatch_alerts.c) and the CLI's HTTP reads
+ * the library's reply channel (erwatch_alerts.c), its run-name lookup
+ * (erwatch_run.c) and the CLI's HTTP reads
  * (client/cli/http.c). Internal: not installed, names are erwatch__*.
  *
  * Ownership: a zeroed erwatch__body_t is empty; erwatch__body_write() grows
@@ -25,5 +26,15 @@ typedef struct {
 size_t erwatch__body_write(char *ptr, size_t size, size_t nmemb, void *ud);
 
 void erwatch__body_free(erwatch__body_t *b);
+
+/* GET url on the easy handle h with the library's settings (timeout_ms for
+ * connect and for the whole call, no signals, no proxy for loopback), the
+ * body into *body. Returns 0 with the HTTP status in *status (OUT), -ENOMEM
+ * when the body was past body->max or memory ran out, or curl's failure as
+ * a negative errno (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ENOMEM,
+ * -EINVAL, else -EIO). The reply channel (erwatch_alerts.c) and the run-name
+ * lookup (erwatch_run.c) both GET through it. */
+int erwatch__http_get(void *h, const char *url, int timeout_ms, erwatch__body_t *body,
+                      long *status);
 
 #endif

@@ -22,24 +22,6 @@
 
 #define S_BODY_MAX (1u << 20) /* an /api/run answer is small */
 
-static int s_curl_errno(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT:
-        return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
-    case CURLE_URL_MALFORMAT:
-        return -EINVAL;
-    default:
-        return -EIO;
-    }
-}
-
 /* GET /api/run?k1=v1[&k2=v2]: copies the answer's "run" into buf. */
 static int s_get_run(const char *http_url, const char *k1, const char *v1, const char *k2,
                      const char *v2, int timeout_ms, char *buf, size_t len)
@@ -70,25 +52,9 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
         snprintf(url, ulen, "%.*s/api/run?%s=%s&%s=%s", (int)base, http_url, k1, e1, k2, e2);
     else
         snprintf(url, ulen, "%.*s/api/run?%s=%s", (int)base, http_url, k1, e1);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, erwatch__body_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "liberwatch");
-    CURLcode cr = curl_easy_perform(h);
-    if (body.overflow || body.oom) {
-        rc = -ENOMEM;
+    long status;
+    if ((rc = erwatch__http_get(h, url, timeout_ms, &body, &status)) != 0)
         goto out;
-    }
-    if (cr != CURLE_OK) {
-        rc = s_curl_errno(cr);
-        goto out;
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     json_t *root = body.data ? json_loadb(body.data, body.len, 0, NULL) : NULL;
     const char *name = json_string_value(json_object_get(root, "run"));
     if (status == 404 && root && json_is_string(json_object_get(root, "error")) &&
