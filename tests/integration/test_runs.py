@@ -265,10 +265,13 @@ def retention_size_deletes_oldest_runs_under_load_and_the_file_stops_growing():
         print("# sizes per run (MB): %s; used %.2f MB in %d runs, limit %.2f MB"
               % (" ".join("%.2f" % (s / 1e6) for s in sizes), used / 1e6, len(left), limit / 1e6))
         assert used <= limit + 2 * run_bytes, (used, limit, run_bytes)
-        # The file stopped growing: the second half of the load did not make
-        # it bigger than the first half had (free pages are reused).
-        half = len(sizes) // 2
-        assert max(sizes[half:]) <= 1.15 * max(sizes[:half]), sizes
+        # The file stopped growing: at no point of the load did it pass the
+        # limit by more than what the used pages may (free pages are reused;
+        # the 14 runs without retention would take about 5 MB). Sampled
+        # after each run; the file lags the data by what the WAL holds, so
+        # comparing the halves of the load failed on a fast machine, whose
+        # first half was still mostly in the WAL.
+        assert max(sizes) <= limit + 2 * run_bytes, (sizes, limit, run_bytes)
         c.close()
 
 
