@@ -10,6 +10,7 @@ also when a test fails.
 
 import contextlib
 import ctypes
+import faulthandler
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -34,6 +36,10 @@ VECTORS = os.environ.get("EW_VECTORS", os.path.join(ROOT, "tests", "vectors"))
 # bound that only guards against blocking or hanging stretches by SLOW.
 SANITIZER = os.environ.get("EW_SAN", "")
 SLOW = 10 if SANITIZER else 1
+# One test that makes no progress for this long is reported with every
+# thread's stack and ends the suite, well before tests/run.sh's timeout
+# (which would kill it with nothing said about where it hung).
+TEST_LIMIT_S = float(os.environ.get("EW_TEST_LIMIT_S", "240"))
 
 _results = {"passed": 0, "failed": 0}
 _tests = []
@@ -45,12 +51,23 @@ def test(fn):
     return fn
 
 
+def _hung(name):
+    print("# %s still running after %.0fs; every thread's stack:" % (name, TEST_LIMIT_S),
+          flush=True)
+    faulthandler.dump_traceback(file=sys.stdout, all_threads=True)
+    print("not ok %s (hung: no result after %.0fs)" % (name, TEST_LIMIT_S), flush=True)
+    os._exit(1)
+
+
 def run_all():
     for fn in _tests:
         only = os.environ.get("TEST_ONLY")
         if only and only not in fn.__name__:
             continue
         t0 = time.monotonic()
+        watchdog = threading.Timer(TEST_LIMIT_S, _hung, (fn.__name__,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             fn()
         except Exception:  # a failed assert or an error: report, go on
@@ -60,6 +77,8 @@ def run_all():
         else:
             print("ok %s  (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
             _results["passed"] += 1
+        finally:
+            watchdog.cancel()
     print("# %d passed, %d failed" % (_results["passed"], _results["failed"]))
     sys.exit(1 if _results["failed"] else 0)
 

@@ -16,8 +16,8 @@ import numpy as np
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (ERWATCH, ERWATCHD, Daemon, run_all, run_cli, save_npy, test,  # noqa: E402
-                     wait_for)
+from harness import (ERWATCH, ERWATCHD, SLOW, Daemon, run_all, run_cli,  # noqa: E402
+                     save_npy, test, wait_for)
 from probe import MiB, vm_hwm_mib, zmtp_connect, zmtp_send_frames  # noqa: E402
 
 HDR = {"v": 1, "tag": "t", "dtype": "f32", "shape": [4, 3]}
@@ -56,8 +56,11 @@ def write_clients(d, names):
 
 
 def sender(d, name=None, server_pub=None):
-    """A PUSH socket; name: the client key to use (None: plaintext)."""
+    """A PUSH socket; name: the client key to use (None: plaintext). Sends
+    time out: once a refused handshake has ended the connection, libzmq
+    drops the socket's only pipe and a send would block for ever."""
     s = zmq.Context.instance().socket(zmq.PUSH)
+    s.sndtimeo = 2000 * SLOW
     if name:
         sec = key_of(d.keys[name][0])
         s.curve_secretkey = sec
@@ -67,9 +70,17 @@ def sender(d, name=None, server_pub=None):
     return s
 
 
-def send(s, run, steps):
+def send(s, run, steps, refused=False):
+    """Sends one batch per step. refused: the daemon refuses this sender, so
+    its pipe may be gone before the sends (they then time out: nothing sent,
+    nothing to store); an accepted sender's send never times out."""
     for step in steps:
-        s.send_multipart([msgpack.packb(dict(HDR, run=run, step=step)), X])
+        try:
+            s.send_multipart([msgpack.packb(dict(HDR, run=run, step=step)), X])
+        except zmq.Again:
+            if not refused:
+                raise AssertionError("send of %s step %d timed out" % (run, step))
+            return
 
 
 def stored_runs(d):
@@ -96,11 +107,11 @@ def listed_client_stored_others_refused_and_counted():
         send(a, "alice-run", range(5))
         d.wait_stored(5)
         e = sender(d, "eve")                       # a key not in the list
-        send(e, "eve-run", range(5))
+        send(e, "eve-run", range(5), refused=True)
         plain = sender(d)                          # no CURVE at all
-        send(plain, "plain-run", range(5))
+        send(plain, "plain-run", range(5), refused=True)
         wrong = sender(d, "alice", server_pub=key_of(d.keys["bob"][1]))  # wrong server key
-        send(wrong, "wrong-run", range(5))
+        send(wrong, "wrong-run", range(5), refused=True)
 
         def counted():  # (the plaintext peer retries: several failures of one kind)
             h, log = d.health(), d.log()
@@ -129,7 +140,7 @@ def sighup_removes_a_key_and_its_next_batch_is_refused():
         d.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "SIGHUP: 1 CURVE client key(s) authorised" in d.log(), 10,
                  what="the reload")
-        send(b, "bob-run", range(3, 6))
+        send(b, "bob-run", range(3, 6), refused=True)
         send(a, "alice-run", range(3, 6))
         d.wait_stored(9)
         wait_for(lambda: d.health()["auth"]["refused"] >= 3, 10, what="bob's refusals")
