@@ -877,6 +877,47 @@ static enum MHD_Result s_count_param(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* Past about 1500 query parameters libmicrohttpd 0.9.75 runs out of the
+ * connection's pool while it parses them, logs a 431 it cannot send and
+ * leaves the client waiting for the idle timeout. The request line reaches
+ * this callback before that parsing, so a request with far more parameters
+ * than any endpoint takes is answered here, on the socket, and its
+ * connection shut down (over TLS only shut down: the socket carries TLS
+ * records, not our text); MHD then finds the socket closed and drops the
+ * connection. Requests with up to S_PARAMS_ON_SOCKET parameters get the
+ * ordinary 414 from s_handle. */
+#define S_PARAMS_ON_SOCKET 512
+
+static void *s_uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    http_t *h = cls;
+    const char *q = strchr(uri, '?');
+    int n = q ? 1 : 0;
+    for (; q && (q = strchr(q + 1, '&')) != NULL;)
+        n++;
+    if (n <= S_PARAMS_ON_SOCKET)
+        return NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return NULL;
+    if (!webconfig_cert_pem(h->web)) {
+        char body[128], out[384];
+        int blen = snprintf(body, sizeof body,
+                            "{\"error\":\"%d query parameters; no endpoint takes more than %d\"}",
+                            n, S_MAX_PARAMS);
+        int len = snprintf(out, sizeof out,
+                           "HTTP/1.1 414 URI Too Long\r\nContent-Type: %s\r\n"
+                           "X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+                           "Content-Length: %d\r\n\r\n%s",
+                           HTTP_CT_JSON, blen, body);
+        if (len > 0 && (size_t)len < sizeof out)
+            (void)send(ci->connect_fd, out, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    shutdown(ci->connect_fd, SHUT_RDWR);
+    return NULL;
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
@@ -884,10 +925,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     (void)version;
     (void)upload_data;
     http_t *h = cls;
-    /* No endpoint takes more than a few parameters: answer at once. (The
-     * pool of S_CONN_MEMORY holds several hundred; past about 1500,
-     * libmicrohttpd 0.9.75 runs out of it while parsing and logs a 431 it
-     * never sends, so such a client waits for the idle timeout.) */
+    /* No endpoint takes more than a few parameters: answer at once (past
+     * S_PARAMS_ON_SOCKET, s_uri_seen has answered already). */
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!s_host_allowed(h, host))
         return s_error(c, 421,
@@ -1141,14 +1180,15 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     /* LISTEN_SOCKET comes first so that MHD owns fd on every failure path
      * that follows (it closes it). A pool size of 0 or 1 means "no pool"
      * to MHD, which warns when given one: leave the option out then. */
-    struct MHD_OptionItem opts[10] = {
+    struct MHD_OptionItem opts[11] = {
         {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S_CONN_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S_PER_IP_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)S_CONN_MEMORY, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)s_uri_seen, h},
     };
-    size_t nopt = 5; /* the rest is optional; an MHD_OPTION_END ends the list */
+    size_t nopt = 6; /* the rest is optional; an MHD_OPTION_END ends the list */
     if (cert) {
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert};
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key};

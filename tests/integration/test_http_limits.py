@@ -48,12 +48,13 @@ def every_api_answer_says_nosniff():
 @test
 def many_query_parameters_answered_at_once():
     with Daemon() as d:
-        for n in (65, 500, 1500):
+        for n in (65, 500, 1500, 3000, 20000):  # past ~1500: answered before MHD parses them
             q = "&".join("p%d=%d" % (i, i) for i in range(n))
             t0 = time.monotonic()
             st, _, body = request(d, "/api/health?" + q)
             took = time.monotonic() - t0
-            assert st == 414 and "query parameters" in body, (n, st, body)
+            # (20000 do not fit in the connection's buffer: MHD's own 414)
+            assert st == 414 and ("query parameters" in body or "too big" in body), (n, st, body)
             assert took < 3, (n, took)
         st, _, _ = request(d, "/api/health?" + "&".join("p%d=1" % i for i in range(64)))
         assert st == 200, st

@@ -12,6 +12,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 
 import bcrypt
 
@@ -94,6 +95,23 @@ def plain_http_to_the_tls_port_is_refused():
         finally:
             c.close()
         assert got != 200, got
+
+
+@test
+def thousands_of_query_parameters_end_at_once_over_tls():
+    """Past what libmicrohttpd can parse, the daemon cannot answer through
+    TLS (README.md, "HTTP limits"): it closes the connection at once instead
+    of leaving the client to the idle timeout; the daemon serves on."""
+    with tls_daemon() as d:
+        q = "&".join("p%d=%d" % (i, i) for i in range(5000))
+        t0 = time.monotonic()
+        try:
+            got = https(d, "/api/health?" + q, "alice", "s3cret")[0]
+        except (http.client.HTTPException, ConnectionError, ssl.SSLError, OSError) as e:
+            got = type(e).__name__
+        took = time.monotonic() - t0
+        assert got != 200 and took < 3, (got, took)  # the idle timeout is 10 s
+        assert https(d, "/api/health", "alice", "s3cret")[0] == 200
 
 
 @test
