@@ -12,7 +12,7 @@
  *    and a bucket is finished as soon as the index changes.
  *  - NaN (metric undefined) is kept as the bucket's value when it is the last
  *    point, and ignored by min/max; a bucket of NaNs only has NaN min and max.
- *  - The bucketing itself is a stream (begin / push / end) so that query.c
+ *  - The bucketing itself is a stream (begin / push / end) so that query_sqlite.c
  *    can feed it rows straight from SQLite without materialising a million
  *    points; downsample() on an array is a loop over that stream, so both
  *    give the same buckets by construction.

@@ -24,8 +24,8 @@
 typedef enum {
     EW_FAULT_ALLOC,        /* client (erwatch.c): an allocation returns NULL */
     EW_FAULT_SEND,         /* client: zmq_msg_send of one frame fails, EAGAIN */
-    EW_FAULT_STORE_STMT,   /* store.c: a write statement fails, SQLITE_IOERR */
-    EW_FAULT_STORE_COMMIT, /* store.c: a group's COMMIT fails, SQLITE_FULL */
+    EW_FAULT_STORE_STMT,   /* store_sqlite.c: a write statement fails, SQLITE_IOERR */
+    EW_FAULT_STORE_COMMIT, /* store_sqlite.c: a group's COMMIT fails, SQLITE_FULL */
     EW_FAULT_NOTIFY_FULL,  /* notify.c: a target's queue counts as full */
     EW_FAULT_NOTIFY_SEND,  /* notify.c: a delivery attempt fails, before any I/O */
     EW_FAULT_COUNT

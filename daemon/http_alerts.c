@@ -76,7 +76,7 @@ int http_alerts_parse(const params_t *p, alerts_filter_t *f, char *msg, size_t m
 
 int http_alerts_body(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err, size_t errlen)
 {
-    return alerts_query_json(query_db(q), f, out, err, errlen);
+    return query_alerts(q, f, out, err, errlen);
 }
 
 void http_alerts_health(strbuf_t *b, const stats_t *s)

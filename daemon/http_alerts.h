@@ -14,9 +14,9 @@
 
 #include <microhttpd.h>
 
-#include "alerts_query.h"
 #include "params.h"
 #include "query.h"
+#include "query_filter.h"
 #include "stats.h"
 #include "strbuf.h"
 

@@ -20,12 +20,8 @@
 #include "query.h"
 #include "strbuf.h"
 
-typedef struct {
-    const char *run;    /* ?run= */
-    const char *launch; /* ?launch= (with name) */
-    const char *name;
-    const char *resume; /* ?resume= */
-} http_run_req_t;
+/* ?run=, ?launch= (with name=), ?resume=: query_filter.h's run key. */
+typedef query_run_key_t http_run_req_t;
 
 /* Reads the parameters into *r (pointing into the request's memory). Pure.
  * Returns 0, or -1 with a message naming the parameter. */

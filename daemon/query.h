@@ -1,8 +1,9 @@
 /* query.h: read-only access to the database for the HTTP API and tools.
  *
- * Each query_t is one read-only SQLite connection (WAL: it never blocks the
- * writer). A query_t is used by one thread at a time; http.c keeps a small
- * pool of them.
+ * Each query_t is one read-only connection of the backend the --db argument
+ * names (query_backend.h; today SQLite, query_sqlite.c: WAL, so it never
+ * blocks the writer). A query_t is used by one thread at a time; http.c
+ * keeps a small pool of them.
  */
 #ifndef ERWATCH_QUERY_H
 #define ERWATCH_QUERY_H
@@ -16,8 +17,9 @@
 
 typedef struct query query_t;
 
-/* Opens path read-only. Returns 0, or -1 with err filled. */
-int query_open(query_t **out, const char *path, char *err, size_t errlen);
+/* Opens db (the --db argument: a file path for SQLite) read-only. Returns
+ * 0, or -1 with err filled. */
+int query_open(query_t **out, const char *db, char *err, size_t errlen);
 void query_close(query_t **q);
 
 /* Appends the run list as JSON (the body of GET /api/runs) or CSV.
@@ -102,7 +104,7 @@ int64_t query_client_dropped(query_t *q);
 
 /* The latest point of every series of the runs that sent since `since`
  * (Unix seconds, runs.last_seen), most recently active run first, at most
- * limit points: what GET /metrics exposes (query_latest.c). fn is called once
+ * limit points: what GET /metrics exposes (query_sqlite_latest.c). fn is called once
  * per point (value NaN when the metric was undefined) and returns 0 to go
  * on. Returns the number of points given to fn, or -EIO with err filled;
  * *more (OUT) is set when points were left out by the limit. */
@@ -111,8 +113,15 @@ typedef int (*query_latest_fn)(void *ctx, const char *run, const char *tag, cons
 long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx, int *more,
                   char *err, size_t errlen);
 
-/* The connection itself, for read-only queries kept in other modules
- * (alerts_query.c); valid until query_close(). */
-struct sqlite3 *query_db(query_t *q);
+/* Appends {"alerts":[{...}, ...],"count":N} (most recent episode first;
+ * the columns of the alerts table, schema/README.md) for GET /api/alerts.
+ * Returns 0, or -1 with err filled (out is then left as it was). */
+int query_alerts(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err, size_t errlen);
+
+/* Appends the body of GET /api/run for the run k names: {"run":..,"base":..,
+ * "launch":..,"first_seen":..,"last_seen":..,"last_step":..,"config":{..},
+ * "notes":..,"launches":[..]}. Returns 0, -ENOENT (no such run; out
+ * unchanged), or -EIO with err filled (out unchanged). */
+int query_run(query_t *q, const query_run_key_t *k, strbuf_t *out, char *err, size_t errlen);
 
 #endif

@@ -267,7 +267,7 @@ void query_cache_view(const query_centry_t *e, const query_view_t *v, series_t *
 {
     size_t i0 = s_upper(e->step, e->n, v->after);
     /* before == INT64_MAX: no upper bound, a step of INT64_MAX included
-     * (as query.c's s_bind_before) */
+     * (as query_sqlite.c's s_bind_before) */
     size_t i1 = v->before == INT64_MAX ? e->n : s_lower(e->step, e->n, v->before);
     size_t n = i1 > i0 ? i1 - i0 : 0;
     memset(out, 0, sizeof *out);

@@ -1,5 +1,5 @@
 /* query_cache.h: the inside of the series cache (query_cache.c) that
- * query.c uses; query.h declares the part the rest of the daemon sees
+ * query_sqlite.c uses; query.h declares the part the rest of the daemon sees
  * (query_cache_new, _destroy, _stats, query_use_cache).
  *
  * Ownership: an entry returned by query_cache_get() holds a reference; give

@@ -1,10 +1,12 @@
-/* store.h: the single writer's SQLite connection (schema/schema.sql).
+/* store.h: the single writer's connection to the database
+ * (schema/schema.sql, schema/README.md).
  *
- * Only the writer thread calls these. store_open() creates the schema on a
- * new file, checks PRAGMA user_version on an existing one, and turns on WAL
- * so that readers (query.h) never block the writer or each other.
- * store_write() stores a group of results in ONE transaction with prepared
- * statements; a (run, tag, metric, step) that exists is replaced.
+ * Only the writer thread calls these. store_open() picks the backend from
+ * the --db argument (store_backend.h; today SQLite: store_sqlite.c), creates
+ * the schema in a new database and checks the version of an existing one.
+ * With SQLite it turns on WAL so that readers (query.h) never block the
+ * writer or each other. store_write() stores a group of results in ONE
+ * transaction; a (run, tag, metric, step) that exists is replaced.
  *
  * Launches (schema/README.md, "Runs and launches"): a result that carries a
  * launch goes to the run that launch was given for its run name, decided
@@ -28,9 +30,10 @@
 
 typedef struct store store_t;
 
-/* Returns 0 and *out, or -1 with a message in err ("cannot open database
- * 'x.db': unable to open database file"). */
-int store_open(store_t **out, const char *path, char *err, size_t errlen);
+/* db: the --db argument (a file path for SQLite). Returns 0 and *out, or -1
+ * with a message in err ("cannot open database 'x.db': unable to open
+ * database file"). */
+int store_open(store_t **out, const char *db, char *err, size_t errlen);
 void store_close(store_t **s);
 
 /* Stores n results in one transaction. Returns the number of points written
@@ -38,15 +41,13 @@ void store_close(store_t **s);
  * nothing of the group is stored. */
 long store_write(store_t *s, result_t *const *results, size_t n, char *err, size_t errlen);
 
-/* The connection itself, for the writer thread's other modules
- * (store_runs.c); valid until store_close(). */
-struct sqlite3 *store_db(store_t *s);
-const char *store_path(const store_t *s); /* for messages */
+/* The backend's name ("sqlite"), for messages and /api/health. */
+const char *store_backend(const store_t *s);
 /* Forgets the cached run and series ids; call after any change made to
  * runs or series outside store_write() (a run deleted or renamed). */
 void store_forget_ids(store_t *s);
 
-/* ---- alerts (store_alerts.c: the alerts table; the alert engine's) ---- */
+/* ---- alerts (store_sqlite_alerts.c: the alerts table; the alert engine's) ---- */
 
 /* Applies n alert changes (alerts.h) in order, in one transaction of their
  * own. Returns 0, or -1 with err filled and nothing applied. */

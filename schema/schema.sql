@@ -1,11 +1,11 @@
 -- erwatch database schema, version 2.
 --
--- The daemon (daemon/store.c) runs this file, compiled in, inside one
+-- The daemon (daemon/store_sqlite.c) runs this file, compiled in, inside one
 -- transaction when it creates a new database, and again when it opens an
 -- existing file: every statement is idempotent (IF NOT EXISTS), so that run
 -- adds what an older build did not create (the `alerts`, `runs_deleted` and
 -- `launches` tables, the indexes) and changes nothing else; columns added
--- since version 1 are added by store.c before this runs (schema/README.md,
+-- since version 1 are added by store_sqlite.c before this runs (schema/README.md,
 -- "Versioning"). schema/README.md documents
 -- every table, column and view; that page is the stable interface for people
 -- who query the database directly. Times are Unix seconds (REAL), steps are

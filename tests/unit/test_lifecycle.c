@@ -26,6 +26,7 @@
 #include "stats.h"
 #include "store.h"
 #include "store_runs.h"
+#include "store_sqlite.h" /* store__db: this test looks inside the file */
 #include "test.h"
 #include "writer.h"
 
@@ -86,11 +87,11 @@ static int64_t s_int(store_t *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     int64_t v = INT64_MIN;
-    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(store__db(s), sql, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     else
-        fprintf(stderr, "  %s: %s\n", sql, sqlite3_errmsg(store_db(s)));
+        fprintf(stderr, "  %s: %s\n", sql, sqlite3_errmsg(store__db(s)));
     sqlite3_finalize(st);
     return v;
 }
@@ -98,7 +99,7 @@ static int64_t s_int(store_t *s, const char *sql)
 static void s_exec(store_t *s, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(store_db(s), sql, NULL, NULL, &msg) != SQLITE_OK)
+    if (sqlite3_exec(store__db(s), sql, NULL, NULL, &msg) != SQLITE_OK)
         fprintf(stderr, "  %s: %s\n", sql, msg);
     sqlite3_free(msg);
 }

@@ -1,4 +1,4 @@
-/* test_store.c: the writer (store.c) and the readers (query.c) against real
+/* test_store.c: the writer (store_sqlite.c) and the readers (query_sqlite.c) against real
  * database files: round trips through query_* and through the documented
  * series_points view, replacement of duplicate steps, NULL for undefined
  * values, all-or-nothing groups, reopening, refusing files that are not ours,

@@ -1,17 +1,17 @@
-/* store_runs.c: deleting and renaming runs, retention's reads, free space
- * (see store_runs.h).
+/* store_sqlite_runs.c: the SQLite backend's deleting and renaming runs, retention's reads, free
+ * space (see store_runs.h).
  *
  * Design decisions:
  *  - Statements are prepared at each call: these run a few times a second
  *    at most, next to store_write's thousands of rows, and keeping them out
- *    of store.c's table keeps that file about storing points.
+ *    of store_sqlite.c's table keeps that file about storing points.
  *  - Phase 2 deletes key ranges: points by (series_id, step) up to the
  *    max_rows-th step, batches and spectra by their primary key, so each
  *    transaction touches a bounded, contiguous part of each b-tree.
  *  - Every error rolls back: a phase that fails leaves the database as it
  *    was, and the caller retries later.
  */
-#include "store_runs.h"
+#include "store_sqlite.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -96,10 +96,10 @@ static void s_rollback(sqlite3 *db)
 
 /* ---------------------------------------------------------------- delete */
 
-int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out, char *err,
-                     size_t errlen)
+int store__sqlite_run_delete(store_t *s, const char *name, double now, store_deleted_t *out,
+                             char *err, size_t errlen)
 {
-    sqlite3 *db = store_db(s);
+    sqlite3 *db = store__db(s);
     memset(out, 0, sizeof *out);
     if (s_begin(db) != SQLITE_OK)
         goto fail;
@@ -141,7 +141,7 @@ int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *
     return 0;
 
 fail:
-    s_err(err, errlen, "cannot delete run '%s' in '%s': %s", name, store_path(s),
+    s_err(err, errlen, "cannot delete run '%s' in '%s': %s", name, store__path(s),
           sqlite3_errmsg(db));
     s_rollback(db);
     free(out->sids);
@@ -149,9 +149,9 @@ fail:
     return -EIO;
 }
 
-long store_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
+long store__sqlite_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
 {
-    sqlite3 *db = store_db(s);
+    sqlite3 *db = store__db(s);
     int64_t rid = 0, sid = 0;
     if (max_rows < 1)
         max_rows = 1;
@@ -206,16 +206,17 @@ long store_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
 
 fail:
     s_err(err, errlen, "cannot remove the rows of deleted run %lld from '%s': %s", (long long)rid,
-          store_path(s), sqlite3_errmsg(db));
+          store__path(s), sqlite3_errmsg(db));
     s_rollback(db);
     return -1;
 }
 
 /* ---------------------------------------------------------------- rename */
 
-int store_run_rename(store_t *s, const char *old, const char *new_name, char *err, size_t errlen)
+int store__sqlite_run_rename(store_t *s, const char *old, const char *new_name, char *err,
+                             size_t errlen)
 {
-    sqlite3 *db = store_db(s);
+    sqlite3 *db = store__db(s);
     int64_t id = 0, other = 0;
     if (s_begin(db) != SQLITE_OK)
         goto fail;
@@ -239,7 +240,7 @@ int store_run_rename(store_t *s, const char *old, const char *new_name, char *er
     return 0;
 
 fail:
-    s_err(err, errlen, "cannot rename run '%s' in '%s': %s", old, store_path(s),
+    s_err(err, errlen, "cannot rename run '%s' in '%s': %s", old, store__path(s),
           sqlite3_errmsg(db));
     s_rollback(db);
     return -EIO;
@@ -247,9 +248,9 @@ fail:
 
 /* ---------------------------------------------------------------- retention */
 
-int store_oldest_run(store_t *s, char *name, double *last_seen, int *others)
+int store__sqlite_oldest_run(store_t *s, char *name, double *last_seen, int *others)
 {
-    sqlite3 *db = store_db(s);
+    sqlite3 *db = store__db(s);
     sqlite3_stmt *st =
         s_prep(db, "SELECT name, last_seen FROM runs ORDER BY last_seen LIMIT 2", "");
     if (!st)
@@ -270,9 +271,9 @@ int store_oldest_run(store_t *s, char *name, double *last_seen, int *others)
     return rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-int store_space(store_t *s, store_space_t *out)
+int store__sqlite_space(store_t *s, store_space_t *out)
 {
-    sqlite3 *db = store_db(s);
+    sqlite3 *db = store__db(s);
     int64_t av = 0;
     memset(out, 0, sizeof *out);
     if (s_one(s_prep(db, "PRAGMA page_size", ""), &out->page_size) != 1 ||
@@ -284,10 +285,10 @@ int store_space(store_t *s, store_space_t *out)
     return 0;
 }
 
-int store_vacuum_step(store_t *s, int64_t pages)
+int store__sqlite_vacuum_step(store_t *s, int64_t pages)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)",
              (long long)(pages > 0 ? pages : 1));
-    return sqlite3_exec(store_db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    return sqlite3_exec(store__db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }

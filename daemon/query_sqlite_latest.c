@@ -1,19 +1,17 @@
-/* query_latest.c: the latest point of each series of the recently active
+/* query_sqlite_latest.c: the SQLite backend's latest point of each series of the recently active
  * runs (query.h), for GET /metrics. One indexed join: runs by last_seen,
  * their series, and for each series the point at series.last_step (the
  * points table's primary key). Reads the query_t's own read-only
  * connection; never the writer's.
  */
-#include "query.h"
+#include "query_sqlite.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
-
-long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx, int *more,
-                  char *err, size_t errlen)
+long query__sqlite_latest(query_t *q, double since, size_t limit, query_latest_fn fn, void *ctx,
+                          int *more, char *err, size_t errlen)
 {
     static const char sql[] = "SELECT r.name, s.tag, s.metric, s.last_step, p.value"
                               "  FROM runs r JOIN series s ON s.run_id = r.id"
@@ -21,7 +19,7 @@ long query_latest(query_t *q, double since, size_t limit, query_latest_fn fn, vo
                               " WHERE r.last_seen >= ?1"
                               " ORDER BY r.last_seen DESC, r.id, s.tag, s.metric"
                               " LIMIT ?2";
-    sqlite3 *db = query_db(q);
+    sqlite3 *db = query__db(q);
     sqlite3_stmt *st = NULL;
     *more = 0;
     if (sqlite3_prepare_v3(db, sql, -1, 0, &st, NULL) != SQLITE_OK) {

@@ -1,13 +1,13 @@
-/* alerts_query.c: GET /api/alerts's reads (see alerts_query.h).
+/* query_sqlite_alerts.c: GET /api/alerts's reads on SQLite (query_alerts
+ * in query.h).
  *
  * The statement is built from the filters given (each one a bound
  * parameter, never pasted text) so that a filter on run uses the
  * alerts_by_run index. Rows are streamed into JSON by column type: NULL
  * (not yet fired, not resolved) stays null, integers stay exact.
  */
-#include "alerts_query.h"
+#include "query_sqlite.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,9 +18,10 @@ static const char s_columns[] =
     " fired_step, fired_time, last_step, last_time, resolved_step, resolved_time,"
     " summary, description";
 
-int alerts_query_json(struct sqlite3 *db, const alerts_filter_t *f, strbuf_t *out, char *err,
-                      size_t errlen)
+int query__sqlite_alerts(query_t *q, const alerts_filter_t *f, strbuf_t *out, char *err,
+                         size_t errlen)
 {
+    sqlite3 *db = query__db(q);
     char sql[1024];
     int k = snprintf(sql, sizeof sql, "SELECT %s FROM alerts WHERE 1", s_columns);
     if (f->run)

@@ -1,8 +1,9 @@
-/* store.c: the single writer's SQLite connection (schema/schema.sql).
+/* store_sqlite.c: the store's SQLite backend (store_backend.h): the single
+ * writer's SQLite connection (schema/schema.sql).
  *
  * Design decisions:
  *  - One connection, used by the writer thread only. WAL mode, so readers
- *    (query.c, the sqlite3 CLI, pandas) never block it and it never blocks
+ *    (query_sqlite.c, the sqlite3 CLI, pandas) never block it and it never blocks
  *    them; synchronous=NORMAL, so a commit costs no fsync (a power cut may
  *    lose the last few groups, never corrupt the file).
  *  - A whole group of results is one transaction (BEGIN IMMEDIATE ...
@@ -21,7 +22,7 @@
  *    user_version we understand. Anything else is refused untouched, before
  *    the journal mode is switched to WAL.
  */
-#include "store.h"
+#include "store_sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +36,15 @@
 #include <sqlite3.h>
 
 #include "fault.h"
-#include "store_impl.h"
 #include "xalloc.h"
 
 extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
 
 #define S_BUSY_TIMEOUT_MS 5000
 #define S_CACHE_MAX (1u << 20) /* entries; beyond that the caches restart */
+
+typedef struct sq_store sq_store_t;
+#define SQ(base) ((sq_store_t *)(base)) /* base is the first member */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -64,7 +67,7 @@ typedef struct {
     size_t klen;
     int64_t id;
     char *name;    /* launches map: the run's name (owned); else NULL */
-    uint32_t gen;  /* store_t.gen of the group that last touched the row */
+    uint32_t gen;  /* store.gen of the group that last touched the row */
     uint32_t slot; /* index in that group's touched list */
 } s_entry_t;
 
@@ -165,7 +168,8 @@ typedef struct {
     double hi, lo; /* the group's largest and smallest value; NAN: none */
 } s_series_touch_t;
 
-struct store {
+struct sq_store {
+    store_t base; /* first: the handle store_backend.c sees */
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[STORE_Q_COUNT]; /* prepared once, by the enum above */
@@ -246,7 +250,7 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     " WHERE r.name = ?1 AND l.launch = ?2 LIMIT 1",
 };
 
-static void s_finalize_all(store_t *s)
+static void s_finalize_all(sq_store_t *s)
 {
     for (size_t i = 0; i < STORE_Q_COUNT; i++) {
         sqlite3_finalize(s->stmt[i]);
@@ -254,7 +258,7 @@ static void s_finalize_all(store_t *s)
     }
 }
 
-static void s_destroy(store_t *s)
+static void s_destroy(sq_store_t *s)
 {
     if (!s)
         return;
@@ -272,7 +276,7 @@ static void s_destroy(store_t *s)
 
 /* "cannot open database 'x': unable to open database file (No such file or
  * directory)": SQLite's message plus the OS error behind it, if any. */
-static void s_open_err(store_t *s, const char *path, char *err, size_t errlen)
+static void s_open_err(sq_store_t *s, const char *path, char *err, size_t errlen)
 {
     const char *msg = s->db ? sqlite3_errmsg(s->db) : "out of memory";
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
@@ -300,7 +304,7 @@ static int s_int(sqlite3 *db, const char *sql, int64_t *out)
 
 /* Inside the open write transaction: accept an erwatch database we can read,
  * or create the schema in an empty file. */
-static int s_check_or_create(store_t *s, const char *path, char *err, size_t errlen)
+static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t errlen)
 {
     int64_t app = 0, ver = 0, objects = 0;
     if (s_int(s->db, "PRAGMA application_id", &app) != SQLITE_OK ||
@@ -380,7 +384,7 @@ static int s_check_or_create(store_t *s, const char *path, char *err, size_t err
     return 0;
 }
 
-static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
+static int s_setup(sq_store_t *s, const char *path, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_db_readonly(s->db, "main") == 1) {
@@ -390,7 +394,7 @@ static int s_setup(store_t *s, const char *path, char *err, size_t errlen)
     sqlite3_busy_timeout(s->db, S_BUSY_TIMEOUT_MS);
     /* A new file gets incremental auto-vacuum, so that space freed by
      * deleted runs can be given back to the file system in small steps
-     * (store_runs.c). It must be set before the first table exists and
+     * (store_sqlite_runs.c). It must be set before the first table exists and
      * outside a transaction; on an existing file it is left alone (changing
      * it needs a VACUUM, and a file we refuse must stay untouched). */
     int64_t pages = -1;
@@ -475,7 +479,7 @@ static int s_create_private(const char *path, int *existed, char *err, size_t er
 
 /* A database with damaged pages would take every batch and store none:
  * PRAGMA quick_check (O(size), no index cross-check) refuses it at start. */
-static int s_quick_check(store_t *s, const char *path, char *err, size_t errlen)
+static int s_quick_check(sq_store_t *s, const char *path, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(3)", -1, &st, NULL);
@@ -502,14 +506,11 @@ static int s_quick_check(store_t *s, const char *path, char *err, size_t errlen)
     return -1;
 }
 
-int store_open(store_t **out, const char *path, char *err, size_t errlen)
+static int s_open(store_t **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!path || !*path) {
-        s_err(err, errlen, "cannot open database: no path given");
-        return -1;
-    }
-    store_t *s = ew_xcalloc(1, sizeof *s);
+    sq_store_t *s = ew_xcalloc(1, sizeof *s);
+    s->base.ops = &store_sqlite_ops;
     size_t plen = strlen(path) + 1;
     s->path = ew_xrealloc(NULL, plen);
     memcpy(s->path, path, plen);
@@ -532,30 +533,17 @@ int store_open(store_t **out, const char *path, char *err, size_t errlen)
         s_destroy(s);
         return -1;
     }
-    *out = s;
+    *out = &s->base;
     return 0;
 }
 
-void store_close(store_t **sp)
+static void s_close(store_t *base)
 {
-    if (!sp || !*sp)
-        return;
-    store_t *s = *sp;
+    sq_store_t *s = SQ(base);
     /* Keeps the planner's statistics fresh for the readers; cheap. */
     if (s->db)
         sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
     s_destroy(s);
-    *sp = NULL;
-}
-
-struct sqlite3 *store_db(store_t *s)
-{
-    return s ? s->db : NULL;
-}
-
-const char *store_path(const store_t *s)
-{
-    return s ? s->path : "";
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -575,7 +563,7 @@ static int s_injected(sqlite3_stmt *st)
            ew_fault_hit(EW_FAULT_STORE_STMT);
 }
 
-static const char *s_errmsg(store_t *s, int rc)
+static const char *s_errmsg(sq_store_t *s, int rc)
 {
     return rc == S_INJECTED ? "injected fault (fault.h)" : sqlite3_errmsg(s->db);
 }
@@ -629,7 +617,7 @@ static const char *s_support(ew_support_t sup)
 }
 
 /* The run's id, creating the row if needed, and its touched-list entry. */
-static int s_run_id(store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch)
+static int s_run_id(sq_store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch)
 {
     const char *run = r->stored_run;
     uint64_t h = s_hash(run, rlen);
@@ -684,7 +672,7 @@ static int s_run_id(store_t *s, const result_t *r, size_t rlen, s_run_touch_t **
 
 /* The series id for (run, tag, metric), creating the row if needed; records
  * the step and the value (NAN: undefined) in the group's touched list. */
-static int s_series_id(store_t *s, int64_t run_id, const result_t *r, size_t rlen, size_t tlen,
+static int s_series_id(sq_store_t *s, int64_t run_id, const result_t *r, size_t rlen, size_t tlen,
                        const char *metric, size_t mlen, double value, int64_t *id)
 {
     char key[3 * (EW_NAME_MAX + 1)];
@@ -746,7 +734,7 @@ static int s_series_id(store_t *s, int64_t run_id, const result_t *r, size_t rle
     return SQLITE_OK;
 }
 
-static int s_put_batch(store_t *s, int64_t run_id, const result_t *r, size_t tlen,
+static int s_put_batch(sq_store_t *s, int64_t run_id, const result_t *r, size_t tlen,
                        const char *support)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_BATCH_PUT];
@@ -777,7 +765,7 @@ static int s_put_batch(store_t *s, int64_t run_id, const result_t *r, size_t tle
 
 /* The spectrum as a blob of little-endian float32s (schema/README.md), so
  * the file reads the same on any machine. */
-static int s_put_spectrum(store_t *s, int64_t run_id, const result_t *r, size_t tlen)
+static int s_put_spectrum(sq_store_t *s, int64_t run_id, const result_t *r, size_t tlen)
 {
     int k = r->nspectrum > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX : r->nspectrum;
     unsigned char blob[4 * EW_SPECTRUM_MAX];
@@ -801,10 +789,10 @@ static int s_put_spectrum(store_t *s, int64_t run_id, const result_t *r, size_t 
 /* s_put_result(): the result was not stored, on purpose (resume_missing). */
 #define S_SKIP (-2)
 
-static int s_put_touched(store_t *s);
+static int s_put_touched(sq_store_t *s);
 
 /* *is_free = 1 when no run has this name. */
-static int s_name_free(store_t *s, const char *name, int *is_free)
+static int s_name_free(sq_store_t *s, const char *name, int *is_free)
 {
     sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET];
     int64_t id;
@@ -819,7 +807,7 @@ static int s_name_free(store_t *s, const char *name, int *is_free)
  * given itself when no run has it, else given.K for the first free K from
  * 1 + the number of runs of that base (so usually 2, 3, ...), given cut at a
  * character boundary when the suffix would pass EW_NAME_MAX bytes. */
-static int s_fresh_name(store_t *s, const char *given, size_t glen, char *name)
+static int s_fresh_name(sq_store_t *s, const char *given, size_t glen, char *name)
 {
     int is_free = 0;
     memcpy(name, given, glen);
@@ -851,7 +839,7 @@ static int s_fresh_name(store_t *s, const char *given, size_t glen, char *name)
 
 /* The run a resume of `given` continues: the latest run (highest id) whose
  * base is given, else the run named given. *found = 0 when neither exists. */
-static int s_resume_target(store_t *s, const char *given, size_t glen, int64_t *id, char *name,
+static int s_resume_target(sq_store_t *s, const char *given, size_t glen, int64_t *id, char *name,
                            int *found)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_RESUME_BASE];
@@ -877,7 +865,7 @@ static int s_resume_target(store_t *s, const char *given, size_t glen, int64_t *
     return rc;
 }
 
-static int s_exec_run_step(store_t *s, int which, int64_t run_id, int64_t step)
+static int s_exec_run_step(sq_store_t *s, int which, int64_t run_id, int64_t step)
 {
     sqlite3_stmt *st = s->stmt[which];
     sqlite3_bind_int64(st, 1, run_id);
@@ -891,7 +879,7 @@ static int s_exec_run_step(store_t *s, int which, int64_t run_id, int64_t step)
  * series.last_step/vmax/vmin and runs.last_step. What this group touched
  * so far is written first, and the id caches restart, since series rows may
  * go. */
-static int s_rewind(store_t *s, int64_t run_id, const char *name, int64_t step)
+static int s_rewind(sq_store_t *s, int64_t run_id, const char *name, int64_t step)
 {
     int rc = s_put_touched(s);
     s->nrt = s->nst = 0;
@@ -919,7 +907,7 @@ static int s_rewind(store_t *s, int64_t run_id, const char *name, int64_t step)
 /* Sets r->stored_run: the run this result goes to (see store.h). Returns
  * SQLITE_OK, S_SKIP (resume of a run that does not exist), an SQLite
  * error, or -1 with err filled. */
-static int s_launch_resolve(store_t *s, result_t *r, size_t rlen, char *err, size_t errlen)
+static int s_launch_resolve(sq_store_t *s, result_t *r, size_t rlen, char *err, size_t errlen)
 {
     r->rewind_from = -1;
     r->resume_missing = 0;
@@ -1027,7 +1015,7 @@ static int s_launch_resolve(store_t *s, result_t *r, size_t rlen, char *err, siz
 }
 
 /* The run's config and notes, when the result carries them. */
-static int s_put_meta(store_t *s, int64_t run_id, const result_t *r)
+static int s_put_meta(sq_store_t *s, int64_t run_id, const result_t *r)
 {
     sqlite3_stmt *st = s->stmt[STORE_Q_META_SET];
     sqlite3_bind_int64(st, 1, run_id);
@@ -1044,7 +1032,7 @@ static int s_put_meta(store_t *s, int64_t run_id, const result_t *r)
 
 /* Stores one result. Returns SQLITE_OK, an SQLite error code, or -1 for an
  * invalid result (err filled). */
-static int s_put_result(store_t *s, result_t *r, char *err, size_t errlen)
+static int s_put_result(sq_store_t *s, result_t *r, char *err, size_t errlen)
 {
     size_t rlen = s_name_len(r->run, "run", err, errlen);
     size_t tlen = rlen ? s_name_len(r->tag, "tag", err, errlen) : 0;
@@ -1103,7 +1091,7 @@ static int s_put_result(store_t *s, result_t *r, char *err, size_t errlen)
     return SQLITE_OK;
 }
 
-static int s_put_touched(store_t *s)
+static int s_put_touched(sq_store_t *s)
 {
     for (size_t i = 0; i < s->nrt; i++) {
         const s_run_touch_t *t = &s->rt[i];
@@ -1140,7 +1128,7 @@ static int s_put_touched(store_t *s)
 }
 
 /* Forgets every cached id: rows they name may have been rolled back. */
-static void s_cache_reset(store_t *s)
+static void s_cache_reset(sq_store_t *s)
 {
     s_map_clear(&s->runs);
     s_map_clear(&s->series);
@@ -1148,13 +1136,14 @@ static void s_cache_reset(store_t *s)
     s->gen = 0;
 }
 
-void store_forget_ids(store_t *s)
+static void s_forget_ids(store_t *base)
 {
-    s_cache_reset(s);
+    s_cache_reset(SQ(base));
 }
 
-long store_write(store_t *s, result_t *const *results, size_t n, char *err, size_t errlen)
+static long s_write(store_t *base, result_t *const *results, size_t n, char *err, size_t errlen)
 {
+    sq_store_t *s = SQ(base);
     if (n == 0)
         return 0;
     if (s->runs.count + s->series.count > S_CACHE_MAX || s->gen == UINT32_MAX)
@@ -1203,9 +1192,10 @@ fail:
     return -1;
 }
 
-int store_series_range(store_t *s, const char *run, const char *tag, const char *metric,
-                       double *max, double *min)
+static int s_series_range(store_t *base, const char *run, const char *tag, const char *metric,
+                          double *max, double *min)
 {
+    sq_store_t *s = SQ(base);
     sqlite3_stmt *st = s->stmt[STORE_Q_SERIES_RANGE];
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
@@ -1220,21 +1210,21 @@ int store_series_range(store_t *s, const char *run, const char *tag, const char 
     return found;
 }
 
-/* ---------------------------------------------------------------- store_impl.h */
+/* ---------------------------------------------------------------- store_sqlite.h */
 
 sqlite3 *store__db(store_t *s)
 {
-    return s->db;
+    return SQ(s)->db;
 }
 
 const char *store__path(const store_t *s)
 {
-    return s->path;
+    return ((const sq_store_t *)s)->path;
 }
 
 sqlite3_stmt *store__stmt(store_t *s, int which)
 {
-    return s->stmt[which];
+    return SQ(s)->stmt[which];
 }
 
 int store__exec(sqlite3_stmt *st)
@@ -1246,3 +1236,31 @@ int store__int(sqlite3 *db, const char *sql, int64_t *out)
 {
     return s_int(db, sql, out);
 }
+
+/* ---------------------------------------------------------------- the backend */
+
+/* Anything that is not another backend's URI is a file path (or SQLite's
+ * ":memory:" / "file:" names). */
+static int s_accepts(const char *db)
+{
+    (void)db;
+    return 1;
+}
+
+const store_ops_t store_sqlite_ops = {
+    .name = "sqlite",
+    .accepts = s_accepts,
+    .open = s_open,
+    .close = s_close,
+    .write = s_write,
+    .forget_ids = s_forget_ids,
+    .alerts_write = store__sqlite_alerts_write,
+    .alerts_open = store__sqlite_alerts_open,
+    .series_range = s_series_range,
+    .run_delete = store__sqlite_run_delete,
+    .run_rename = store__sqlite_run_rename,
+    .purge_step = store__sqlite_purge_step,
+    .oldest_run = store__sqlite_oldest_run,
+    .space = store__sqlite_space,
+    .vacuum_step = store__sqlite_vacuum_step,
+};

@@ -1,8 +1,9 @@
-/* query.c: read-only access to the database for the HTTP API and tools.
+/* query_sqlite.c: the query side's SQLite backend (query_backend.h):
+ * read-only access to the database for the HTTP API and tools.
  *
  * Design decisions:
- *  - Each query_t is one SQLITE_OPEN_READONLY connection. The database is in
- *    WAL mode (store.c), so a reader sees the last committed group and never
+ *  - Each sq_query_t is one SQLITE_OPEN_READONLY connection. The database is in
+ *    WAL mode (store_sqlite.c), so a reader sees the last committed group and never
  *    waits for the writer, nor the writer for it. busy_timeout covers the
  *    rare moments WAL still needs a lock (recovery after a crash).
  *  - Statements are prepared once per connection and reset right after use:
@@ -22,7 +23,7 @@
  *    point), and memory stays O(buckets). The main file is memory-mapped
  *    for the same reason (no page copies into SQLite's cache).
  */
-#include "query.h"
+#include "query_sqlite.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,6 +44,9 @@
 
 #define Q_BUSY_TIMEOUT_MS 5000
 #define Q_MMAP_BYTES "1073741824" /* address space only; pages are shared */
+
+typedef struct sq_query sq_query_t;
+#define SQ(base) ((sq_query_t *)(base)) /* base is the first member */
 
 enum {
     Q_RUNS,
@@ -120,7 +124,8 @@ static const char *const s_sql[Q_NSTMT] = {
     " WHERE r.name = ?1 ORDER BY s.tag, s.metric",
 };
 
-struct query {
+struct sq_query {
+    query_t base; /* first: the handle query_backend.c sees */
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_NSTMT];
     downsample_stream_t *ds; /* the stream ew_bucket() feeds, while it runs */
@@ -153,7 +158,7 @@ static void s_bind_before(sqlite3_stmt *st, int i, int64_t before)
 
 /* ---------------------------------------------------------------- open */
 
-static void s_destroy(query_t *q)
+static void s_destroy(sq_query_t *q)
 {
     if (!q)
         return;
@@ -176,7 +181,7 @@ static int s_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
-static int s_check(query_t *q, const char *path, char *err, size_t errlen)
+static int s_check(sq_query_t *q, const char *path, char *err, size_t errlen)
 {
     int64_t app = 0, ver = 0;
     if (s_pragma_int(q->db, "PRAGMA application_id", &app) != SQLITE_OK ||
@@ -202,15 +207,16 @@ static int s_check(query_t *q, const char *path, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- cache */
 
-void query_use_cache(query_t *q, query_cache_t *c)
+static void s_op_use_cache(query_t *base, query_cache_t *c)
 {
+    sq_query_t *q = SQ(base);
     q->cache = c;
 }
 
 /* ew_bucket(step, value[, wall_time]): feeds q->ds; returns NULL. */
 static void s_bucket_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-    query_t *q = sqlite3_user_data(ctx);
+    sq_query_t *q = sqlite3_user_data(ctx);
     if (!q->ds || argc < 2)
         return;
     double v = sqlite3_value_type(argv[1]) == SQLITE_NULL ? NAN : sqlite3_value_double(argv[1]);
@@ -226,14 +232,15 @@ static void s_bucket_final(sqlite3_context *ctx)
     sqlite3_result_null(ctx);
 }
 
-int query_open(query_t **out, const char *path, char *err, size_t errlen)
+static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
-    query_t *q = calloc(1, sizeof *q);
+    sq_query_t *q = calloc(1, sizeof *q);
     if (!q) {
         fprintf(stderr, "erwatchd: out of memory (query_open)\n");
         abort();
     }
+    q->base.ops = &query_sqlite_ops;
     int rc =
         sqlite3_open_v2(path ? path : "", &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -264,16 +271,13 @@ int query_open(query_t **out, const char *path, char *err, size_t errlen)
             return -1;
         }
     }
-    *out = q;
+    *out = &q->base;
     return 0;
 }
 
-void query_close(query_t **q)
+static void s_op_close(query_t *base)
 {
-    if (!q || !*q)
-        return;
-    s_destroy(*q);
-    *q = NULL;
+    s_destroy(SQ(base));
 }
 
 /* ---------------------------------------------------------------- runs */
@@ -406,7 +410,7 @@ static void s_runs_csv_row(strbuf_t *b, sqlite3_stmt *st)
 }
 
 /* Runs a statement that returns no rows we need (BEGIN, COMMIT, ...). */
-static int s_exec(query_t *q, int which)
+static int s_exec(sq_query_t *q, int which)
 {
     sqlite3_stmt *st = q->stmt[which];
     int rc = sqlite3_step(st);
@@ -416,7 +420,7 @@ static int s_exec(query_t *q, int which)
 
 /* Streams the rows of st (the columns of Q_RUNS) as the run list; total >=
  * 0 and extra go at the end of the JSON object. */
-static int s_runs_stream(query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv, int64_t total,
+static int s_runs_stream(sq_query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv, int64_t total,
                          const char *extra, char *err, size_t errlen)
 {
     size_t start = out->len;
@@ -452,8 +456,9 @@ static int s_runs_stream(query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv, i
     return 0;
 }
 
-int query_runs(query_t *q, strbuf_t *out, int csv, char *err, size_t errlen)
+static int s_op_runs(query_t *base, strbuf_t *out, int csv, char *err, size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     return s_runs_stream(q, q->stmt[Q_RUNS], out, csv, -1, NULL, err, errlen);
 }
 
@@ -502,9 +507,10 @@ static void s_runs_bind(sqlite3_stmt *st, const query_runs_filter_t *f, int with
         sqlite3_bind_double(st, (*k)++, f->since);
 }
 
-int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out, int csv,
-                        const char *extra, char *err, size_t errlen)
+static int s_op_runs_filtered(query_t *base, const query_runs_filter_t *f, strbuf_t *out, int csv,
+                              const char *extra, char *err, size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     /* f->match as a LIKE pattern: %part%, with its own % _ \ escaped */
     strbuf_t pat, sql;
     strbuf_init(&pat);
@@ -572,7 +578,7 @@ int query_runs_filtered(query_t *q, const query_runs_filter_t *f, strbuf_t *out,
 /* ---------------------------------------------------------------- series */
 
 /* The id of (run, tag, metric): 0 and *sid, -ENOENT, or -EIO. */
-static int s_series_id(query_t *q, const char *run, const char *tag, const char *metric,
+static int s_series_id(sq_query_t *q, const char *run, const char *tag, const char *metric,
                        int64_t *sid, char *err, size_t errlen)
 {
     sqlite3_stmt *id_st = q->stmt[Q_SERIES_ID];
@@ -612,9 +618,10 @@ static void s_append(series_t *out, size_t *cap, int64_t step, double value, con
     out->n++;
 }
 
-int query_series(query_t *q, const char *run, const char *tag, const char *metric, int64_t after,
-                 int64_t before, series_t *out, char *err, size_t errlen)
+static int s_op_series(query_t *base, const char *run, const char *tag, const char *metric,
+                       int64_t after, int64_t before, series_t *out, char *err, size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     memset(out, 0, sizeof *out);
     int64_t sid;
     int rc = s_series_id(q, run, tag, metric, &sid, err, errlen);
@@ -642,7 +649,7 @@ int query_series(query_t *q, const char *run, const char *tag, const char *metri
 
 /* The series id of v and its cache key (series.last_step, runs.last_seen).
  * 0, -ENOENT or -EIO. */
-static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid, int64_t *last_step,
+static int s_series_key(sq_query_t *q, const query_view_t *v, int64_t *sid, int64_t *last_step,
                         double *last_seen, char *err, size_t errlen)
 {
     sqlite3_stmt *st = q->stmt[Q_SERIES_KEY];
@@ -664,7 +671,7 @@ static int s_series_key(query_t *q, const query_view_t *v, int64_t *sid, int64_t
 }
 
 /* The body of query_series_view, inside its read transaction. */
-static int s_view(query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen)
+static int s_view(sq_query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen)
 {
     int64_t sid, last_step;
     double last_seen;
@@ -751,8 +758,10 @@ db_error:
     return -EIO;
 }
 
-int query_series_view(query_t *q, const query_view_t *v, series_t *out, char *err, size_t errlen)
+static int s_op_series_view(query_t *base, const query_view_t *v, series_t *out, char *err,
+                            size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     memset(out, 0, sizeof *out);
     if (v->points < 1 || v->after >= v->before) {
         s_err(err, errlen, "bad window");
@@ -773,9 +782,10 @@ int query_series_view(query_t *q, const query_view_t *v, series_t *out, char *er
     return rc;
 }
 
-int query_batch_shape(query_t *q, const char *run, const char *tag, query_shape_t *out, char *err,
-                      size_t errlen)
+static int s_op_batch_shape(query_t *base, const char *run, const char *tag, query_shape_t *out,
+                            char *err, size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = q->stmt[Q_SHAPE];
     sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
@@ -795,8 +805,9 @@ int query_batch_shape(query_t *q, const char *run, const char *tag, query_shape_
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-int query_series_hint(query_t *q, const char *run, const char *tag, strbuf_t *out)
+static int s_op_series_hint(query_t *base, const char *run, const char *tag, strbuf_t *out)
 {
+    sq_query_t *q = SQ(base);
     sqlite3_stmt *st = q->stmt[Q_RUN_SERIES];
     sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
     strbuf_t tags, metrics, prev;
@@ -842,8 +853,9 @@ int query_series_hint(query_t *q, const char *run, const char *tag, strbuf_t *ou
     return 0;
 }
 
-int64_t query_client_dropped(query_t *q)
+static int64_t s_op_client_dropped(query_t *base)
 {
+    sq_query_t *q = SQ(base);
     sqlite3_stmt *st = q->stmt[Q_DROPPED];
     int64_t total = -1;
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -854,15 +866,10 @@ int64_t query_client_dropped(query_t *q)
     return total;
 }
 
-struct sqlite3 *query_db(query_t *q)
-{
-    return q ? q->db : NULL;
-}
-
 /* ------------------------------------------------------------ spectra */
 
 /* The run's id, -1 when unknown, -2 on a database error. */
-static int64_t s_run_id(query_t *q, const char *run)
+static int64_t s_run_id(sq_query_t *q, const char *run)
 {
     sqlite3_stmt *st = q->stmt[Q_SPEC_RUN];
     int64_t id = -1;
@@ -896,9 +903,10 @@ static void s_spec_values(strbuf_t *b, const unsigned char *v, int k)
     strbuf_putc(b, ']');
 }
 
-int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, int64_t before,
-                   size_t points, strbuf_t *out, char *err, size_t errlen)
+static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_t after,
+                         int64_t before, size_t points, strbuf_t *out, char *err, size_t errlen)
 {
+    sq_query_t *q = SQ(base);
     int64_t rid = s_run_id(q, run);
     if (rid == -2) {
         s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
@@ -999,3 +1007,38 @@ int query_spectrum(query_t *q, const char *run, const char *tag, int64_t after, 
     strbuf_free(&vals);
     return 0;
 }
+
+/* ---------------------------------------------------------------- query_sqlite.h */
+
+sqlite3 *query__db(query_t *q)
+{
+    return SQ(q)->db;
+}
+
+/* ---------------------------------------------------------------- the backend */
+
+/* Anything that is not another backend's URI is a file path. */
+static int s_op_accepts(const char *db)
+{
+    (void)db;
+    return 1;
+}
+
+const query_ops_t query_sqlite_ops = {
+    .name = "sqlite",
+    .accepts = s_op_accepts,
+    .open = s_op_open,
+    .close = s_op_close,
+    .use_cache = s_op_use_cache,
+    .runs = s_op_runs,
+    .runs_filtered = s_op_runs_filtered,
+    .series = s_op_series,
+    .series_view = s_op_series_view,
+    .series_hint = s_op_series_hint,
+    .batch_shape = s_op_batch_shape,
+    .spectrum = s_op_spectrum,
+    .client_dropped = s_op_client_dropped,
+    .latest = query__sqlite_latest,
+    .alerts = query__sqlite_alerts,
+    .run = query__sqlite_run,
+};

@@ -1,11 +1,11 @@
-/* store_alerts.c: the alerts table, written by the writer thread's alert
+/* store_sqlite_alerts.c: the alerts table, written by the writer thread's alert
  * engine (alerts.c through alerts_hook.c) on the store's one connection
  * (store.h, "alerts"). Each call is one transaction of its own, so an alert
  * change never rides along with (or rolls back) a group of points.
- * Statements are store.c's, prepared once in store_open(); this file
- * reaches them and the connection through store_impl.h.
+ * Statements are store_sqlite.c's, prepared once at open; this file
+ * reaches them and the connection through store_sqlite.h.
  */
-#include "store.h"
+#include "store_sqlite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 
 #include <sqlite3.h>
 
-#include "store_impl.h"
 #include "xalloc.h"
 
 /* ---------------------------------------------------------------- binding */
@@ -61,7 +60,8 @@ static int s_alert_put(store_t *s, const alert_t *a)
 
 /* ---------------------------------------------------------------- write */
 
-int store_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err, size_t errlen)
+int store__sqlite_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
+                               size_t errlen)
 {
     if (n == 0)
         return 0;
@@ -104,8 +104,8 @@ static int64_t s_col_step(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
-int store_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id, char *err,
-                      size_t errlen)
+int store__sqlite_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id, char *err,
+                              size_t errlen)
 {
     *rows = NULL;
     *nrows = 0;
