@@ -8,6 +8,12 @@
  *    most one, and the first and last steps always land in the first and last
  *    buckets. The product is computed exactly (128-bit when it could overflow
  *    64 bits), so bucket boundaries do not wobble with floating point.
+ *  - Buckets at least 2^8 steps wide snap to the grid of a summary level
+ *    (summary.h): a step is bucketed as the last step of its grid cell
+ *    would be (capped at the last step). Since a bucket is at least one
+ *    cell wide, no bucket empties for it, and a whole cell always falls in
+ *    one bucket, which is what lets query_summary.c read cells instead of
+ *    points with the same answer.
  *  - One pass, O(n): steps are ascending, so bucket indices never decrease
  *    and a bucket is finished as soon as the index changes.
  *  - NaN (metric undefined) is kept as the bucket's value when it is the last
@@ -101,8 +107,22 @@ void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last, size
     ds->span = (uint64_t)last - ds->first + 1;
     if (ds->span == 0)
         ds->span = UINT64_MAX;
+    ds->last = last;
+    ds->grid = downsample_grid(first, last, buckets);
     ds->lo = ds->hi = NAN;
     ds->next = 0; /* the first push computes its bucket */
+}
+
+int downsample_grid(int64_t first, int64_t last, size_t buckets)
+{
+    uint64_t span = (uint64_t)last - (uint64_t)first + 1;
+    if (span == 0)
+        span = UINT64_MAX;
+    uint64_t width = span / (buckets ? buckets : 1);
+    for (int i = SUMMARY_NLEVELS - 1; i >= 0; i--)
+        if (width >= (uint64_t)1 << SUMMARY_LEVEL(i))
+            return SUMMARY_LEVEL(i);
+    return 0;
 }
 
 static void s_emit(downsample_stream_t *ds)
@@ -118,9 +138,12 @@ static void s_emit(downsample_stream_t *ds)
     ds->lo = ds->hi = NAN;
 }
 
-void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time)
+/* Adds points (one, or a summary cell's) whose bucket is that of step key
+ * and whose last point is (step, value, time). */
+static void s_push(downsample_stream_t *ds, int64_t key, double lo, double hi, int64_t step,
+                   double value, double time)
 {
-    uint64_t off = (uint64_t)step - ds->first;
+    uint64_t off = (uint64_t)key - ds->first;
     size_t b = ds->cur;
     if (off >= ds->next || ds->pushed == 0) {
         b = s_bucket_of(off, ds->buckets, ds->span);
@@ -135,16 +158,35 @@ void downsample_push(downsample_stream_t *ds, int64_t step, double value, double
     if (ds->pushed > 0 && b != ds->cur)
         s_emit(ds);
     ds->cur = b;
-    if (!isnan(value)) {
-        if (isnan(ds->lo) || value < ds->lo)
-            ds->lo = value;
-        if (isnan(ds->hi) || value > ds->hi)
-            ds->hi = value;
-    }
+    if (!isnan(lo) && (isnan(ds->lo) || lo < ds->lo))
+        ds->lo = lo;
+    if (!isnan(hi) && (isnan(ds->hi) || hi > ds->hi))
+        ds->hi = hi;
     ds->prev_step = step;
     ds->prev_value = value;
     ds->prev_time = time;
     ds->pushed++;
+}
+
+/* The step whose bucket a point at `step` takes: the last step of its grid
+ * cell, or the last step pushed when that comes first. */
+static int64_t s_key(const downsample_stream_t *ds, int64_t step)
+{
+    if (!ds->grid)
+        return step;
+    int64_t end = summary_last_step(summary_bucket(step, ds->grid), ds->grid);
+    return end < ds->last ? end : ds->last;
+}
+
+void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time)
+{
+    s_push(ds, s_key(ds, step), value, value, step, value, time);
+}
+
+void downsample_push_cell(downsample_stream_t *ds, const summary_cell_t *c)
+{
+    if (c->n > 0)
+        s_push(ds, s_key(ds, c->last), c->lo, c->hi, c->last, c->last_value, c->last_time);
 }
 
 void downsample_end(downsample_stream_t *ds)

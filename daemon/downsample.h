@@ -3,7 +3,15 @@
  *
  * Buckets split [first step, last step] into P equal step ranges. Each
  * non-empty bucket reports its last point (step and value) and the min and
- * max value in it, so a collapse spike is never averaged away. NaN values
+ * max value in it, so a collapse spike is never averaged away. When a
+ * bucket is at least 2^8 steps wide, its edges are rounded down to the
+ * grid of the widest summary level (summary.h) no wider than a bucket:
+ * a step then counts where the last step of its grid cell (or the last
+ * step, if smaller) would, so every grid cell lies in one bucket and the
+ * stored summaries (query_summary.c) can stand for its points. The
+ * answer is the same whoever computes it (raw points, the in-memory
+ * copy, the summaries); buckets are then up to one cell wider or
+ * narrower than span / P, and never empty for that reason. NaN values
  * (undefined metric) are kept as the last value when they are last, and are
  * ignored by min/max (a bucket of only NaNs has NaN min and max).
  */
@@ -12,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "summary.h"
 
 typedef struct {
     size_t n;      /* points (or buckets) */
@@ -44,6 +54,8 @@ typedef struct {
     series_t *out;
     size_t buckets;
     uint64_t first, span;
+    int64_t last;
+    int grid;       /* the summary level of the grid (summary.h), 0: none */
     size_t cur, nb; /* open bucket index, buckets emitted */
     uint64_t next;  /* first step offset of bucket cur + 1 (no division
                        per point: only when the bucket changes) */
@@ -57,5 +69,11 @@ void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last, size
                       int with_time, series_t *out);
 void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time);
 void downsample_end(downsample_stream_t *ds);
+/* Pushes a summary cell of level ds->grid (ds->grid > 0) whose points all
+ * lie in [first, last], in the same ascending order as points. */
+void downsample_push_cell(downsample_stream_t *ds, const summary_cell_t *c);
+/* The grid level downsample_begin() picks for [first, last] and buckets:
+ * the largest summary level whose width is at most span / buckets, or 0. */
+int downsample_grid(int64_t first, int64_t last, size_t buckets);
 
 #endif

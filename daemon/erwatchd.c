@@ -35,6 +35,7 @@
 #include "rules.h"
 #include "stats.h"
 #include "store.h"
+#include "store_runs.h"
 #include "webconfig.h"
 #include "worker.h"
 #include "writer.h"
@@ -227,6 +228,14 @@ static void s_final_report(const stats_t *st)
         (unsigned long long)stats_get(&st->discarded_at_stop));
 }
 
+/* The writer's work between groups (writer.h): the run life cycle, then
+ * the backend's own (SQLite: the summaries an older file lacks). */
+static int s_writer_tick(void *lifecycle, store_t *store, int load)
+{
+    int more = lifecycle_tick(lifecycle, store, load);
+    return store_background(store, load) || more;
+}
+
 int main(int argc, char **argv)
 {
     config_t cfg;
@@ -370,7 +379,7 @@ int main(int argc, char **argv)
                  cfg.retention_s / 86400.0, cfg.retention_s > 0 ? "deleted" : "kept",
                  (double)cfg.retention_bytes / 1e6, cfg.retention_bytes > 0 ? "deleted" : "kept");
     writer_t *writer = writer_start_ticked(store, results, cfg.commit_ms, &stats, alerts_hook_run,
-                                           alerting, lifecycle_tick, lifecycle);
+                                           alerting, s_writer_tick, lifecycle);
     workers_t *workers =
         writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
     if (!writer || !workers || ingest_start(ingest) != 0) {

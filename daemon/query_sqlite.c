@@ -22,6 +22,9 @@
  *    SELECT and reading columns row by row (no result row is built per
  *    point), and memory stays O(buckets). The main file is memory-mapped
  *    for the same reason (no page copies into SQLite's cache).
+ *  - A window wide enough for the summaries' grid (downsample.h) is read
+ *    from them instead (query_summary.c): the cost follows the buckets
+ *    drawn, not the points stored. Same answer either way.
  */
 #include "query_sqlite.h"
 
@@ -39,6 +42,7 @@
 
 #include "log.h"
 #include "query_cache.h"
+#include "query_summary.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -131,6 +135,7 @@ struct sq_query {
     downsample_stream_t *ds; /* the stream ew_bucket() feeds, while it runs */
     query_cache_t *cache;    /* shared with other connections, or NULL */
     query_collect_t col;     /* filled by ew_bucket() for the cache */
+    query_summary_t *sum;    /* wide windows from the summaries */
 };
 
 __attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
@@ -163,6 +168,7 @@ static void s_destroy(sq_query_t *q)
     if (!q)
         return;
     query_collect_free(&q->col);
+    query_summary_close(&q->sum);
     for (int i = 0; i < Q_NSTMT; i++)
         sqlite3_finalize(q->stmt[i]);
     sqlite3_close(q->db);
@@ -270,6 +276,11 @@ static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
             s_destroy(q);
             return -1;
         }
+    }
+    if (!(q->sum = query_summary_open(q->db))) {
+        s_err(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
+        s_destroy(q);
+        return -1;
     }
     *out = &q->base;
     return 0;
@@ -718,6 +729,13 @@ static int s_view(sq_query_t *q, const query_view_t *v, series_t *out, char *err
         last = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
+        goto db_error;
+
+    /* A wide window: from the summaries, when they are built. */
+    rc = query_summary_view(q->sum, sid, first, last, v->points, v->with_time, out);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
         goto db_error;
 
     /* The whole series is read anyway: keep a copy for the next windows. */

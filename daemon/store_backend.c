@@ -102,3 +102,8 @@ int store_vacuum_step(store_t *s, int64_t pages)
 {
     return s->ops->vacuum_step ? s->ops->vacuum_step(s, pages) : -ENOTSUP;
 }
+
+int store_background(store_t *s, int load)
+{
+    return s->ops->background ? s->ops->background(s, load) : 0;
+}

@@ -46,6 +46,7 @@ struct store_ops {
     int (*oldest_run)(store_t *s, char *name, double *last_seen, int *others);
     int (*space)(store_t *s, store_space_t *out);
     int (*vacuum_step)(store_t *s, int64_t pages);
+    int (*background)(store_t *s, int load); /* NULL: none */
 };
 
 /* The backends, in store_backend.c's order of asking (the last accepts anything). */

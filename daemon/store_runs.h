@@ -63,4 +63,10 @@ int store_space(store_t *s, store_space_t *out);
  * incremental_vacuum). Returns 0 or -EIO. */
 int store_vacuum_step(store_t *s, int64_t pages);
 
+/* The backend's own work between groups, on the writer thread (SQLite:
+ * building the summaries of series that lack them, store_summary.h). load:
+ * WRITER_IDLE, _FLOWING or _BEHIND (writer.h). Returns 1 when work is left
+ * that should go on soon, else 0. */
+int store_background(store_t *s, int load);
+
 #endif

@@ -180,6 +180,7 @@ struct sq_store {
     size_t nrt, crt;
     s_series_touch_t *st;
     size_t nst, cst;
+    store_summary_t *sum; /* the summaries of the points (store_summary.h) */
 };
 
 /* The statements, in the order of the enum above. */
@@ -198,7 +199,8 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     " last_step = max(coalesce(last_step, ?3), ?3), dropped = ?4,"
     " world = coalesce(?5, world) WHERE id = ?1",
     "SELECT id FROM series WHERE run_id = ?1 AND tag = ?2 AND metric = ?3",
-    "INSERT INTO series (run_id, tag, metric) VALUES (?1, ?2, ?3)",
+    /* summarized: its summaries follow its points from the first one */
+    "INSERT INTO series (run_id, tag, metric, summarized) VALUES (?1, ?2, ?3, 1)",
     "UPDATE series SET last_step = max(coalesce(last_step, ?2), ?2),"
     " vmax = CASE WHEN ?3 IS NULL THEN vmax ELSE max(coalesce(vmax, ?3), ?3) END,"
     " vmin = CASE WHEN ?4 IS NULL THEN vmin ELSE min(coalesce(vmin, ?4), ?4) END"
@@ -263,6 +265,7 @@ static void s_destroy(sq_store_t *s)
     if (!s)
         return;
     s_finalize_all(s);
+    store_summary_destroy(&s->sum);
     if (s->db)
         sqlite3_close(s->db);
     s_map_clear(&s->runs);
@@ -353,6 +356,7 @@ static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t 
      * before the script runs (it indexes runs.base). */
     if (s_int(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'base'",
               &has_base) != SQLITE_OK ||
+        store_summary_migrate(s->db) != SQLITE_OK || /* 2 -> 3, before the script */
         (!has_base && sqlite3_exec(s->db,
                                    "ALTER TABLE runs ADD COLUMN base TEXT;"
                                    "ALTER TABLE runs ADD COLUMN launch TEXT;"
@@ -449,6 +453,10 @@ static int s_setup(sq_store_t *s, const char *path, char *err, size_t errlen)
                   sqlite3_errmsg(s->db));
             return -1;
         }
+    }
+    if (!(s->sum = store_summary_new(s->db))) {
+        s_err(err, errlen, "cannot prepare statements on '%s': %s", path, sqlite3_errmsg(s->db));
+        return -1;
     }
     return 0;
 }
@@ -882,6 +890,8 @@ static int s_exec_run_step(sq_store_t *s, int which, int64_t run_id, int64_t ste
 static int s_rewind(sq_store_t *s, int64_t run_id, const char *name, int64_t step)
 {
     int rc = s_put_touched(s);
+    if (rc == SQLITE_OK)
+        rc = store_summary_flush(s->sum);
     s->nrt = s->nst = 0;
     s_map_clear(&s->runs);
     s_map_clear(&s->series);
@@ -889,6 +899,8 @@ static int s_rewind(sq_store_t *s, int64_t run_id, const char *name, int64_t ste
     static const int del[] = {STORE_Q_RW_POINTS, STORE_Q_RW_BATCHES, STORE_Q_RW_SPECTRA};
     for (size_t i = 0; rc == SQLITE_OK && i < sizeof del / sizeof del[0]; i++)
         rc = s_exec_run_step(s, del[i], run_id, step);
+    if (rc == SQLITE_OK)
+        rc = store_summary_rewind(s->sum, run_id, step);
     if (rc == SQLITE_OK)
         rc = s_exec_run_step(s, STORE_Q_RW_SERIES, run_id, -1);
     if (rc == SQLITE_OK)
@@ -1076,6 +1088,9 @@ static int s_put_result(sq_store_t *s, result_t *r, char *err, size_t errlen)
         rc = s_series_id(s, run_id, r, rlen, tlen, p->metric, mlen, p->value, &sid);
         if (rc != SQLITE_OK)
             return rc;
+        rc = store_summary_point(s->sum, sid, (int64_t)r->step, p->value, wall);
+        if (rc != SQLITE_OK)
+            return rc;
         sqlite3_stmt *st = s->stmt[STORE_Q_POINT_PUT];
         sqlite3_bind_int64(st, 1, sid);
         sqlite3_bind_int64(st, 2, (int64_t)r->step);
@@ -1171,7 +1186,9 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
         points += r->npoints;
     }
     r = NULL;
-    rc = s_put_touched(s);
+    rc = store_summary_flush(s->sum);
+    if (rc == SQLITE_OK)
+        rc = s_put_touched(s);
     if (rc == SQLITE_OK)
         rc = ew_fault(EW_FAULT_STORE_COMMIT) ? S_INJECTED : s_exec(s->stmt[STORE_Q_COMMIT]);
     if (rc == SQLITE_OK)
@@ -1189,6 +1206,7 @@ fail:
     if (!sqlite3_get_autocommit(s->db))
         s_exec(s->stmt[STORE_Q_ROLLBACK]);
     s_cache_reset(s);
+    store_summary_forget(s->sum);
     return -1;
 }
 
@@ -1217,6 +1235,11 @@ sqlite3 *store__db(store_t *s)
     return SQ(s)->db;
 }
 
+store_summary_t *store__summary(store_t *s)
+{
+    return SQ(s)->sum;
+}
+
 const char *store__path(const store_t *s)
 {
     return ((const sq_store_t *)s)->path;
@@ -1238,6 +1261,12 @@ int store__int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* ---------------------------------------------------------------- the backend */
+
+/* Between groups: the summaries an older file lacks (store_summary.h). */
+static int s_background(store_t *s, int load)
+{
+    return store_summary_tick(SQ(s)->sum, SQ(s)->path, load);
+}
 
 /* Anything that is not another backend's URI is a file path (or SQLite's
  * ":memory:" / "file:" names). */
@@ -1263,4 +1292,5 @@ const store_ops_t store_sqlite_ops = {
     .oldest_run = store__sqlite_oldest_run,
     .space = store__sqlite_space,
     .vacuum_step = store__sqlite_vacuum_step,
+    .background = s_background,
 };

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "store_backend.h"
+#include "store_summary.h"
 
 /* The statements s_open() prepares, in the order of store_sqlite.c's s_sql. */
 enum {
@@ -51,6 +52,7 @@ enum {
 };
 
 sqlite3 *store__db(store_t *s);
+store_summary_t *store__summary(store_t *s);      /* store_summary.h */
 const char *store__path(const store_t *s);        /* the database file */
 sqlite3_stmt *store__stmt(store_t *s, int which); /* which: STORE_Q_* */
 /* Steps a statement that returns no row (or ignores its rows) and resets

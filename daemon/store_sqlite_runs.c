@@ -21,6 +21,8 @@
 
 #include <sqlite3.h>
 
+#include "store_summary.h"
+
 __attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
                                                         ...)
 {
@@ -169,6 +171,12 @@ long store__sqlite_purge_step(store_t *s, long max_rows, char *err, size_t errle
     if (found < 0)
         goto fail;
     if (found) {
+        /* Its summaries first (store_summary.h), then its points. */
+        n = store_summary_purge(db, sid, max_rows);
+        if (n < 0)
+            goto fail;
+    }
+    if (found && n == 0) {
         /* The first max_rows points of the series: up to its max_rows-th step. */
         if (s_run(s_prep(db,
                          "DELETE FROM points WHERE series_id = ?1 AND step <= coalesce("
@@ -182,7 +190,7 @@ long store__sqlite_purge_step(store_t *s, long max_rows, char *err, size_t errle
                 goto fail;
             n++;
         }
-    } else {
+    } else if (!found) {
         static const char *const tables[] = {
             "DELETE FROM batches WHERE run_id = ?1 AND (tag, step) IN"
             " (SELECT tag, step FROM batches WHERE run_id = ?1 LIMIT ?2)",

@@ -1,4 +1,4 @@
--- erwatch database schema, version 2.
+-- erwatch database schema, version 3.
 --
 -- The daemon (daemon/store_sqlite.c) runs this file, compiled in, inside one
 -- transaction when it creates a new database, and again when it opens an
@@ -14,7 +14,7 @@
 
 -- "erwt": marks the file as an erwatch database (see `PRAGMA application_id`).
 PRAGMA application_id = 1702000500;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- One row per run. A launch (one execution of a training job) that gives a
 -- name already taken by another launch gets its own run, NAME.2, NAME.3...
@@ -58,8 +58,11 @@ CREATE TABLE IF NOT EXISTS series (
     last_step   INTEGER,                     -- highest step stored
     vmax        REAL,                        -- largest value ever stored (NULL: none)
     vmin        REAL,                        -- smallest value ever stored
+    summarized  INTEGER NOT NULL DEFAULT 0,  -- 1: `summaries` holds all its points
     UNIQUE (run_id, tag, metric)
 );
+-- The series whose summaries erwatchd still has to build.
+CREATE INDEX IF NOT EXISTS series_unsummarized ON series (id) WHERE summarized = 0;
 
 -- One row per point. A point written again at the same step replaces the old
 -- one. NULL value: the metric is undefined for that batch.
@@ -69,6 +72,23 @@ CREATE TABLE IF NOT EXISTS points (
     value       REAL,
     wall_time   REAL    NOT NULL,            -- client time if sent, else receive time
     PRIMARY KEY (series_id, step)
+) WITHOUT ROWID;
+
+-- Per series, per bucket of 2^level steps (level 8, 12 or 16; bucket =
+-- step >> level): what the points stored there sum up to, so that a wide
+-- window is read from a few thousand rows. Kept by erwatchd in the same
+-- transaction as the points; built by it for series with summarized = 0.
+CREATE TABLE IF NOT EXISTS summaries (
+    series_id   INTEGER NOT NULL REFERENCES series(id),
+    level       INTEGER NOT NULL CHECK (level IN (8, 12, 16)),
+    bucket      INTEGER NOT NULL,            -- step >> level
+    n           INTEGER NOT NULL CHECK (n >= 1), -- points
+    vmin        REAL,                        -- smallest value (NULL: all undefined)
+    vmax        REAL,                        -- largest value
+    last_step   INTEGER NOT NULL,            -- the bucket's last point
+    last_value  REAL,
+    last_time   REAL    NOT NULL,
+    PRIMARY KEY (series_id, level, bucket)
 ) WITHOUT ROWID;
 
 -- One row per stored batch (run, tag, step): its shape and settings, e.g. for

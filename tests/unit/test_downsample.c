@@ -204,12 +204,15 @@ TEST(huge_step_range)
     ASSERT_EQ(s.max[1], 5);
     series_free(&s);
 
+    /* INT64_MAX / 3 is one step short of the second bucket, but its grid
+     * cell (2^16 steps) ends inside it, so it counts there. */
     int64_t st2[] = {0, INT64_MAX / 3, INT64_MAX - 1, INT64_MAX};
     double v2[] = {1, 2, 3, 4};
     ASSERT_EQ(downsample(st2, v2, 4, 3, &s), 0);
-    ASSERT_EQ(s.n, 2); /* the middle bucket is empty */
-    ASSERT_EQ(s.step[0], INT64_MAX / 3);
-    ASSERT_EQ(s.step[1], INT64_MAX);
+    ASSERT_EQ(s.n, 3);
+    ASSERT_EQ(s.step[0], 0);
+    ASSERT_EQ(s.step[1], INT64_MAX / 3);
+    ASSERT_EQ(s.step[2], INT64_MAX);
     series_free(&s);
 }
 
@@ -241,15 +244,18 @@ TEST(many_points_bound)
 }
 
 /* The buckets against a brute-force oracle: group by
- * floor((step - first) * P / span) computed in 128 bits, for random steps
- * with gaps and many budgets (the stream only divides when the bucket
- * changes; this pins that shortcut to the formula). */
+ * floor((key - first) * P / span) computed in 128 bits, key the step or,
+ * when buckets are at least 2^8 steps wide, the last step of its grid cell
+ * (at most the last step), for random steps with gaps and many budgets (the
+ * stream only divides when the bucket changes; this pins that shortcut to
+ * the formula). */
 TEST(matches_floor_formula_oracle)
 {
     enum { N = 5000 };
     static int64_t st[N];
     static double v[N];
     uint64_t x = 88172645463325252ull;
+    int gridded = 0;
     for (int round = 0; round < 40; round++) {
         int64_t s0 = (int64_t)(x % 1000) - 500;
         for (int i = 0; i < N; i++) {
@@ -267,10 +273,20 @@ TEST(matches_floor_formula_oracle)
         uint64_t span = (uint64_t)(st[N - 1] - st[0]) + 1;
         size_t nb = 0;
         double lo = v[0], hi = v[0];
+        /* the widest of 2^8, 2^12, 2^16 no wider than a bucket, or none */
+        int64_t cell = 1;
+        for (int64_t w = 256; w <= 65536; w *= 16)
+            if ((uint64_t)w <= span / p)
+                cell = w;
+        if (round == 0)
+            ASSERT_EQ(cell, 1); /* dense steps: no grid */
+        gridded += cell > 1;
+#define CELL_END(x) (((x) >= 0 ? (x) / cell : ((x) + 1) / cell - 1) * cell + cell - 1)
+#define KEY(i) (cell == 1 ? st[i] : CELL_END(st[i]) < st[N - 1] ? CELL_END(st[i]) : st[N - 1])
         for (int i = 0; i < N; i++) {
-            size_t b = (size_t)((u128)(uint64_t)(st[i] - st[0]) * p / span);
+            size_t b = (size_t)((u128)(uint64_t)(KEY(i) - st[0]) * p / span);
             size_t bn =
-                i + 1 < N ? (size_t)((u128)(uint64_t)(st[i + 1] - st[0]) * p / span) : (size_t)-1;
+                i + 1 < N ? (size_t)((u128)(uint64_t)(KEY(i + 1) - st[0]) * p / span) : (size_t)-1;
             lo = fmin(lo, v[i]);
             hi = fmax(hi, v[i]);
             if (bn != b) { /* i is the last point of its bucket */
@@ -289,7 +305,10 @@ TEST(matches_floor_formula_oracle)
         if (N > (int)p)
             ASSERT_EQ(s.n, nb);
         series_free(&s);
+#undef KEY
+#undef CELL_END
     }
+    ASSERT_GT(gridded, 5);
 }
 
 int main(void)

@@ -121,6 +121,10 @@ TEST(delete_hides_at_once_then_purges_in_small_steps)
               " ('R', 'kept', 't', 'm0', 'page', 'firing', 1, 1, 2, 2, '', '')");
 
     store_deleted_t del;
+    int64_t summaries = s_int(s, "SELECT count(*) FROM summaries WHERE series_id IN (SELECT s.id"
+                                 " FROM series AS s JOIN runs AS r ON r.id = s.run_id"
+                                 " WHERE r.name = 'gone')");
+    ASSERT_GT(summaries, 0);
     ASSERT_EQ(store_run_delete(s, "nope", 5.0, &del, err, sizeof err), -ENOENT);
     ASSERT_EQ(store_run_delete(s, "gone", 5.0, &del, err, sizeof err), 0);
     ASSERT_EQ(del.nsids, 3);
@@ -146,8 +150,12 @@ TEST(delete_hides_at_once_then_purges_in_small_steps)
         total += n;
     }
     ASSERT_EQ(n, 0);
-    /* 9000 points, 3 series rows, 3000 batches, 3000 spectra, the tombstone */
-    ASSERT_EQ(total, 9000 + 3 + 3000 + 3000 + 1);
+    /* 9000 points and their summaries, 3 series rows, 3000 batches, 3000
+     * spectra, the tombstone */
+    ASSERT_EQ(total, 9000 + summaries + 3 + 3000 + 3000 + 1);
+    ASSERT_EQ(s_int(s, "SELECT count(*) FROM summaries WHERE series_id NOT IN"
+                       " (SELECT id FROM series)"),
+              0);
     ASSERT(steps >= 15);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM runs_deleted"), 0);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM points"), 3 * 100 + 1);
@@ -291,7 +299,7 @@ TEST(series_cache_forgets_deleted_series)
                       .metric = "m0",
                       .after = INT64_MIN,
                       .before = INT64_MAX,
-                      .points = 100};
+                      .points = 1000}; /* buckets too narrow for the summaries */
     series_t out;
     uint64_t hits, misses;
     size_t bytes;

@@ -720,7 +720,7 @@ TEST(refuses_newer_schema)
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     store_close(&s);
     sqlite3 *db = raw_open(path);
-    ASSERT_EQ(raw_exec(db, "PRAGMA user_version = 3"), SQLITE_OK);
+    ASSERT_EQ(raw_exec(db, "PRAGMA user_version = 4"), SQLITE_OK);
     sqlite3_close(db);
 
     ASSERT_EQ(store_open(&s, path, err, sizeof err), -1);
@@ -730,7 +730,7 @@ TEST(refuses_newer_schema)
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
     ASSERT_NULL(q);
-    ASSERT_HAS(err, "version 3");
+    ASSERT_HAS(err, "version 4");
 }
 
 TEST(refuses_other_sqlite_db_untouched)
@@ -1343,7 +1343,7 @@ TEST(version_1_file_is_migrated)
     ASSERT_STREQ(put1(s, mkl("old", 0, 1.0, "A", 0)), "old.2");
     store_close(&s);
     db = raw_open(path);
-    ASSERT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+    ASSERT_EQ(raw_int(db, "PRAGMA user_version"), EW_SCHEMA_VERSION);
     ASSERT_STREQ(raw_text(db, "SELECT base FROM runs WHERE name = 'old'"), "old");
     ASSERT_EQ(raw_int(db, "SELECT count(*) FROM series_points WHERE run = 'old'"), 2);
     sqlite3_close(db);
