@@ -7,10 +7,13 @@ ports) and measures, over HTTP with keep-alive:
 
   - /api/series for a 1M-point series reduced to 2000 buckets (the
     dashboard's first request for a wide panel): cold, the first request for
-    each of the three series (a full scan of SQLite, which also fills the
-    daemon's in-memory copy), and the median of repeats (answered from that
-    copy while the run is not written to);
-  - a zoomed window (10 % of the run, 2000 buckets) and a live-update poll
+    each of the three series, and the median of repeats. The file is written
+    with plain SQL, so erwatchd builds its summaries when it opens it; the
+    measures start once they are built (bench_summaries.py measures the
+    build and the scan without them), so a wide window is read from the
+    summaries (a few thousand rows), not scanned;
+  - a zoomed window (10 % of the run, 2000 buckets: too narrow for the
+    summaries, a scan of its 100k points) and a live-update poll
     (after = last step - 10);
   - /api/runs with 50 runs (the once-a-second poll);
   - beside them, the floor: SQLite alone touching every row of the series
@@ -138,6 +141,11 @@ def main():
         build_s = time.perf_counter() - t
         floor = sqlite_floor_ms(db)
         with harness.Daemon(db=db) as d:
+            t = time.perf_counter()
+            harness.wait_for(lambda: d.sql("SELECT count(*) FROM series WHERE summarized = 0")
+                             [0][0] == 0, timeout=600, interval=0.2,
+                             what="the summaries to be built")
+            summ_s = time.perf_counter() - t
             # first paint on a series the daemon has not read yet (cold)
             paint, why = first_paint_ms(d.http, "std_l2")
             cl = Client(d.http)
@@ -161,17 +169,18 @@ def main():
             small = median_ms(cl, 21, "/api/series", run="run-07", tag="projector", metric="loss",
                               points=BUCKETS)
             cl.close()
-        print("Database: %d runs, three series of %d points, %d x 3 x %d more (built in %.1f s)."
-              % (RUNS, BIG, RUNS - 1, SMALL, build_s))
+        print("Database: %d runs, three series of %d points, %d x 3 x %d more (built in %.1f s;"
+              " erwatchd built their summaries in %.1f s after opening it)."
+              % (RUNS, BIG, RUNS - 1, SMALL, build_s, summ_s))
         print()
         print("| request | ms | vs SQLite count(*) of the 1M series |")
         print("| --- | ---: | ---: |")
         print("| SQLite alone: count(*) over the 1M-point series (the floor) | %.1f | 1.00 |" % floor)
         rows = [
-            ("1M points -> %d buckets, cold (SQLite scan), median of 2 series" % BUCKETS, cold),
-            ("1M points -> %d buckets, repeat (in-memory copy), median" % BUCKETS, full),
+            ("1M points -> %d buckets, cold (summaries), median of 2 series" % BUCKETS, cold),
+            ("1M points -> %d buckets, repeat (summaries), median" % BUCKETS, full),
             ("1M points -> %d buckets with wall times (time=1), repeat, median" % BUCKETS, full_t),
-            ("zoom: 100k-point window -> %d buckets (in-memory copy), median" % BUCKETS, zoom),
+            ("zoom: 100k-point window -> %d buckets (scan of its points), median" % BUCKETS, zoom),
             ("live poll: after = last step - 10, median", poll),
             ("10k points -> %d buckets, median" % BUCKETS, small),
             ("/api/runs with %d runs, median" % RUNS, runs),
@@ -179,11 +188,11 @@ def main():
         for name, ms in rows:
             print("| %s | %.1f | %.2f |" % (name, ms, ms / floor))
         print()
-        print("Target for the 1M-point query: 50 ms. Cold: %.1f ms, %s it (the scan alone is"
-              " bounded below by SQLite's own count(*), %.1f ms here); repeats and zooms of an"
-              " unchanged run: %.1f ms, %s it."
-              % (cold, "under" if cold < 50 else "over", floor, full,
-                 "under" if full < 50 else "over"))
+        print("Targets for the 1M-point query: 50 ms, and cold at most 0.3 x SQLite's own"
+              " count(*) over the series. Cold: %.1f ms = %.2f x count(*) (%.1f ms): %s;"
+              " repeats: %.1f ms, %s 50 ms."
+              % (cold, cold / floor, floor, "met" if cold <= 0.3 * floor and cold < 50
+                 else "NOT met", full, "under" if full < 50 else "over"))
         if paint:
             print("First paint in chromium (navigation to the panel drawn with a 1M-point series"
                   " the daemon had not read yet): %.0f ms (target 1000 ms); its series request"

@@ -2,7 +2,8 @@
 # run.sh BUILD: every benchmark; results go to stdout and tests/bench/RESULTS.md.
 # Sections: the daemon end to end (e2e.sh), then the metric kernels alone
 # (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
-# the dashboard's queries (bench_http_series.py, bench_http_runs.py),
+# the dashboard's queries (bench_http_series.py, bench_summaries.py,
+# bench_http_runs.py),
 # retention under load (bench_retention.py),
 # then the Python client (bench_python_client.py).
 set -eu
@@ -29,6 +30,12 @@ out=tests/bench/RESULTS.md
     echo "## Dashboard queries (HTTP, 1M-point series, 50 runs; first paint in chromium)"
     echo
     EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_http_series.py "$BUILD"
+    echo
+    echo "## Scaling: the series query vs the series' length (summaries)"
+    echo
+    echo "Command: \`EW_BUILD=$BUILD /usr/bin/python3 tests/bench/bench_summaries.py $BUILD\`."
+    echo
+    EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_summaries.py "$BUILD"
     echo
     echo "## The run list (GET /api/runs with 50, 1000 and 10000 runs)"
     echo
