@@ -31,6 +31,7 @@ import re
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -193,6 +194,21 @@ def main():
         npts, nsum, bpts, bsum = disk(db)
         ro.close()
 
+        # 3. ingest on an empty file and on this one (e2e.sh, alternating)
+        ingest = {"empty": [], "full": []}
+        build = os.environ["EW_BUILD"]
+        for _ in range(2):
+            for k in ("empty", "full"):
+                env = dict(os.environ)
+                if k == "full":
+                    env["EW_E2E_DB"] = db
+                out = subprocess.run(["sh", os.path.join(ROOT, "tests", "bench", "e2e.sh"), build,
+                                      "256x128", "2", "8"], capture_output=True, text=True,
+                                     env=env, timeout=600).stdout
+                r = re.search(r"= (\d+) batches/s", out)
+                if r:
+                    ingest[k].append(int(r.group(1)))
+
         print("Database: one series each of %s points, %d in all, written with plain SQL"
               " (generated in %.0f s, %.0f MB); erwatchd builds the summaries when it opens it."
               % (", ".join(name(n)[1:] for n in reversed(SIZES)), total, gen_s, size_mb))
@@ -225,6 +241,11 @@ def main():
         else:
             print("On disk: %.1f bytes/point in all; %d summary rows (dbstat not available)."
                   % (os.path.getsize(db) / npts, nsum))
+        if ingest["empty"] and ingest["full"]:
+            print("Ingest end to end (256 x 128, 2 workers, 8 s, tests/bench/e2e.sh, alternating):"
+                  " %s batches/s on an empty file, %s on this one (%d points)."
+                  % (", ".join(map(str, ingest["empty"])), ", ".join(map(str, ingest["full"])),
+                     total))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,17 +6,30 @@
 # batches stored per second (first push to last commit) and the daemon's
 # peak resident memory (VmHWM) against the queue bound. The load generator
 # pushes faster than the workers compute, so the queue runs full: a burst
-# larger than the queue.
+# larger than the queue. With EW_E2E_DB=FILE the daemon starts on a copy of
+# FILE (ingest vs database size) and the load waits until it has built the
+# summaries the file lacks.
 set -eu
 BUILD=$1; N=${2%x*}; D=${2#*x}; VIEWS=$3; SECS=$4; QMB=${5:-256}
 tmp=$(mktemp -d /tmp/ew-bench-XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+[ -n "${EW_E2E_DB:-}" ] && cp "$EW_E2E_DB" "$tmp/b.db"
 "$BUILD/erwatchd" --db "$tmp/b.db" --zmq 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
     --workers 2 --max-queue-mb "$QMB" --ready-file "$tmp/ready" --log-level warn \
     2>"$tmp/log" &
 pid=$!
 i=0; while [ ! -s "$tmp/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 zmq=$(sed -n 1p "$tmp/ready"); http=$(sed -n 2p "$tmp/ready")
+if [ -n "${EW_E2E_DB:-}" ]; then
+    /usr/bin/python3 -c "
+import sqlite3, time
+con = sqlite3.connect('file:$tmp/b.db?mode=ro', uri=True)
+for _ in range(6000):
+    if con.execute('SELECT count(*) FROM series WHERE summarized = 0').fetchone()[0] == 0:
+        break
+    time.sleep(0.1)
+"
+fi
 t0=$(date +%s.%N)
 out=$("$BUILD/bench/loadgen" "$zmq" "$N" "$D" "$VIEWS" "$SECS" bench)
 sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
