@@ -30,7 +30,7 @@ Q :=
 say :=
 endif
 
-PKGS := libzmq msgpack libmicrohttpd sqlite3 openblas lapacke libcurl jansson yaml-0.1 libcrypt
+PKGS := libzmq msgpack libmicrohttpd sqlite3 libpq openblas lapacke libcurl jansson yaml-0.1 libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The client library needs only these (they are erwatch.pc's Requires.private).
@@ -60,7 +60,7 @@ TLIB_SRC   := $(wildcard tests/lib/*.c)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-CORE_OBJ   := $(call obj,$(CORE_SRC)) $(BUILD)/obj/gen/schema_sql.o
+CORE_OBJ   := $(call obj,$(CORE_SRC)) $(BUILD)/obj/gen/schema_sql.o $(BUILD)/obj/gen/schema_pg_sql.o
 # daemon/fault.c (fault injection points, fault.h) is in both libraries.
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC) daemon/fault.c)
 CLI_OBJ    := $(call obj,$(CLI_SRC))
@@ -105,12 +105,16 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-# The schema is compiled in, so the daemon creates its database on its own.
+# The schemas are compiled in, so the daemon creates its database on its own
+# (schema.sql for SQLite, schema_pg.sql for PostgreSQL).
 $(BUILD)/gen/schema_sql.c: schema/schema.sql scripts/embed.sh
 	@mkdir -p $(dir $@)
 	$(call say,GEN,$@)sh scripts/embed.sh ew_schema_sql $< > $@
+$(BUILD)/gen/schema_pg_sql.c: schema/schema_pg.sql scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)sh scripts/embed.sh ew_schema_pg_sql $< > $@
 # (One long string literal: past C99's 4095-byte minimum, fine for gcc/clang.)
-$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -Wno-overlength-strings -c $< -o $@
 

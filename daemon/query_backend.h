@@ -49,6 +49,7 @@ struct query_ops {
 };
 
 /* The backends, in query_backend.c's order of asking (the last accepts anything). */
+extern const query_ops_t query_pg_ops;
 extern const query_ops_t query_sqlite_ops;
 
 #endif

@@ -4,6 +4,7 @@
  * Only the writer thread calls these. store_open() picks the backend from
  * the --db argument (store_backend.h; today SQLite: store_sqlite.c), creates
  * the schema in a new database and checks the version of an existing one.
+ * PostgreSQL (store_pg.c) is chosen by a postgresql:// or postgres:// URI.
  * With SQLite it turns on WAL so that readers (query.h) never block the
  * writer or each other. store_write() stores a group of results in ONE
  * transaction; a (run, tag, metric, step) that exists is replaced.
@@ -30,6 +31,9 @@
 
 typedef struct store store_t;
 
+/* The longest daemon name (--name; store_set_daemon()), in bytes. */
+#define EW_DAEMON_NAME_MAX 128
+
 /* db: the --db argument (a file path for SQLite). Returns 0 and *out, or -1
  * with a message in err ("cannot open database 'x.db': unable to open
  * database file"). */
@@ -41,8 +45,12 @@ void store_close(store_t **s);
  * nothing of the group is stored. */
 long store_write(store_t *s, result_t *const *results, size_t n, char *err, size_t errlen);
 
-/* The backend's name ("sqlite"), for messages and /api/health. */
+/* The backend's name ("sqlite", "postgresql"), for messages and /api/health. */
 const char *store_backend(const store_t *s);
+/* Names the daemon that writes through s (--name): the alerts it stores
+ * say so, and on a database many daemons share it takes back only its own
+ * open alerts at start (store_alerts_open). Longer names are cut. */
+void store_set_daemon(store_t *s, const char *name);
 /* Forgets the cached run and series ids; call after any change made to
  * runs or series outside store_write() (a run deleted or renamed). */
 void store_forget_ids(store_t *s);

@@ -70,6 +70,11 @@ const char *store_backend(const store_t *s)
     return s->ops->name;
 }
 
+void store_set_daemon(store_t *s, const char *name)
+{
+    snprintf(s->daemon, sizeof(s->daemon), "%s", name ? name : "");
+}
+
 /* ---------------------------------------------------------------- store_runs.h */
 
 int store_run_delete(store_t *s, const char *name, double now, store_deleted_t *out, char *err,

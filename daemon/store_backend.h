@@ -21,13 +21,14 @@ typedef struct store_ops store_ops_t;
 
 struct store {
     const store_ops_t *ops;
+    char daemon[EW_DAEMON_NAME_MAX + 1]; /* store_set_daemon(); "" until then */
 };
 
 /* Each member has the contract of the store.h / store_runs.h function of
  * the same name. space and vacuum_step may be NULL (no file to shrink):
  * store_space() then returns -ENOTSUP. */
 struct store_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "postgresql" */
     /* 1 when db (the --db argument) names a database of this backend. */
     int (*accepts)(const char *db);
     int (*open)(store_t **out, const char *db, char *err, size_t errlen);
@@ -50,6 +51,7 @@ struct store_ops {
 };
 
 /* The backends, in store_backend.c's order of asking (the last accepts anything). */
+extern const store_ops_t store_pg_ops;
 extern const store_ops_t store_sqlite_ops;
 
 #endif

@@ -8,13 +8,16 @@ set -eu
 
 pkgs="build-essential pkg-config clang clang-format libclang-rt-14-dev
 libzmq3-dev libmsgpack-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
+libpq-dev postgresql-15
 libopenblas-dev liblapacke-dev libcurl4-openssl-dev curl
 libyaml-dev libcrypt-dev openssl python3-bcrypt libjansson-dev
 python3 python3-zmq python3-msgpack python3-numpy
 python3-torch python3-sklearn python3-setuptools
 chromium fonts-inter
 prometheus-alertmanager prometheus"
-# (libyaml-dev, libcrypt-dev: --web-config's YAML and bcrypt hashes; openssl
+# (libpq-dev: the PostgreSQL store (--db postgresql://...); postgresql-15:
+# the tests run a throw-away server of their own (tests/integration/pgserver.py).
+# libyaml-dev, libcrypt-dev: --web-config's YAML and bcrypt hashes; openssl
 # and python3-bcrypt: the HTTPS test writes a certificate and a hash.
 # prometheus-alertmanager: tests/integration/test_alerts_am.py checks that
 # alerts go through a real Alertmanager, and prometheus:
