@@ -44,10 +44,15 @@ void config_usage(FILE *out)
           "over HTTP. Stop with Ctrl-C or SIGTERM: queued batches are stored first.\n"
           "\n"
           "options:\n"
-          "  --db PATH            SQLite database file, created if missing\n"
-          "                       (default: erwatch.db)\n"
+          "  --db PATH|URI        SQLite database file, created if missing (default:\n"
+          "                       erwatch.db), or a PostgreSQL connection URI\n"
+          "                       postgresql://USER@HOST:PORT/DB (README.md, \"Scaling out\")\n"
           "  --zmq ENDPOINT       ZeroMQ PULL endpoint to bind\n"
-          "                       (default: tcp://127.0.0.1:5557; tcp://127.0.0.1:* picks a port)\n"
+          "                       (default: tcp://127.0.0.1:5557; tcp://127.0.0.1:* picks a port;\n"
+          "                       none: take no batches, only serve the database)\n"
+          "  --name NAME          this daemon's name, stored with the alerts it raises\n"
+          "                       (default: HOST:PORT of --zmq); give each daemon that\n"
+          "                       shares a PostgreSQL database its own\n"
           "  --http HOST:PORT     HTTP API address (default: 127.0.0.1:8080;\n"
           "                       [::1]:8080 for IPv6; port 0 picks a free port)\n"
           "  --workers N          metric worker threads, 1..64 (default: cores, at most 16)\n"
@@ -208,8 +213,28 @@ int config_host_is_loopback(const char *host)
     return !memcmp(a, loop6, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
 }
 
+int config_zmq_none(const config_t *c)
+{
+    return strcmp(c->zmq_endpoint, "none") == 0;
+}
+
+void config_default_name(const char *host, const char *zmq_endpoint, char *out, size_t outlen)
+{
+    const char *colon = strrchr(zmq_endpoint, ':');
+    const char *port = colon ? colon + 1 : "";
+    int numeric = *port != '\0';
+    for (const char *p = port; *p; p++)
+        numeric &= *p >= '0' && *p <= '9';
+    if (numeric && strncmp(zmq_endpoint, "tcp://", 6) == 0)
+        snprintf(out, outlen, "%s:%s", host && *host ? host : "erwatchd", port);
+    else
+        snprintf(out, outlen, "%s", host && *host ? host : "erwatchd");
+}
+
 int config_zmq_is_local(const char *ep)
 {
+    if (!strcmp(ep, "none"))
+        return 1; /* nothing is bound */
     if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
         return 1;
     if (strncmp(ep, "tcp://", 6) != 0)
@@ -336,11 +361,13 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
         O_METRICS,
         O_RDAYS,
         O_RSIZE,
-        O_POOL_TIMEOUT
+        O_POOL_TIMEOUT,
+        O_NAME
     };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"zmq", required_argument, NULL, O_ZMQ},
+        {"name", required_argument, NULL, O_NAME},
         {"http", required_argument, NULL, O_HTTP},
         {"workers", required_argument, NULL, O_WORKERS},
         {"max-queue-mb", required_argument, NULL, O_QMB},
@@ -418,8 +445,15 @@ int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_
             break;
         case O_ZMQ:
             if (s_copy(c->zmq_endpoint, sizeof(c->zmq_endpoint), optarg) < 0 ||
-                !strstr(optarg, "://"))
+                (!strstr(optarg, "://") && strcmp(optarg, "none") != 0))
                 goto bad;
+            break;
+        case O_NAME:
+            if (s_copy(c->name, sizeof(c->name), optarg) < 0 || !*optarg)
+                goto bad;
+            for (const unsigned char *p = (const unsigned char *)optarg; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                    goto bad;
             break;
         case O_HTTP:
             if (config_parse_hostport(optarg, c->http_host, sizeof(c->http_host), &c->http_port) <

@@ -15,7 +15,8 @@
 
 typedef struct {
     char db_path[4096];
-    char zmq_endpoint[512]; /* "tcp://127.0.0.1:*" picks a free port */
+    char zmq_endpoint[512]; /* "tcp://127.0.0.1:*" picks a free port; "none": no ingest */
+    char name[129];         /* --name; "" : config_default_name() at start */
     char http_host[256];    /* numeric address or "localhost" */
     int http_port;          /* 0 picks a free port */
     int workers;
@@ -58,6 +59,14 @@ void config_defaults(config_t *c);
 int config_parse(config_t *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
 
 void config_usage(FILE *out);
+
+/* 1 when --zmq is "none": the daemon serves the database and takes no batches. */
+int config_zmq_none(const config_t *c);
+
+/* The daemon's name when --name is not given: host, then ":PORT" when the
+ * --zmq endpoint has a numeric port ("gpu07:5557"), so that two daemons of
+ * one machine sharing a database differ. Pure; host is gethostname()'s. */
+void config_default_name(const char *host, const char *zmq_endpoint, char *out, size_t outlen);
 
 /* Parses "all" or a comma list of metric names into EW_MBIT bits. Returns 0,
  * or -1 with a message naming the unknown metric. */

@@ -201,7 +201,10 @@ static int s_signals_wait(ingest_t *ingest)
         }
         if (s_sig_count > 0)
             return s_sig_first;
-        if (s_sig_hup) {
+        if (s_sig_hup && !ingest) {
+            s_sig_hup = 0;
+            log_info("SIGHUP: nothing to re-read (--zmq none)");
+        } else if (s_sig_hup) {
             s_sig_hup = 0;
             char err[1024];
             int n = ingest_reload_clients(ingest, err, sizeof err);
@@ -249,6 +252,17 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    if (config_zmq_none(&cfg) && cfg.curve_key[0]) {
+        fprintf(stderr, "erwatchd: --curve-key and --curve-clients protect ingest; with --zmq "
+                        "none there is none: drop them or give --zmq an endpoint\n");
+        return 2;
+    }
+    if (!cfg.name[0]) {
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0)
+            host[0] = '\0';
+        config_default_name(host, cfg.zmq_endpoint, cfg.name, sizeof cfg.name);
+    }
 
     rules_t *rules = NULL;
     if (rules_load_set(cfg.rules_file, cfg.default_rules, &rules, err, sizeof(err)) != 0) {
@@ -294,6 +308,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "erwatchd: %s\n", err);
         return 1;
     }
+    store_set_daemon(store, cfg.name);
     queue_t *work = queue_new(1u << 16, cfg.max_queue_bytes);
     queue_t *results = queue_new(S_RESULT_QUEUE_ITEMS, (size_t)-1);
 
@@ -305,10 +320,12 @@ int main(int argc, char **argv)
         .curve_key = cfg.curve_key,
         .curve_clients = cfg.curve_clients,
     };
-    ingest_t *ingest = ingest_new(&ic, err, sizeof(err));
+    /* --zmq none: no ingest; the work queue is closed at stop instead. */
+    int serve_only = config_zmq_none(&cfg);
+    ingest_t *ingest = serve_only ? NULL : ingest_new(&ic, err, sizeof(err));
     if (ingest)
         ingest_set_pool_timeout(ingest, cfg.pool_timeout_ms);
-    if (!ingest) {
+    if (!ingest && !serve_only) {
         fprintf(stderr, "erwatchd: %s\n", err);
         store_close(&store);
         return 1;
@@ -335,6 +352,9 @@ int main(int argc, char **argv)
         .lifecycle = lifecycle,
         .external_url = cfg.external_url[0] ? cfg.external_url : NULL,
         .web = web,
+        .name = cfg.name,
+        .store = store_backend(store),
+        .ingest = !serve_only,
     };
     http_t *http = http_start(&hc, err, sizeof(err));
     if (!http) {
@@ -382,7 +402,7 @@ int main(int argc, char **argv)
                                            alerting, s_writer_tick, lifecycle);
     workers_t *workers =
         writer ? workers_start(cfg.workers, work, results, &stats, cfg.metrics) : NULL;
-    if (!writer || !workers || ingest_start(ingest) != 0) {
+    if (!writer || !workers || (ingest && ingest_start(ingest) != 0)) {
         fprintf(stderr, "erwatchd: cannot start threads\n");
         return 1;
     }
@@ -390,20 +410,28 @@ int main(int argc, char **argv)
     int port = http_port(http);
     const char *host = cfg.http_host;
     int v6 = strchr(host, ':') != NULL;
-    log_info("erwatchd %s ready: zmq=%s http=%s://%s%s%s:%d db=%s workers=%d queue=%zu MiB",
-             EW_VERSION, ingest_endpoint(ingest), scheme, v6 ? "[" : "", host, v6 ? "]" : "", port,
-             cfg.db_path, cfg.workers, cfg.max_queue_bytes >> 20);
-    if (cfg.web_dir[0])
+    const char *zmq_shown = ingest ? ingest_endpoint(ingest) : "none";
+    char db_shown[4200];
+    store_describe(cfg.db_path, db_shown, sizeof db_shown);
+    log_info("erwatchd %s ready: name=%s zmq=%s http=%s://%s%s%s:%d db=%s (%s) workers=%d "
+             "queue=%zu MiB",
+             EW_VERSION, cfg.name, zmq_shown, scheme, v6 ? "[" : "", host, v6 ? "]" : "", port,
+             db_shown, store_backend(store), cfg.workers, cfg.max_queue_bytes >> 20);
+    if (cfg.web_dir[0] && ingest)
         log_info("dashboard: %s://%s%s%s:%d/  (push batches to %s; Ctrl-C stores "
                  "what is queued and stops)",
-                 scheme, v6 ? "[" : "", host, v6 ? "]" : "", port, ingest_endpoint(ingest));
+                 scheme, v6 ? "[" : "", host, v6 ? "]" : "", port, zmq_shown);
+    else if (cfg.web_dir[0])
+        log_info("dashboard: %s://%s%s%s:%d/  (--zmq none: this daemon takes no batches and "
+                 "serves what the database holds)",
+                 scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
     if (cfg.ready_file[0]) {
-        int e = s_write_ready(cfg.ready_file, ingest_endpoint(ingest), scheme, host, port);
+        int e = s_write_ready(cfg.ready_file, zmq_shown, scheme, host, port);
         if (e)
             log_error("cannot write --ready-file %s: %s", cfg.ready_file, strerror(-e));
     }
 
-    if (ingest_curve_public(ingest))
+    if (ingest && ingest_curve_public(ingest))
         log_info("ingest: CURVE on; server public key %s (clients: ERWATCH_SERVER_PUB, a "
                  "file holding it: the .pub beside --curve-key)",
                  ingest_curve_public(ingest));
@@ -412,7 +440,10 @@ int main(int argc, char **argv)
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 
     writer_shutdown_begins(writer);
-    ingest_stop(ingest); /* closes the work queue when drained */
+    if (ingest)
+        ingest_stop(ingest); /* closes the work queue when drained */
+    else
+        queue_close(work);
     workers_join(&workers);
     queue_close(results);
     /* No more deletions: the listeners' objects (http) are about to go. */

@@ -102,6 +102,9 @@ struct http {
     char hostname[256];      /* this machine's name, lower case */
     query_cache_t *cache;    /* large unchanged series, shared by the pool */
     lifecycle_t *lifecycle;  /* the writes (http_runs.c); NULL: refused */
+    char name[160];          /* --name */
+    char store[32];          /* "sqlite", "postgresql" */
+    int ingest;              /* 0: --zmq none */
 
     /* The read-only connection pool, guarded by `lock`. nopen counts idle
      * connections, busy ones and slots reserved by a thread that is opening
@@ -342,6 +345,12 @@ static enum MHD_Result s_health(http_t *h, struct MHD_Connection *c)
     strbuf_puts(&b, "\"version\":");
     strbuf_json_str(&b, EW_VERSION);
     strbuf_printf(&b, ",\"uptime_s\":%.3f", uptime);
+    /* which daemon of a lab's many answers, and what it does */
+    strbuf_puts(&b, ",\"name\":");
+    strbuf_json_str(&b, h->name);
+    strbuf_puts(&b, ",\"store\":");
+    strbuf_json_str(&b, h->store);
+    strbuf_printf(&b, ",\"ingest\":%s", h->ingest ? "true" : "false");
     strbuf_printf(&b,
                   ",\"batches\":{\"received\":%" PRIu64 ",\"accepted\":%" PRIu64
                   ",\"rejected\":%" PRIu64 ",\"computed\":%" PRIu64 ",\"stored\":%" PRIu64 "}",
@@ -1139,6 +1148,9 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (!h)
         abort();
     h->db_path = strdup(cfg->db_path);
+    snprintf(h->name, sizeof h->name, "%s", cfg->name ? cfg->name : "");
+    snprintf(h->store, sizeof h->store, "%s", cfg->store ? cfg->store : "");
+    h->ingest = cfg->ingest;
     if (cfg->web_dir && *cfg->web_dir && !(h->web_dir = strdup(cfg->web_dir)))
         abort();
     h->maxopen = (size_t)threads + 1;

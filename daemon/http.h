@@ -37,6 +37,9 @@ typedef struct {
                                  the Host header may carry (see http.c) */
     struct webconfig *web;    /* --web-config (webconfig.h) or NULL; the
                                  caller owns it and frees it after http_stop */
+    const char *name;         /* --name, shown by /api/health; NULL: "" */
+    const char *store;        /* the store's backend (store_backend()) */
+    int ingest;               /* 0: --zmq none (this daemon takes no batches) */
 } http_config_t;
 
 /* Starts serving. Returns NULL with a message in err ("cannot listen on

@@ -14,7 +14,7 @@
 #include "alerts.h"
 
 static const char s_columns[] =
-    "id, rule, run, tag, metric, severity, state, value, first_step, first_time,"
+    "id, daemon, rule, run, tag, metric, severity, state, value, first_step, first_time,"
     " fired_step, fired_time, last_step, last_time, resolved_step, resolved_time,"
     " summary, description";
 

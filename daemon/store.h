@@ -25,7 +25,7 @@
 #include "alerts.h"
 #include "batch.h"
 
-#define EW_SCHEMA_VERSION 3
+#define EW_SCHEMA_VERSION 4
 /* PRAGMA application_id of an erwatch database ("erwt"; schema/schema.sql). */
 #define EW_APPLICATION_ID 0x65727774
 
@@ -51,6 +51,9 @@ const char *store_backend(const store_t *s);
  * say so, and on a database many daemons share it takes back only its own
  * open alerts at start (store_alerts_open). Longer names are cut. */
 void store_set_daemon(store_t *s, const char *name);
+/* The --db argument as logs and messages may show it: a PostgreSQL URI's
+ * password is replaced by ***. */
+void store_describe(const char *db, char *out, size_t outlen);
 /* Forgets the cached run and series ids; call after any change made to
  * runs or series outside store_write() (a run deleted or renamed). */
 void store_forget_ids(store_t *s);

@@ -16,6 +16,24 @@ static const store_ops_t *const s_backends[] = {
     &store_sqlite_ops,
 };
 
+static const store_ops_t *s_backend_of(const char *db)
+{
+    size_t n = sizeof s_backends / sizeof s_backends[0];
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s_backends[i]->accepts(db))
+            return s_backends[i];
+    return s_backends[n - 1];
+}
+
+void store_describe(const char *db, char *out, size_t outlen)
+{
+    const store_ops_t *ops = s_backend_of(db ? db : "");
+    if (ops->describe)
+        ops->describe(db, out, outlen);
+    else
+        snprintf(out, outlen, "%s", db ? db : "");
+}
+
 int store_open(store_t **out, const char *db, char *err, size_t errlen)
 {
     *out = NULL;
@@ -23,11 +41,7 @@ int store_open(store_t **out, const char *db, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open database: no path given");
         return -1;
     }
-    size_t n = sizeof s_backends / sizeof s_backends[0];
-    for (size_t i = 0; i < n; i++)
-        if (i + 1 == n || s_backends[i]->accepts(db))
-            return s_backends[i]->open(out, db, err, errlen);
-    return -1; /* not reached */
+    return s_backend_of(db)->open(out, db, err, errlen);
 }
 
 void store_close(store_t **sp)

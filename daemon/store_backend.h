@@ -48,6 +48,8 @@ struct store_ops {
     int (*space)(store_t *s, store_space_t *out);
     int (*vacuum_step)(store_t *s, int64_t pages);
     int (*background)(store_t *s, int load); /* NULL: none */
+    /* db as logs may show it (a password hidden); NULL: db as it is. */
+    void (*describe)(const char *db, char *out, size_t outlen);
 };
 
 /* The backends, in store_backend.c's order of asking (the last accepts anything). */

@@ -212,9 +212,9 @@ static const char *const s_sql[STORE_Q_COUNT] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     "INSERT OR REPLACE INTO alerts (id, rule, run, tag, metric, severity, state,"
     " value, first_step, first_time, fired_step, fired_time, last_step,"
-    " last_time, resolved_step, resolved_time, summary, description)"
+    " last_time, resolved_step, resolved_time, summary, description, daemon)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?17, ?18)",
+    " ?16, ?17, ?18, nullif(?19, ''))",
     "DELETE FROM alerts WHERE id = ?1",
     /* kept up to date by each group (STORE_Q_SERIES_SET): a seek, not a scan */
     "SELECT s.vmax, s.vmin FROM series AS s JOIN runs AS r ON r.id = s.run_id"
@@ -351,12 +351,20 @@ static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t 
      * it adds what that build did not create (the alerts and spectra tables);
      * columns it cannot add with IF NOT EXISTS are added and filled below. */
     char *msg = NULL;
-    int64_t has_vmax = 0, has_base = 0;
+    int64_t has_vmax = 0, has_base = 0, has_alerts = 0, has_daemon = 0;
     /* Version 1 -> 2: the runs columns of launches and run metadata, added
      * before the script runs (it indexes runs.base). */
     if (s_int(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'base'",
               &has_base) != SQLITE_OK ||
         store_summary_migrate(s->db) != SQLITE_OK || /* 2 -> 3, before the script */
+        /* 3 -> 4: alerts.daemon (a version-1 file has no alerts table yet) */
+        s_int(s->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'alerts'", &has_alerts) !=
+            SQLITE_OK ||
+        s_int(s->db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'daemon'",
+              &has_daemon) != SQLITE_OK ||
+        (has_alerts && !has_daemon &&
+         sqlite3_exec(s->db, "ALTER TABLE alerts ADD COLUMN daemon TEXT", NULL, NULL, &msg) !=
+             SQLITE_OK) ||
         (!has_base && sqlite3_exec(s->db,
                                    "ALTER TABLE runs ADD COLUMN base TEXT;"
                                    "ALTER TABLE runs ADD COLUMN launch TEXT;"

@@ -55,6 +55,7 @@ static int s_alert_put(store_t *s, const alert_t *a)
     s_bind_time(st, 16, a->resolved_time);
     sqlite3_bind_text(st, 17, a->summary, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 18, a->description, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 19, s->daemon, -1, SQLITE_STATIC);
     return store__exec(st);
 }
 

@@ -1,4 +1,4 @@
--- erwatch database schema, version 3.
+-- erwatch database schema, version 4.
 --
 -- The daemon (daemon/store_sqlite.c) runs this file, compiled in, inside one
 -- transaction when it creates a new database, and again when it opens an
@@ -14,7 +14,7 @@
 
 -- "erwt": marks the file as an erwatch database (see `PRAGMA application_id`).
 PRAGMA application_id = 1702000500;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 -- One row per run. A launch (one execution of a training job) that gives a
 -- name already taken by another launch gets its own run, NAME.2, NAME.3...
@@ -150,6 +150,8 @@ JOIN runs AS r ON r.id = s.run_id;
 -- Names, not ids, so the table reads on its own; it stays small.
 CREATE TABLE IF NOT EXISTS alerts (
     id            INTEGER PRIMARY KEY,
+    daemon        TEXT,                      -- the erwatchd that raised it (--name);
+                                             -- NULL: raised before version 4
     rule          TEXT    NOT NULL,          -- the rule's name (alertname)
     run           TEXT    NOT NULL,
     tag           TEXT    NOT NULL,

@@ -715,6 +715,56 @@ TEST(store_round_trip_and_schema_upgrade)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* Version 3 -> 4: alerts gain the daemon that raised them; rows from
+ * before keep NULL, new ones carry store_set_daemon()'s name. */
+TEST(store_alerts_name_their_daemon_and_v3_files_upgrade)
+{
+    char dir[] = "/tmp/ew-alerts-XXXXXX", path[128], err[512];
+    ASSERT(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.db", dir);
+    store_t *st = NULL;
+    ASSERT_EQ(store_open(&st, path, err, sizeof err), 0);
+    alert_change_t ch[1];
+    memset(ch, 0, sizeof ch);
+    ch[0].a = s_alert(ALERT_FIRING);
+    ch[0].a.id = 1;
+    ASSERT_EQ(store_alerts_write(st, ch, 1, err, sizeof err), 0);
+    store_close(&st);
+    /* back to a version-3 alerts table */
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "ALTER TABLE alerts DROP COLUMN daemon; PRAGMA user_version = 3;",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+
+    ASSERT_EQ(store_open(&st, path, err, sizeof err), 0);
+    store_set_daemon(st, "gpu07:5557");
+    ch[0].a.id = 2;
+    ASSERT_EQ(store_alerts_write(st, ch, 1, err, sizeof err), 0);
+    store_close(&st);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT (SELECT user_version FROM pragma_user_version), id,"
+                                 " coalesce(daemon, '(null)') FROM alerts ORDER BY id",
+                                 -1, &q, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int(q, 0), EW_SCHEMA_VERSION);
+    ASSERT_EQ(sqlite3_column_int(q, 1), 1);
+    ASSERT_STREQ((const char *)sqlite3_column_text(q, 2), "(null)");
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int(q, 1), 2);
+    ASSERT_STREQ((const char *)sqlite3_column_text(q, 2), "gpu07:5557");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
 /* ---------------------------------------------------------------- rewind */
 
 TEST(rewind_ends_what_removed_points_started)
@@ -826,6 +876,7 @@ int main(void)
         T(rfc3339_times),
         T(alertmanager_and_webhook_payloads),
         T(store_round_trip_and_schema_upgrade),
+        T(store_alerts_name_their_daemon_and_v3_files_upgrade),
         {0},
     });
 }

@@ -139,6 +139,33 @@ TEST(loopback_names)
     ASSERT(!config_zmq_is_local("tcp://[::1:5557"));
 }
 
+TEST(name_and_serve_only)
+{
+    config_t c;
+    char err[512], name[160];
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "none", "--name", "lab-dashboard"), 0);
+    ASSERT_EQ(config_zmq_none(&c), 1);
+    ASSERT_STREQ(c.name, "lab-dashboard");
+    int warn = -1;
+    ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), 0); /* nothing bound */
+    ASSERT_EQ(PARSE(&c, err, "--zmq", "nothing"), -1);
+    ASSERT_HAS(err, "'nothing'");
+    ASSERT_EQ(PARSE(&c, err, "--name", ""), -1);
+    ASSERT_EQ(PARSE(&c, err, "--name", "a\tb"), -1);
+    ASSERT_HAS(err, "--name");
+    ASSERT_EQ(PARSE(&c, err, "--workers", "2"), 0);
+    ASSERT_EQ(config_zmq_none(&c), 0);
+    ASSERT_STREQ(c.name, "");
+    config_default_name("gpu07", "tcp://127.0.0.1:5557", name, sizeof name);
+    ASSERT_STREQ(name, "gpu07:5557");
+    config_default_name("gpu07", "tcp://127.0.0.1:*", name, sizeof name);
+    ASSERT_STREQ(name, "gpu07");
+    config_default_name("gpu07", "ipc:///tmp/ew.sock", name, sizeof name);
+    ASSERT_STREQ(name, "gpu07");
+    config_default_name("", "none", name, sizeof name);
+    ASSERT_STREQ(name, "erwatchd");
+}
+
 TEST(unsafe_binds_refused_unless_insecure)
 {
     config_t c;
@@ -191,6 +218,7 @@ int main(void)
         T(unknown_and_missing),
         T(help_and_version_return_1),
         T(loopback_names),
+        T(name_and_serve_only),
         T(unsafe_binds_refused_unless_insecure),
         {0},
     });

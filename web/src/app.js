@@ -402,7 +402,7 @@ class App {
         el('span', { class: 'meta-seen', text: fmtAgo(age), title: r.last_seen ? `last batch ${fmtTime(r.last_seen)}` : '' }),
       ];
       for (const a of this.alertsOf(r.run)) {
-        parts.push(el('span', { class: 'pill alert', text: `alert: ${a.rule}`, title: `${a.severity}: ${a.summary} (since step ${a.fired_step}, tag ${a.tag})` }));
+        parts.push(el('span', { class: 'pill alert', text: `alert: ${a.rule}`, title: `${a.severity}: ${a.summary} (since step ${a.fired_step}, tag ${a.tag}${a.daemon ? `, raised by ${a.daemon}` : ''})` }));
       }
       if (r.dropped > 0) parts.push(el('span', { class: 'pill warn', text: `${r.dropped} dropped`, title: 'batches the client library dropped because the daemon was not keeping up (client-reported)' }));
       const h = selected && entropy ? entropy.health(r.run) : null;
