@@ -733,8 +733,7 @@ TEST(store_alerts_name_their_daemon_and_v3_files_upgrade)
     /* back to a version-3 alerts table */
     sqlite3 *db;
     ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "ALTER TABLE alerts DROP COLUMN daemon; PRAGMA user_version = 3;",
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE alerts DROP COLUMN daemon; PRAGMA user_version = 3;",
                            NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
