@@ -105,7 +105,7 @@ def _die_with_parent():
 class Daemon:
     """A running erwatchd on ephemeral loopback ports with a temp database."""
 
-    def __init__(self, *extra, workers=2, db=None, http_host="127.0.0.1"):
+    def __init__(self, *extra, workers=2, db=None, http_host="127.0.0.1", env=None):
         self.dir = tempfile.mkdtemp(prefix="ew-it-")
         self.db = db or os.path.join(self.dir, "test.db")
         self.ready = os.path.join(self.dir, "ready")
@@ -116,11 +116,13 @@ class Daemon:
                      "--commit-ms", "20", "--ready-file", self.ready] + list(extra)
         self.proc = None
         self.returncode = None
+        self.env = dict(os.environ, **env) if env else None  # None: this process's
 
     def start(self):
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                     env=self.env)
         wait_for(lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
                  timeout=15, what="erwatchd to be ready")
         if self.proc.poll() is not None:

@@ -11,8 +11,14 @@ import msgpack
 import numpy as np
 import zmq
 
+# Under `make asan|tsan` this interpreter runs with the sanitizer runtime
+# preloaded (tests/run.sh). erwatchd is built with it and does not need
+# that, and `unshare` and the /bin/sh the file-system tests wrap it in die
+# with it, silently: keep it from the processes these tests start.
+os.environ.pop("LD_PRELOAD", None)
+
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import ERWATCHD, Daemon, run_all, test, wait_for  # noqa: E402
+from harness import ERWATCHD, SANITIZER, Daemon, run_all, test, wait_for  # noqa: E402
 from probe import MESSAGE_MAX, MiB, vm_hwm_mib, zmtp_connect, zmtp_send_frames  # noqa: E402,F401
 
 SMALL = {"v": 1, "run": "sec", "tag": "t", "dtype": "f32", "shape": [4, 3]}
@@ -270,6 +276,12 @@ def burst_of_largest_batches_stays_under_the_bound():
     decoding (the message and its copy) and what libzmq may buffer for the
     peer (HWM messages plus the one arriving): a bound, whatever the
     number of batches sent."""
+    if SANITIZER == "thread":
+        # TSan maps shadow memory for every byte the daemon touches (several
+        # times the bytes themselves): the resident size measures TSan.
+        print("ok burst_of_largest_batches_stays_under_the_bound # SKIP RSS under TSan is "
+              "its shadow memory; `make test` and `make asan` measure the bound")
+        return
     qmb, workers, hwm, nbatch = 64, 1, 2, 3
     x = np.ones((65536, 512), np.float32).tobytes()
     batch = 2 * len(x)
