@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "erwatch.h"
+#include "ew_protocol.h"
 
 static const char *const S_CMD = "erwatch push";
 
@@ -287,13 +288,13 @@ int cmd_push(int argc, char **argv)
             have_shape = 1;
             break;
         case O_RANK:
-            if (cli_parse_i64(S_CMD, "--rank", v, 0, 65535, &iv) != 0)
+            if (cli_parse_i64(S_CMD, "--rank", v, 0, EW_WORLD_MAX - 1, &iv) != 0)
                 return CLI_USAGE;
             b.rank = (int32_t)iv;
             have_rank = 1;
             break;
         case O_WORLD:
-            if (cli_parse_i64(S_CMD, "--world", v, 1, 65536, &iv) != 0)
+            if (cli_parse_i64(S_CMD, "--world", v, 1, EW_WORLD_MAX, &iv) != 0)
                 return CLI_USAGE;
             b.world = (int32_t)iv;
             break;
@@ -354,11 +355,11 @@ int cmd_push(int argc, char **argv)
                       "the views must have the same shape and dtype",
                       xa.n, xa.d, xa.dtype == NPY_F64 ? "f64" : "f32", ya.n, ya.d,
                       ya.dtype == NPY_F64 ? "f64" : "f32");
-    if (rc == 0 && (xa.n > 65536 || xa.d > 8192 || xa.n * xa.d > (1u << 25)))
+    if (rc == 0 && (xa.n > EW_N_MAX || xa.d > EW_D_MAX || xa.n * xa.d > EW_ELEMS_MAX))
         rc = cli_fail(S_CMD, CLI_RUNTIME,
                       "%zu x %zu is over the protocol's "
-                      "limits (N <= 65536, d <= 8192, N*d <= 2^25)",
-                      xa.n, xa.d);
+                      "limits (N <= %u, d <= %u, N*d <= %u)",
+                      xa.n, xa.d, EW_N_MAX, EW_D_MAX, EW_ELEMS_MAX);
     if (rc == 0)
         rc = s_check_finite("X", &xa);
     if (rc == 0 && npos == 2)
