@@ -110,6 +110,67 @@ TEST(refusals_leave_the_part_with_the_caller)
     pool_destroy(&p); /* frees what it holds (ASan: no leak) */
 }
 
+/* Every setting a part must share with the step's first part: each one
+ * changed alone is refused with its name in the message, and the step
+ * still completes from the parts that agree. */
+TEST(every_setting_that_differs_is_refused_by_name)
+{
+    static const char *const fields[] = {"world", "d", "views", "dtype", "support", "metrics",
+                                         "kappa", "t", "alpha", "eps",   "iters"};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        pool_t *p = pool_new(10);
+        batch_t *ready = NULL;
+        char msg[200];
+        ASSERT_EQ(s_add(p, s_part("a", 1, 0, 2, 2, 3, 1), 0, &ready), POOL_HELD);
+        batch_t *b = s_part("a", 1, 1, 2, 2, 3, 1);
+        ew_header_t *h = &b->h;
+        switch (f) {
+        case 0:
+            h->world = 3;
+            break;
+        case 1:
+            h->d = 4;
+            break;
+        case 2:
+            h->views = 2;
+            break;
+        case 3:
+            h->dtype = EW_DTYPE_F64;
+            break;
+        case 4:
+            h->support = EW_SUPPORT_DISCRETE;
+            break;
+        case 5:
+            h->metrics = EW_MBIT(EW_M_ER_ENTROPY);
+            break;
+        case 6:
+            h->kappa += 1;
+            break;
+        case 7:
+            h->t += 0.5;
+            break;
+        case 8:
+            h->alpha += 1;
+            break;
+        case 9:
+            h->eps += 0.01;
+            break;
+        case 10:
+            h->iters += 1;
+            break;
+        }
+        pool_verdict_t v = pool_add(p, &b, 0, &ready, msg, sizeof msg);
+        ASSERT_EQ(v, POOL_MISMATCH);
+        char want[64];
+        snprintf(want, sizeof want, "differs in %s ", fields[f]);
+        ASSERT_HAS(msg, want);
+        batch_destroy(&b);
+        ASSERT_EQ(s_add(p, s_part("a", 1, 1, 2, 2, 3, 1), 0, &ready), POOL_COMPLETE);
+        batch_destroy(&ready);
+        pool_destroy(&p);
+    }
+}
+
 TEST(timeout_hands_back_a_partial_batch_then_late)
 {
     pool_t *p = pool_new(0.5);
@@ -182,6 +243,7 @@ int main(void)
     return test_main((test_case_t[]){
         T(parts_merge_in_rank_order_whatever_the_arrival),
         T(refusals_leave_the_part_with_the_caller),
+        T(every_setting_that_differs_is_refused_by_name),
         T(timeout_hands_back_a_partial_batch_then_late),
         T(bytes_count_parts_and_group_memory),
         T(done_steps_are_remembered_in_bounded_memory),
