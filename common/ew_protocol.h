@@ -30,6 +30,9 @@
 #define EW_ALPHA_MAX 16.0 /* alignment exponent */
 #define EW_EPS_MAX 100.0  /* Sinkhorn entropic regularisation */
 #define EW_SINKHORN_ITERS_MAX 100
+/* The series a pooled batch's rank count is stored under, beside its
+ * metrics (schema/protocol.md, "Pooled batches"). */
+#define EW_POOL_RANKS_SERIES "pool_ranks"
 
 /* ---------------------------------------------------------------- values */
 

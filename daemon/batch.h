@@ -111,8 +111,6 @@ typedef struct {
 } result_point_t;
 
 #define EW_RESULT_POINTS_MAX (EW_SCALARS_MAX + 32)
-/* The series a pooled batch's rank count is stored under. */
-#define EW_POOL_RANKS_SERIES "pool_ranks"
 #define EW_SPECTRUM_MAX 512 /* singular values kept per batch */
 
 /* What the writer stores for one batch. */

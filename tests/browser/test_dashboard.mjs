@@ -577,7 +577,51 @@ test('deleted_run_disappears_renamed_run_follows', async () => {
   const after = await page.locator('#runs li[data-run="lc-moved"] .sw').evaluate((e) => e.style.background);
   assert(after === colour, `colour ${colour} -> ${after}`);
   await page.waitForSelector('.panel[data-metric="er_entropy"] tr[data-run="lc-moved"]', { timeout: 10000 });
-  assert((await page.locator('.panel tr[data-run="lc-moving"]').count()) === 0, 'a panel still shows the old name');
+  // each panel reloads on its own: every one of them drops the old name soon
+  const stale = () => page.evaluate(() => [...document.querySelectorAll('.panel tr[data-run="lc-moving"]')].map((r) => r.closest('.panel').dataset.metric));
+  await page.waitForFunction(() => document.querySelectorAll('.panel tr[data-run="lc-moving"]').length === 0, null, { timeout: 10000 })
+    .catch(async () => assert(false, `panels still showing the old name after 10 s: ${JSON.stringify(await stale())}`));
+});
+
+test('pooled_run_draws_its_rank_count_against_its_world_size', async () => {
+  // a 2-rank pooled job through the CLI: steps 0..3 whole, step 4 with
+  // rank 1 missing, completed by --pool-timeout-ms (test_browser.py)
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'ew-pool-'));
+  const npy = path.join(dir, 'x.npy');
+  execFileSync(PY, ['-c', `import numpy as np; r = np.random.default_rng(3).standard_normal((16, 8)); np.save(${JSON.stringify(npy)}, (r / np.linalg.norm(r, axis=1, keepdims=True)).astype('float32'))`],
+    { stdio: 'inherit', env: { ...process.env, LD_PRELOAD: '' } });
+  const push = (step, rank) => execFileSync(ERWATCH, ['push', '--endpoint', ZMQ, '--run', 'ddp-pooled', '--tag', TAG,
+    '--step', String(step), '--rank', String(rank), '--world', '2', '--pool', npy],
+  { stdio: 'inherit', env: { ...process.env, LD_PRELOAD: process.env.EW_PY_PRELOAD || '' } });
+  try {
+    for (let step = 0; step < 5; step++) for (const rank of step === 4 ? [0] : [0, 1]) push(step, rank);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const deadline = Date.now() + 20000;
+  let s = null;
+  while (Date.now() < deadline) {
+    const r = await fetch(`${URL0}/api/series?run=ddp-pooled&tag=${TAG}&metric=pool_ranks`);
+    if (r.ok && (s = await r.json()).step.length === 5) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert(s && JSON.stringify(s.value) === '[2,2,2,2,1]', `pool_ranks: ${JSON.stringify(s)}`);
+  const p2 = await browser.ctx.newPage();
+  try {
+    await p2.goto(`${URL0}/?run=ddp-pooled&tag=${TAG}`);
+    await p2.waitForFunction(() => { const p = window.erwatch?.panels.get('pool_ranks'); return p && [...p.runs.values()].some((e) => e.full); }, null, { timeout: 15000 });
+    const got = await p2.evaluate(() => {
+      const p = window.erwatch.panels.get('pool_ranks');
+      return { title: p.root.querySelector('h3 span').textContent, refs: p.refs().map((r) => `${r.label}=${r.v}`),
+        metricRefs: window.erwatch.panels.get('er_entropy').refs().map((r) => r.kind).sort() };
+    });
+    assert(got.title === 'Ranks pooled', JSON.stringify(got));
+    assert(JSON.stringify(got.refs) === '["all 2 ranks=2"]', JSON.stringify(got));
+    assert(JSON.stringify(got.metricRefs) === '["collapsed","ideal"]', `the metric panels keep their levels: ${JSON.stringify(got)}`);
+    await p2.locator('section.panel[data-metric="pool_ranks"]').screenshot({ path: path.join(SHOTS, 'dashboard-pool-ranks.png') });
+  } finally {
+    await p2.close();
+  }
 });
 
 test('no_page_errors_or_failed_requests', async () => {

@@ -91,7 +91,8 @@ def main():
         return 1
     print("ok browser_prerequisites")
     rc = run_node("tests/browser/unit.mjs", {}, timeout=60)
-    with harness.Daemon() as d:
+    # a short pool timeout: the pooled-run test's partial step completes soon
+    with harness.Daemon("--pool-timeout-ms", "1000") as d:
         t0 = time.monotonic()
         sent = seed.push_runs(d.zmq, steps=STEPS)
         d.wait_stored(sent, timeout=60)

@@ -89,6 +89,16 @@ def dashboard_catalogue_matches_header():
         "chart.js METRIC_INFO %r, header %r" % (keys, NAMES)
 
 
+@test
+def dashboard_knows_the_pool_ranks_series():
+    js = read("web/src/chart.js")
+    m = re.search(r"^export const SERIES_INFO = \{\n(.*?)^\};", js, re.S | re.M)
+    assert m, "SERIES_INFO not found in web/src/chart.js"
+    keys = re.findall(r"^  (\w+): \{", m.group(1), re.M)
+    want = F["series"]["pool_ranks"]
+    assert keys == [want], "chart.js SERIES_INFO %r, header's EW_POOL_RANKS_SERIES %r" % (keys, want)
+
+
 def protocol_row(md, key):
     m = re.search(r"^\| `%s` \|(.*)$" % re.escape(key), md, re.M)
     assert m, "no row for `%s` in schema/protocol.md" % key

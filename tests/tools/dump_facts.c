@@ -43,6 +43,6 @@ int main(void)
     sep = ", ";
     EW_SUPPORTS(S_SUPPORT)
 #undef S_SUPPORT
-    printf("]}\n");
+    printf("], \"series\": {\"pool_ranks\": \"%s\"}}\n", EW_POOL_RANKS_SERIES);
     return 0;
 }

@@ -61,6 +61,19 @@ export const METRIC_INFO = {
   },
 };
 
+// Series the daemon stores beside the metrics (common/ew_protocol.h; test_facts.py
+// checks the name). pool_ranks: a pooled step's rank count, drawn against a
+// dashed line at each run's world size, so a partial step (a rank that
+// missed --pool-timeout-ms) is a dip below it.
+export const SERIES_INFO = {
+  pool_ranks: {
+    title: 'Ranks pooled',
+    unit: 'ranks',
+    levels: 'world', // the dashed line: each run's world size
+    desc: 'How many ranks each pooled step was computed from. Below the dashed line (the job\'s world size) a step is partial: a rank\'s part missed the pool timeout.',
+  },
+};
+
 const KNOWN_ORDER = Object.keys(METRIC_INFO); // then scalars, by name
 
 export function metricOrder(a, b) {
@@ -146,7 +159,7 @@ export class Panel {
     this.zoomGen = 0;
     this.logFallback = false;
     this.cursorIdx = null;
-    const info = METRIC_INFO[metric] || { title: metric, unit: '', desc: 'Scalar sent by the training job.' };
+    const info = METRIC_INFO[metric] || SERIES_INFO[metric] || { title: metric, unit: '', desc: 'Scalar sent by the training job.' };
     this.info = info;
 
     this.root = el('section', { class: 'panel', 'data-metric': metric });
@@ -304,6 +317,7 @@ export class Panel {
   refs() {
     const out = [];
     const [x0, x1] = this.curX || [-Infinity, Infinity];
+    if (this.info.levels === 'world') return this.worldRefs(x0, x1);
     for (const [run, e] of this.runs) {
       const ref = e.full && e.full.ref;
       if (!ref || !this.visibleIn(run, x0, x1)) continue;
@@ -313,6 +327,19 @@ export class Panel {
         if (out.some((o) => o.kind === kind && Math.abs(o.v - v) <= 1e-9 * Math.max(1, Math.abs(v)))) continue;
         out.push({ kind, v, color, ref });
       }
+    }
+    return out;
+  }
+
+  // A rank-count panel's levels (SERIES_INFO levels 'world'): every visible pooled run's world size
+  // (/api/runs), one line per distinct size.
+  worldRefs(x0, x1) {
+    const out = [];
+    for (const [run, e] of this.runs) {
+      const r = this.app.byName.get(run);
+      const w = r && r.world;
+      if (!e.full || !(w >= 2) || !this.visibleIn(run, x0, x1) || out.some((o) => o.v === w)) continue;
+      out.push({ kind: 'ideal', v: w, color: REF_IDEAL, ref: null, label: `all ${w} ranks` });
     }
     return out;
   }
@@ -423,7 +450,7 @@ export class Panel {
       ctx.setLineDash([]);
       // several shapes on show: say which one a level belongs to
       const several = refs.filter((o) => o.kind === r.kind).length > 1;
-      const label = (r.kind === 'collapsed' ? 'collapsed' : 'ideal') + (several && r.ref ? ` (d=${r.ref.d}, N=${r.ref.n})` : '');
+      const label = r.label || (r.kind === 'collapsed' ? 'collapsed' : 'ideal') + (several && r.ref ? ` (d=${r.ref.d}, N=${r.ref.n})` : '');
       const ly = y < top + 14 * dpr ? y + 13 * dpr : y - 4 * dpr;
       ctx.fillStyle = withAlpha('#ffffff', 0.85);
       const tw = ctx.measureText(label).width;
