@@ -309,6 +309,18 @@ int main(int argc, char **argv)
         return 1;
     }
     store_set_daemon(store, cfg.name);
+    char db_label[4200];
+    store_describe(cfg.db_path, db_label, sizeof db_label);
+    /* --retention-size measures the database file; a server has none. */
+    store_space_t space;
+    if (cfg.retention_bytes > 0 && store_space(store, &space) == -ENOTSUP) {
+        fprintf(stderr,
+                "erwatchd: --retention-size needs a database file (SQLite); the %s database %s "
+                "has none: use --retention-days, or the server's own tools\n",
+                store_backend(store), db_label);
+        store_close(&store);
+        return 1;
+    }
     queue_t *work = queue_new(1u << 16, cfg.max_queue_bytes);
     queue_t *results = queue_new(S_RESULT_QUEUE_ITEMS, (size_t)-1);
 

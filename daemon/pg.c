@@ -55,8 +55,11 @@ const char *pg_error(PGconn *conn, const PGresult *res, char *out, size_t outlen
 
 PGconn *pg_connect(const char *db, char *err, size_t errlen)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {db, "erwatchd", NULL};
+    /* connect_timeout first: the URI's own, if any, comes later and wins.
+     * A reconnect (PQreset) keeps it, so the writer never waits long on a
+     * server that is down. */
+    const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
+    const char *vals[] = {PG_CONNECT_TIMEOUT_S, db, "erwatchd", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1); /* expand_dbname: db is a URI */
     if (c && PQstatus(c) == CONNECTION_OK)
         return c;

@@ -17,9 +17,13 @@ int pg_accepts(const char *db);
  * and without password=... in its query string, for messages and logs. */
 void pg_redact(const char *db, char *out, size_t outlen);
 
+/* Seconds a connection attempt may take unless db says (connect_timeout). */
+#define PG_CONNECT_TIMEOUT_S "5"
+
 /* Connects to db. Returns the connection, or NULL with err filled:
  * "cannot connect to PostgreSQL postgresql://u@h:5432/db: <libpq's reason>".
- * application_name is set to "erwatchd" unless db sets it. */
+ * application_name is set to "erwatchd" unless db sets it; connect_timeout
+ * is PG_CONNECT_TIMEOUT_S unless db sets it. */
 PGconn *pg_connect(const char *db, char *err, size_t errlen);
 
 /* libpq's message for conn or res, without the trailing newline, in out. */

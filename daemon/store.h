@@ -2,7 +2,7 @@
  * (schema/schema.sql, schema/README.md).
  *
  * Only the writer thread calls these. store_open() picks the backend from
- * the --db argument (store_backend.h; today SQLite: store_sqlite.c), creates
+ * the --db argument (store_backend.h: SQLite, store_sqlite.c, or PostgreSQL), creates
  * the schema in a new database and checks the version of an existing one.
  * PostgreSQL (store_pg.c) is chosen by a postgresql:// or postgres:// URI.
  * With SQLite it turns on WAL so that readers (query.h) never block the

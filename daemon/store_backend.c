@@ -13,6 +13,7 @@
 
 /* In order of asking: the last one (SQLite: a file path) takes anything. */
 static const store_ops_t *const s_backends[] = {
+    &store_pg_ops,
     &store_sqlite_ops,
 };
 

@@ -3,7 +3,7 @@
  * ConnectionType: one table of functions per backend, chosen once by
  * store_open() from the --db argument; store_backend.c calls s->ops->write(...) and
  * never asks which backend it has. Every backend's knowledge lives in its
- * own files (store_sqlite*.c); only those and store_backend.c include this header.
+ * own files (store_sqlite*.c, store_pg*.c); only those and store_backend.c include this header.
  *
  * A backend's handle starts with a store_t (its first member), so a
  * store_t * is also a pointer to the backend's own struct.

@@ -1,0 +1,75 @@
+/* store_pg.h: the inside of the store's PostgreSQL backend (store_pg.c)
+ * that its other files (store_pg_alerts.c, store_pg_runs.c) use: the
+ * connection (re-established on demand), statements with text parameters,
+ * and their functions that fill the backend's table (store_backend.h). Not
+ * part of the module's API; only daemon/store_pg*.c include it. Internal
+ * names use the store__pg_ prefix.
+ */
+#ifndef ERWATCH_STORE_PG_H
+#define ERWATCH_STORE_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store_backend.h"
+
+/* The version of schema/schema_pg.sql this build writes and reads (one
+ * number for both schemas: the file says it too): a database whose
+ * erwatch_meta says more is refused at start. */
+#define EW_PG_SCHEMA_VERSION EW_SCHEMA_VERSION
+
+/* Parameters of one statement, in text format ($1 is v[0]); values of the
+ * numeric setters are formatted into num[]. NULL v[i]: SQL NULL. */
+#define STORE_PG_PARAMS_MAX 20
+typedef struct {
+    int n;
+    const char *v[STORE_PG_PARAMS_MAX];
+    char num[STORE_PG_PARAMS_MAX][32];
+} store_pg_params_t;
+
+void store__pg_int(store_pg_params_t *p, int64_t v);
+void store__pg_step(store_pg_params_t *p, int64_t v);  /* < 0: NULL */
+void store__pg_double(store_pg_params_t *p, double v); /* NaN: NULL */
+void store__pg_text(store_pg_params_t *p, const char *v); /* NULL: NULL */
+
+/* The database as it may be logged (the password replaced: pg_redact). */
+const char *store__pg_label(const store_t *s);
+
+/* Makes sure the connection is up (reconnecting when it was lost, within
+ * connect_timeout) and the statements are prepared on it. Returns 0, or -1
+ * with why filled. */
+int store__pg_ready(store_t *s, char *why, size_t whylen);
+
+/* Runs sql (a constant; $1... from p, which may be NULL). Returns the
+ * result (PGRES_COMMAND_OK or PGRES_TUPLES_OK: the caller PQclear()s it),
+ * or NULL with libpq's message in why. Fault point EW_FAULT_STORE_STMT
+ * fails it (never a ROLLBACK). */
+PGresult *store__pg_query(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
+                          size_t whylen);
+/* The same, without a result: 0, or -1 with why filled. */
+int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
+                  size_t whylen);
+/* The first column of the first row as an integer: 1 found (*out set),
+ * 0 no row, -1 error (why filled). */
+int store__pg_one(store_t *s, const char *sql, const store_pg_params_t *p, int64_t *out,
+                  char *why, size_t whylen);
+/* Rolls back the open transaction, if any (nothing when the connection is
+ * gone: the server dropped it). */
+void store__pg_rollback(store_t *s);
+
+/* store_pg_alerts.c and store_pg_runs.c: the backend's members of the same
+ * names (contracts in store.h and store_runs.h). */
+int store__pg_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
+                           size_t errlen);
+int store__pg_alerts_open(store_t *s, alert_t **rows, size_t *nrows, int64_t *max_id, char *err,
+                          size_t errlen);
+int store__pg_run_delete(store_t *s, const char *name, double now, store_deleted_t *out, char *err,
+                         size_t errlen);
+int store__pg_run_rename(store_t *s, const char *old, const char *new_name, char *err,
+                         size_t errlen);
+long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen);
+int store__pg_oldest_run(store_t *s, char *name, double *last_seen, int *others);
+
+#endif
