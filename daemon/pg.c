@@ -19,15 +19,13 @@ void pg_redact(const char *db, char *out, size_t outlen)
     const char *at = strchr(auth, '@');
     const char *slash = strchr(auth, '/');
     const char *colon = strchr(auth, ':');
-    size_t o = 0;
     /* user:password@ (the colon before the @ and before any /) */
     if (at && (!slash || at < slash) && colon && colon < at)
-        o = (size_t)snprintf(out, outlen, "%.*s:***%s", (int)(colon - db), db, at);
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - db), db, at);
     else
-        o = (size_t)snprintf(out, outlen, "%s", db);
-    if (o >= outlen)
-        return;
-    /* password=... among the parameters */
+        snprintf(out, outlen, "%s", db);
+    /* password=... among the parameters, also in a copy cut short (a
+     * password cut in half is still half a password) */
     char *q = strchr(out, '?');
     for (char *p = q; p && *p;) {
         p++;

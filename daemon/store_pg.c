@@ -364,13 +364,12 @@ PGresult *store__pg_query(store_t *base, const char *sql, const store_pg_params_
         s_err(why, whylen, "injected fault (fault.h)");
         return NULL;
     }
-    PGresult *res = p ? PQexecParams(s->conn, sql, p->n, NULL, p->v, NULL, NULL, 0)
-                      : PQexec(s->conn, sql);
+    PGresult *res =
+        p ? PQexecParams(s->conn, sql, p->n, NULL, p->v, NULL, NULL, 0) : PQexec(s->conn, sql);
     return s_check(s, res, why, whylen);
 }
 
-int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
-                  size_t whylen)
+int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char *why, size_t whylen)
 {
     PGresult *res = store__pg_query(s, sql, p, why, whylen);
     PQclear(res);
@@ -387,8 +386,8 @@ static int s_first_int(PGresult *res, int64_t *out)
     return found;
 }
 
-int store__pg_one(store_t *s, const char *sql, const store_pg_params_t *p, int64_t *out,
-                  char *why, size_t whylen)
+int store__pg_one(store_t *s, const char *sql, const store_pg_params_t *p, int64_t *out, char *why,
+                  size_t whylen)
 {
     PGresult *res = store__pg_query(s, sql, p, why, whylen);
     return res ? s_first_int(res, out) : -1;
@@ -425,8 +424,8 @@ static int s_exec_cmd(pg_store_t *s, int which, const store_pg_params_t *p, char
 }
 
 /* 1 found, 0 no row, -1 error. */
-static int s_exec_one(pg_store_t *s, int which, const store_pg_params_t *p, int64_t *out,
-                      char *why, size_t whylen)
+static int s_exec_one(pg_store_t *s, int which, const store_pg_params_t *p, int64_t *out, char *why,
+                      size_t whylen)
 {
     PGresult *res = s_exec(s, which, p, why, whylen);
     return res ? s_first_int(res, out) : -1;
@@ -484,10 +483,11 @@ static int s_check_or_create(pg_store_t *s, char *err, size_t errlen)
         return -1;
     }
     if (has_meta) {
-        PGresult *res = store__pg_query(
-            &s->base, "SELECT key, value FROM erwatch_meta WHERE key IN ('application', "
-                      "'schema_version') ORDER BY key",
-            NULL, why, sizeof why);
+        PGresult *res =
+            store__pg_query(&s->base,
+                            "SELECT key, value FROM erwatch_meta WHERE key IN ('application', "
+                            "'schema_version') ORDER BY key",
+                            NULL, why, sizeof why);
         if (!res)
             goto fail;
         int ours = 0;
@@ -636,8 +636,8 @@ static int s_run_row(pg_store_t *s, const char *run, double recv_time, int64_t *
 }
 
 /* The run's id, creating the row if needed, and its touched-list entry. */
-static int s_run_id(pg_store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch,
-                    char *why, size_t whylen)
+static int s_run_id(pg_store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch, char *why,
+                    size_t whylen)
 {
     const char *run = r->stored_run;
     uint64_t h = s_hash(run, rlen);
@@ -914,8 +914,8 @@ static int s_flush_spectra(pg_store_t *s, char *why, size_t whylen)
         s_arr_int(&s->col[0], q->run_id);
         s_arr_text(&s->col[1], q->r->tag);
         s_arr_int(&s->col[2], q->step);
-        s_arr_int(&s->col[3], q->r->nspectrum > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX
-                                                                : q->r->nspectrum);
+        s_arr_int(&s->col[3],
+                  q->r->nspectrum > EW_SPECTRUM_MAX ? EW_SPECTRUM_MAX : q->r->nspectrum);
         s_arr_spectrum(&s->col[4], q->r);
     }
     s->nsp = 0;
@@ -1236,8 +1236,8 @@ static int s_put_result(pg_store_t *s, result_t *r, char *why, size_t whylen)
         if (!mlen)
             return -1;
         int64_t sid;
-        if (s_series_id(s, run_id, r, rlen, tlen, pt->metric, mlen, pt->value, &sid, why,
-                        whylen) != 0)
+        if (s_series_id(s, run_id, r, rlen, tlen, pt->metric, mlen, pt->value, &sid, why, whylen) !=
+            0)
             return -1;
         if (s->npt == s->cpt) {
             s->cpt = s->cpt ? s->cpt * 2 : 256;

@@ -30,8 +30,8 @@ typedef struct {
 } store_pg_params_t;
 
 void store__pg_int(store_pg_params_t *p, int64_t v);
-void store__pg_step(store_pg_params_t *p, int64_t v);  /* < 0: NULL */
-void store__pg_double(store_pg_params_t *p, double v); /* NaN: NULL */
+void store__pg_step(store_pg_params_t *p, int64_t v);     /* < 0: NULL */
+void store__pg_double(store_pg_params_t *p, double v);    /* NaN: NULL */
 void store__pg_text(store_pg_params_t *p, const char *v); /* NULL: NULL */
 
 /* The database as it may be logged (the password replaced: pg_redact). */
@@ -53,8 +53,8 @@ int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char 
                   size_t whylen);
 /* The first column of the first row as an integer: 1 found (*out set),
  * 0 no row, -1 error (why filled). */
-int store__pg_one(store_t *s, const char *sql, const store_pg_params_t *p, int64_t *out,
-                  char *why, size_t whylen);
+int store__pg_one(store_t *s, const char *sql, const store_pg_params_t *p, int64_t *out, char *why,
+                  size_t whylen);
 /* Rolls back the open transaction, if any (nothing when the connection is
  * gone: the server dropped it). */
 void store__pg_rollback(store_t *s);

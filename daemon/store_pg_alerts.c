@@ -56,8 +56,7 @@ static int s_alert_put(store_t *s, const alert_t *a, char *why, size_t whylen)
     return store__pg_run(s, s_put, &p, why, whylen);
 }
 
-int store__pg_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err,
-                           size_t errlen)
+int store__pg_alerts_write(store_t *s, const alert_change_t *ch, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
         return 0;

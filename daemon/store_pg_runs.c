@@ -42,9 +42,8 @@ int store__pg_run_delete(store_t *s, const char *name, double now, store_deleted
     }
     store_pg_params_t q = {0};
     store__pg_int(&q, out->id);
-    PGresult *res =
-        store__pg_query(s, "SELECT id FROM series WHERE run_id = $1 ORDER BY id", &q, why,
-                        sizeof why);
+    PGresult *res = store__pg_query(s, "SELECT id FROM series WHERE run_id = $1 ORDER BY id", &q,
+                                    why, sizeof why);
     if (!res)
         goto fail;
     out->nsids = (size_t)PQntuples(res);
@@ -95,9 +94,8 @@ long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
         max_rows = 1;
     if (store__pg_ready(s, why, sizeof why) != 0)
         goto fail;
-    int found =
-        store__pg_one(s, "SELECT id FROM runs_deleted ORDER BY id LIMIT 1", NULL, &rid, why,
-                      sizeof why);
+    int found = store__pg_one(s, "SELECT id FROM runs_deleted ORDER BY id LIMIT 1", NULL, &rid, why,
+                              sizeof why);
     if (found <= 0) {
         if (found < 0)
             goto fail;
@@ -177,9 +175,8 @@ int store__pg_run_rename(store_t *s, const char *old, const char *new_name, char
     if (store__pg_ready(s, why, sizeof why) != 0 ||
         store__pg_run(s, "BEGIN", NULL, why, sizeof why) != 0)
         goto fail;
-    int found =
-        store__pg_one(s, "SELECT id FROM runs WHERE name = $1 FOR UPDATE", &o, &id, why,
-                      sizeof why);
+    int found = store__pg_one(s, "SELECT id FROM runs WHERE name = $1 FOR UPDATE", &o, &id, why,
+                              sizeof why);
     int taken = found > 0 ? store__pg_one(s, "SELECT id FROM runs WHERE name = $1", &nw, &other,
                                           why, sizeof why)
                           : 0;
