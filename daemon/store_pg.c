@@ -477,8 +477,8 @@ static int s_check_or_create(pg_store_t *s, char *err, size_t errlen)
         goto fail;
     if (!has_meta && tables > 0) {
         s_err(err, errlen,
-              "database %s is not an erwatch database (%lld tables in schema public and no "
-              "erwatch_meta): give erwatchd an empty database, or one it created",
+              "database %s is not an erwatch database (%lld tables in its schema and no "
+              "erwatch_meta table): give erwatchd an empty database, or one it created",
               s->label, (long long)tables);
         return -1;
     }

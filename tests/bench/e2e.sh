@@ -8,13 +8,16 @@
 # pushes faster than the workers compute, so the queue runs full: a burst
 # larger than the queue. With EW_E2E_DB=FILE the daemon starts on a copy of
 # FILE (ingest vs database size) and the load waits until it has built the
-# summaries the file lacks.
+# summaries the file lacks. With EW_E2E_PG=URI the daemon stores into that
+# PostgreSQL database instead (tests/bench/bench_pg_ingest.py starts one).
 set -eu
 BUILD=$1; N=${2%x*}; D=${2#*x}; VIEWS=$3; SECS=$4; QMB=${5:-256}
 tmp=$(mktemp -d /tmp/ew-bench-XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 [ -n "${EW_E2E_DB:-}" ] && cp "$EW_E2E_DB" "$tmp/b.db"
-"$BUILD/erwatchd" --db "$tmp/b.db" --zmq 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
+db="$tmp/b.db"; store=sqlite
+[ -n "${EW_E2E_PG:-}" ] && { db=$EW_E2E_PG; store=postgresql; }
+"$BUILD/erwatchd" --db "$db" --zmq 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
     --workers 2 --max-queue-mb "$QMB" --ready-file "$tmp/ready" --log-level warn \
     2>"$tmp/log" &
 pid=$!
@@ -31,14 +34,14 @@ for _ in range(6000):
 "
 fi
 t0=$(date +%s.%N)
-out=$("$BUILD/bench/loadgen" "$zmq" "$N" "$D" "$VIEWS" "$SECS" bench)
+out=$("$BUILD/bench/loadgen" "$zmq" "$N" "$D" "$VIEWS" "$SECS" "${EW_E2E_RUN:-bench}")
 sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
 # Wait (bounded) until the daemon has stored what it accepted.
 i=0
 while :; do
     h=$(curl -s "$http/api/health")
-    acc=$(echo "$h" | /usr/bin/python3 -c 'import json,sys; h=json.load(sys.stdin); print(h["batches"]["accepted"], h["batches"]["stored"])')
-    accepted=${acc% *}; stored=${acc#* }
+    acc=$(echo "$h" | /usr/bin/python3 -c 'import json,sys; h=json.load(sys.stdin); print(h["batches"]["accepted"], h["batches"]["stored"], h["points_written"])')
+    accepted=${acc%% *}; rest=${acc#* }; stored=${rest% *}; points=${rest#* }
     [ "$accepted" -ge "$sent" ] && [ "$stored" -ge "$accepted" ] && break
     i=$((i+1)); [ $i -gt 600 ] && { echo "timeout waiting for the daemon"; exit 1; }
     sleep 0.05
@@ -46,5 +49,5 @@ done
 t1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 /usr/bin/python3 -c "
-import sys; n=$stored; dt=$t1-$t0
-print('e2e %sx%s views=%s queue=%s MiB: %d batches stored in %.2f s = %.0f batches/s; peak RSS %d MiB (%d MiB over the queue bound) [client: $out]' % ('$N','$D','$VIEWS','$QMB', n, dt, n/dt, $rss//1024, $rss//1024 - $QMB))"
+import sys; n=$stored; p=$points; dt=$t1-$t0
+print('e2e %sx%s views=%s queue=%s MiB%s: %d batches stored in %.2f s = %.0f batches/s (%.0f points/s); peak RSS %d MiB (%d MiB over the queue bound) [client: $out]' % ('$N','$D','$VIEWS','$QMB', '' if '$store' == 'sqlite' else ' store=$store', n, dt, n/dt, p/dt, $rss//1024, $rss//1024 - $QMB))"

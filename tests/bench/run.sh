@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh BUILD: every benchmark; results go to stdout and tests/bench/RESULTS.md.
-# Sections: the daemon end to end (e2e.sh), then the metric kernels alone
+# Sections: the daemon end to end (e2e.sh), PostgreSQL against SQLite
+# (bench_pg_ingest.py: e2e.sh and the writer alone, bench_store), then the metric kernels alone
 # (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
 # the dashboard's queries (bench_http_series.py, bench_summaries.py,
 # bench_http_runs.py),
@@ -26,6 +27,12 @@ out=tests/bench/RESULTS.md
     # overhead, whatever the bound.
     sh tests/bench/e2e.sh "$BUILD" 1024x256 2 10 64
     echo '```'
+    echo
+    echo "## PostgreSQL vs SQLite: ingest end to end and the writer alone"
+    echo
+    echo "Command: \`/usr/bin/python3 tests/bench/bench_pg_ingest.py $BUILD\`."
+    echo
+    /usr/bin/python3 tests/bench/bench_pg_ingest.py "$BUILD"
     echo
     echo "## Dashboard queries (HTTP, 1M-point series, 50 runs; first paint in chromium)"
     echo
