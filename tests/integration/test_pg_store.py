@@ -194,7 +194,8 @@ def same_batches_give_the_same_rows_in_sqlite_and_postgresql():
                 assert meta == [['{"lr": 0.001, "layers": [1, 2]}', "first try"]], meta
                 alert = pg_rows_plain(pg, "SELECT daemon, state, first_step, fired_step,"
                                       " resolved_step FROM alerts")
-                assert alert == [["", "resolved", 3, 4, 7]], alert
+                name = h["name"]  # --name, by default HOST:PORT of --zmq
+                assert name and alert == [[name, "resolved", 3, 4, 7]], (name, alert)
 
 
 @test
