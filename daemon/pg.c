@@ -53,11 +53,23 @@ const char *pg_error(PGconn *conn, const PGresult *res, char *out, size_t outlen
 
 PGconn *pg_connect(const char *db, char *err, size_t errlen)
 {
-    /* connect_timeout first: the URI's own, if any, comes later and wins.
-     * A reconnect (PQreset) keeps it, so the writer never waits long on a
-     * server that is down. */
-    const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
-    const char *vals[] = {PG_CONNECT_TIMEOUT_S, db, "erwatchd", NULL};
+    /* Defaults first: the URI's own settings, if any, come later and win.
+     * A reconnect (PQreset) keeps them, so the writer never waits long on a
+     * server that is down (connect_timeout) or gone silent behind a network
+     * partition: TCP keepalives probe an idle connection after 30 s, and
+     * tcp_user_timeout ends one whose sent data stays unacknowledged 60 s,
+     * instead of the kernel's 15 minutes or more. */
+    const char *keys[] = {"connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          "fallback_application_name",
+                          NULL};
+    const char *vals[] = {PG_CONNECT_TIMEOUT_S, "1", "30", "10", "3", "60000", db,
+                          "erwatchd",           NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1); /* expand_dbname: db is a URI */
     if (c && PQstatus(c) == CONNECTION_OK)
         return c;

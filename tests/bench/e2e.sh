@@ -21,7 +21,7 @@ db="$tmp/b.db"; store=sqlite
     --workers 2 --max-queue-mb "$QMB" --ready-file "$tmp/ready" --log-level warn \
     2>"$tmp/log" &
 pid=$!
-i=0; while [ ! -s "$tmp/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ ! -s "$tmp/ready" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done  # a large file: quick_check reads it all
 zmq=$(sed -n 1p "$tmp/ready"); http=$(sed -n 2p "$tmp/ready")
 if [ -n "${EW_E2E_DB:-}" ]; then
     /usr/bin/python3 -c "

@@ -5,7 +5,7 @@
 # (bench_metrics, beside PyTorch from torch_ref.py when python3-torch is there),
 # the dashboard's queries (bench_http_series.py, bench_summaries.py,
 # bench_http_runs.py),
-# retention under load (bench_retention.py),
+# retention under load (bench_retention.py), memory (bench_memory.py),
 # then the Python client (bench_python_client.py).
 set -eu
 BUILD=${1:-build}
@@ -51,6 +51,10 @@ out=tests/bench/RESULTS.md
     echo "## Retention at work under load (ingest with and without --retention-size)"
     echo
     EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_retention.py "$BUILD"
+    echo
+    echo "## Daemon memory vs the number of runs and the batch shape"
+    echo
+    EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_memory.py "$BUILD"
     echo
     echo "## Metric kernels, one thread (float path vs PyTorch vs one cblas_ssyrk)"
     echo

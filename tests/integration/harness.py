@@ -118,13 +118,13 @@ class Daemon:
         self.returncode = None
         self.env = dict(os.environ, **env) if env else None  # None: this process's
 
-    def start(self):
+    def start(self, timeout=15):
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
                                      env=self.env)
         wait_for(lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
-                 timeout=15, what="erwatchd to be ready")
+                 timeout=timeout, what="erwatchd to be ready")
         if self.proc.poll() is not None:
             raise AssertionError("erwatchd exited at start:\n" + self.log())
         with open(self.ready) as f:
