@@ -31,9 +31,10 @@
  *  - Every batch carries the client's launch identity; config and notes
  *    ride in the headers only until one batch is handed to ZeroMQ.
  *  - Never abort, exit or print: every failure is a negative errno code.
- *    Every allocation of ours goes through s_malloc/s_calloc/s_strdup and
- *    the header buffer's writer, where tests make one fail (fault.h,
- *    EW_FAULT_ALLOC; frames: EW_FAULT_SEND) to walk those paths.
+ *    Every allocation of ours goes through the library's allocator
+ *    (erwatch_alloc.h) and the header buffer's writer, where tests make one
+ *    fail (fault.h, EW_FAULT_ALLOC; frames: EW_FAULT_SEND) to walk those
+ *    paths.
  */
 #include "erwatch.h"
 
@@ -57,6 +58,7 @@
 #include "ew_name.h"
 #include "ew_protocol.h"
 
+#include "erwatch_alloc.h"
 #include "fault.h"
 
 #define S_DEFAULT_CONNECT_MS 1000
@@ -82,27 +84,12 @@ struct erwatch {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void *s_malloc(size_t n)
-{
-    return ew_fault(EW_FAULT_ALLOC) ? NULL : malloc(n);
-}
-
-static void *s_calloc(size_t k, size_t n)
-{
-    return ew_fault(EW_FAULT_ALLOC) ? NULL : calloc(k, n);
-}
-
-static char *s_strdup(const char *p)
-{
-    return ew_fault(EW_FAULT_ALLOC) ? NULL : strdup(p);
-}
-
 /* msgpack_sbuffer_write, with a growth of the buffer counted as an
  * allocation of ours. */
 static int s_hdr_write(void *data, const char *buf, size_t len)
 {
     msgpack_sbuffer *sb = data;
-    if (sb->alloc - sb->size < len && ew_fault(EW_FAULT_ALLOC))
+    if (sb->alloc - sb->size < len && erwatch__alloc_fails())
         return -1;
     return msgpack_sbuffer_write(data, buf, len);
 }
@@ -405,7 +392,7 @@ static void s_block_free(void *data, void *hint)
  * ZeroMQ frees it. Returns 0 or -errno (nothing counted then). */
 static int s_send_frame(erwatch_t *c, const void *p, size_t n, int flags)
 {
-    s_block_t *blk = s_malloc(sizeof *blk + n);
+    s_block_t *blk = erwatch__malloc(sizeof *blk + n);
     if (!blk)
         return -ENOMEM;
     blk->inflight = &c->inflight;
@@ -552,7 +539,7 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
         snprintf(err, errlen, "empty endpoint");
         return NULL;
     }
-    erwatch_t *c = s_calloc(1, sizeof *c);
+    erwatch_t *c = erwatch__calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -561,7 +548,7 @@ erwatch_t *erwatch_new_opts(const erwatch_options_t *o)
         free(c);
         return NULL;
     }
-    c->endpoint = s_strdup(endpoint);
+    c->endpoint = erwatch__strdup(endpoint);
     c->sndhwm = o->sndhwm > 0 ? o->sndhwm : 0;
     c->max_buffer = o->max_buffer_bytes > 0 ? o->max_buffer_bytes : ERWATCH_DEFAULT_MAX_BUFFER;
     atomic_init(&c->inflight, 0);
@@ -708,8 +695,8 @@ int erwatch_set_meta(erwatch_t *c, const char *config_json, const char *notes)
     }
     if (notes && !s_notes_ok(notes))
         return -EINVAL;
-    char *cfg = config_json ? strdup(config_json) : NULL;
-    char *nts = notes ? strdup(notes) : NULL;
+    char *cfg = config_json ? erwatch__strdup(config_json) : NULL;
+    char *nts = notes ? erwatch__strdup(notes) : NULL;
     if ((config_json && !cfg) || (notes && !nts)) {
         free(cfg);
         free(nts);

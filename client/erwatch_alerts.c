@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "erwatch_alloc.h"
 #include "erwatch_body.h"
 
 #define S_BODY_MAX (64u << 20) /* refuse absurd answers rather than grow */
@@ -64,7 +65,7 @@ int erwatch_alerts(const char *http_url, const char *run, int timeout_ms, char *
     erwatch__body_t body = {.max = S_BODY_MAX};
     char *esc = curl_easy_escape(h, run, 0);
     size_t ulen = strlen(http_url) + (esc ? strlen(esc) : 0) + 64;
-    char *url = esc ? malloc(ulen) : NULL;
+    char *url = esc ? erwatch__malloc(ulen) : NULL;
     if (!url) {
         rc = -ENOMEM;
         goto out;

@@ -11,6 +11,8 @@
 
 #include <curl/curl.h>
 
+#include "erwatch_alloc.h"
+
 size_t erwatch__body_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     erwatch__body_t *b = ud;
@@ -23,7 +25,7 @@ size_t erwatch__body_write(char *ptr, size_t size, size_t nmemb, void *ud)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *q = realloc(b->data, cap);
+        char *q = erwatch__realloc(b->data, cap);
         if (!q) {
             b->oom = 1;
             return 0;

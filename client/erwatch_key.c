@@ -22,6 +22,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "erwatch_alloc.h"
+
 #define S_FILE_MAX (1u << 20) /* a key list of ~20000 keys */
 
 static int s_fail(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -51,7 +53,7 @@ static char *s_slurp(const char *path, const char *what, char *err, size_t errle
         *rc = s_fail(err, errlen, -errno, "cannot read %s '%s': %s", what, path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(S_FILE_MAX + 1);
+    char *buf = erwatch__malloc(S_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
         *rc = s_fail(err, errlen, -ENOMEM, "out of memory");
@@ -191,7 +193,7 @@ int erwatch_key_list_read(const char *path, char (**keys)[ERWATCH_KEY_Z85_LEN + 
         }
         if (*nkeys == cap) {
             cap = cap ? 2 * cap : 16;
-            void *nk = realloc(k, cap * sizeof *k);
+            void *nk = erwatch__realloc(k, cap * sizeof *k);
             if (!nk) {
                 rc = s_fail(err, errlen, -ENOMEM, "out of memory");
                 break;

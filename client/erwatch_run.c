@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "erwatch_alloc.h"
 #include "erwatch_body.h"
 
 #define S_BODY_MAX (1u << 20) /* an /api/run answer is small */
@@ -44,7 +45,7 @@ static int s_get_run(const char *http_url, const char *k1, const char *v1, const
     while (base > 0 && http_url[base - 1] == '/')
         base--;
     size_t ulen = base + (e1 ? strlen(e1) : 0) + (e2 ? strlen(e2) : 0) + 64;
-    if (!e1 || (v2 && !e2) || !(url = malloc(ulen))) {
+    if (!e1 || (v2 && !e2) || !(url = erwatch__malloc(ulen))) {
         rc = -ENOMEM;
         goto out;
     }

@@ -22,7 +22,7 @@
 #include <stdatomic.h>
 
 typedef enum {
-    EW_FAULT_ALLOC,        /* client (erwatch.c): an allocation returns NULL */
+    EW_FAULT_ALLOC,        /* client (erwatch_alloc.c): an allocation returns NULL */
     EW_FAULT_SEND,         /* client: zmq_msg_send of one frame fails, EAGAIN */
     EW_FAULT_STORE_STMT,   /* store_sqlite.c: a write statement fails, SQLITE_IOERR */
     EW_FAULT_STORE_COMMIT, /* store_sqlite.c: a group's COMMIT fails, SQLITE_FULL */
