@@ -806,12 +806,13 @@ TEST(launch_resume_and_meta_ride_in_headers)
     unsetenv("ERWATCH_LAUNCH");
     unsetenv("TORCHELASTIC_RUN_ID");
     erwatch_t *c = erwatch_new(d.endpoint, 4), *c2 = erwatch_new(d.endpoint, 4);
-    ASSERT(c != NULL && c2 != NULL);
+    ASSERT_NOT_NULL(c);
+    ASSERT_NOT_NULL(c2);
     /* a random 128-bit id, different for each client */
     const char *l = erwatch_launch(c);
     ASSERT_EQ(strlen(l), 32);
     ASSERT_EQ(strspn(l, "0123456789abcdef"), 32);
-    ASSERT(strcmp(l, erwatch_launch(c2)) != 0);
+    ASSERT_STRNE(l, erwatch_launch(c2));
     erwatch_destroy(&c2);
     /* from the environment, so that the ranks of one job share it */
     setenv("TORCHELASTIC_RUN_ID", "job42", 1);
@@ -824,7 +825,7 @@ TEST(launch_resume_and_meta_ride_in_headers)
     ASSERT_STREQ(erwatch_launch(c2), "shared-7");
     erwatch_destroy(&c2);
     setenv("ERWATCH_LAUNCH", "has space", 1);
-    ASSERT(erwatch_new(d.endpoint, 4) == NULL);
+    ASSERT_NULL(erwatch_new(d.endpoint, 4));
     unsetenv("ERWATCH_LAUNCH");
     unsetenv("TORCHELASTIC_RUN_ID");
     unsetenv("TORCHELASTIC_RESTART_COUNT");
@@ -860,13 +861,15 @@ TEST(launch_resume_and_meta_ride_in_headers)
         ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
         ASSERT(s_str_is(s_get(h.map, "launch"), "run-7"));
         const msgpack_object *r = s_get(h.map, "resume");
-        ASSERT(r && r->type == MSGPACK_OBJECT_BOOLEAN && r->via.boolean);
+        ASSERT_NOT_NULL(r);
+        ASSERT_EQ(r->type, MSGPACK_OBJECT_BOOLEAN);
+        ASSERT(r->via.boolean);
         if (i == 0) { /* the first batch carries the metadata */
             ASSERT(s_str_is(s_get(h.map, "config"), "{\"lr\": 0.05}"));
             ASSERT(s_str_is(s_get(h.map, "notes"), "first\ttry\n"));
         } else { /* later ones do not */
-            ASSERT(s_get(h.map, "config") == NULL);
-            ASSERT(s_get(h.map, "notes") == NULL);
+            ASSERT_NULL(s_get(h.map, "config"));
+            ASSERT_NULL(s_get(h.map, "notes"));
         }
         ASSERT_EQ(h.dup_keys, 0);
         msgpack_unpacked_destroy(&h.u);
@@ -880,17 +883,18 @@ TEST(launch_resume_and_meta_ride_in_headers)
                            .config_json = "{\"k\": [1]}",
                            .notes = "n"};
     c2 = erwatch_new_opts(&o);
-    ASSERT(c2 != NULL);
+    ASSERT_NOT_NULL(c2);
     ASSERT_STREQ(erwatch_launch(c2), "opt-1");
     erwatch_destroy(&c2);
     o.config_json = "[1]"; /* not an object: refused */
-    ASSERT(erwatch_new_opts(&o) == NULL);
+    ASSERT_NULL(erwatch_new_opts(&o));
     o.config_json = NULL;
     o.launch = "";
-    ASSERT(erwatch_new_opts(&o) == NULL); /* resume without a launch */
+    ASSERT_NULL(erwatch_new_opts(&o)); /* resume without a launch */
     o.resume = 0;
     c2 = erwatch_new_opts(&o);
-    ASSERT(c2 != NULL && erwatch_launch(c2)[0] == '\0');
+    ASSERT_NOT_NULL(c2);
+    ASSERT_STREQ(erwatch_launch(c2), "");
     erwatch_destroy(&c2);
     /* "": no launch at all (erwatch push without --launch) */
     ASSERT_EQ(erwatch_set_launch(c, "", 0), 0);
@@ -900,7 +904,8 @@ TEST(launch_resume_and_meta_ride_in_headers)
     ASSERT_EQ(s_recv(&d, &m), 0);
     s_header_t h;
     ASSERT_EQ(s_header_decode(&h, &m.frame[0]), 0);
-    ASSERT(s_get(h.map, "launch") == NULL && s_get(h.map, "resume") == NULL);
+    ASSERT_NULL(s_get(h.map, "launch"));
+    ASSERT_NULL(s_get(h.map, "resume"));
     msgpack_unpacked_destroy(&h.u);
     s_message_close(&m);
     erwatch_destroy(&c);

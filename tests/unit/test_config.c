@@ -188,7 +188,7 @@ TEST(unsafe_binds_refused_unless_insecure)
     ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), 0);
     ASSERT_EQ(warn, 0);
     ASSERT_EQ(PARSE(&c, err, "--curve-key", "s.key"), -1);
-    ASSERT(strstr(err, "--curve-clients") != NULL);
+    ASSERT_HAS(err, "--curve-clients");
 
     ASSERT_EQ(PARSE(&c, err, "--http", "0.0.0.0:8080"), 0);
     ASSERT_EQ(config_check_exposure(&c, 0, &warn, err, sizeof err), -1);

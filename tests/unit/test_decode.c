@@ -483,7 +483,7 @@ TEST(launch_resume_config_notes)
     decode_error_t err;
     batch_t *b = NULL;
     ASSERT_EQ(s_decode(over, t, sizeof t, &b, &err), 0);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     ASSERT_STREQ(b->h.launch, "0123abcd-ef");
     ASSERT_EQ(b->h.resume, 1);
     ASSERT_STREQ(b->config, "{\"lr\": 0.05, \"opt\": {\"m\": [1, 2]}}");
@@ -491,10 +491,11 @@ TEST(launch_resume_config_notes)
     batch_destroy(&b);
     /* absent: nothing */
     ASSERT_EQ(s_decode(NULL, t, sizeof t, &b, &err), 0);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     ASSERT_STREQ(b->h.launch, "");
     ASSERT_EQ(b->h.resume, 0);
-    ASSERT(b->config == NULL && b->notes == NULL);
+    ASSERT_NULL(b->config);
+    ASSERT_NULL(b->notes);
     batch_destroy(&b);
     /* the largest config allowed */
     s_big_fill();
@@ -503,7 +504,7 @@ TEST(launch_resume_config_notes)
     s_big[EW_CONFIG_MAX] = '\0';
     kv_t big[] = {KSN("config", s_big, EW_CONFIG_MAX), {0}};
     ASSERT_EQ(s_decode(big, t, sizeof t, &b, &err), 0);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     ASSERT_EQ(strlen(b->config), EW_CONFIG_MAX);
     batch_destroy(&b);
 }

@@ -4,6 +4,7 @@
 #include "erwatch.h"
 #include "test.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -42,17 +43,18 @@ TEST(reads_keygen_format_and_hash_keys)
 TEST(wrong_kind_and_bad_files_refused)
 {
     char k[ERWATCH_KEY_Z85_LEN + 1], err[512];
-    ASSERT(erwatch_key_read(s_file("# erwatch curve public key \"p\"\n" KEY_A "\n"), 1, k, err,
-                            sizeof err) < 0);
-    ASSERT(strstr(err, "holds a public key") != NULL);
-    ASSERT(erwatch_key_read(s_file("# only a comment\n"), 1, k, err, sizeof err) < 0);
-    ASSERT(strstr(err, "holds no key") != NULL);
-    ASSERT(erwatch_key_read(s_file(KEY_A "\n" KEY_A "\n"), 0, k, err, sizeof err) < 0);
-    ASSERT(strstr(err, "line 2") != NULL);
-    ASSERT(erwatch_key_read(s_file("short\n"), 0, k, err, sizeof err) < 0);
-    ASSERT(strstr(err, "line 1") != NULL);
-    ASSERT(erwatch_key_read("/nonexistent/x.key", 1, k, err, sizeof err) == -2);
-    ASSERT(strstr(err, "No such file") != NULL);
+    ASSERT_LT(erwatch_key_read(s_file("# erwatch curve public key \"p\"\n" KEY_A "\n"), 1, k, err,
+                               sizeof err),
+              0);
+    ASSERT_HAS(err, "holds a public key");
+    ASSERT_LT(erwatch_key_read(s_file("# only a comment\n"), 1, k, err, sizeof err), 0);
+    ASSERT_HAS(err, "holds no key");
+    ASSERT_LT(erwatch_key_read(s_file(KEY_A "\n" KEY_A "\n"), 0, k, err, sizeof err), 0);
+    ASSERT_HAS(err, "line 2");
+    ASSERT_LT(erwatch_key_read(s_file("short\n"), 0, k, err, sizeof err), 0);
+    ASSERT_HAS(err, "line 1");
+    ASSERT_EQ(erwatch_key_read("/nonexistent/x.key", 1, k, err, sizeof err), -ENOENT);
+    ASSERT_HAS(err, "No such file");
 }
 
 TEST(client_list)
@@ -67,11 +69,12 @@ TEST(client_list)
     ASSERT_STREQ(keys[0], KEY_A);
     ASSERT_STREQ(keys[1], KEY_H);
     free(keys);
-    ASSERT(erwatch_key_list_read(s_file(KEY_A "\nnot a key\n"), &keys, &n, err, sizeof err) < 0);
-    ASSERT(strstr(err, "line 2") != NULL);
-    ASSERT(erwatch_key_list_read(s_file("# erwatch curve secret key \"x\"\n" KEY_A "\n"), &keys, &n,
-                                 err, sizeof err) < 0);
-    ASSERT(strstr(err, "secret key file") != NULL);
+    ASSERT_LT(erwatch_key_list_read(s_file(KEY_A "\nnot a key\n"), &keys, &n, err, sizeof err), 0);
+    ASSERT_HAS(err, "line 2");
+    ASSERT_LT(erwatch_key_list_read(s_file("# erwatch curve secret key \"x\"\n" KEY_A "\n"), &keys,
+                                    &n, err, sizeof err),
+              0);
+    ASSERT_HAS(err, "secret key file");
     unlink(s_path);
 }
 

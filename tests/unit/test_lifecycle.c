@@ -141,11 +141,11 @@ TEST(delete_hides_at_once_then_purges_in_small_steps)
     int64_t gone_id = s_int(s, "SELECT id FROM runs_deleted");
     store_forget_ids(s);
     ASSERT_EQ(s_fill(s, "new", 0, 1, 1, 1e9 + 2), 0);
-    ASSERT(s_int(s, "SELECT id FROM runs WHERE name = 'new'") > gone_id);
+    ASSERT_GT(s_int(s, "SELECT id FROM runs WHERE name = 'new'"), gone_id);
 
     long n, steps = 0, total = 0;
     while ((n = store_purge_step(s, 1000, err, sizeof err)) > 0) {
-        ASSERT(n <= 1000);
+        ASSERT_LE(n, 1000);
         steps++;
         total += n;
     }
@@ -156,7 +156,7 @@ TEST(delete_hides_at_once_then_purges_in_small_steps)
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM summaries WHERE series_id NOT IN"
                        " (SELECT id FROM series)"),
               0);
-    ASSERT(steps >= 15);
+    ASSERT_GE(steps, 15);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM runs_deleted"), 0);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM points"), 3 * 100 + 1);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM series_points WHERE run = 'kept'"), 300);
@@ -176,7 +176,7 @@ TEST(purge_resumes_after_reopen)
     store_deleted_t del;
     ASSERT_EQ(store_run_delete(s, "r", 5.0, &del, err, sizeof err), 0);
     free(del.sids);
-    ASSERT(store_purge_step(s, 100, err, sizeof err) > 0);
+    ASSERT_GT(store_purge_step(s, 100, err, sizeof err), 0);
     store_close(&s);
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     ASSERT_EQ(s_int(s, "SELECT count(*) FROM runs_deleted"), 1);
@@ -270,8 +270,8 @@ TEST(alert_engine_follows_delete_and_rename)
     snprintf(r->run, sizeof r->run, "y");
     r->step = 7;
     alerts_observe(a, r, 50, &ch);
-    ASSERT(ch.n >= 1);
-    ASSERT(ch.v[0].a.id > id);
+    ASSERT_GE(ch.n, 1);
+    ASSERT_GT(ch.v[0].a.id, id);
     ASSERT_EQ(ch.v[0].a.first_step, 7);
     alerts_flush(a, &ch); /* the dirty list holds no freed state (ASan) */
     free(r);
@@ -306,11 +306,11 @@ TEST(series_cache_forgets_deleted_series)
     ASSERT_EQ(query_series_view(q, &v, &out, err, sizeof err), 0);
     series_free(&out);
     query_cache_stats(c, &hits, &misses, &bytes);
-    ASSERT(bytes > 0);
+    ASSERT_GT(bytes, 0);
     int64_t other = sid + 1;
     query_cache_forget(c, &other, 1);
     query_cache_stats(c, &hits, &misses, &bytes);
-    ASSERT(bytes > 0);
+    ASSERT_GT(bytes, 0);
     query_cache_forget(c, &sid, 1);
     query_cache_stats(c, &hits, &misses, &bytes);
     ASSERT_EQ(bytes, 0);
@@ -451,12 +451,18 @@ TEST(run_list_parameters)
     ASSERT_STREQ(f.names[1], "c");
     ASSERT_EQ(f.nids, 1);
     ASSERT_EQ(f.ids[0], 7);
-    ASSERT(f.has_since && f.since == 1700000000.5);
+    ASSERT_EQ(f.has_since, 1);
+    ASSERT_EQ(f.since, 1700000000.5);
     ASSERT_EQ(csv, 0);
     s_qs_t none = {{0}, {0}, 0};
     p.ctx = &none;
     ASSERT_EQ(params_runs(&p, &f, &csv, msg, sizeof msg), 0);
-    ASSERT(f.limit == -1 && f.offset == 0 && !f.match && !f.nnames && !f.nids && !f.has_since);
+    ASSERT_EQ(f.limit, -1);
+    ASSERT_EQ(f.offset, 0);
+    ASSERT_NULL(f.match);
+    ASSERT_EQ(f.nnames, 0);
+    ASSERT_EQ(f.nids, 0);
+    ASSERT_EQ(f.has_since, 0);
     static const struct {
         const char *k, *v, *says;
     } bad[] = {
@@ -579,7 +585,7 @@ TEST(request_after_close_is_cancelled)
     char msg[256];
     ASSERT_EQ(lifecycle_delete(l, "x", NULL, msg, sizeof msg), -ECANCELED);
     lifecycle_destroy(&l);
-    ASSERT(l == NULL);
+    ASSERT_NULL(l);
 }
 
 /* ---------------------------------------------------------------- CSRF */

@@ -59,7 +59,7 @@ TEST(parts_merge_in_rank_order_whatever_the_arrival)
         pool_verdict_t v = s_add(p, s_part("a", 7, r, 4, rows[r], 2, 2), 1.0, &ready);
         ASSERT_EQ(v, k < 3 ? POOL_HELD : POOL_COMPLETE);
     }
-    ASSERT(ready != NULL);
+    ASSERT_NOT_NULL(ready);
     if (!ready)
         return;
     ASSERT_EQ(ready->h.n, 10);
@@ -78,7 +78,7 @@ TEST(parts_merge_in_rank_order_whatever_the_arrival)
     ASSERT_EQ(pool_bytes(p), 0);
     batch_destroy(&ready);
     pool_destroy(&p);
-    ASSERT(p == NULL);
+    ASSERT_NULL(p);
 }
 
 TEST(refusals_leave_the_part_with_the_caller)
@@ -95,10 +95,10 @@ TEST(refusals_leave_the_part_with_the_caller)
     batch_t *big = s_part("a", 1, 1, 2, 1, 3, 1);
     big->h.n = EW_N_MAX; /* the view holds 1 row; the check never reads it */
     ASSERT_EQ(s_add(p, big, 0, &ready), POOL_TOO_LARGE);
-    ASSERT(ready == NULL);
+    ASSERT_NULL(ready);
     ASSERT_EQ(pool_groups(p), 1);
     ASSERT_EQ(s_add(p, s_part("a", 1, 1, 2, 2, 3, 1), 0, &ready), POOL_COMPLETE);
-    ASSERT(ready != NULL);
+    ASSERT_NOT_NULL(ready);
     if (ready)
         ASSERT_EQ(ready->h.ranks, 2);
     batch_destroy(&ready);
@@ -179,9 +179,9 @@ TEST(timeout_hands_back_a_partial_batch_then_late)
     ASSERT_EQ(s_add(p, s_part("a", 4, 0, 3, 2, 2, 1), 10.2, &ready), POOL_HELD);
     ASSERT_EQ(s_add(p, s_part("a", 3, 0, 3, 5, 2, 1), 10.3, &ready), POOL_HELD);
     ASSERT_EQ(pool_next_deadline(p), 10.5);
-    ASSERT(pool_take_expired(p, 10.49) == NULL);
+    ASSERT_NULL(pool_take_expired(p, 10.49));
     batch_t *b = pool_take_expired(p, 10.5);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     if (b) {
         ASSERT_EQ(b->h.step, 3);
         ASSERT_EQ(b->h.ranks, 2);
@@ -190,15 +190,15 @@ TEST(timeout_hands_back_a_partial_batch_then_late)
         ASSERT_EQ(b->view[0][2 * 5], 2000.0f);
     }
     batch_destroy(&b);
-    ASSERT(pool_take_expired(p, 10.6) == NULL); /* step 4 waits until 10.7 */
+    ASSERT_NULL(pool_take_expired(p, 10.6)); /* step 4 waits until 10.7 */
     ASSERT_EQ(pool_groups(p), 1);
     ASSERT_EQ(s_add(p, s_part("a", 3, 1, 3, 2, 2, 1), 10.6, &ready), POOL_LATE);
     b = pool_take_oldest(p);
-    ASSERT(b != NULL);
+    ASSERT_NOT_NULL(b);
     if (b)
         ASSERT_EQ(b->h.step, 4);
     batch_destroy(&b);
-    ASSERT(pool_take_oldest(p) == NULL);
+    ASSERT_NULL(pool_take_oldest(p));
     ASSERT_EQ(pool_next_deadline(p), -1.0);
     pool_destroy(&p);
 }
@@ -210,7 +210,7 @@ TEST(bytes_count_parts_and_group_memory)
     batch_t *a = s_part("a", 1, 0, 1000, 4, 8, 1);
     size_t part = a->bytes;
     ASSERT_EQ(s_add(p, a, 0, &ready), POOL_HELD);
-    ASSERT(pool_bytes(p) >= part + 1000 * sizeof(void *));
+    ASSERT_GE(pool_bytes(p), part + 1000 * sizeof(void *));
     size_t one = pool_bytes(p);
     ASSERT_EQ(s_add(p, s_part("a", 1, 1, 1000, 4, 8, 1), 0, &ready), POOL_HELD);
     ASSERT_EQ(pool_bytes(p), one + part);

@@ -1196,7 +1196,7 @@ TEST(suffix_fits_the_name_limit)
     ASSERT_STREQ(put1(s, mkl(name, 0, 1.0, "A", 0)), name);
     const char *second = put1(s, mkl(name, 0, 1.0, "B", 0));
     ASSERT_EQ(strlen(second), 128);
-    ASSERT(memcmp(second, name, 126) == 0);
+    ASSERT_EQ(memcmp(second, name, 126), 0);
     ASSERT_STREQ(second + 126, ".2"); /* the character is cut whole */
     store_close(&s);
 }
@@ -1241,8 +1241,8 @@ TEST(resume_rewinds_earlier_launches)
     ASSERT_EQ(raw_int(db, "SELECT max(step) FROM spectra"), 4);
     ASSERT_EQ(raw_int(db, "SELECT last_step FROM runs"), 6);
     ASSERT_EQ(raw_int(db, "SELECT last_step FROM series WHERE metric = 'er_entropy'"), 6);
-    ASSERT(raw_double(db, "SELECT vmax FROM series WHERE metric = 'er_entropy'") == 4.0);
-    ASSERT(raw_double(db, "SELECT vmin FROM series WHERE metric = 'er_entropy'") == -1.0);
+    ASSERT_EQ(raw_double(db, "SELECT vmax FROM series WHERE metric = 'er_entropy'"), 4.0);
+    ASSERT_EQ(raw_double(db, "SELECT vmin FROM series WHERE metric = 'er_entropy'"), -1.0);
     ASSERT_STREQ(raw_text(db, "SELECT launch FROM runs"), "B");
     ASSERT_EQ(raw_int(db, "SELECT resumed FROM launches WHERE launch = 'B'"), 1);
     ASSERT_EQ(raw_int(db, "SELECT first_step FROM launches WHERE launch = 'B'"), 5);
@@ -1304,8 +1304,8 @@ TEST(config_and_notes_queryable)
     ASSERT_STREQ(put1(s, r), "exp.2");
     store_close(&s);
     sqlite3 *db = raw_open(path);
-    ASSERT(raw_double(db, "SELECT json_extract(config, '$.lr') FROM runs WHERE name = 'exp'") ==
-           0.05);
+    ASSERT_EQ(raw_double(db, "SELECT json_extract(config, '$.lr') FROM runs WHERE name = 'exp'"),
+              0.05);
     ASSERT_STREQ(raw_text(db, "SELECT json_extract(config, '$.opt.name') FROM runs"), "sgd");
     ASSERT_STREQ(raw_text(db, "SELECT notes FROM runs WHERE name = 'exp'"), "warm-up 10 epochs");
     ASSERT_EQ(raw_int(db, "SELECT notes FROM runs WHERE name = 'exp.2'"), -999);
@@ -1338,7 +1338,7 @@ TEST(version_1_file_is_migrated)
     sqlite3_close(db);
     query_t *q;
     ASSERT_EQ(query_open(&q, path, err, sizeof err), -1);
-    ASSERT(strstr(err, "erwatchd updates the file") != NULL);
+    ASSERT_HAS(err, "erwatchd updates the file");
     ASSERT_EQ(store_open(&s, path, err, sizeof err), 0);
     ASSERT_STREQ(put1(s, mkl("old", 0, 1.0, "A", 0)), "old.2");
     store_close(&s);
