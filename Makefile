@@ -89,7 +89,8 @@ test: deps
 
 FUZZ_TARGETS := decode params
 tests-build: $(UNIT_BIN) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/tests/fuzz_$(t)_replay) \
-             $(BUILD)/tests/dump_facts $(BUILD)/tests/test_strbuf_portable
+             $(BUILD)/tests/dump_facts $(BUILD)/tests/test_strbuf_portable \
+             $(BUILD)/tests/query_pair
 
 # The sanitizer runtimes must come first in a process: the Python suites that
 # load liberwatch.so through ctypes get them by LD_PRELOAD (tests/run.sh).
@@ -160,6 +161,12 @@ $(BUILD)/tests/dump_facts: $(BUILD)/obj/tests/tools/dump_facts.o
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDSAN)
 
+# The query side on two databases with the same rows (SQLite vs PostgreSQL),
+# for test_query_pg.py.
+$(BUILD)/tests/query_pair: $(BUILD)/obj/tests/tools/query_pair.o $(BUILD)/libewcore.a $(BUILD)/liberwatch.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # The fuzz corpus is replayed by an ordinary binary in `make test`; `make
 # fuzz` builds the same target with clang's libFuzzer to grow the corpus.
 $(BUILD)/tests/fuzz_%_replay: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libewcore.a
@@ -214,7 +221,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/libewcore.a $(BUILD)/lib
 
 bench:
 	@sh scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(BUILD)/tests/query_pair
 	@sh tests/bench/run.sh $(BUILD)
 
 # ---------------------------------------------------------------- demo

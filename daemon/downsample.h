@@ -69,8 +69,10 @@ void downsample_begin(downsample_stream_t *ds, int64_t first, int64_t last, size
                       int with_time, series_t *out);
 void downsample_push(downsample_stream_t *ds, int64_t step, double value, double time);
 void downsample_end(downsample_stream_t *ds);
-/* Pushes a summary cell of level ds->grid (ds->grid > 0) whose points all
- * lie in [first, last], in the same ascending order as points. */
+/* Pushes a summary cell of level ds->grid whose points all lie in [first,
+ * last], in the same ascending order as points; or, with any grid, a group
+ * of points known to share one bucket (the PostgreSQL backend buckets in
+ * SQL: query_pg.c): the bucket is that of the group's last point. */
 void downsample_push_cell(downsample_stream_t *ds, const summary_cell_t *c);
 /* The grid level downsample_begin() picks for [first, last] and buckets:
  * the largest summary level whose width is at most span / buckets, or 0. */

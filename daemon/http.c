@@ -165,10 +165,20 @@ s_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
     return s_send_json(c, status, &body);
 }
 
+/* A query that failed (query.h): 503 when the database server cannot be
+ * reached for now (-EAGAIN: a client may retry), else 500. */
+static enum MHD_Result s_db_error(struct MHD_Connection *c, int rc, const char *err)
+{
+    if (rc == -EAGAIN)
+        return s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable: %s", err);
+    return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
+}
+
 /* ------------------------------------------------------------ query pool */
 
-/* Returns 0 and *out, -ENOENT when the database file does not exist yet,
- * or -EIO with err filled when it cannot be opened. */
+/* Returns 0 and *out, -ENOENT when the database does not exist yet,
+ * -EAGAIN when its server cannot be reached, or -EIO with err filled when
+ * it cannot be opened (query_open). */
 static int s_pool_get(http_t *h, query_t **out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&h->lock);
@@ -185,16 +195,13 @@ static int s_pool_get(http_t *h, query_t **out, char *err, size_t errlen)
     h->nopen++; /* reserve the slot; open outside the lock */
     pthread_mutex_unlock(&h->lock);
 
-    struct stat st;
-    int rc;
-    if (stat(h->db_path, &st) != 0 && errno == ENOENT)
-        rc = -ENOENT;
-    else if (query_open(out, h->db_path, err, errlen) != 0)
-        rc = -EIO;
-    else {
+    int rc = query_open(out, h->db_path, err, errlen);
+    if (rc == 0) {
         query_use_cache(*out, h->cache);
         return 0;
     }
+    if (rc != -ENOENT && rc != -EAGAIN)
+        rc = -EIO;
 
     *out = NULL;
     pthread_mutex_lock(&h->lock);
@@ -231,6 +238,8 @@ static int s_pool_get_or_respond(http_t *h, struct MHD_Connection *c, query_t **
         return 0;
     if (rc == -ENOENT)
         *ret = s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database not ready");
+    else if (rc == -EAGAIN)
+        *ret = s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable: %s", err);
     else
         *ret = s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot open database: %s", err);
     return -1;
@@ -418,7 +427,7 @@ static enum MHD_Result s_runs(http_t *h, struct MHD_Connection *c)
     s_pool_put(h, q, rc != 0);
     if (rc != 0) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
+        return s_db_error(c, rc, err);
     }
     return s_send(c, MHD_HTTP_OK, csv ? S_CT_CSV : HTTP_CT_JSON, &b, NULL);
 }
@@ -585,7 +594,7 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
     strbuf_t hint;
     strbuf_init(&hint);
     int hrc = rc == -ENOENT ? query_series_hint(q, r.run, r.tag, &hint) : 0;
-    s_pool_put(h, q, (rc != 0 && rc != -ENOENT) || src == -EIO || hrc != 0);
+    s_pool_put(h, q, (rc != 0 && rc != -ENOENT) || src == -EIO || src == -EAGAIN || hrc != 0);
     if (rc == -ENOENT) {
         series_free(&s);
         enum MHD_Result ret404 =
@@ -595,9 +604,9 @@ static enum MHD_Result s_series(http_t *h, struct MHD_Connection *c)
         return ret404;
     }
     strbuf_free(&hint);
-    if (rc != 0 || src == -EIO) {
+    if (rc != 0 || src == -EIO || src == -EAGAIN) {
         series_free(&s);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
+        return s_db_error(c, rc != 0 ? rc : src, err);
     }
 
     strbuf_t b;
@@ -645,14 +654,14 @@ static enum MHD_Result s_spectrum(http_t *h, struct MHD_Connection *c)
     strbuf_init(&b);
     char err[256] = "";
     int rc = query_spectrum(q, r.run, r.tag, r.after, r.before, r.points, &b, err, sizeof err);
-    s_pool_put(h, q, rc == -EIO);
+    s_pool_put(h, q, rc != 0 && rc != -ENOENT);
     if (rc == -ENOENT) {
         strbuf_free(&b);
         return s_error(c, MHD_HTTP_NOT_FOUND, "no spectrum run=%s tag=%s", r.run, r.tag);
     }
     if (rc != 0) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", err);
+        return s_db_error(c, rc, err);
     }
     return s_send(c, MHD_HTTP_OK, HTTP_CT_JSON, &b, NULL);
 }
@@ -689,7 +698,7 @@ static enum MHD_Result s_alerts(http_t *h, struct MHD_Connection *c)
     s_pool_put(h, q, rc != 0);
     if (rc != 0) {
         strbuf_free(&b);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", msg);
+        return s_db_error(c, rc, msg);
     }
     return s_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -777,12 +786,12 @@ static enum MHD_Result s_run(http_t *h, struct MHD_Connection *c)
     strbuf_t b;
     strbuf_init(&b);
     int rc = http_run_body(q, &r, &b, msg, sizeof msg);
-    s_pool_put(h, q, rc == -EIO);
+    s_pool_put(h, q, rc != 0 && rc != -ENOENT);
     if (rc != 0) {
         strbuf_free(&b);
         if (rc == -ENOENT)
             return s_error(c, MHD_HTTP_NOT_FOUND, "%s", msg);
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error: %s", msg);
+        return s_db_error(c, rc, msg);
     }
     return s_send_json(c, MHD_HTTP_OK, &b);
 }

@@ -1,9 +1,14 @@
 /* query.h: read-only access to the database for the HTTP API and tools.
  *
  * Each query_t is one read-only connection of the backend the --db argument
- * names (query_backend.h; today SQLite, query_sqlite.c: WAL, so it never
- * blocks the writer). A query_t is used by one thread at a time; http.c
- * keeps a small pool of them.
+ * names (query_backend.h): SQLite (query_sqlite.c: WAL, so it never blocks
+ * the writer) or PostgreSQL (query_pg.c). A query_t is used by one thread
+ * at a time; http.c keeps a small pool of them.
+ *
+ * Besides the codes each function lists, every call may return -EAGAIN
+ * (err filled) when the database server cannot be reached (PostgreSQL
+ * restarting): the request may be tried again later; the handle re-opens
+ * its connection on its next call, so it may be kept or closed.
  */
 #ifndef ERWATCH_QUERY_H
 #define ERWATCH_QUERY_H
@@ -17,8 +22,11 @@
 
 typedef struct query query_t;
 
-/* Opens db (the --db argument: a file path for SQLite) read-only. Returns
- * 0, or -1 with err filled. */
+/* Opens db (the --db argument: a file path for SQLite, a postgresql://
+ * URI for PostgreSQL) read-only. Returns 0; -ENOENT when the database does
+ * not exist yet (no file; no erwatch tables: the writer has not created
+ * it); -EAGAIN when the server cannot be reached; or -1 with err filled
+ * (not an erwatch database, another schema version, ...). */
 int query_open(query_t **out, const char *db, char *err, size_t errlen);
 void query_close(query_t **q);
 

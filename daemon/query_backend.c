@@ -9,6 +9,7 @@
 
 /* In order of asking: the last one (SQLite: a file path) takes anything. */
 static const query_ops_t *const s_backends[] = {
+    &query_pg_ops,
     &query_sqlite_ops,
 };
 

@@ -2,7 +2,8 @@
  * databases behind it, the read side of store_backend.h: one table of
  * functions per backend, chosen once by query_open() from the --db
  * argument; query_backend.c calls q->ops->runs(...) and never asks which backend it
- * has. Every backend's knowledge lives in its own files (query_sqlite*.c);
+ * has. Every backend's knowledge lives in its own files (query_sqlite*.c,
+ * query_pg*.c);
  * only those and query_backend.c include this header.
  *
  * A backend's handle starts with a query_t (its first member), so a
@@ -24,7 +25,7 @@ struct query {
 
 /* Each member has the contract of the query.h function of the same name. */
 struct query_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "postgresql" */
     /* 1 when db (the --db argument) names a database of this backend. */
     int (*accepts)(const char *db);
     int (*open)(query_t **out, const char *db, char *err, size_t errlen);

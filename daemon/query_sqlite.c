@@ -38,6 +38,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include <sqlite3.h>
 
 #include "log.h"
@@ -247,6 +249,13 @@ static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
         abort();
     }
     q->base.ops = &query_sqlite_ops;
+    /* No file yet: the writer has not created it (http.c says "not ready"). */
+    struct stat fst;
+    if (stat(path ? path : "", &fst) != 0 && errno == ENOENT) {
+        s_err(err, errlen, "database '%s' does not exist yet", path ? path : "");
+        s_destroy(q);
+        return -ENOENT;
+    }
     int rc =
         sqlite3_open_v2(path ? path : "", &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -38,6 +38,16 @@ out=tests/bench/RESULTS.md
     echo
     EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_http_series.py "$BUILD"
     echo
+    echo "## The series query on PostgreSQL vs SQLite (1M-point series)"
+    echo
+    echo "Command: \`EW_BUILD=$BUILD /usr/bin/python3 tests/bench/bench_pg_series.py $BUILD\`."
+    echo
+    if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+        EW_BUILD="$BUILD" /usr/bin/python3 tests/bench/bench_pg_series.py "$BUILD"
+    else
+        echo "Skipped: PostgreSQL is not installed (scripts/deps.sh installs postgresql-15)."
+    fi
+    echo
     echo "## Scaling: the series query vs the series' length (summaries)"
     echo
     echo "Command: \`EW_BUILD=$BUILD /usr/bin/python3 tests/bench/bench_summaries.py $BUILD\`."

@@ -7,7 +7,9 @@ the C client library, and runs tests/browser/test_dashboard.mjs, which
 drives Debian's chromium headless through playwright-core. Every line the
 node suites print is passed through, so each browser check is one TAP line
 here. Bounded in time; the node process group (and the browser it started)
-is killed if it overruns, and the daemon is stopped.
+is killed if it overruns, and the daemon is stopped. The dashboard suite
+then runs again on a daemon whose database is a throw-away PostgreSQL 15
+(pgserver.py; EW_BROWSER_PG=0 skips it), its lines named "postgresql: ...".
 """
 
 import os
@@ -37,8 +39,9 @@ def node_env(extra):
     return env
 
 
-def run_node(script, extra_env, timeout=NODE_TIMEOUT):
-    """Runs a node suite, relays its lines; returns its exit code."""
+def run_node(script, extra_env, timeout=NODE_TIMEOUT, label=""):
+    """Runs a node suite, relays its lines (each test's name after label);
+    returns its exit code."""
     p = subprocess.Popen(["node", script], cwd=harness.ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                          env=node_env(extra_env), start_new_session=True)
@@ -55,6 +58,9 @@ def run_node(script, extra_env, timeout=NODE_TIMEOUT):
                 line = p.stdout.readline()
                 if not line:
                     break
+                if label and line.startswith(("ok ", "not ok ")):
+                    verdict, _, name = line.partition("ok ")
+                    line = "%sok %s%s" % (verdict, label, name)
                 sys.stdout.write(line)
                 sys.stdout.flush()
         return p.wait(timeout=max(1, deadline - time.monotonic()))
@@ -91,8 +97,27 @@ def main():
         return 1
     print("ok browser_prerequisites")
     rc = run_node("tests/browser/unit.mjs", {}, timeout=60)
+    rc |= dashboard(None, os.path.join(harness.ROOT, "tests", "screenshots"))
+    # The same dashboard test on a PostgreSQL database (issue 13): the API
+    # it reads must answer as it does from SQLite.
+    if os.environ.get("EW_BROWSER_PG", "1") != "0":
+        import pgserver
+        if not pgserver.available():
+            print("ok dashboard_on_postgresql # SKIP PostgreSQL is not installed")
+        else:
+            with pgserver.PgServer() as pg:
+                shots = os.path.join(harness.BUILD, "screenshots-pg")
+                print("# the dashboard on PostgreSQL (%s)" % pg.uri, flush=True)
+                rc |= dashboard(pg.uri, shots, label="postgresql: ")
+    return 1 if rc else 0
+
+
+def dashboard(db, shots, label=""):
+    """The daemon (on db: None for a fresh SQLite file) with the seeded runs,
+    and test_dashboard.mjs against it. Returns non-zero on a failure."""
+    rc = 0
     # a short pool timeout: the pooled-run test's partial step completes soon
-    with harness.Daemon("--pool-timeout-ms", "1000") as d:
+    with harness.Daemon("--pool-timeout-ms", "1000", db=db) as d:
         t0 = time.monotonic()
         sent = seed.push_runs(d.zmq, steps=STEPS)
         d.wait_stored(sent, timeout=60)
@@ -101,13 +126,13 @@ def main():
         assert st == 200, "GET / -> %s: the daemon did not find build/web" % st
         rc |= run_node("tests/browser/test_dashboard.mjs", {
             "EW_URL": d.http, "EW_ZMQ": d.zmq, "EW_STEPS": str(STEPS),
-            "EW_SHOTS": os.path.join(harness.ROOT, "tests", "screenshots"),
+            "EW_SHOTS": shots,
             "EW_PYTHON": sys.executable, "EW_ERWATCH": harness.ERWATCH,
-        })
+        }, label=label)
         if d.stop() != 0:
             print("not ok daemon_exit_code (%s)" % d.returncode)
             rc = 1
-    return 1 if rc else 0
+    return rc
 
 
 if __name__ == "__main__":
