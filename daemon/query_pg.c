@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "ew_utf8.h"
 #include "pg.h"
 #include "store.h"
 #include "xalloc.h"
@@ -273,10 +274,53 @@ void query__pg_enter(query_t *base)
     PQ(base)->may_retry = 1;
 }
 
+static PGresult *s_exec(pg_query_t *q, int which, int n, const char *const *params, int binary,
+                        int *rc, char *err, size_t errlen);
+
+/* A copy of s with each byte that is not part of well-formed UTF-8 replaced
+ * by 0x01, or NULL when s is well-formed. PostgreSQL refuses such a
+ * parameter outright, where SQLite compares the bytes and finds nothing:
+ * names are stored only as UTF-8 without control characters (decode.c),
+ * so the copy matches nothing either, and the answer is SQLite's. */
+static char *s_utf8_or_copy(const char *s)
+{
+    size_t n = strlen(s), i = 0, k;
+    while (i < n && (k = ew_utf8_len((const unsigned char *)s + i, n - i)) > 0)
+        i += k;
+    if (i == n)
+        return NULL;
+    char *c = ew_xstrdup(s);
+    while (i < n) {
+        k = ew_utf8_len((const unsigned char *)c + i, n - i);
+        if (k == 0) {
+            c[i] = '\x01';
+            k = 1;
+        }
+        i += k;
+    }
+    return c;
+}
+
 PGresult *query__pg_exec(query_t *base, int which, int n, const char *const *params, int binary,
                          int *rc, char *err, size_t errlen)
 {
-    pg_query_t *q = PQ(base);
+    char *fixed[8] = {NULL};
+    const char *v[8];
+    if (n > 8)
+        abort(); /* no statement has more */
+    for (int i = 0; i < n; i++) {
+        fixed[i] = params[i] ? s_utf8_or_copy(params[i]) : NULL;
+        v[i] = fixed[i] ? fixed[i] : params[i];
+    }
+    PGresult *r = s_exec(PQ(base), which, n, v, binary, rc, err, errlen);
+    for (int i = 0; i < n; i++)
+        free(fixed[i]);
+    return r;
+}
+
+static PGresult *s_exec(pg_query_t *q, int which, int n, const char *const *params, int binary,
+                        int *rc, char *err, size_t errlen)
+{
     int retry = q->may_retry;
     q->may_retry = 0;
     char name[16];

@@ -59,8 +59,10 @@ enum {
  * re-open a broken connection and be retried once. */
 void query__pg_enter(query_t *q);
 
-/* Runs statement `which` with n text parameters (NULL: SQL NULL), results
- * in text (binary = 0) or binary format. Returns the result (PGRES_TUPLES_OK
+/* Runs statement `which` with n <= 8 text parameters (NULL: SQL NULL;
+ * bytes that are not UTF-8, which PostgreSQL refuses, are sent as 0x01, so
+ * they match nothing, as in SQLite), results in text (binary = 0) or
+ * binary format. Returns the result (PGRES_TUPLES_OK
  * or PGRES_COMMAND_OK; the caller PQclear()s it), or NULL with err filled
  * and *rc (OUT) set to -EAGAIN (the connection is gone) or -EIO. */
 PGresult *query__pg_exec(query_t *q, int which, int n, const char *const *params, int binary,

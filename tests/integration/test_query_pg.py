@@ -294,6 +294,11 @@ def http_answers_are_the_same_bytes():
                  _q("/api/spectrum", run="nope", tag="proj"),
                  _q("/api/run", run="nope"), _q("/api/run", launch="L-alpha-3", name="alpha"),
                  _q("/api/run", resume="alpha")]
+        # bytes that are not UTF-8 (no stored name can hold them)
+        paths += ["/api/series?run=%FF&tag=proj&metric=loss", "/api/runs?match=%C3",
+                  "/api/runs?run=%FFa&run=alpha", "/api/alerts?run=bad%FF",
+                  "/api/run?run=%FF", "/api/spectrum?run=alpha&tag=%FE",
+                  "/api/series?run=alpha&tag=proj&metric=%FF"]
         for r in runs:
             paths.append(_q("/api/run", run=r["run"]))
             for t in r["tags"]:
