@@ -177,7 +177,10 @@ static const char *const s_sql[QPG_NSTMT] = {
 static const char s_setup[] = "SET default_transaction_read_only = on;"
                               " SET plan_cache_mode = force_custom_plan;"
                               " SET extra_float_digits = 3; SET client_encoding = 'UTF8';"
-                              " SET jit = off";
+                              " SET jit = off;"
+                              /* a server that is alive but stuck must not
+                               * hold an HTTP thread: no read runs longer */
+                              " SET statement_timeout = '30s'";
 
 struct pg_query {
     query_t base; /* first: the handle query_backend.c sees */
