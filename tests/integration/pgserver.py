@@ -29,6 +29,13 @@ _BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 BIN = _BIN[-1] if _BIN else None
 
 
+# Under `make asan|tsan` the tests run with the sanitizer runtime preloaded
+# (tests/run.sh): PostgreSQL's programs are not built with it and hang or
+# die under it (initdb never returned under ASan's preload). They get the
+# environment without it.
+_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def available():
     return BIN is not None and os.path.exists(os.path.join(BIN, "initdb"))
 
@@ -80,7 +87,8 @@ class PgServer:
     def _run(self, argv):
         with open(self.log_path, "ab") as log:
             subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                           preexec_fn=_demote(self.uid, self.gid), check=True, timeout=120)
+                           preexec_fn=_demote(self.uid, self.gid), check=True, timeout=120,
+                           env=_ENV)
 
     def start(self):
         log = open(self.log_path, "ab")
@@ -89,7 +97,7 @@ class PgServer:
              "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + self.dir,
              "-c", "fsync=off", "-c", "max_connections=100"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_demote(self.uid, self.gid))
+            preexec_fn=_demote(self.uid, self.gid), env=_ENV)
         log.close()
         wait_for(self._ready, 60, interval=0.1, what="postgres to accept connections")
 
@@ -98,7 +106,7 @@ class PgServer:
             raise AssertionError("postgres exited:\n" + self.log())
         r = subprocess.run([os.path.join(BIN, "pg_isready"), "-h", "127.0.0.1", "-p",
                             str(self.port), "-U", "erwatch", "-d", "postgres", "-q"],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10, env=_ENV)
         return r.returncode == 0
 
     def stop(self, mode=signal.SIGINT):
@@ -116,7 +124,7 @@ class PgServer:
         r = subprocess.run([os.path.join(BIN, "psql"), "-X", "-q", "--csv", "-t",
                             "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
                             "-U", "erwatch", "-d", db or self.dbname, "-c", sql],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=_ENV)
         if r.returncode != 0:
             raise AssertionError("psql %r: %s" % (sql, r.stderr.decode("utf-8", "replace")))
         return list(csv.reader(io.StringIO(r.stdout.decode("utf-8"))))
