@@ -48,6 +48,11 @@ static uint64_t s_rand(void)
     return s_rng;
 }
 
+static int64_t s_plus(int64_t v, int64_t d) /* v + d, d >= 0, saturating */
+{
+    return v > INT64_MAX - d ? INT64_MAX : v + d;
+}
+
 static int64_t s_between(int64_t lo, int64_t hi) /* inclusive, hi >= lo */
 {
     uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
@@ -179,6 +184,16 @@ static void s_cmp_series(s_check_t *c, const char *what, int ra, series_t *a, in
 
 static const size_t s_budgets[] = {1, 2, 3, 5, 17, 100, 257, 1000, 2000, 4000, 100000};
 
+/* v - 1, v or v + 1 at random, saturating at the ends of int64_t (a
+ * series may hold step 2^63 - 1). */
+static int64_t s_nudge(int64_t v)
+{
+    int64_t d = (int64_t)(s_rand() % 3) - 1;
+    if ((d > 0 && v == INT64_MAX) || (d < 0 && v == INT64_MIN))
+        return v;
+    return v + d;
+}
+
 /* A random window bound around [lo, hi] (the series' steps). */
 static int64_t s_bound(int64_t lo, int64_t hi, int open)
 {
@@ -186,9 +201,9 @@ static int64_t s_bound(int64_t lo, int64_t hi, int open)
     case 0:
         return open;
     case 1:
-        return lo + (int64_t)(s_rand() % 3) - 1;
+        return s_nudge(lo);
     case 2:
-        return hi + (int64_t)(s_rand() % 3) - 1;
+        return s_nudge(hi);
     default:
         return s_between(lo, hi);
     }
@@ -460,10 +475,10 @@ static int s_compare(const char *da, const char *dbb)
             for (int w = 0; w < 25; w++) {
                 s_spec_arg_t sa = {run, tag, INT64_MIN, INT64_MAX, 1000};
                 if (w > 0) {
-                    sa.after = w % 3 == 0 ? INT64_MIN : s_between(-2, last + 2);
-                    sa.before = w % 5 == 0 ? INT64_MAX : s_between(sa.after, last + 3);
+                    sa.after = w % 3 == 0 ? INT64_MIN : s_between(-2, s_plus(last, 2));
+                    sa.before = w % 5 == 0 ? INT64_MAX : s_between(sa.after, s_plus(last, 3));
                     if (sa.before <= sa.after)
-                        sa.before = sa.after + 1;
+                        sa.before = s_plus(sa.after, 1);
                     sa.points = s_budgets[s_rand() % 9];
                 }
                 char what[256];
