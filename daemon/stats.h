@@ -20,7 +20,7 @@ typedef struct {
     atomic_uint_fast64_t accepted; /* decoded and queued */
     atomic_uint_fast64_t rejected[EW_REJ_COUNT];
     atomic_uint_fast64_t computed; /* batches through a worker */
-    atomic_uint_fast64_t stored;   /* batches committed */
+    atomic_uint_fast64_t stored;   /* batches committed (and their alerts evaluated) */
     atomic_uint_fast64_t points_written;
     atomic_uint_fast64_t store_errors;      /* failed transactions */
     atomic_uint_fast64_t store_lost;        /* results given up at shutdown */

@@ -160,13 +160,16 @@ static void s_commit(writer_t *w, result_t **group, size_t n)
         if (pts >= 0) {
             stats_observe_commit(w->stats, ew_monotonic() - t0);
             size_t refused = s_count_launches(w, group, n);
-            stats_inc(&w->stats->stored, n - refused);
-            stats_inc(&w->stats->points_written, (uint64_t)pts);
             stats_store_ok(w->stats);
             if (failures)
                 log_info("writer: database writable again; %zu result(s) stored", n);
+            /* The hook (the alert engine) first: a batch counted as stored
+             * has also been evaluated, so a client that waits for the
+             * count sees the alerts it caused. */
             if (w->hook)
                 w->hook(w->hook_ctx, w->store, group, n);
+            stats_inc(&w->stats->points_written, (uint64_t)pts);
+            stats_inc(&w->stats->stored, n - refused);
             break;
         }
         stats_inc(&w->stats->store_errors, 1);
