@@ -1024,26 +1024,6 @@ static uint64_t s_be(const char *p, int bytes)
     return x;
 }
 
-/* Appends one row's values ("[v1,v2,...]") from a little-endian float32
- * blob; float precision is all they have, so 7 significant digits. */
-static void s_spec_values(strbuf_t *b, const unsigned char *v, int k)
-{
-    strbuf_putc(b, '[');
-    for (int i = 0; i < k; i++) {
-        uint32_t u = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
-                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
-        float f;
-        memcpy(&f, &u, 4);
-        if (i)
-            strbuf_putc(b, ',');
-        if (isfinite(f))
-            strbuf_printf(b, "%.7g", (double)f);
-        else
-            strbuf_puts(b, "null");
-    }
-    strbuf_putc(b, ']');
-}
-
 static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_t after,
                          int64_t before, size_t points, strbuf_t *out, char *err, size_t errlen)
 {
@@ -1117,7 +1097,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
         if (k > 0 && PQgetlength(r, i, 2) == 4 * k) {
             if (emitted++)
                 strbuf_putc(out, ',');
-            s_spec_values(out, (const unsigned char *)PQgetvalue(r, i, 2), k);
+            strbuf_json_f32le(out, (const unsigned char *)PQgetvalue(r, i, 2), k);
         }
     }
     strbuf_puts(out, "]}");

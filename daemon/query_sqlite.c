@@ -910,26 +910,6 @@ static int64_t s_run_id(sq_query_t *q, const char *run)
     return id;
 }
 
-/* Appends one row's values ("[v1,v2,...]") from a little-endian float32
- * blob; float precision is all they have, so 7 significant digits. */
-static void s_spec_values(strbuf_t *b, const unsigned char *v, int k)
-{
-    strbuf_putc(b, '[');
-    for (int i = 0; i < k; i++) {
-        uint32_t u = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
-                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
-        float f;
-        memcpy(&f, &u, 4);
-        if (i)
-            strbuf_putc(b, ',');
-        if (isfinite(f))
-            strbuf_printf(b, "%.7g", (double)f);
-        else
-            strbuf_puts(b, "null");
-    }
-    strbuf_putc(b, ']');
-}
-
 static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_t after,
                          int64_t before, size_t points, strbuf_t *out, char *err, size_t errlen)
 {
@@ -1008,7 +988,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
                     strbuf_putc(&vals, ',');
                 }
                 strbuf_printf(&steps, "%lld", (long long)sqlite3_column_int64(last, 0));
-                s_spec_values(&vals, v, k);
+                strbuf_json_f32le(&vals, v, k);
             }
         } else if (rc != SQLITE_DONE) {
             s_err(err, errlen, "%s", sqlite3_errmsg(q->db));

@@ -40,6 +40,7 @@
 #include <libpq-fe.h>
 
 #include "fault.h"
+#include "idmap.h"
 #include "pg.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -62,89 +63,6 @@ __attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* ---------------------------------------------------------------- id cache */
-
-typedef struct {
-    uint64_t hash;
-    char *key; /* owned; NULL marks an empty slot */
-    size_t klen;
-    int64_t id;
-    char *name;    /* launches map: the run's name (owned); else NULL */
-    uint32_t gen;  /* store.gen of the group that last touched the row */
-    uint32_t slot; /* index in that group's touched list */
-} s_entry_t;
-
-typedef struct {
-    s_entry_t *e;
-    size_t cap; /* power of two, or 0 */
-    size_t count;
-} s_map_t;
-
-static uint64_t s_hash(const char *key, size_t klen)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen, uint64_t hash)
-{
-    if (m->cap == 0)
-        return NULL;
-    for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        s_entry_t *e = &m->e[i];
-        if (!e->key)
-            return NULL;
-        if (e->hash == hash && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e;
-    }
-}
-
-/* Adds a key known to be absent. */
-static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen, uint64_t hash, int64_t id)
-{
-    if ((m->count + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        s_entry_t *e = ew_xcalloc(cap, sizeof *e);
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->e[i].key)
-                continue;
-            size_t j = m->e[i].hash & (cap - 1);
-            while (e[j].key)
-                j = (j + 1) & (cap - 1);
-            e[j] = m->e[i];
-        }
-        free(m->e);
-        m->e = e;
-        m->cap = cap;
-    }
-    size_t i = hash & (m->cap - 1);
-    while (m->e[i].key)
-        i = (i + 1) & (m->cap - 1);
-    s_entry_t *e = &m->e[i];
-    memset(e, 0, sizeof *e);
-    e->hash = hash;
-    e->key = ew_xrealloc(NULL, klen);
-    memcpy(e->key, key, klen);
-    e->klen = klen;
-    e->id = id;
-    m->count++;
-    return e;
-}
-
-static void s_map_clear(s_map_t *m)
-{
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->e[i].key);
-        free(m->e[i].name);
-    }
-    free(m->e);
-    memset(m, 0, sizeof *m);
 }
 
 /* ---------------------------------------------------------------- store */
@@ -277,8 +195,8 @@ struct pg_store {
     PGconn *conn;
     int prepared; /* the statements exist on conn */
     char label[512];
-    s_map_t runs, series;
-    s_map_t launches; /* "launch\0name" -> run id and name; id -1: refused */
+    idmap_t runs, series;
+    idmap_t launches; /* "launch\0name" -> run id and name; id -1: refused */
     uint32_t gen;
     s_run_touch_t *rt;
     size_t nrt, crt;
@@ -533,9 +451,9 @@ static void s_destroy(pg_store_t *s)
     if (!s)
         return;
     PQfinish(s->conn);
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
-    s_map_clear(&s->launches);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
+    idmap_clear(&s->launches);
     free(s->rt);
     free(s->st);
     free(s->pt);
@@ -640,13 +558,13 @@ static int s_run_id(pg_store_t *s, const result_t *r, size_t rlen, s_run_touch_t
                     size_t whylen)
 {
     const char *run = r->stored_run;
-    uint64_t h = s_hash(run, rlen);
-    s_entry_t *e = s_map_find(&s->runs, run, rlen, h);
+    uint64_t h = idmap_hash(run, rlen);
+    idmap_entry_t *e = idmap_find(&s->runs, run, rlen, h);
     if (!e) {
         int64_t id = 0;
         if (s_run_row(s, run, r->recv_time, &id, why, whylen) != 0)
             return -1;
-        e = s_map_add(&s->runs, run, rlen, h, id);
+        e = idmap_add(&s->runs, run, rlen, h, id);
     }
     if (e->gen != s->gen) {
         if (s->nrt == s->crt) {
@@ -691,8 +609,8 @@ static int s_series_id(pg_store_t *s, int64_t run_id, const result_t *r, size_t 
     memcpy(key + rlen + tlen + 2, metric, mlen);
     size_t klen = rlen + tlen + mlen + 2;
 
-    uint64_t h = s_hash(key, klen);
-    s_entry_t *e = s_map_find(&s->series, key, klen, h);
+    uint64_t h = idmap_hash(key, klen);
+    idmap_entry_t *e = idmap_find(&s->series, key, klen, h);
     if (!e) {
         store_pg_params_t p = {0};
         store__pg_int(&p, run_id);
@@ -709,7 +627,7 @@ static int s_series_id(pg_store_t *s, int64_t run_id, const result_t *r, size_t 
                 s_err(why, whylen, "series '%s' vanished while it was created", metric);
             return -1;
         }
-        e = s_map_add(&s->series, key, klen, h, sid);
+        e = idmap_add(&s->series, key, klen, h, sid);
     }
     int64_t step = (int64_t)r->step;
     if (e->gen != s->gen) {
@@ -1060,8 +978,8 @@ static int s_rewind(pg_store_t *s, int64_t run_id, const char *name, int64_t ste
 {
     int rc = s_put_touched(s, why, whylen);
     s->nrt = s->nst = 0;
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
     s->gen = 1; /* fresh map entries start at 0: never equal */
     static const int del[] = {Q_RW_POINTS, Q_RW_BATCHES, Q_RW_SPECTRA};
     for (size_t i = 0; rc == 0 && i < sizeof del / sizeof del[0]; i++)
@@ -1101,8 +1019,8 @@ static int s_launch_resolve(pg_store_t *s, result_t *r, size_t rlen, char *why, 
     key[llen] = '\0';
     memcpy(key + llen + 1, r->run, rlen);
     size_t klen = llen + 1 + rlen;
-    uint64_t h = s_hash(key, klen);
-    s_entry_t *e = s_map_find(&s->launches, key, klen, h);
+    uint64_t h = idmap_hash(key, klen);
+    idmap_entry_t *e = idmap_find(&s->launches, key, klen, h);
     if (e && e->id < 0) {
         r->resume_missing = 2;
         return S_SKIP;
@@ -1132,7 +1050,7 @@ static int s_launch_resolve(pg_store_t *s, result_t *r, size_t rlen, char *why, 
         if (s_resume_target(s, r->run, &id, name, &found, why, whylen) != 0)
             return -1;
         if (!found) {
-            s_map_add(&s->launches, key, klen, h, -1);
+            idmap_add(&s->launches, key, klen, h, -1);
             r->resume_missing = 1;
             return S_SKIP;
         }
@@ -1171,7 +1089,7 @@ static int s_launch_resolve(pg_store_t *s, result_t *r, size_t rlen, char *why, 
         if (s_exec_cmd(s, Q_LAUNCH_ADD, &p, why, whylen) != 0)
             return -1;
     }
-    e = s_map_add(&s->launches, key, klen, h, id);
+    e = idmap_add(&s->launches, key, klen, h, id);
     size_t nlen = strlen(name) + 1;
     e->name = ew_xrealloc(NULL, nlen);
     memcpy(e->name, name, nlen);
@@ -1251,9 +1169,9 @@ static int s_put_result(pg_store_t *s, result_t *r, char *why, size_t whylen)
 /* Forgets every cached id: rows they name may have been rolled back. */
 static void s_cache_reset(pg_store_t *s)
 {
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
-    s_map_clear(&s->launches);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
+    idmap_clear(&s->launches);
     s->gen = 0;
 }
 

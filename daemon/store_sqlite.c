@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "fault.h"
+#include "idmap.h"
 #include "xalloc.h"
 
 extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
@@ -57,97 +58,6 @@ __attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* ---------------------------------------------------------------- id cache */
-
-typedef struct {
-    uint64_t hash;
-    char *key; /* owned; NULL marks an empty slot */
-    size_t klen;
-    int64_t id;
-    char *name;    /* launches map: the run's name (owned); else NULL */
-    uint32_t gen;  /* store.gen of the group that last touched the row */
-    uint32_t slot; /* index in that group's touched list */
-} s_entry_t;
-
-typedef struct {
-    s_entry_t *e;
-    size_t cap; /* power of two, or 0 */
-    size_t count;
-} s_map_t;
-
-static uint64_t s_hash(const char *key, size_t klen)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static s_entry_t *s_map_find(s_map_t *m, const char *key, size_t klen, uint64_t hash)
-{
-    if (m->cap == 0)
-        return NULL;
-    for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        s_entry_t *e = &m->e[i];
-        if (!e->key)
-            return NULL;
-        if (e->hash == hash && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e;
-    }
-}
-
-static void s_map_grow(s_map_t *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    s_entry_t *e = ew_xcalloc(cap, sizeof *e);
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->e[i].key)
-            continue;
-        size_t j = m->e[i].hash & (cap - 1);
-        while (e[j].key)
-            j = (j + 1) & (cap - 1);
-        e[j] = m->e[i];
-    }
-    free(m->e);
-    m->e = e;
-    m->cap = cap;
-}
-
-/* Adds a key known to be absent. */
-static s_entry_t *s_map_add(s_map_t *m, const char *key, size_t klen, uint64_t hash, int64_t id)
-{
-    if ((m->count + 1) * 2 > m->cap)
-        s_map_grow(m);
-    size_t i = hash & (m->cap - 1);
-    while (m->e[i].key)
-        i = (i + 1) & (m->cap - 1);
-    s_entry_t *e = &m->e[i];
-    e->hash = hash;
-    e->key = ew_xrealloc(NULL, klen);
-    memcpy(e->key, key, klen);
-    e->klen = klen;
-    e->id = id;
-    e->name = NULL;
-    e->gen = 0;
-    e->slot = 0;
-    m->count++;
-    return e;
-}
-
-static void s_map_clear(s_map_t *m)
-{
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->e[i].key);
-        free(m->e[i].name);
-    }
-    free(m->e);
-    m->e = NULL;
-    m->cap = 0;
-    m->count = 0;
 }
 
 /* ---------------------------------------------------------------- store */
@@ -173,8 +83,8 @@ struct sq_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[STORE_Q_COUNT]; /* prepared once, by the enum above */
-    s_map_t runs, series;
-    s_map_t launches; /* "launch\0name" -> run id and name; id -1: refused */
+    idmap_t runs, series;
+    idmap_t launches; /* "launch\0name" -> run id and name; id -1: refused */
     uint32_t gen;
     s_run_touch_t *rt;
     size_t nrt, crt;
@@ -268,9 +178,9 @@ static void s_destroy(sq_store_t *s)
     store_summary_destroy(&s->sum);
     if (s->db)
         sqlite3_close(s->db);
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
-    s_map_clear(&s->launches);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
+    idmap_clear(&s->launches);
     free(s->rt);
     free(s->st);
     free(s->path);
@@ -636,8 +546,8 @@ static const char *s_support(ew_support_t sup)
 static int s_run_id(sq_store_t *s, const result_t *r, size_t rlen, s_run_touch_t **touch)
 {
     const char *run = r->stored_run;
-    uint64_t h = s_hash(run, rlen);
-    s_entry_t *e = s_map_find(&s->runs, run, rlen, h);
+    uint64_t h = idmap_hash(run, rlen);
+    idmap_entry_t *e = idmap_find(&s->runs, run, rlen, h);
     if (!e) {
         sqlite3_stmt *get = s->stmt[STORE_Q_RUN_GET], *add = s->stmt[STORE_Q_RUN_ADD];
         int64_t id = 0;
@@ -654,7 +564,7 @@ static int s_run_id(sq_store_t *s, const result_t *r, size_t rlen, s_run_touch_t
                 return rc;
             id = sqlite3_last_insert_rowid(s->db);
         }
-        e = s_map_add(&s->runs, run, rlen, h, id);
+        e = idmap_add(&s->runs, run, rlen, h, id);
     }
     if (e->gen != s->gen) {
         if (s->nrt == s->crt) {
@@ -699,8 +609,8 @@ static int s_series_id(sq_store_t *s, int64_t run_id, const result_t *r, size_t 
     memcpy(key + rlen + tlen + 2, metric, mlen);
     size_t klen = rlen + tlen + mlen + 2;
 
-    uint64_t h = s_hash(key, klen);
-    s_entry_t *e = s_map_find(&s->series, key, klen, h);
+    uint64_t h = idmap_hash(key, klen);
+    idmap_entry_t *e = idmap_find(&s->series, key, klen, h);
     if (!e) {
         sqlite3_stmt *get = s->stmt[STORE_Q_SERIES_GET];
         sqlite3_stmt *add = s->stmt[STORE_Q_SERIES_ADD];
@@ -721,7 +631,7 @@ static int s_series_id(sq_store_t *s, int64_t run_id, const result_t *r, size_t 
                 return rc;
             sid = sqlite3_last_insert_rowid(s->db);
         }
-        e = s_map_add(&s->series, key, klen, h, sid);
+        e = idmap_add(&s->series, key, klen, h, sid);
     }
     int64_t step = (int64_t)r->step;
     if (e->gen != s->gen) {
@@ -901,8 +811,8 @@ static int s_rewind(sq_store_t *s, int64_t run_id, const char *name, int64_t ste
     if (rc == SQLITE_OK)
         rc = store_summary_flush(s->sum);
     s->nrt = s->nst = 0;
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
     s->gen = 1; /* fresh map entries start at 0: never equal */
     static const int del[] = {STORE_Q_RW_POINTS, STORE_Q_RW_BATCHES, STORE_Q_RW_SPECTRA};
     for (size_t i = 0; rc == SQLITE_OK && i < sizeof del / sizeof del[0]; i++)
@@ -946,8 +856,8 @@ static int s_launch_resolve(sq_store_t *s, result_t *r, size_t rlen, char *err, 
     key[llen] = '\0';
     memcpy(key + llen + 1, r->run, rlen);
     size_t klen = llen + 1 + rlen;
-    uint64_t h = s_hash(key, klen);
-    s_entry_t *e = s_map_find(&s->launches, key, klen, h);
+    uint64_t h = idmap_hash(key, klen);
+    idmap_entry_t *e = idmap_find(&s->launches, key, klen, h);
     if (e && e->id < 0) {
         r->resume_missing = 2;
         return S_SKIP;
@@ -978,7 +888,7 @@ static int s_launch_resolve(sq_store_t *s, result_t *r, size_t rlen, char *err, 
         if ((rc = s_resume_target(s, r->run, rlen, &id, name, &found)) != SQLITE_OK)
             return rc;
         if (!found) {
-            s_map_add(&s->launches, key, klen, h, -1);
+            idmap_add(&s->launches, key, klen, h, -1);
             r->resume_missing = 1;
             return S_SKIP;
         }
@@ -1026,7 +936,7 @@ static int s_launch_resolve(sq_store_t *s, result_t *r, size_t rlen, char *err, 
         if ((rc = s_exec(add)) != SQLITE_OK)
             return rc;
     }
-    e = s_map_add(&s->launches, key, klen, h, id);
+    e = idmap_add(&s->launches, key, klen, h, id);
     size_t nlen = strlen(name) + 1;
     e->name = ew_xrealloc(NULL, nlen);
     memcpy(e->name, name, nlen);
@@ -1153,9 +1063,9 @@ static int s_put_touched(sq_store_t *s)
 /* Forgets every cached id: rows they name may have been rolled back. */
 static void s_cache_reset(sq_store_t *s)
 {
-    s_map_clear(&s->runs);
-    s_map_clear(&s->series);
-    s_map_clear(&s->launches);
+    idmap_clear(&s->runs);
+    idmap_clear(&s->series);
+    idmap_clear(&s->launches);
     s->gen = 0;
 }
 

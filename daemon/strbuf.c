@@ -424,3 +424,22 @@ void strbuf_csv_str(strbuf_t *b, const char *s)
     }
     strbuf_putc(b, '"');
 }
+
+/* A spectrum's row (strbuf.h): float precision is all it has. */
+void strbuf_json_f32le(strbuf_t *b, const unsigned char *v, int k)
+{
+    strbuf_putc(b, '[');
+    for (int i = 0; i < k; i++) {
+        uint32_t u = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
+                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
+        float f;
+        memcpy(&f, &u, 4);
+        if (i)
+            strbuf_putc(b, ',');
+        if (isfinite(f))
+            strbuf_printf(b, "%.7g", (double)f);
+        else
+            strbuf_puts(b, "null");
+    }
+    strbuf_putc(b, ']');
+}

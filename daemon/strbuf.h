@@ -27,6 +27,9 @@ void strbuf_json_str(strbuf_t *b, const char *s);
  * significant digits that read back to v), or null for NaN/Inf (JSON has no
  * such numbers). */
 void strbuf_json_num(strbuf_t *b, double v);
+/* Appends "[v1,v2,...]" from k little-endian float32s at v (a spectrum's
+ * stored blob): 7 significant digits, all a float has; null for NaN/Inf. */
+void strbuf_json_f32le(strbuf_t *b, const unsigned char *v, int k);
 
 /* The same text into out (STRBUF_NUM_LEN bytes), without printf on the
  * common path (a series answer formats thousands of numbers). Returns its
