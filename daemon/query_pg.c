@@ -18,8 +18,11 @@
  *    and max of the defined values and the last point, at most a few
  *    thousand rows whatever the series' length. Those rows go through
  *    downsample_push_cell(), so bucket edges, NaN rules and the output
- *    arrays are downsample.c's own. There is no summaries table here and
- *    no in-memory cache: the server does the scan.
+ *    arrays are downsample.c's own. A window wide enough for the
+ *    summaries' grid (downsample_grid) on a summarized series is read from
+ *    the `summaries` cells inside it and its two cut cells' points
+ *    (QPG_SUMMARY), as query_summary.c does on SQLite: a few thousand rows
+ *    read whatever the series' length. There is no in-memory cache.
  *  - What SQLite decides implicitly is said explicitly: text sorts with
  *    COLLATE "C" (SQLite's BINARY), NULL last_seen sorts last in DESC
  *    (SQLite's NULLs are smallest), float8 is printed in shortest
@@ -125,6 +128,23 @@ static const char *const s_sql[QPG_NSTMT] = {
      * bigint when (span - 1) * buckets fits, else exactly in numeric. */
     [QPG_BUCKET] = Q_BUCKET_SQL("(k - $2) * $4::bigint / $5::bigint"),
     [QPG_BUCKET_WIDE] = Q_BUCKET_SQL("div((k::numeric - $2::bigint) * $4::bigint, $5::numeric)"),
+    [QPG_SUMMARIZED] = "SELECT summarized FROM series WHERE id = $1",
+    /* A window [first $2, last $5] of series $1 from the summaries' cells
+     * of level $6 (the display grid, downsample.h) strictly inside it, $7
+     * to $8, and its two cut cells ([$2, $3] and [$4, $5]) each as one
+     * group of points, in the columns of QPG_BUCKET (query_summary.c does
+     * the same on SQLite). */
+    [QPG_SUMMARY] =
+        "SELECT e.last, e.lo, e.hi, p.value, p.wall_time, e.n FROM"
+        " (SELECT max(step) AS last, min(v) AS lo, max(v) AS hi, count(*) AS n FROM"
+        "  (SELECT step, nullif(value, 'NaN'::float8) AS v FROM points WHERE series_id = $1"
+        "   AND ((step >= $2 AND step <= $3) OR (step >= $4 AND step <= $5))) AS x"
+        "  GROUP BY step >> $6::integer) AS e"
+        " CROSS JOIN LATERAL (SELECT value, wall_time FROM points"
+        "  WHERE series_id = $1 AND step = e.last LIMIT 1) AS p"
+        " UNION ALL SELECT last_step, vmin, vmax, last_value, last_time, n FROM summaries"
+        "  WHERE series_id = $1 AND level = $6 AND bucket >= $7 AND bucket <= $8"
+        " ORDER BY 1",
     [QPG_SHAPE] = "SELECT b.step, b.n, b.d, b.kappa, b.support FROM batches AS b"
                   " JOIN runs AS r ON r.id = b.run_id WHERE r.name = $1 AND b.tag = $2"
                   " ORDER BY b.step DESC LIMIT 1",
@@ -816,6 +836,24 @@ static int s_op_series(query_t *base, const char *run, const char *tag, const ch
 
 /* ---------------------------------------------------------------- views */
 
+/* Rows of QPG_BUCKET's columns (last step, min, max, last value, last
+ * time, count), in step order, into the stream. */
+static void s_push_cells(downsample_stream_t *ds, const PGresult *r, int with_time)
+{
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        summary_cell_t c = {
+            .n = query__pg_int(r, i, 5),
+            .lo = query__pg_real(r, i, 1),
+            .hi = query__pg_real(r, i, 2),
+            .last = query__pg_int(r, i, 0),
+            .last_value = s_value(r, i, 3),
+            .last_time = with_time ? query__pg_real(r, i, 4) : 0.0,
+        };
+        downsample_push_cell(ds, &c);
+    }
+}
+
 /* The buckets of series sid's points in [first, last] (both points of it),
  * bucketed in SQL (QPG_BUCKET) and pushed through downsample's stream. */
 static int s_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t last, const query_view_t *v,
@@ -843,18 +881,7 @@ static int s_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t last, co
         s_err(err, errlen, "cannot read series: %s", why);
         return rc;
     }
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-        summary_cell_t c = {
-            .n = query__pg_int(r, i, 5),
-            .lo = query__pg_real(r, i, 1),
-            .hi = query__pg_real(r, i, 2),
-            .last = query__pg_int(r, i, 0),
-            .last_value = s_value(r, i, 3),
-            .last_time = v->with_time ? query__pg_real(r, i, 4) : 0.0,
-        };
-        downsample_push_cell(&ds, &c);
-    }
+    s_push_cells(&ds, r, v->with_time);
     PQclear(r);
     downsample_end(&ds);
     if (ds.unordered) {
@@ -863,6 +890,54 @@ static int s_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t last, co
         return -EIO;
     }
     return 0;
+}
+
+/* The buckets of series sid's points in [first, last] read from its
+ * summaries: 1 done, 0 when they cannot answer (a narrow window, a series
+ * with summarized = 0: the caller scans), or an error (< 0, err filled). */
+static int s_summary_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t last,
+                             const query_view_t *v, series_t *out, char *err, size_t errlen)
+{
+    int level = downsample_grid(first, last, v->points);
+    int64_t cf = summary_bucket(first, level), cl = summary_bucket(last, level);
+    if (!level || cl <= cf + 1)
+        return 0;
+    s_params_t p = {.n = 0};
+    s_pi(&p, sid);
+    int rc = 0;
+    char why[512];
+    PGresult *r = query__pg_exec(&q->base, QPG_SUMMARIZED, 1, p.v, 0, &rc, why, sizeof why);
+    if (!r)
+        goto db_error;
+    int ready = PQntuples(r) == 1 && query__pg_int(r, 0, 0) == 1;
+    PQclear(r);
+    if (!ready)
+        return 0;
+    s_pi(&p, first);
+    s_pi(&p, summary_last_step(cf, level));
+    s_pi(&p, summary_first_step(cl, level));
+    s_pi(&p, last);
+    s_pi(&p, level);
+    s_pi(&p, cf + 1);
+    s_pi(&p, cl - 1);
+    r = query__pg_exec(&q->base, QPG_SUMMARY, 8, p.v, 0, &rc, why, sizeof why);
+    if (!r)
+        goto db_error;
+    downsample_stream_t ds;
+    downsample_begin(&ds, first, last, v->points, v->with_time, out);
+    s_push_cells(&ds, r, v->with_time);
+    PQclear(r);
+    downsample_end(&ds);
+    if (ds.unordered) {
+        s_err(err, errlen, "cannot read series: summary cells came out of step order");
+        series_free(out);
+        return -EIO;
+    }
+    return 1;
+
+db_error:
+    s_err(err, errlen, "cannot read series: %s", why);
+    return rc < 0 ? rc : -EIO;
 }
 
 /* The body of query_series_view, inside its read transaction. */
@@ -896,6 +971,9 @@ static int s_view(pg_query_t *q, const query_view_t *v, series_t *out, char *err
         goto db_error;
     int64_t last = PQntuples(r) > 0 ? query__pg_int(r, 0, 0) : first;
     PQclear(r);
+    rc = s_summary_buckets(q, sid, first, last, v, out, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     return s_buckets(q, sid, first, last, v, out, err, errlen);
 
 db_error:

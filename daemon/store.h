@@ -25,7 +25,7 @@
 #include "alerts.h"
 #include "batch.h"
 
-#define EW_SCHEMA_VERSION 4
+#define EW_SCHEMA_VERSION 5
 /* PRAGMA application_id of an erwatch database ("erwt"; schema/schema.sql). */
 #define EW_APPLICATION_ID 0x65727774
 

@@ -43,6 +43,7 @@
 #include "idmap.h"
 #include "pg.h"
 #include "strbuf.h"
+#include "summary.h"
 #include "xalloc.h"
 
 extern const char ew_schema_pg_sql[]; /* build/gen/schema_pg_sql.c */
@@ -136,7 +137,8 @@ static const char *const s_sql[Q_COUNT] = {
     " last_seen = greatest(last_seen, $2::float8), last_step = greatest(last_step, $3::bigint),"
     " dropped = $4, world = coalesce($5::bigint, world) WHERE id = $1",
     "SELECT id FROM series WHERE run_id = $1 AND tag = $2 AND metric = $3",
-    "INSERT INTO series (run_id, tag, metric) VALUES ($1, $2, $3)"
+    /* summarized: its summaries follow its points from the first one */
+    "INSERT INTO series (run_id, tag, metric, summarized) VALUES ($1, $2, $3, 1)"
     " ON CONFLICT (run_id, tag, metric) DO NOTHING RETURNING id",
     "UPDATE series AS s SET last_step = greatest(s.last_step, u.ls),"
     " vmax = greatest(s.vmax, u.hi), vmin = least(s.vmin, u.lo)"
@@ -208,6 +210,7 @@ struct pg_store {
     size_t nbt, cbt, nsp, csp;
     size_t ord;
     strbuf_t col[13]; /* the array parameters of one statement */
+    strbuf_t cell[2]; /* the group's (series, finest summary cell) pairs */
 };
 
 /* ---------------------------------------------------------------- parameters */
@@ -461,6 +464,8 @@ static void s_destroy(pg_store_t *s)
     free(s->sp);
     for (size_t i = 0; i < sizeof s->col / sizeof s->col[0]; i++)
         strbuf_free(&s->col[i]);
+    for (size_t i = 0; i < sizeof s->cell / sizeof s->cell[0]; i++)
+        strbuf_free(&s->cell[i]);
     free(s);
 }
 
@@ -472,6 +477,8 @@ static int s_open(store_t **out, const char *db, char *err, size_t errlen)
     pg_redact(db, s->label, sizeof s->label);
     for (size_t i = 0; i < sizeof s->col / sizeof s->col[0]; i++)
         strbuf_init(&s->col[i]);
+    for (size_t i = 0; i < sizeof s->cell / sizeof s->cell[0]; i++)
+        strbuf_init(&s->cell[i]);
     if (!(s->conn = pg_connect(db, err, errlen))) {
         s_destroy(s);
         return -1;
@@ -777,6 +784,10 @@ static int s_flush_points(pg_store_t *s, char *why, size_t whylen)
         return 0;
     qsort(s->pt, s->npt, sizeof *s->pt, s_cmp_point);
     s_arr_start(s, 4);
+    for (int k = 0; k < 2; k++) {
+        strbuf_reset(&s->cell[k]);
+        strbuf_putc(&s->cell[k], '{');
+    }
     for (size_t i = 0; i < s->npt; i++) {
         const s_point_t *q = &s->pt[i];
         if (i + 1 < s->npt && s->pt[i + 1].sid == q->sid && s->pt[i + 1].step == q->step)
@@ -785,9 +796,20 @@ static int s_flush_points(pg_store_t *s, char *why, size_t whylen)
         s_arr_int(&s->col[1], q->step);
         s_arr_double(&s->col[2], q->value);
         s_arr_double(&s->col[3], q->wall);
+        /* sorted: a pair differs from the one before or repeats it */
+        int64_t b = summary_bucket(q->step, SUMMARY_LEVEL(0));
+        if (i == 0 || s->pt[i - 1].sid != q->sid ||
+            summary_bucket(s->pt[i - 1].step, SUMMARY_LEVEL(0)) != b) {
+            s_arr_int(&s->cell[0], q->sid);
+            s_arr_int(&s->cell[1], b);
+        }
     }
     s->npt = 0;
-    return s_arr_exec(s, Q_POINTS_PUT, 4, why, whylen);
+    for (int k = 0; k < 2; k++)
+        strbuf_putc(&s->cell[k], '}');
+    if (s_arr_exec(s, Q_POINTS_PUT, 4, why, whylen) != 0)
+        return -1;
+    return store__pg_summary_cells(&s->base, s->cell[0].data, s->cell[1].data, why, whylen);
 }
 
 static int s_flush_batches(pg_store_t *s, char *why, size_t whylen)
@@ -984,6 +1006,8 @@ static int s_rewind(pg_store_t *s, int64_t run_id, const char *name, int64_t ste
     static const int del[] = {Q_RW_POINTS, Q_RW_BATCHES, Q_RW_SPECTRA};
     for (size_t i = 0; rc == 0 && i < sizeof del / sizeof del[0]; i++)
         rc = s_exec_run_step(s, del[i], run_id, step, why, whylen);
+    if (rc == 0)
+        rc = store__pg_summary_rewind(&s->base, run_id, step, why, whylen);
     if (rc == 0)
         rc = s_exec_run_step(s, Q_RW_SERIES, run_id, -1, why, whylen);
     if (rc == 0)

@@ -1,5 +1,6 @@
 /* store_pg.h: the inside of the store's PostgreSQL backend (store_pg.c)
- * that its other files (store_pg_alerts.c, store_pg_runs.c) use: the
+ * that its other files (store_pg_alerts.c, store_pg_runs.c,
+ * store_pg_summary.c) use: the
  * connection (re-established on demand), statements with text parameters,
  * and their functions that fill the backend's table (store_backend.h). Not
  * part of the module's API; only daemon/store_pg*.c include it. Internal
@@ -71,5 +72,18 @@ int store__pg_run_rename(store_t *s, const char *old, const char *new_name, char
                          size_t errlen);
 long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen);
 int store__pg_oldest_run(store_t *s, char *name, double *last_seen, int *others);
+
+/* store_pg_summary.c: the summaries (schema/README.md), in the caller's
+ * transaction. After points were written: recomputes the cells of every
+ * level above the (series sids[i], finest bucket buckets[i]) pairs, both
+ * PostgreSQL array literals of one length ("{1,2}"); series with
+ * summarized = 0 are left alone. 0, or -1 with why filled. */
+int store__pg_summary_cells(store_t *s, const char *sids, const char *buckets, char *why,
+                            size_t whylen);
+/* After the points of run run_id at steps >= step were removed. */
+int store__pg_summary_rewind(store_t *s, int64_t run_id, int64_t step, char *why, size_t whylen);
+/* Removes at most max_rows summaries rows of series sid: the rows removed,
+ * or -1. */
+long store__pg_summary_purge(store_t *s, int64_t sid, long max_rows, char *why, size_t whylen);
 
 #endif

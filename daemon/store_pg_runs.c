@@ -111,7 +111,11 @@ long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
     if (found < 0)
         goto fail;
     PGresult *res;
-    if (found) {
+    if (found) /* its summaries first, then its points */
+        n = store__pg_summary_purge(s, sid, max_rows, why, sizeof why);
+    if (n < 0)
+        goto fail;
+    if (found && n == 0) {
         /* The first max_rows points of the series: up to its max_rows-th step. */
         store_pg_params_t q = {0};
         store__pg_int(&q, sid);
@@ -130,7 +134,7 @@ long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen)
                 goto fail;
             n++;
         }
-    } else {
+    } else if (!found) {
         static const char *const tables[] = {
             "DELETE FROM batches WHERE run_id = $1 AND (tag, step) IN"
             " (SELECT tag, step FROM batches WHERE run_id = $1 LIMIT $2)",

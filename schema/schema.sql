@@ -1,4 +1,4 @@
--- erwatch database schema, version 4.
+-- erwatch database schema, version 5.
 --
 -- The daemon (daemon/store_sqlite.c) runs this file, compiled in, inside one
 -- transaction when it creates a new database, and again when it opens an
@@ -14,7 +14,7 @@
 
 -- "erwt": marks the file as an erwatch database (see `PRAGMA application_id`).
 PRAGMA application_id = 1702000500;
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 
 -- One row per run. A launch (one execution of a training job) that gives a
 -- name already taken by another launch gets its own run, NAME.2, NAME.3...

@@ -1,4 +1,4 @@
--- erwatch database schema for PostgreSQL, version 4.
+-- erwatch database schema for PostgreSQL, version 5.
 --
 -- The same logical schema as schema.sql (SQLite): the same tables, columns,
 -- views and meanings, documented once in schema/README.md, with PostgreSQL's
@@ -13,7 +13,9 @@
 --   * alerts carry `daemon` (which erwatchd raised them) and the engine's own
 --     number for them (`daemon_id`); `id` is the database's, unique across
 --     daemons;
---   * no `summaries`: the series query buckets points in SQL.
+--   * `summaries` is kept by the same transaction as the points, recomputed
+--     from them in SQL (store_pg.c); a series made by a version-4 database
+--     keeps summarized = 0 and is read from its points.
 -- Change this file only together with schema.sql, EW_SCHEMA_VERSION
 -- (daemon/store.h) and schema/README.md.
 
@@ -70,6 +72,21 @@ CREATE TABLE IF NOT EXISTS points (
     value       double precision,
     wall_time   double precision NOT NULL,
     PRIMARY KEY (series_id, step)
+);
+
+-- Per series, per bucket of 2^level steps: what its points there sum up to
+-- (schema/README.md, `summaries`), for series with summarized = 1.
+CREATE TABLE IF NOT EXISTS summaries (
+    series_id   bigint  NOT NULL,
+    level       integer NOT NULL CHECK (level IN (8, 12, 16)),
+    bucket      bigint  NOT NULL,
+    n           bigint  NOT NULL CHECK (n >= 1),
+    vmin        double precision,
+    vmax        double precision,
+    last_step   bigint  NOT NULL,
+    last_value  double precision,
+    last_time   double precision NOT NULL,
+    PRIMARY KEY (series_id, level, bucket)
 );
 
 CREATE TABLE IF NOT EXISTS batches (
@@ -149,6 +166,6 @@ CREATE TABLE IF NOT EXISTS runs_deleted (
 );
 
 -- The version goes last: a database that has it has everything above.
-INSERT INTO erwatch_meta (key, value) VALUES ('schema_version', '4')
+INSERT INTO erwatch_meta (key, value) VALUES ('schema_version', '5')
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-    WHERE erwatch_meta.value::integer < 4;
+    WHERE erwatch_meta.value::integer < 5;

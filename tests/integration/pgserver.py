@@ -127,6 +127,8 @@ class PgServer:
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=_ENV)
         if r.returncode != 0:
             raise AssertionError("psql %r: %s" % (sql, r.stderr.decode("utf-8", "replace")))
+        # one field may be a whole result as JSON (json_agg): no size limit
+        csv.field_size_limit(1 << 30)
         return list(csv.reader(io.StringIO(r.stdout.decode("utf-8"))))
 
     def log(self):

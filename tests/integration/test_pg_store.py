@@ -135,6 +135,17 @@ TABLES = [
 ]
 
 
+def _schema_version():
+    """The version schema/schema_pg.sql writes (its first line says it)."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schema",
+                           "schema_pg.sql")) as f:
+        first = f.readline()
+    return int(first.rsplit("version", 1)[1].strip(" .\n"))
+
+
+SCHEMA_VERSION = _schema_version()
+
+
 def pg_rows_plain(pg, sql):
     """Rows as lists of JSON values: float8 comes back in its shortest exact
     form, so floats compare bit for bit with SQLite's (columns of one name
@@ -247,6 +258,100 @@ def rm_mv_and_retention_days_on_postgresql():
             assert names == [["kept"], ["moved"]], names
             assert "retention: deleted run 'old'" in d.log(), d.log()
             c.close()
+
+
+# ---------------------------------------------------------------- summaries
+
+SUMMARY_COLS = "m.level, m.bucket, m.n, m.vmin, m.vmax, m.last_step, m.last_value, m.last_time"
+SUMMARY_ROWS = ("SELECT r.name, s.tag, s.metric, " + SUMMARY_COLS + " FROM summaries AS m"
+                " JOIN series AS s ON s.id = m.series_id JOIN runs AS r ON r.id = s.run_id"
+                " ORDER BY 1, 2, 3, 4, 5")
+# What the summaries of PostgreSQL's points must be, rebuilt in SQL at the
+# levels the table holds: per cell, the count, min and max of the defined
+# values and the last point.
+SUMMARY_ORACLE = (
+    "SELECT r.name, s.tag, s.metric, l.level, p.step >> l.level, count(*)::bigint,"
+    " min(p.value), max(p.value), max(p.step),"
+    " (array_agg(p.value ORDER BY p.step DESC))[1],"
+    " (array_agg(p.wall_time ORDER BY p.step DESC))[1]"
+    " FROM points AS p JOIN series AS s ON s.id = p.series_id AND s.summarized = 1"
+    " JOIN runs AS r ON r.id = s.run_id"
+    " CROSS JOIN (SELECT DISTINCT level FROM summaries) AS l"
+    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+
+
+def long_scenario(d):
+    """A run long enough for every summary level, with undefined values,
+    steps written again, gaps filled later, then a resume that rewinds it
+    from step 20000. Returns the batches sent."""
+    rng = np.random.default_rng(11)
+    x = unit_rows(rng, 4, 3)
+    one = unit_rows(rng, 1, 3)  # one row: the metrics that need two are undefined
+    sent = 0
+    a = CClient(d.zmq, launch="long-a")
+
+    def loss(k, shift=0.0):
+        return float(np.sin(k * 0.37) + shift)
+
+    for k in range(900):  # steps 0 .. 33263, cells at 8, 12 and 16
+        push(a, "long", "proj", 37 * k, one if k % 50 == 7 else x, 1000.0 + k, {"loss": loss(k)})
+        sent += 1
+    a.flush()
+    d.wait_stored(sent)
+    for k in range(100, 131):  # written again: min and max change inside cells
+        push(a, "long", "proj", 37 * k, x, 5000.0 + k, {"loss": loss(k, 3.0 if k % 2 else -3.0)})
+        sent += 1
+    for k in range(200, 221):  # gaps filled below the highest step
+        push(a, "long", "proj", 37 * k + 5, x, 6000.0 + k, {"loss": loss(k + 1)})
+        sent += 1
+    a.flush()
+    a.close()
+    d.wait_stored(sent)
+    b = resume_client(d.zmq, "long-b")  # rewinds 'long' from step 20000
+    for j in range(150):
+        push(b, "long", "proj", 20000 + 53 * j, x, 7000.0 + j, {"loss": 0.5 - 0.01 * j})
+        sent += 1
+    b.flush()
+    b.close()
+    d.wait_stored(sent)
+    return sent
+
+
+@test
+def summaries_follow_the_points_on_postgresql():
+    with PgServer() as pg:
+        with Daemon() as lite:
+            n = long_scenario(lite)
+            want = sqlite_rows(lite.db, SUMMARY_ROWS)
+            lite.stop()
+        with Daemon(db=pg.uri) as d:
+            assert long_scenario(d) == n
+            got = pg_rows_plain(pg, SUMMARY_ROWS)
+            assert got == want, ("summaries differ: %d rows on PostgreSQL, %d on SQLite; first"
+                                 " difference: %r" % (len(got), len(want), next(
+                                     ((g, w) for g, w in zip(got, want) if g != w), None)))
+            oracle = pg_rows_plain(pg, SUMMARY_ORACLE)
+            assert got == oracle, ("summaries are not a rebuild of the points: %d rows, %d"
+                                   " rebuilt; first difference: %r" % (len(got), len(oracle), next(
+                                       ((g, w) for g, w in zip(got, oracle) if g != w), None)))
+            levels = pg_rows_plain(pg, "SELECT level, count(*) FROM summaries GROUP BY 1"
+                                   " ORDER BY 1")
+            assert [lv for lv, _ in levels] == [8, 12, 16] and len(got) > 100, (levels, len(got))
+            top = pg_rows_plain(pg, "SELECT max(step), count(*) FROM series_points"
+                                " WHERE run = 'long' AND metric = 'loss'")
+            assert top == [[20000 + 53 * 149, 541 + 21 + 150]], top  # the rewind happened
+            undefined = pg_one(pg, "SELECT count(*) FROM summaries WHERE level = 8 AND"
+                               " vmin IS NULL")
+            assert pg_one(pg, "SELECT count(*) FROM series WHERE summarized = 0") == "0"
+            print("# %d summaries rows equal on both stores and to a rebuild; %s cells of"
+                  " undefined values only" % (len(got), undefined))
+            # erwatch rm: the purge takes the summaries with the points
+            r = run_cli("rm", "--http", d.http, "long")
+            assert r.returncode == 0, r.stderr
+            wait_for(lambda: pg_one(pg, "SELECT count(*) FROM runs_deleted") == "0",
+                     what="the purge of 'long'")
+            left = pg_one(pg, "SELECT count(*) FROM summaries")
+            assert left == "0", left
 
 
 def pusher(endpoint, runs, steps, launch, errors, t0=0.0):
@@ -388,8 +493,8 @@ def refused_databases_stop_erwatchd_with_a_clear_message():
         pg.psql("UPDATE erwatch_meta SET value = '99' WHERE key = 'schema_version'")
         rc, out = start_fails(pg.uri)
         assert rc != 0, (rc, out)
-        assert "has erwatch schema version 99; this erwatchd knows up to 4: upgrade erwatchd" \
-            in out, out
+        assert ("has erwatch schema version 99; this erwatchd knows up to %d: upgrade erwatchd"
+                % SCHEMA_VERSION) in out, out
         assert pg.psql("SELECT value FROM erwatch_meta WHERE key = 'schema_version'") == \
             [["99"]]
 
@@ -408,7 +513,7 @@ def several_daemons_starting_together_create_the_schema_once():
                          what="erwatchd to be ready")
                 assert d.proc.poll() is None, d.log()
             got = pg.psql("SELECT value FROM erwatch_meta WHERE key = 'schema_version'")
-            assert got == [["4"]], got
+            assert got == [[str(SCHEMA_VERSION)]], (got, SCHEMA_VERSION)
         finally:
             for d in ds:
                 d.cleanup()

@@ -48,7 +48,8 @@ RULES = ("alert LossHigh scalar=loss\n"
          "    resolve when value < 0.5 keep_firing_for 2 batches\n"
          "    severity=critical\n"
          "    summary=\"{run}/{tag}: loss {value} at step {step}\"\n")
-TABLES = ["runs", "launches", "series", "points", "batches", "spectra", "alerts", "runs_deleted"]
+TABLES = ["runs", "launches", "series", "points", "summaries", "batches", "spectra", "alerts",
+          "runs_deleted"]
 
 _state = {}
 
