@@ -209,8 +209,9 @@ struct pg_store {
     s_row_t *bt, *sp; /* batches, spectra */
     size_t nbt, cbt, nsp, csp;
     size_t ord;
-    strbuf_t col[13]; /* the array parameters of one statement */
-    strbuf_t cell[2]; /* the group's (series, finest summary cell) pairs */
+    strbuf_t col[13];       /* the array parameters of one statement */
+    strbuf_t cell[2];       /* the group's (series, finest summary cell) pairs */
+    store_pg_build_t build; /* of series without summaries */
 };
 
 /* ---------------------------------------------------------------- parameters */
@@ -1297,6 +1298,12 @@ static int s_series_range(store_t *base, const char *run, const char *tag, const
 
 /* ---------------------------------------------------------------- the backend */
 
+/* Between groups: the summaries of series that lack them. */
+static int s_background(store_t *base, int load)
+{
+    return store__pg_summary_tick(base, &PS(base)->build, load);
+}
+
 const store_ops_t store_pg_ops = {
     .name = "postgresql",
     .accepts = pg_accepts,
@@ -1313,6 +1320,6 @@ const store_ops_t store_pg_ops = {
     .oldest_run = store__pg_oldest_run,
     .space = NULL, /* no file: --retention-size is refused at start */
     .vacuum_step = NULL,
-    .background = NULL,
+    .background = s_background,
     .describe = pg_redact,
 };

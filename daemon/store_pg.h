@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "store_backend.h"
+#include "summary_build.h"
 
 /* The version of schema/schema_pg.sql this build writes and reads (one
  * number for both schemas: the file says it too): a database whose
@@ -85,5 +86,16 @@ int store__pg_summary_rewind(store_t *s, int64_t run_id, int64_t step, char *why
 /* Removes at most max_rows summaries rows of series sid: the rows removed,
  * or -1. */
 long store__pg_summary_purge(store_t *s, int64_t sid, long max_rows, char *why, size_t whylen);
+
+/* The build of series with summarized = 0 (store_pg_summary.c). */
+typedef struct {
+    int64_t sid, next;    /* the series being built (0: none), its next finest cell */
+    summary_build_t tick; /* when pieces run */
+} store_pg_build_t;
+/* One piece, in a transaction of its own: summary_build_fn's contract. */
+long store__pg_summary_build(store_t *s, store_pg_build_t *b, long max_points, int *finished,
+                             char *why, size_t whylen);
+/* The writer's tick for the build (the backend's background member). */
+int store__pg_summary_tick(store_t *s, store_pg_build_t *b, int load);
 
 #endif

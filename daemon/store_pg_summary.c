@@ -16,9 +16,15 @@
  *  - The levels come from summary.h as parameters, so the SQL holds no
  *    copy of them; the rows are those of store_summary.c (count, min and
  *    max of the defined values, the last point).
- *  - A series with summarized = 0 (made by a version-4 database, or by
- *    plain SQL) is left alone: its readers scan its points, as on SQLite
- *    before its build. There is no background build here (see README.md).
+ *  - Every series' cells follow its points, whatever its summarized; a
+ *    series with summarized = 0 (made under schema version 4, or by plain
+ *    SQL) is built by store__pg_summary_build() between groups, a range of
+ *    finest cells per transaction in ascending order, each range deleted
+ *    and recomputed (as store_summary.c's s_rebuild), then marked 1:
+ *    cells the writer recomputed meanwhile are exact, parents past the
+ *    build's frontier are recomputed when it gets there. Readers use the
+ *    cells once summarized = 1. Two daemons may build one series at once
+ *    (its row is locked per piece): both write what the points give.
  */
 #include "store_pg.h"
 
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 
 #include "summary.h"
+#include "summary_build.h"
 
 /* The cells of level $3 (the finest) of the (series $1[i], finest bucket
  * $2[i]) pairs, from their points. */
@@ -35,8 +42,7 @@ static const char s_leaf_sql[] =
     " SELECT t.sid, $3::integer, t.b, count(*), min(p.v), max(p.v), max(p.step),"
     " (array_agg(p.value ORDER BY p.step DESC))[1],"
     " (array_agg(p.wall_time ORDER BY p.step DESC))[1]"
-    " FROM (SELECT DISTINCT u.sid, u.b FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)"
-    "  JOIN series AS s ON s.id = u.sid AND s.summarized = 1) AS t"
+    " FROM (SELECT DISTINCT sid, b FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)) AS t"
     " JOIN LATERAL (SELECT step, value, nullif(value, 'NaN'::float8) AS v, wall_time"
     "  FROM points WHERE series_id = t.sid AND step >= (t.b << $3::integer)"
     "  AND step <= ((t.b << $3::integer) | ((1::bigint << $3::integer) - 1))) AS p ON true"
@@ -53,9 +59,8 @@ static const char s_parent_sql[] =
     " SELECT t.sid, $3::integer, t.b, sum(c.n)::bigint, min(c.vmin), max(c.vmax),"
     " max(c.last_step), (array_agg(c.last_value ORDER BY c.bucket DESC))[1],"
     " (array_agg(c.last_time ORDER BY c.bucket DESC))[1]"
-    " FROM (SELECT DISTINCT u.sid, u.b >> ($3::integer - $5::integer) AS b"
-    "  FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)"
-    "  JOIN series AS s ON s.id = u.sid AND s.summarized = 1) AS t"
+    " FROM (SELECT DISTINCT sid, b >> ($3::integer - $5::integer) AS b"
+    "  FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)) AS t"
     " JOIN summaries AS c ON c.series_id = t.sid AND c.level = $3::integer - $4::integer"
     "  AND c.bucket >= (t.b << $4::integer)"
     "  AND c.bucket <= ((t.b << $4::integer) | ((1::bigint << $4::integer) - 1))"
@@ -101,7 +106,7 @@ int store__pg_summary_rewind(store_t *s, int64_t run_id, int64_t step, char *why
     PGresult *res =
         store__pg_query(s,
                         "SELECT array_agg(id)::text, array_agg($2::bigint >> $3::integer)::text"
-                        " FROM series WHERE run_id = $1 AND summarized = 1",
+                        " FROM series WHERE run_id = $1",
                         &p, why, whylen);
     if (!res)
         return -1;
@@ -128,4 +133,157 @@ long store__pg_summary_purge(store_t *s, int64_t sid, long max_rows, char *why, 
     long n = strtol(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return n;
+}
+
+/* ---------------------------------------------------------------- build */
+
+/* Finest cells lo..hi of series sid and their parents, deleted and
+ * recomputed from the points; *points gets the points read. */
+static int s_rebuild_range(store_t *s, int64_t sid, int64_t lo, int64_t hi, int64_t *points,
+                           char *why, size_t whylen)
+{
+    static const char del[] = "DELETE FROM summaries WHERE series_id = $1 AND level = $2"
+                              " AND bucket >= $3 AND bucket <= $4";
+    store_pg_params_t p = {0};
+    store__pg_int(&p, sid);
+    store__pg_int(&p, SUMMARY_LEVEL(0));
+    store__pg_int(&p, lo);
+    store__pg_int(&p, hi);
+    if (store__pg_run(s, del, &p, why, whylen) != 0)
+        return -1;
+    p.n = 1;
+    store__pg_int(&p, summary_first_step(lo, SUMMARY_LEVEL(0)));
+    store__pg_int(&p, summary_last_step(hi, SUMMARY_LEVEL(0)));
+    store__pg_int(&p, SUMMARY_LEVEL(0));
+    int found = store__pg_one(
+        s,
+        "WITH c AS (INSERT INTO summaries (series_id, level, bucket, n, vmin, vmax, last_step,"
+        " last_value, last_time)"
+        " SELECT $1::bigint, $4::integer, step >> $4::integer, count(*),"
+        " min(nullif(value, 'NaN'::float8)), max(nullif(value, 'NaN'::float8)), max(step),"
+        " (array_agg(value ORDER BY step DESC))[1], (array_agg(wall_time ORDER BY step DESC))[1]"
+        " FROM points WHERE series_id = $1 AND step >= $2 AND step <= $3"
+        " GROUP BY step >> $4::integer RETURNING n)"
+        " SELECT coalesce(sum(n), 0)::bigint FROM c",
+        &p, points, why, whylen);
+    if (found < 0)
+        return -1;
+    for (int i = 1; i < SUMMARY_NLEVELS; i++) {
+        int shift = SUMMARY_LEVEL(i) - SUMMARY_LEVEL(0);
+        int64_t plo = lo >> shift, phi = hi >> shift; /* arithmetic: summary_bucket() */
+        p.n = 1;
+        store__pg_int(&p, SUMMARY_LEVEL(i));
+        store__pg_int(&p, plo);
+        store__pg_int(&p, phi);
+        if (store__pg_run(s, del, &p, why, whylen) != 0)
+            return -1;
+        p.n = 1;
+        store__pg_int(&p, plo * (1 << SUMMARY_LEVEL_STEP));
+        store__pg_int(&p, phi * (1 << SUMMARY_LEVEL_STEP) + ((1 << SUMMARY_LEVEL_STEP) - 1));
+        store__pg_int(&p, SUMMARY_LEVEL(i));
+        store__pg_int(&p, SUMMARY_LEVEL_STEP);
+        if (store__pg_run(
+                s,
+                "INSERT INTO summaries (series_id, level, bucket, n, vmin, vmax, last_step,"
+                " last_value, last_time)"
+                " SELECT $1::bigint, $4::integer, bucket >> $5::integer, sum(n)::bigint,"
+                " min(vmin), max(vmax), max(last_step),"
+                " (array_agg(last_value ORDER BY bucket DESC))[1],"
+                " (array_agg(last_time ORDER BY bucket DESC))[1]"
+                " FROM summaries WHERE series_id = $1 AND level = $4::integer - $5::integer"
+                " AND bucket >= $2 AND bucket <= $3 GROUP BY bucket >> $5::integer",
+                &p, why, whylen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+long store__pg_summary_build(store_t *s, store_pg_build_t *b, long max_points, int *finished,
+                             char *why, size_t whylen)
+{
+    *finished = 0;
+    if (store__pg_ready(s, why, whylen) != 0)
+        return -1;
+    if (!b->sid) {
+        /* not a deleted run's series: its rows are being purged */
+        int found = store__pg_one(s,
+                                  "SELECT s.id FROM series AS s JOIN runs AS r ON r.id = s.run_id"
+                                  " WHERE s.summarized = 0 ORDER BY s.id LIMIT 1",
+                                  NULL, &b->sid, why, whylen);
+        if (found <= 0) {
+            b->sid = 0;
+            return found;
+        }
+        b->next = summary_bucket(INT64_MIN, SUMMARY_LEVEL(0));
+    }
+    if (store__pg_run(s, "BEGIN", NULL, why, whylen) != 0)
+        goto fail;
+    store_pg_params_t p = {0};
+    store__pg_int(&p, b->sid);
+    int64_t one = 0, points = 0;
+    int found = store__pg_one(s,
+                              "SELECT 1 FROM series AS s JOIN runs AS r ON r.id = s.run_id"
+                              " WHERE s.id = $1 AND s.summarized = 0 FOR UPDATE OF s",
+                              &p, &one, why, whylen);
+    if (found < 0)
+        goto fail;
+    if (found) {
+        /* The piece ends before the cell of its max_points-th point. */
+        int64_t end = 0;
+        store__pg_int(&p, summary_first_step(b->next, SUMMARY_LEVEL(0)));
+        store__pg_int(&p, max_points);
+        int more = store__pg_one(s,
+                                 "SELECT step FROM points WHERE series_id = $1 AND step >= $2"
+                                 " ORDER BY step OFFSET $3 LIMIT 1",
+                                 &p, &end, why, whylen);
+        if (more < 0)
+            goto fail;
+        int64_t hi = summary_bucket(INT64_MAX, SUMMARY_LEVEL(0));
+        if (more) {
+            hi = summary_bucket(end, SUMMARY_LEVEL(0)) - 1;
+            if (hi < b->next)
+                hi = b->next;
+        }
+        if (s_rebuild_range(s, b->sid, b->next, hi, &points, why, whylen) != 0)
+            goto fail;
+        if (hi == summary_bucket(INT64_MAX, SUMMARY_LEVEL(0))) {
+            p.n = 1;
+            if (store__pg_run(s, "UPDATE series SET summarized = 1 WHERE id = $1", &p, why,
+                              whylen) != 0)
+                goto fail;
+            b->sid = 0;
+            *finished = 1;
+        } else {
+            b->next = hi + 1;
+        }
+    } else {
+        b->sid = 0; /* summarized or deleted meanwhile */
+    }
+    if (store__pg_run(s, "COMMIT", NULL, why, whylen) != 0)
+        goto fail;
+    return points > 0 ? (long)points : 1; /* progress, even on an empty piece */
+
+fail:
+    store__pg_rollback(s);
+    b->sid = 0; /* start that series again */
+    *finished = 0;
+    return -1;
+}
+
+/* summary_build_fn over store__pg_summary_build(). */
+typedef struct {
+    store_t *s;
+    store_pg_build_t *b;
+} s_piece_t;
+
+static long s_piece(void *ctx, long max_points, int *finished, char *why, size_t whylen)
+{
+    s_piece_t *c = ctx;
+    return store__pg_summary_build(c->s, c->b, max_points, finished, why, whylen);
+}
+
+int store__pg_summary_tick(store_t *s, store_pg_build_t *b, int load)
+{
+    s_piece_t c = {.s = s, .b = b};
+    return summary_build_tick(&b->tick, s_piece, &c, store__pg_label(s), load);
 }

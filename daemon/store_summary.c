@@ -27,19 +27,16 @@
  */
 #include "store_summary.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "store_sqlite.h"
 #include "summary.h"
-#include "writer.h"
+#include "summary_build.h"
 #include "xalloc.h"
 
 #define S_L0 SUMMARY_LEVEL(0)
-#define S_BUILD_POINTS 65536   /* points per build transaction */
-#define S_BUILD_IDLE_S 0.05    /* build work per tick when idle */
-#define S_BUILD_BUSY_EVERY 1.0 /* while batches arrive: one transaction a second */
 
 enum {
     SS_LAST,
@@ -102,10 +99,8 @@ struct store_summary {
     summary_cell_t *cells; /* s_rebuild's scratch */
     size_t ccells;
     int64_t build_sid, build_next; /* the series being built, its next cell */
-    double build_last;             /* monotonic time of the last build step */
-    long built_series;
-    int64_t built_points;
-    double build_began, build_longest; /* for the log line */
+    int build_finished;            /* the last build step finished a series */
+    summary_build_t tick;          /* when build steps run (summary_build.h) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -449,6 +444,7 @@ long store_summary_build(store_summary_t *ss, long max_points)
 {
     sqlite3 *db = ss->db;
     sqlite3_stmt *st;
+    ss->build_finished = 0;
     if (!ss->build_sid) {
         st = ss->st[SS_TODO];
         int rc = sqlite3_step(st);
@@ -477,7 +473,7 @@ long store_summary_build(store_summary_t *ss, long max_points)
             if (s_step_done(st) != SQLITE_OK)
                 goto fail;
             ss->build_sid = 0;
-            ss->built_series++;
+            ss->build_finished = 1;
         } else {
             ss->build_next = done + 1;
         }
@@ -499,41 +495,22 @@ fail:
     return -1;
 }
 
+/* summary_build_fn over store_summary_build(). */
+static long s_build_piece(void *ctx, long max_points, int *finished, char *why, size_t whylen)
+{
+    store_summary_t *ss = ctx;
+    long n = store_summary_build(ss, max_points);
+    *finished = ss->build_finished;
+    if (n < 0)
+        snprintf(why, whylen, "%s", sqlite3_errmsg(ss->db));
+    return n;
+}
+
 int store_summary_tick(store_summary_t *ss, const char *path, int load)
 {
-    double now = ew_monotonic();
-    if (load != WRITER_IDLE && now - ss->build_last < S_BUILD_BUSY_EVERY)
-        return 0;
-    double until = now + S_BUILD_IDLE_S;
-    for (;;) {
-        double t0 = ew_monotonic();
-        if (ss->built_points == 0 && ss->built_series == 0) {
-            ss->build_began = t0;
-            ss->build_longest = 0;
-        }
-        long n = store_summary_build(ss, S_BUILD_POINTS);
-        ss->build_last = ew_monotonic();
-        if (n > 0 && ss->build_last - t0 > ss->build_longest)
-            ss->build_longest = ss->build_last - t0;
-        if (n < 0) {
-            log_error("cannot build the summaries of '%s': %s (retried)", path,
-                      sqlite3_errmsg(ss->db));
-            return 0;
-        }
-        if (n == 0) {
-            if (ss->built_series)
-                log_info("summaries built for %ld series (%lld points) in %.1f s; longest "
-                         "transaction %.1f ms",
-                         ss->built_series, (long long)ss->built_points,
-                         ss->build_last - ss->build_began, ss->build_longest * 1e3);
-            ss->built_series = 0;
-            ss->built_points = 0;
-            return 0;
-        }
-        ss->built_points += n;
-        if (load != WRITER_IDLE || ss->build_last >= until)
-            return load == WRITER_IDLE;
-    }
+    char label[600];
+    snprintf(label, sizeof label, "'%s'", path);
+    return summary_build_tick(&ss->tick, s_build_piece, ss, label, load);
 }
 
 /* ---------------------------------------------------------------- purge */

@@ -54,9 +54,8 @@ int store_summary_rewind(store_summary_t *ss, int64_t run_id, int64_t step);
  * build, or -1 (message in sqlite3_errmsg). */
 long store_summary_build(store_summary_t *ss, long max_points);
 
-/* The writer's tick (writer.h) for the build: while idle, build steps for
- * up to 50 ms; while results arrive, one step a second at most, so ingest
- * keeps its pace. Returns 1 when work is left that should go on soon. */
+/* The writer's tick (writer.h) for the build, with summary_build.h's
+ * policy. Returns 1 when work is left that should go on soon. */
 int store_summary_tick(store_summary_t *ss, const char *path, int load);
 
 /* Inside a purge transaction: removes at most max_rows summaries rows of

@@ -14,8 +14,8 @@
 --     number for them (`daemon_id`); `id` is the database's, unique across
 --     daemons;
 --   * `summaries` is kept by the same transaction as the points, recomputed
---     from them in SQL (store_pg.c); a series made by a version-4 database
---     keeps summarized = 0 and is read from its points.
+--     from them in SQL (store_pg_summary.c); a series made under version 4
+--     has summarized = 0 until erwatchd has built its summaries.
 -- Change this file only together with schema.sql, EW_SCHEMA_VERSION
 -- (daemon/store.h) and schema/README.md.
 
@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS series (
     summarized  integer NOT NULL DEFAULT 0,
     UNIQUE (run_id, tag, metric)
 );
+-- The series whose summaries erwatchd still has to build.
+CREATE INDEX IF NOT EXISTS series_unsummarized ON series (id) WHERE summarized = 0;
 
 CREATE TABLE IF NOT EXISTS points (
     series_id   bigint  NOT NULL,

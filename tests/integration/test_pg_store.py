@@ -354,6 +354,49 @@ def summaries_follow_the_points_on_postgresql():
             assert left == "0", left
 
 
+@test
+def a_version_4_database_is_upgraded_and_its_series_summarized_in_the_background():
+    with PgServer() as pg:
+        with pg_daemon(pg):
+            pass
+        # What schema version 4 left: no summaries table, a series with
+        # summarized = 0 (343k points with gaps and NULLs).
+        pg.psql("DROP TABLE summaries; UPDATE erwatch_meta SET value = '4'"
+                " WHERE key = 'schema_version'")
+        pg.psql("INSERT INTO runs (name, base, first_seen, last_seen, last_step)"
+                " VALUES ('old', 'old', 1000, 2000, 399999)")
+        pg.psql("INSERT INTO series (run_id, tag, metric, last_step, summarized)"
+                " SELECT id, 'proj', 'loss', 399999, 0 FROM runs WHERE name = 'old'")
+        pg.psql("INSERT INTO points (series_id, step, value, wall_time)"
+                " SELECT (SELECT id FROM series WHERE metric = 'loss'), s,"
+                " CASE WHEN s % 97 = 0 THEN NULL ELSE sin(s * 0.01) END, 1000 + s * 1e-3"
+                " FROM generate_series(0, 399999) AS s WHERE s % 7 <> 3")
+        with pg_daemon(pg) as d:
+            assert pg_one(pg, "SELECT value FROM erwatch_meta WHERE key = 'schema_version'") \
+                == str(SCHEMA_VERSION)
+            # batches keep coming to that series while it is built
+            rng = np.random.default_rng(2)
+            c = CClient(d.zmq, launch="")
+            for k in range(40):
+                push(c, "old", "proj", 400000 + 1000 * k, unit_rows(rng, 4, 3), 3000.0 + k,
+                     {"loss": -float(k)})
+            c.flush()
+            d.wait_stored(40)
+            wait_for(lambda: pg_one(pg, "SELECT count(*) FROM series WHERE summarized = 0")
+                     == "0", 60, what="the build of the summaries")
+            wait_for(lambda: "summaries built for" in d.log(), 10, what="the log line")
+            got = pg_rows_plain(pg, SUMMARY_ROWS)
+            oracle = pg_rows_plain(pg, SUMMARY_ORACLE)
+            assert got == oracle, ("built summaries are not a rebuild of the points: %d rows, %d"
+                                   " rebuilt; first difference: %r" % (len(got), len(oracle), next(
+                                       ((g, w) for g, w in zip(got, oracle) if g != w), None)))
+            n = pg_one(pg, "SELECT count(*) FROM points")
+            line = [x for x in d.log().splitlines() if "summaries built for" in x][0]
+            print("# %s points, %d summaries rows; %s" % (n, len(got), line.split("] ", 1)[-1]))
+            assert int(n) > 343000 and len(got) > 1300, (n, len(got))
+            c.close()
+
+
 def pusher(endpoint, runs, steps, launch, errors, t0=0.0):
     try:
         rng = np.random.default_rng(abs(hash(launch)) % 1000)
