@@ -43,7 +43,6 @@
 #include "idmap.h"
 #include "pg.h"
 #include "strbuf.h"
-#include "summary.h"
 #include "xalloc.h"
 
 extern const char ew_schema_pg_sql[]; /* build/gen/schema_pg_sql.c */
@@ -212,6 +211,8 @@ struct pg_store {
     strbuf_t col[13];       /* the array parameters of one statement */
     strbuf_t cell[2];       /* the group's (series, finest summary cell) pairs */
     store_pg_build_t build; /* of series without summaries */
+    const char *more[8];    /* store__pg_prepared()'s statements on conn */
+    int nmore;
 };
 
 /* ---------------------------------------------------------------- parameters */
@@ -289,6 +290,29 @@ PGresult *store__pg_query(store_t *base, const char *sql, const store_pg_params_
     PGresult *res =
         p ? PQexecParams(s->conn, sql, p->n, NULL, p->v, NULL, NULL, 0) : PQexec(s->conn, sql);
     return s_check(s, res, why, whylen);
+}
+
+PGresult *store__pg_prepared(store_t *base, const char *sql, const store_pg_params_t *p, char *why,
+                             size_t whylen)
+{
+    pg_store_t *s = PS(base);
+    int k = 0;
+    while (k < s->nmore && s->more[k] != sql)
+        k++;
+    if (k == (int)(sizeof s->more / sizeof s->more[0]))
+        return store__pg_query(base, sql, p, why, whylen); /* full: unprepared */
+    if (s_injected(sql)) {
+        s_err(why, whylen, "injected fault (fault.h)");
+        return NULL;
+    }
+    char name[16];
+    snprintf(name, sizeof name, "ewx_%d", k);
+    if (k == s->nmore) {
+        if (!s_check(s, PQprepare(s->conn, name, sql, 0, NULL), why, whylen))
+            return NULL;
+        s->more[s->nmore++] = sql;
+    }
+    return s_check(s, PQexecPrepared(s->conn, name, p->n, p->v, NULL, NULL, 0), why, whylen);
 }
 
 int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char *why, size_t whylen)
@@ -370,6 +394,7 @@ int store__pg_ready(store_t *base, char *why, size_t whylen)
     pg_store_t *s = PS(base);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         s->prepared = 0;
+        s->nmore = 0;
         PQreset(s->conn); /* blocks at most connect_timeout (pg_connect) */
         if (PQstatus(s->conn) != CONNECTION_OK) {
             char m[400];
@@ -465,8 +490,6 @@ static void s_destroy(pg_store_t *s)
     free(s->sp);
     for (size_t i = 0; i < sizeof s->col / sizeof s->col[0]; i++)
         strbuf_free(&s->col[i]);
-    for (size_t i = 0; i < sizeof s->cell / sizeof s->cell[0]; i++)
-        strbuf_free(&s->cell[i]);
     free(s);
 }
 
@@ -478,8 +501,6 @@ static int s_open(store_t **out, const char *db, char *err, size_t errlen)
     pg_redact(db, s->label, sizeof s->label);
     for (size_t i = 0; i < sizeof s->col / sizeof s->col[0]; i++)
         strbuf_init(&s->col[i]);
-    for (size_t i = 0; i < sizeof s->cell / sizeof s->cell[0]; i++)
-        strbuf_init(&s->cell[i]);
     if (!(s->conn = pg_connect(db, err, errlen))) {
         s_destroy(s);
         return -1;
@@ -785,10 +806,6 @@ static int s_flush_points(pg_store_t *s, char *why, size_t whylen)
         return 0;
     qsort(s->pt, s->npt, sizeof *s->pt, s_cmp_point);
     s_arr_start(s, 4);
-    for (int k = 0; k < 2; k++) {
-        strbuf_reset(&s->cell[k]);
-        strbuf_putc(&s->cell[k], '{');
-    }
     for (size_t i = 0; i < s->npt; i++) {
         const s_point_t *q = &s->pt[i];
         if (i + 1 < s->npt && s->pt[i + 1].sid == q->sid && s->pt[i + 1].step == q->step)
@@ -797,20 +814,13 @@ static int s_flush_points(pg_store_t *s, char *why, size_t whylen)
         s_arr_int(&s->col[1], q->step);
         s_arr_double(&s->col[2], q->value);
         s_arr_double(&s->col[3], q->wall);
-        /* sorted: a pair differs from the one before or repeats it */
-        int64_t b = summary_bucket(q->step, SUMMARY_LEVEL(0));
-        if (i == 0 || s->pt[i - 1].sid != q->sid ||
-            summary_bucket(s->pt[i - 1].step, SUMMARY_LEVEL(0)) != b) {
-            s_arr_int(&s->cell[0], q->sid);
-            s_arr_int(&s->cell[1], b);
-        }
     }
     s->npt = 0;
-    for (int k = 0; k < 2; k++)
-        strbuf_putc(&s->cell[k], '}');
     if (s_arr_exec(s, Q_POINTS_PUT, 4, why, whylen) != 0)
         return -1;
-    return store__pg_summary_cells(&s->base, s->cell[0].data, s->cell[1].data, why, whylen);
+    /* the same arrays, closed by s_arr_exec */
+    const char *const arrays[4] = {s->col[0].data, s->col[1].data, s->col[2].data, s->col[3].data};
+    return store__pg_summary_points(&s->base, arrays, why, whylen);
 }
 
 static int s_flush_batches(pg_store_t *s, char *why, size_t whylen)

@@ -50,6 +50,11 @@ int store__pg_ready(store_t *s, char *why, size_t whylen);
  * fails it (never a ROLLBACK). */
 PGresult *store__pg_query(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
                           size_t whylen);
+/* The same for a statement run often (the writer's per-group ones):
+ * prepared on the connection on its first use, by the address of sql (a
+ * constant of static storage). */
+PGresult *store__pg_prepared(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
+                             size_t whylen);
 /* The same, without a result: 0, or -1 with why filled. */
 int store__pg_run(store_t *s, const char *sql, const store_pg_params_t *p, char *why,
                   size_t whylen);
@@ -75,10 +80,13 @@ long store__pg_purge_step(store_t *s, long max_rows, char *err, size_t errlen);
 int store__pg_oldest_run(store_t *s, char *name, double *last_seen, int *others);
 
 /* store_pg_summary.c: the summaries (schema/README.md), in the caller's
- * transaction. After points were written: recomputes the cells of every
- * level above the (series sids[i], finest bucket buckets[i]) pairs, both
- * PostgreSQL array literals of one length ("{1,2}"); series with
- * summarized = 0 are left alone. 0, or -1 with why filled. */
+ * transaction. After points were written: brings the cells of every level
+ * they fall in up to date; arrays are the points' series, step, value and
+ * wall time, PostgreSQL array literals of one length ("{1,2}"), no (series,
+ * step) twice. 0, or -1 with why filled. */
+int store__pg_summary_points(store_t *s, const char *const arrays[4], char *why, size_t whylen);
+/* The same, recomputing the cells of every level above the (series
+ * sids[i], finest bucket buckets[i]) pairs from the points. */
 int store__pg_summary_cells(store_t *s, const char *sids, const char *buckets, char *why,
                             size_t whylen);
 /* After the points of run run_id at steps >= step were removed. */

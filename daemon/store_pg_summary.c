@@ -5,14 +5,16 @@
  * points.
  *
  * Design decisions:
- *  - Recomputed, never summed in: after a group's points are written, each
- *    finest cell they fall in is recomputed from its points (at most 2^8,
- *    one index range each) and each parent from its 16 children, one
- *    INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE per level for
- *    the whole group. An append, a rewrite and a gap filled are then one
- *    code path, and the invariant holds by construction; the cost is that
- *    the group re-reads the points of the cells it touched, on the server,
- *    next to them (tests/bench/RESULTS.md measures what it costs ingest).
+ *  - Appends are summed in, rewrites are recomputed, as store_summary.c
+ *    does, but decided on the server: after a group's points are written,
+ *    one INSERT ... ON CONFLICT DO UPDATE per level takes the same arrays
+ *    as the points' upsert, sums them per cell, and either adds that to
+ *    the stored cell (every point of the group lies after the cell's last:
+ *    one index seek) or recomputes the cell from its points (at most 2^8)
+ *    or its 16 children. Recomputing every touched cell instead was
+ *    measured at 0.63x the writer's rate without summaries (RESULTS.md).
+ *  - After a rewind the cells from the rewind step on are deleted and the
+ *    one holding it recomputed (s_leaf_sql, s_parent_sql).
  *  - The levels come from summary.h as parameters, so the SQL holds no
  *    copy of them; the rows are those of store_summary.c (count, min and
  *    max of the defined values, the last point).
@@ -35,18 +37,21 @@
 #include "summary_build.h"
 
 /* The cells of level $3 (the finest) of the (series $1[i], finest bucket
- * $2[i]) pairs, from their points. */
+ * $2[i]) pairs, recomputed from their points (after a rewind). Each cell is an aggregate LATERAL
+ * subquery, which the planner cannot flatten into a join: one index range
+ * scan per cell, never a scan of the table. */
 static const char s_leaf_sql[] =
     "INSERT INTO summaries (series_id, level, bucket, n, vmin, vmax, last_step, last_value,"
     " last_time)"
-    " SELECT t.sid, $3::integer, t.b, count(*), min(p.v), max(p.v), max(p.step),"
-    " (array_agg(p.value ORDER BY p.step DESC))[1],"
-    " (array_agg(p.wall_time ORDER BY p.step DESC))[1]"
+    " SELECT t.sid, $3::integer, t.b, a.n, a.lo, a.hi, a.last, a.lv, a.lt"
     " FROM (SELECT DISTINCT sid, b FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)) AS t"
-    " JOIN LATERAL (SELECT step, value, nullif(value, 'NaN'::float8) AS v, wall_time"
+    " CROSS JOIN LATERAL (SELECT count(*) AS n, min(nullif(value, 'NaN'::float8)) AS lo,"
+    "  max(nullif(value, 'NaN'::float8)) AS hi, max(step) AS last,"
+    "  (array_agg(value ORDER BY step DESC))[1] AS lv,"
+    "  (array_agg(wall_time ORDER BY step DESC))[1] AS lt"
     "  FROM points WHERE series_id = t.sid AND step >= (t.b << $3::integer)"
-    "  AND step <= ((t.b << $3::integer) | ((1::bigint << $3::integer) - 1))) AS p ON true"
-    " GROUP BY t.sid, t.b"
+    "  AND step <= ((t.b << $3::integer) | ((1::bigint << $3::integer) - 1))) AS a"
+    " WHERE a.last IS NOT NULL"
     " ON CONFLICT (series_id, level, bucket) DO UPDATE SET n = EXCLUDED.n,"
     " vmin = EXCLUDED.vmin, vmax = EXCLUDED.vmax, last_step = EXCLUDED.last_step,"
     " last_value = EXCLUDED.last_value, last_time = EXCLUDED.last_time";
@@ -56,18 +61,86 @@ static const char s_leaf_sql[] =
 static const char s_parent_sql[] =
     "INSERT INTO summaries (series_id, level, bucket, n, vmin, vmax, last_step, last_value,"
     " last_time)"
-    " SELECT t.sid, $3::integer, t.b, sum(c.n)::bigint, min(c.vmin), max(c.vmax),"
-    " max(c.last_step), (array_agg(c.last_value ORDER BY c.bucket DESC))[1],"
-    " (array_agg(c.last_time ORDER BY c.bucket DESC))[1]"
+    " SELECT t.sid, $3::integer, t.b, a.n, a.lo, a.hi, a.last, a.lv, a.lt"
     " FROM (SELECT DISTINCT sid, b >> ($3::integer - $5::integer) AS b"
     "  FROM unnest($1::bigint[], $2::bigint[]) AS u(sid, b)) AS t"
-    " JOIN summaries AS c ON c.series_id = t.sid AND c.level = $3::integer - $4::integer"
-    "  AND c.bucket >= (t.b << $4::integer)"
-    "  AND c.bucket <= ((t.b << $4::integer) | ((1::bigint << $4::integer) - 1))"
-    " GROUP BY t.sid, t.b"
+    " CROSS JOIN LATERAL (SELECT sum(n)::bigint AS n, min(vmin) AS lo, max(vmax) AS hi,"
+    "  max(last_step) AS last, (array_agg(last_value ORDER BY bucket DESC))[1] AS lv,"
+    "  (array_agg(last_time ORDER BY bucket DESC))[1] AS lt"
+    "  FROM summaries WHERE series_id = t.sid AND level = $3::integer - $4::integer"
+    "  AND bucket >= (t.b << $4::integer)"
+    "  AND bucket <= ((t.b << $4::integer) | ((1::bigint << $4::integer) - 1))) AS a"
+    " WHERE a.last IS NOT NULL"
     " ON CONFLICT (series_id, level, bucket) DO UPDATE SET n = EXCLUDED.n,"
     " vmin = EXCLUDED.vmin, vmax = EXCLUDED.vmax, last_step = EXCLUDED.last_step,"
     " last_value = EXCLUDED.last_value, last_time = EXCLUDED.last_time";
+
+/* What a group of points ($1 series, $2 step, $3 value, $4 wall time:
+ * the arrays of the points' upsert, after it) does to the cells of level
+ * $5: per cell, its points in the group (d); a cell none of whose stored
+ * points is at or after the group's first one there takes d summed in (c:
+ * the stored cell, if any); any other (a step written again, a gap filled)
+ * is recomputed by r, from its points at the finest level, else from its
+ * 2^$6 children (their level recomputed or summed in just before). r's
+ * gate is its first condition: a cell summed in costs one index seek. */
+#define S_GROUP_SQL(RECOMPUTE)                                                                     \
+    "INSERT INTO summaries (series_id, level, bucket, n, vmin, vmax, last_step, last_value,"       \
+    " last_time)"                                                                                  \
+    " SELECT d.sid, $5::integer, d.b,"                                                             \
+    " CASE WHEN d.dirty THEN r.n ELSE coalesce(d.cn, 0) + d.n END,"                                \
+    " CASE WHEN d.dirty THEN r.lo ELSE least(d.clo, d.lo) END,"                                    \
+    " CASE WHEN d.dirty THEN r.hi ELSE greatest(d.chi, d.hi) END,"                                 \
+    " CASE WHEN d.dirty THEN r.last ELSE d.last END,"                                              \
+    " CASE WHEN d.dirty THEN r.lv ELSE d.lv END,"                                                  \
+    " CASE WHEN d.dirty THEN r.lt ELSE d.lt END"                                                   \
+    " FROM (SELECT g.*, c.n AS cn, c.vmin AS clo, c.vmax AS chi,"                                  \
+    "  coalesce(c.last_step >= g.first, false) AS dirty FROM"                                      \
+    "  (SELECT sid, step >> $5::integer AS b, count(*) AS n,"                                      \
+    "   min(nullif(value, 'NaN'::float8)) AS lo, max(nullif(value, 'NaN'::float8)) AS hi,"         \
+    "   min(step) AS first, max(step) AS last, (array_agg(value ORDER BY step DESC))[1] AS lv,"    \
+    "   (array_agg(wall ORDER BY step DESC))[1] AS lt"                                             \
+    "   FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[])"                       \
+    "   AS u(sid, step, value, wall) GROUP BY 1, 2) AS g"                                          \
+    "  LEFT JOIN summaries AS c ON c.series_id = g.sid AND c.level = $5::integer"                  \
+    "  AND c.bucket = g.b) AS d"                                                                   \
+    " CROSS JOIN LATERAL (" RECOMPUTE ") AS r"                                                     \
+    " ON CONFLICT (series_id, level, bucket) DO UPDATE SET n = EXCLUDED.n,"                        \
+    " vmin = EXCLUDED.vmin, vmax = EXCLUDED.vmax, last_step = EXCLUDED.last_step,"                 \
+    " last_value = EXCLUDED.last_value, last_time = EXCLUDED.last_time"
+
+static const char s_group_leaf_sql[] =
+    S_GROUP_SQL("SELECT count(*) AS n, min(nullif(value, 'NaN'::float8)) AS lo,"
+                " max(nullif(value, 'NaN'::float8)) AS hi, max(step) AS last,"
+                " (array_agg(value ORDER BY step DESC))[1] AS lv,"
+                " (array_agg(wall_time ORDER BY step DESC))[1] AS lt"
+                " FROM points WHERE d.dirty AND series_id = d.sid AND step >= (d.b << $5::integer)"
+                " AND step <= ((d.b << $5::integer) | ((1::bigint << $5::integer) - 1))");
+
+static const char s_group_parent_sql[] = S_GROUP_SQL(
+    "SELECT sum(n)::bigint AS n, min(vmin) AS lo, max(vmax) AS hi, max(last_step) AS last,"
+    " (array_agg(last_value ORDER BY bucket DESC))[1] AS lv,"
+    " (array_agg(last_time ORDER BY bucket DESC))[1] AS lt"
+    " FROM summaries WHERE d.dirty AND series_id = d.sid AND level = $5::integer - $6::integer"
+    " AND bucket >= (d.b << $6::integer)"
+    " AND bucket <= ((d.b << $6::integer) | ((1::bigint << $6::integer) - 1))");
+
+int store__pg_summary_points(store_t *s, const char *const arrays[4], char *why, size_t whylen)
+{
+    for (int i = 0; i < SUMMARY_NLEVELS; i++) {
+        store_pg_params_t p = {0};
+        for (int k = 0; k < 4; k++)
+            store__pg_text(&p, arrays[k]);
+        store__pg_int(&p, SUMMARY_LEVEL(i));
+        if (i > 0)
+            store__pg_int(&p, SUMMARY_LEVEL_STEP);
+        PGresult *res =
+            store__pg_prepared(s, i ? s_group_parent_sql : s_group_leaf_sql, &p, why, whylen);
+        PQclear(res);
+        if (!res)
+            return -1;
+    }
+    return 0;
+}
 
 int store__pg_summary_cells(store_t *s, const char *sids, const char *buckets, char *why,
                             size_t whylen)
@@ -76,14 +149,18 @@ int store__pg_summary_cells(store_t *s, const char *sids, const char *buckets, c
     store__pg_text(&p, sids);
     store__pg_text(&p, buckets);
     store__pg_int(&p, SUMMARY_LEVEL(0));
-    if (store__pg_run(s, s_leaf_sql, &p, why, whylen) != 0)
+    PGresult *res = store__pg_prepared(s, s_leaf_sql, &p, why, whylen);
+    PQclear(res);
+    if (!res)
         return -1;
     for (int i = 1; i < SUMMARY_NLEVELS; i++) {
         p.n = 2;
         store__pg_int(&p, SUMMARY_LEVEL(i));
         store__pg_int(&p, SUMMARY_LEVEL_STEP);
         store__pg_int(&p, SUMMARY_LEVEL(0));
-        if (store__pg_run(s, s_parent_sql, &p, why, whylen) != 0)
+        res = store__pg_prepared(s, s_parent_sql, &p, why, whylen);
+        PQclear(res);
+        if (!res)
             return -1;
     }
     return 0;
