@@ -4,6 +4,8 @@
 #ifndef ERWATCH_LOG_H
 #define ERWATCH_LOG_H
 
+#include <stddef.h>
+
 typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level_t;
 
 /* Returns 0, or -1 for an unknown name (error, warn, info, debug). */
@@ -16,6 +18,11 @@ __attribute__((format(printf, 2, 3))) void log_msg(log_level_t l, const char *fm
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* An error message for the caller: formats into err (errlen bytes, cut to
+ * fit) unless err is NULL or errlen 0, the convention of every
+ * `char *err, size_t errlen` parameter in the daemon. */
+__attribute__((format(printf, 3, 4))) void ew_errf(char *err, size_t errlen, const char *fmt, ...);
 
 /* Wall clock in seconds since the Unix epoch, and a monotonic clock. */
 double ew_now(void);

@@ -39,13 +39,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "ew_utf8.h"
+#include "log.h"
 #include "pg.h"
 #include "store.h"
 #include "xalloc.h"
@@ -210,17 +210,6 @@ struct pg_query {
     int may_retry;                            /* the call's first statement */
 };
 
-__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
-                                                        ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------- parameters */
 
 /* Up to 8 text parameters of one statement, numbers printed in place. */
@@ -272,8 +261,8 @@ static int s_setup_conn(pg_query_t *q, char *err, size_t errlen)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         char why[256];
-        s_err(err, errlen, "cannot set up the connection to %s: %s", q->safe_db,
-              pg_error(q->conn, r, why, sizeof why));
+        ew_errf(err, errlen, "cannot set up the connection to %s: %s", q->safe_db,
+                pg_error(q->conn, r, why, sizeof why));
     }
     PQclear(r);
     return ok ? 0 : -1;
@@ -285,8 +274,8 @@ static int s_reconnect(pg_query_t *q, char *err, size_t errlen)
     PQreset(q->conn);
     if (PQstatus(q->conn) != CONNECTION_OK) {
         char why[256];
-        s_err(err, errlen, "cannot connect to PostgreSQL %s: %s", q->safe_db,
-              pg_error(q->conn, NULL, why, sizeof why));
+        ew_errf(err, errlen, "cannot connect to PostgreSQL %s: %s", q->safe_db,
+                pg_error(q->conn, NULL, why, sizeof why));
         return -1;
     }
     return s_setup_conn(q, err, errlen);
@@ -377,7 +366,7 @@ static PGresult *s_exec(pg_query_t *q, int which, int n, const char *const *para
         char why[512];
         pg_error(q->conn, r, why, sizeof why);
         PQclear(r);
-        s_err(err, errlen, "%s", why);
+        ew_errf(err, errlen, "%s", why);
         *rc = gone ? -EAGAIN : -EIO;
         return NULL;
     }
@@ -457,25 +446,25 @@ static int s_check(pg_query_t *q, char *err, size_t errlen)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state && strcmp(state, "42P01") == 0) { /* undefined_table */
-            s_err(err, errlen, "%s has no erwatch tables yet", q->safe_db);
+            ew_errf(err, errlen, "%s has no erwatch tables yet", q->safe_db);
             rc = -ENOENT;
         } else {
-            s_err(err, errlen, "cannot read database %s: %s", q->safe_db,
-                  pg_error(q->conn, r, why, sizeof why));
+            ew_errf(err, errlen, "cannot read database %s: %s", q->safe_db,
+                    pg_error(q->conn, r, why, sizeof why));
             rc = PQstatus(q->conn) != CONNECTION_OK ? -EAGAIN : -1;
         }
     } else if (PQgetisnull(r, 0, 1)) {
-        s_err(err, errlen, "%s has no erwatch tables yet", q->safe_db);
+        ew_errf(err, errlen, "%s has no erwatch tables yet", q->safe_db);
         rc = -ENOENT;
     } else if (PQgetisnull(r, 0, 0) || strcmp(PQgetvalue(r, 0, 0), "erwatch") != 0) {
-        s_err(err, errlen, "%s is not an erwatch database", q->safe_db);
+        ew_errf(err, errlen, "%s is not an erwatch database", q->safe_db);
         rc = -1;
     } else if (atoi(PQgetvalue(r, 0, 1)) != Q_PG_SCHEMA_VERSION) {
-        s_err(err, errlen, "database %s has schema version %s; this erwatch reads version %d%s",
-              q->safe_db, PQgetvalue(r, 0, 1), Q_PG_SCHEMA_VERSION,
-              atoi(PQgetvalue(r, 0, 1)) < Q_PG_SCHEMA_VERSION
-                  ? " (erwatchd updates the database when it connects)"
-                  : "");
+        ew_errf(err, errlen, "database %s has schema version %s; this erwatch reads version %d%s",
+                q->safe_db, PQgetvalue(r, 0, 1), Q_PG_SCHEMA_VERSION,
+                atoi(PQgetvalue(r, 0, 1)) < Q_PG_SCHEMA_VERSION
+                    ? " (erwatchd updates the database when it connects)"
+                    : "");
         rc = -1;
     }
     PQclear(r);
@@ -671,7 +660,7 @@ static int s_op_runs(query_t *base, strbuf_t *out, int csv, char *err, size_t er
     char why[512];
     PGresult *r = query__pg_exec(base, QPG_RUNS, 0, NULL, 0, &rc, why, sizeof why);
     if (!r) {
-        s_err(err, errlen, "cannot list runs: %s", why);
+        ew_errf(err, errlen, "cannot list runs: %s", why);
         return rc == -EAGAIN ? rc : -1;
     }
     s_runs_write(r, out, csv, -1, NULL);
@@ -754,7 +743,7 @@ static int s_op_runs_filtered(query_t *base, const query_runs_filter_t *f, strbu
     if (rc == 0)
         s_runs_write(list, out, csv, count ? query__pg_int(count, 0, 0) : -1, extra);
     else
-        s_err(err, errlen, "cannot list runs: %s", why);
+        ew_errf(err, errlen, "cannot list runs: %s", why);
     PQclear(count);
     PQclear(list);
     strbuf_free(&pat);
@@ -774,7 +763,7 @@ static int s_series_id(pg_query_t *q, int which, const char *run, const char *ta
     char why[512];
     PGresult *r = query__pg_exec(&q->base, which, 3, p, 0, &rc, why, sizeof why);
     if (!r) {
-        s_err(err, errlen, "cannot read series: %s", why);
+        ew_errf(err, errlen, "cannot read series: %s", why);
         return rc;
     }
     rc = PQntuples(r) > 0 ? 0 : -ENOENT;
@@ -826,7 +815,7 @@ static int s_op_series(query_t *base, const char *run, const char *tag, const ch
     char why[512];
     PGresult *r = query__pg_exec(base, QPG_POINTS, 3, p.v, 0, &rc, why, sizeof why);
     if (!r) {
-        s_err(err, errlen, "cannot read series: %s", why);
+        ew_errf(err, errlen, "cannot read series: %s", why);
         return rc;
     }
     s_points(r, 0, out);
@@ -878,14 +867,14 @@ static int s_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t last, co
     if (!r) {
         downsample_end(&ds);
         series_free(out);
-        s_err(err, errlen, "cannot read series: %s", why);
+        ew_errf(err, errlen, "cannot read series: %s", why);
         return rc;
     }
     s_push_cells(&ds, r, v->with_time);
     PQclear(r);
     downsample_end(&ds);
     if (ds.unordered) {
-        s_err(err, errlen, "cannot read series: buckets came out of step order");
+        ew_errf(err, errlen, "cannot read series: buckets came out of step order");
         series_free(out);
         return -EIO;
     }
@@ -929,14 +918,14 @@ static int s_summary_buckets(pg_query_t *q, int64_t sid, int64_t first, int64_t 
     PQclear(r);
     downsample_end(&ds);
     if (ds.unordered) {
-        s_err(err, errlen, "cannot read series: summary cells came out of step order");
+        ew_errf(err, errlen, "cannot read series: summary cells came out of step order");
         series_free(out);
         return -EIO;
     }
     return 1;
 
 db_error:
-    s_err(err, errlen, "cannot read series: %s", why);
+    ew_errf(err, errlen, "cannot read series: %s", why);
     return rc < 0 ? rc : -EIO;
 }
 
@@ -977,7 +966,7 @@ static int s_view(pg_query_t *q, const query_view_t *v, series_t *out, char *err
     return s_buckets(q, sid, first, last, v, out, err, errlen);
 
 db_error:
-    s_err(err, errlen, "cannot read series: %s", why);
+    ew_errf(err, errlen, "cannot read series: %s", why);
     series_free(out);
     return rc;
 }
@@ -988,20 +977,20 @@ static int s_op_series_view(query_t *base, const query_view_t *v, series_t *out,
     pg_query_t *q = PQ(base);
     memset(out, 0, sizeof *out);
     if (v->points < 1 || v->after >= v->before) {
-        s_err(err, errlen, "bad window");
+        ew_errf(err, errlen, "bad window");
         return -EINVAL;
     }
     query__pg_enter(base);
     char why[512];
     int rc = s_run(q, QPG_BEGIN, why, sizeof why);
     if (rc != 0) {
-        s_err(err, errlen, "cannot read series: %s", why);
+        ew_errf(err, errlen, "cannot read series: %s", why);
         return rc;
     }
     rc = s_view(q, v, out, err, errlen);
     int end = s_end(q, rc, why, sizeof why);
     if (rc == 0 && end != 0) {
-        s_err(err, errlen, "cannot read series: %s", why);
+        ew_errf(err, errlen, "cannot read series: %s", why);
         series_free(out);
         rc = end;
     }
@@ -1018,7 +1007,7 @@ static int s_op_batch_shape(query_t *base, const char *run, const char *tag, que
     char why[512];
     PGresult *r = query__pg_exec(base, QPG_SHAPE, 2, p, 0, &rc, why, sizeof why);
     if (!r) {
-        s_err(err, errlen, "cannot read batches: %s", why);
+        ew_errf(err, errlen, "cannot read batches: %s", why);
         return rc;
     }
     rc = PQntuples(r) > 0 ? 0 : -ENOENT;
@@ -1153,7 +1142,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
     if (rc != 0) {
         PQclear(r);
         if (rc != -ENOENT)
-            s_err(err, errlen, "%s", why);
+            ew_errf(err, errlen, "%s", why);
         return rc;
     }
     strbuf_puts(out, "{\"run\":");

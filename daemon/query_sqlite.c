@@ -32,7 +32,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,17 +139,6 @@ struct sq_query {
     query_summary_t *sum;    /* wide windows from the summaries */
 };
 
-__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
-                                                        ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Windows are open, (after, before), and a step may be as large as
  * INT64_MAX, which no "step < before" reaches. So the default before,
  * INT64_MAX ("no upper bound"), is bound as the real 2^63, which SQLite
@@ -194,20 +182,21 @@ static int s_check(sq_query_t *q, const char *path, char *err, size_t errlen)
     int64_t app = 0, ver = 0;
     if (s_pragma_int(q->db, "PRAGMA application_id", &app) != SQLITE_OK ||
         s_pragma_int(q->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
-        s_err(err, errlen, "cannot read database '%s': %s", path, sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read database '%s': %s", path, sqlite3_errmsg(q->db));
         return -1;
     }
     if (app != EW_APPLICATION_ID) {
-        s_err(err, errlen, "'%s' is not an erwatch database", path);
+        ew_errf(err, errlen, "'%s' is not an erwatch database", path);
         return -1;
     }
     if (ver != EW_SCHEMA_VERSION) {
-        s_err(err, errlen,
-              "database '%s' has schema version %lld; this erwatch reads "
-              "version %d%s",
-              path, (long long)ver, EW_SCHEMA_VERSION,
-              ver >= 1 && ver < EW_SCHEMA_VERSION ? " (erwatchd updates the file when it opens it)"
-                                                  : "");
+        ew_errf(err, errlen,
+                "database '%s' has schema version %lld; this erwatch reads "
+                "version %d%s",
+                path, (long long)ver, EW_SCHEMA_VERSION,
+                ver >= 1 && ver < EW_SCHEMA_VERSION
+                    ? " (erwatchd updates the file when it opens it)"
+                    : "");
         return -1;
     }
     return 0;
@@ -252,7 +241,7 @@ static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
     /* No file yet: the writer has not created it (http.c says "not ready"). */
     struct stat fst;
     if (stat(path ? path : "", &fst) != 0 && errno == ENOENT) {
-        s_err(err, errlen, "database '%s' does not exist yet", path ? path : "");
+        ew_errf(err, errlen, "database '%s' does not exist yet", path ? path : "");
         s_destroy(q);
         return -ENOENT;
     }
@@ -260,9 +249,9 @@ static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
         sqlite3_open_v2(path ? path : "", &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int sys = q->db ? sqlite3_system_errno(q->db) : 0;
-        s_err(err, errlen, "cannot open database '%s' read-only: %s%s%s%s", path ? path : "",
-              q->db ? sqlite3_errmsg(q->db) : "out of memory", sys ? " (" : "",
-              sys ? strerror(sys) : "", sys ? ")" : "");
+        ew_errf(err, errlen, "cannot open database '%s' read-only: %s%s%s%s", path ? path : "",
+                q->db ? sqlite3_errmsg(q->db) : "out of memory", sys ? " (" : "",
+                sys ? strerror(sys) : "", sys ? ")" : "");
         s_destroy(q);
         return -1;
     }
@@ -274,20 +263,20 @@ static int s_op_open(query_t **out, const char *path, char *err, size_t errlen)
     sqlite3_exec(q->db, "PRAGMA mmap_size = " Q_MMAP_BYTES, NULL, NULL, NULL);
     if (sqlite3_create_function_v2(q->db, "ew_bucket", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, NULL,
                                    s_bucket_step, s_bucket_final, NULL) != SQLITE_OK) {
-        s_err(err, errlen, "cannot register functions on '%s': %s", path, sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot register functions on '%s': %s", path, sqlite3_errmsg(q->db));
         s_destroy(q);
         return -1;
     }
     for (int i = 0; i < Q_NSTMT; i++) {
         if (sqlite3_prepare_v3(q->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i], NULL) !=
             SQLITE_OK) {
-            s_err(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
+            ew_errf(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
             s_destroy(q);
             return -1;
         }
     }
     if (!(q->sum = query_summary_open(q->db))) {
-        s_err(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot prepare queries on '%s': %s", path, sqlite3_errmsg(q->db));
         s_destroy(q);
         return -1;
     }
@@ -456,7 +445,7 @@ static int s_runs_stream(sq_query_t *q, sqlite3_stmt *st, strbuf_t *out, int csv
             s_runs_json_row(out, st, &z);
     }
     if (rc != SQLITE_DONE)
-        s_err(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
     sqlite3_reset(st);
     strbuf_free(&z.tag);
     if (rc != SQLITE_DONE) {
@@ -585,7 +574,7 @@ static int s_op_runs_filtered(query_t *base, const query_runs_filter_t *f, strbu
     if (rc == SQLITE_OK)
         ret = s_runs_stream(q, list, out, csv, total, extra, err, errlen);
     else
-        s_err(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot list runs: %s", sqlite3_errmsg(q->db));
     if (!sqlite3_get_autocommit(q->db))
         s_exec(q, Q_COMMIT);
     sqlite3_finalize(list);
@@ -608,7 +597,7 @@ static int s_series_id(sq_query_t *q, const char *run, const char *tag, const ch
     int rc = sqlite3_step(id_st);
     *sid = rc == SQLITE_ROW ? sqlite3_column_int64(id_st, 0) : 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
     sqlite3_reset(id_st);
     sqlite3_clear_bindings(id_st);
     if (rc == SQLITE_DONE)
@@ -656,7 +645,7 @@ static int s_op_series(query_t *base, const char *run, const char *tag, const ch
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         s_append(out, &cap, sqlite3_column_int64(st, 0), s_col_value(st, 1), NULL);
     if (rc != SQLITE_DONE) {
-        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
         sqlite3_reset(st);
         series_free(out);
         return -EIO;
@@ -683,7 +672,7 @@ static int s_series_key(sq_query_t *q, const query_view_t *v, int64_t *sid, int6
             sqlite3_column_type(st, 1) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 1);
         *last_seen = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
     } else if (rc != SQLITE_DONE) {
-        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -773,14 +762,14 @@ static int s_view(sq_query_t *q, const query_view_t *v, series_t *out, char *err
         /* SQLite scans the primary key in order, so this does not happen;
          * if a future plan ever changed that, say so rather than draw
          * wrong buckets. */
-        s_err(err, errlen, "cannot read series: rows came out of step order");
+        ew_errf(err, errlen, "cannot read series: rows came out of step order");
         series_free(out);
         return -EIO;
     }
     return 0;
 
 db_error:
-    s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+    ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
     series_free(out);
     return -EIO;
 }
@@ -791,18 +780,18 @@ static int s_op_series_view(query_t *base, const query_view_t *v, series_t *out,
     sq_query_t *q = SQ(base);
     memset(out, 0, sizeof *out);
     if (v->points < 1 || v->after >= v->before) {
-        s_err(err, errlen, "bad window");
+        ew_errf(err, errlen, "bad window");
         return -EINVAL;
     }
     /* One snapshot for the lookups and the scan: a commit in between could
      * otherwise add points past the last step we bucket for. */
     if (s_exec(q, Q_BEGIN) != 0) {
-        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
         return -EIO;
     }
     int rc = s_view(q, v, out, err, errlen);
     if (s_exec(q, rc == 0 ? Q_COMMIT : Q_ROLLBACK) != 0 && rc == 0) {
-        s_err(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read series: %s", sqlite3_errmsg(q->db));
         series_free(out);
         rc = -EIO;
     }
@@ -825,7 +814,7 @@ static int s_op_batch_shape(query_t *base, const char *run, const char *tag, que
         out->kappa = sqlite3_column_double(st, 3);
         out->discrete = strcmp(s_text(st, 4), ew_support_name(EW_SUPPORT_DISCRETE)) == 0;
     } else if (rc != SQLITE_DONE) {
-        s_err(err, errlen, "cannot read batches: %s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "cannot read batches: %s", sqlite3_errmsg(q->db));
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -916,7 +905,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
     sq_query_t *q = SQ(base);
     int64_t rid = s_run_id(q, run);
     if (rid == -2) {
-        s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "%s", sqlite3_errmsg(q->db));
         return -EIO;
     }
     if (rid < 0)
@@ -929,7 +918,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
     s_bind_before(range, 4, before);
     int rc = sqlite3_step(range);
     if (rc != SQLITE_ROW) {
-        s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+        ew_errf(err, errlen, "%s", sqlite3_errmsg(q->db));
         sqlite3_reset(range);
         return -EIO;
     }
@@ -991,7 +980,7 @@ static int s_op_spectrum(query_t *base, const char *run, const char *tag, int64_
                 strbuf_json_f32le(&vals, v, k);
             }
         } else if (rc != SQLITE_DONE) {
-            s_err(err, errlen, "%s", sqlite3_errmsg(q->db));
+            ew_errf(err, errlen, "%s", sqlite3_errmsg(q->db));
             sqlite3_reset(last);
             strbuf_free(&steps);
             strbuf_free(&vals);

@@ -32,7 +32,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@
 
 #include "fault.h"
 #include "idmap.h"
+#include "log.h"
 #include "pg.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -53,17 +53,6 @@ extern const char ew_schema_pg_sql[]; /* build/gen/schema_pg_sql.c */
 
 typedef struct pg_store pg_store_t;
 #define PS(base) ((pg_store_t *)(base)) /* base is the first member */
-
-__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
-                                                        ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---------------------------------------------------------------- store */
 
@@ -284,7 +273,7 @@ PGresult *store__pg_query(store_t *base, const char *sql, const store_pg_params_
 {
     pg_store_t *s = PS(base);
     if (s_injected(sql)) {
-        s_err(why, whylen, "injected fault (fault.h)");
+        ew_errf(why, whylen, "injected fault (fault.h)");
         return NULL;
     }
     PGresult *res =
@@ -302,7 +291,7 @@ PGresult *store__pg_prepared(store_t *base, const char *sql, const store_pg_para
     if (k == (int)(sizeof s->more / sizeof s->more[0]))
         return store__pg_query(base, sql, p, why, whylen); /* full: unprepared */
     if (s_injected(sql)) {
-        s_err(why, whylen, "injected fault (fault.h)");
+        ew_errf(why, whylen, "injected fault (fault.h)");
         return NULL;
     }
     char name[16];
@@ -352,7 +341,7 @@ static PGresult *s_exec(pg_store_t *s, int which, const store_pg_params_t *p, ch
                         size_t whylen)
 {
     if (s_injected(s_sql[which])) {
-        s_err(why, whylen, "injected fault (fault.h)");
+        ew_errf(why, whylen, "injected fault (fault.h)");
         return NULL;
     }
     char name[16];
@@ -398,8 +387,8 @@ int store__pg_ready(store_t *base, char *why, size_t whylen)
         PQreset(s->conn); /* blocks at most connect_timeout (pg_connect) */
         if (PQstatus(s->conn) != CONNECTION_OK) {
             char m[400];
-            s_err(why, whylen, "connection lost, cannot reconnect: %s",
-                  pg_error(s->conn, NULL, m, sizeof m));
+            ew_errf(why, whylen, "connection lost, cannot reconnect: %s",
+                    pg_error(s->conn, NULL, m, sizeof m));
             return -1;
         }
     }
@@ -423,10 +412,10 @@ static int s_check_or_create(pg_store_t *s, char *err, size_t errlen)
                       NULL, &tables, why, sizeof why) < 0)
         goto fail;
     if (!has_meta && tables > 0) {
-        s_err(err, errlen,
-              "database %s is not an erwatch database (%lld tables in its schema and no "
-              "erwatch_meta table): give erwatchd an empty database, or one it created",
-              s->label, (long long)tables);
+        ew_errf(err, errlen,
+                "database %s is not an erwatch database (%lld tables in its schema and no "
+                "erwatch_meta table): give erwatchd an empty database, or one it created",
+                s->label, (long long)tables);
         return -1;
     }
     if (has_meta) {
@@ -446,18 +435,18 @@ static int s_check_or_create(pg_store_t *s, char *err, size_t errlen)
         }
         PQclear(res);
         if (!ours) {
-            s_err(err, errlen,
-                  "database %s has an erwatch_meta table that erwatch did not make "
-                  "(no application 'erwatch'): give erwatchd an empty database, or one it "
-                  "created",
-                  s->label);
+            ew_errf(err, errlen,
+                    "database %s has an erwatch_meta table that erwatch did not make "
+                    "(no application 'erwatch'): give erwatchd an empty database, or one it "
+                    "created",
+                    s->label);
             return -1;
         }
         if (ver > EW_PG_SCHEMA_VERSION) {
-            s_err(err, errlen,
-                  "database %s has erwatch schema version %lld; this erwatchd knows up to "
-                  "%d: upgrade erwatchd",
-                  s->label, (long long)ver, EW_PG_SCHEMA_VERSION);
+            ew_errf(err, errlen,
+                    "database %s has erwatch schema version %lld; this erwatchd knows up to "
+                    "%d: upgrade erwatchd",
+                    s->label, (long long)ver, EW_PG_SCHEMA_VERSION);
             return -1;
         }
     }
@@ -465,13 +454,13 @@ static int s_check_or_create(pg_store_t *s, char *err, size_t errlen)
     if (ver == EW_PG_SCHEMA_VERSION)
         return 0;
     if (store__pg_run(&s->base, ew_schema_pg_sql, NULL, why, sizeof why) != 0) {
-        s_err(err, errlen, "cannot create the erwatch schema in %s: %s", s->label, why);
+        ew_errf(err, errlen, "cannot create the erwatch schema in %s: %s", s->label, why);
         return -1;
     }
     return 0;
 
 fail:
-    s_err(err, errlen, "cannot read the schema of %s: %s", s->label, why);
+    ew_errf(err, errlen, "cannot read the schema of %s: %s", s->label, why);
     return -1;
 }
 
@@ -511,17 +500,17 @@ static int s_open(store_t **out, const char *db, char *err, size_t errlen)
     if (store__pg_run(&s->base, "BEGIN", NULL, why, sizeof why) != 0 ||
         store__pg_run(&s->base, "SELECT pg_advisory_xact_lock(" S_SCHEMA_LOCK ")", NULL, why,
                       sizeof why) != 0) {
-        s_err(err, errlen, "cannot set up %s: %s", s->label, why);
+        ew_errf(err, errlen, "cannot set up %s: %s", s->label, why);
         goto fail;
     }
     if (s_check_or_create(s, err, errlen) != 0)
         goto fail;
     if (store__pg_run(&s->base, "COMMIT", NULL, why, sizeof why) != 0) {
-        s_err(err, errlen, "cannot create the erwatch schema in %s: %s", s->label, why);
+        ew_errf(err, errlen, "cannot create the erwatch schema in %s: %s", s->label, why);
         goto fail;
     }
     if (s_prepare(s, why, sizeof why) != 0) {
-        s_err(err, errlen, "cannot prepare statements on %s: %s", s->label, why);
+        ew_errf(err, errlen, "cannot prepare statements on %s: %s", s->label, why);
         goto fail;
     }
     *out = &s->base;
@@ -544,8 +533,8 @@ static size_t s_name_len(const char *name, const char *what, char *err, size_t e
 {
     size_t n = strnlen(name, EW_NAME_MAX + 1);
     if (n == 0 || n > EW_NAME_MAX) {
-        s_err(err, errlen, "cannot store: %s name is %s", what,
-              n ? "longer than 128 bytes" : "empty");
+        ew_errf(err, errlen, "cannot store: %s name is %s", what,
+                n ? "longer than 128 bytes" : "empty");
         return 0;
     }
     return n;
@@ -578,7 +567,7 @@ static int s_run_row(pg_store_t *s, const char *run, double recv_time, int64_t *
     p.n = 1;
     found = s_exec_one(s, Q_RUN_GET, &p, id, why, whylen);
     if (found == 0)
-        s_err(why, whylen, "run '%s' vanished while it was created", run);
+        ew_errf(why, whylen, "run '%s' vanished while it was created", run);
     return found == 1 ? 0 : -1;
 }
 
@@ -653,7 +642,7 @@ static int s_series_id(pg_store_t *s, int64_t run_id, const result_t *r, size_t 
             found = s_exec_one(s, Q_SERIES_GET, &p, &sid, why, whylen);
         if (found <= 0) {
             if (found == 0)
-                s_err(why, whylen, "series '%s' vanished while it was created", metric);
+                ew_errf(why, whylen, "series '%s' vanished while it was created", metric);
             return -1;
         }
         e = idmap_add(&s->series, key, klen, h, sid);
@@ -896,8 +885,8 @@ static int s_put_touched(pg_store_t *s, char *why, size_t whylen)
         int gone = strcmp(PQcmdTuples(res), "1") != 0;
         PQclear(res);
         if (gone) {
-            s_err(why, whylen, "run id %lld was deleted meanwhile (by another erwatchd?)",
-                  (long long)t->id);
+            ew_errf(why, whylen, "run id %lld was deleted meanwhile (by another erwatchd?)",
+                    (long long)t->id);
             return -1;
         }
     }
@@ -1046,7 +1035,7 @@ static int s_launch_resolve(pg_store_t *s, result_t *r, size_t rlen, char *why, 
     }
     size_t llen = strnlen(r->launch, EW_LAUNCH_MAX + 1);
     if (llen > EW_LAUNCH_MAX) {
-        s_err(why, whylen, "launch is longer than %d bytes", EW_LAUNCH_MAX);
+        ew_errf(why, whylen, "launch is longer than %d bytes", EW_LAUNCH_MAX);
         return -1;
     }
     char key[EW_LAUNCH_MAX + 1 + EW_NAME_MAX];
@@ -1153,8 +1142,8 @@ static int s_put_result(pg_store_t *s, result_t *r, char *why, size_t whylen)
     const char *support = s_support(r->support);
     if (!support || r->step > (uint64_t)INT64_MAX || r->npoints < 0 ||
         r->npoints > EW_RESULT_POINTS_MAX) {
-        s_err(why, whylen, "invalid result (support %d, step %llu, %d points)", (int)r->support,
-              (unsigned long long)r->step, r->npoints);
+        ew_errf(why, whylen, "invalid result (support %d, step %llu, %d points)", (int)r->support,
+                (unsigned long long)r->step, r->npoints);
         return -1;
     }
     int rc = s_launch_resolve(s, r, rlen, why, whylen);
@@ -1243,7 +1232,7 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
 
     char why[512];
     if (s_begin(s, why, sizeof why) != 0) {
-        s_err(err, errlen, "cannot store %zu results in %s: %s", n, s->label, why);
+        ew_errf(err, errlen, "cannot store %zu results in %s: %s", n, s->label, why);
         s_cache_reset(s);
         return -1;
     }
@@ -1265,7 +1254,7 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
     if (s_put_touched(s, why, sizeof why) != 0)
         goto fail;
     if (ew_fault(EW_FAULT_STORE_COMMIT)) {
-        s_err(why, sizeof why, "injected fault (fault.h)");
+        ew_errf(why, sizeof why, "injected fault (fault.h)");
         goto fail;
     }
     if (store__pg_run(&s->base, "COMMIT", NULL, why, sizeof why) == 0)
@@ -1273,10 +1262,10 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
 
 fail:
     if (r)
-        s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu in %s: %s", r->run, r->tag,
-              (unsigned long long)r->step, s->label, why);
+        ew_errf(err, errlen, "cannot store run '%s' tag '%s' step %llu in %s: %s", r->run, r->tag,
+                (unsigned long long)r->step, s->label, why);
     else
-        s_err(err, errlen, "cannot store %zu results in %s: %s", n, s->label, why);
+        ew_errf(err, errlen, "cannot store %zu results in %s: %s", n, s->label, why);
     store__pg_rollback(&s->base);
     s_cache_reset(s);
     s->npt = s->nbt = s->nsp = 0;

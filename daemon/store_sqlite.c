@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 
 #include "fault.h"
 #include "idmap.h"
+#include "log.h"
 #include "xalloc.h"
 
 extern const char ew_schema_sql[]; /* build/gen/schema_sql.c */
@@ -48,17 +48,6 @@ typedef struct sq_store sq_store_t;
 #define SQ(base) ((sq_store_t *)(base)) /* base is the first member */
 
 /* ---------------------------------------------------------------- helpers */
-
-__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
-                                                        ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---------------------------------------------------------------- store */
 
@@ -194,9 +183,9 @@ static void s_open_err(sq_store_t *s, const char *path, char *err, size_t errlen
     const char *msg = s->db ? sqlite3_errmsg(s->db) : "out of memory";
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
     if (sys)
-        s_err(err, errlen, "cannot open database '%s': %s (%s)", path, msg, strerror(sys));
+        ew_errf(err, errlen, "cannot open database '%s': %s (%s)", path, msg, strerror(sys));
     else
-        s_err(err, errlen, "cannot open database '%s': %s", path, msg);
+        ew_errf(err, errlen, "cannot open database '%s': %s", path, msg);
 }
 
 /* Reads one integer (a PRAGMA or a count) on s->db. */
@@ -229,32 +218,32 @@ static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t 
     if (app == 0 && ver == 0 && objects == 0) {
         char *msg = NULL;
         if (sqlite3_exec(s->db, ew_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-            s_err(err, errlen, "cannot create the schema in '%s': %s", path,
-                  msg ? msg : sqlite3_errmsg(s->db));
+            ew_errf(err, errlen, "cannot create the schema in '%s': %s", path,
+                    msg ? msg : sqlite3_errmsg(s->db));
             sqlite3_free(msg);
             return -1;
         }
         return 0;
     }
     if (app != EW_APPLICATION_ID) {
-        s_err(err, errlen,
-              "'%s' is not an erwatch database (application_id %lld, %lld "
-              "schema objects); give erwatchd a new file or one it created",
-              path, (long long)app, (long long)objects);
+        ew_errf(err, errlen,
+                "'%s' is not an erwatch database (application_id %lld, %lld "
+                "schema objects); give erwatchd a new file or one it created",
+                path, (long long)app, (long long)objects);
         return -1;
     }
     if (ver > EW_SCHEMA_VERSION) {
-        s_err(err, errlen,
-              "database '%s' has schema version %lld, newer than this "
-              "erwatchd understands (%d); use a newer erwatchd",
-              path, (long long)ver, EW_SCHEMA_VERSION);
+        ew_errf(err, errlen,
+                "database '%s' has schema version %lld, newer than this "
+                "erwatchd understands (%d); use a newer erwatchd",
+                path, (long long)ver, EW_SCHEMA_VERSION);
         return -1;
     }
     if (ver < 1) {
-        s_err(err, errlen,
-              "database '%s' has erwatch schema version %lld, which this "
-              "erwatchd cannot read",
-              path, (long long)ver);
+        ew_errf(err, errlen,
+                "database '%s' has erwatch schema version %lld, which this "
+                "erwatchd cannot read",
+                path, (long long)ver);
         return -1;
     }
     /* The script is idempotent: on a version-1 file made by an older build
@@ -282,8 +271,8 @@ static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t 
                                    "ALTER TABLE runs ADD COLUMN notes TEXT;"
                                    "UPDATE runs SET base = name;",
                                    NULL, NULL, &msg) != SQLITE_OK)) {
-        s_err(err, errlen, "cannot update the schema in '%s': %s", path,
-              msg ? msg : sqlite3_errmsg(s->db));
+        ew_errf(err, errlen, "cannot update the schema in '%s': %s", path,
+                msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return -1;
     }
@@ -298,8 +287,8 @@ static int s_check_or_create(sq_store_t *s, const char *path, char *err, size_t 
                       " vmax = (SELECT max(value) FROM points WHERE series_id = series.id),"
                       " vmin = (SELECT min(value) FROM points WHERE series_id = series.id);",
                       NULL, NULL, &msg) != SQLITE_OK)) {
-        s_err(err, errlen, "cannot update the schema in '%s': %s", path,
-              msg ? msg : sqlite3_errmsg(s->db));
+        ew_errf(err, errlen, "cannot update the schema in '%s': %s", path,
+                msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return -1;
     }
@@ -310,7 +299,7 @@ static int s_setup(sq_store_t *s, const char *path, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_db_readonly(s->db, "main") == 1) {
-        s_err(err, errlen, "cannot open database '%s' for writing: permission denied", path);
+        ew_errf(err, errlen, "cannot open database '%s' for writing: permission denied", path);
         return -1;
     }
     sqlite3_busy_timeout(s->db, S_BUSY_TIMEOUT_MS);
@@ -343,23 +332,23 @@ static int s_setup(sq_store_t *s, const char *path, char *err, size_t errlen)
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        s_err(err, errlen, "cannot switch '%s' to WAL mode: %s", path, sqlite3_errmsg(s->db));
+        ew_errf(err, errlen, "cannot switch '%s' to WAL mode: %s", path, sqlite3_errmsg(s->db));
         sqlite3_finalize(st);
         return -1;
     }
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     int ok = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
     if (!ok)
-        s_err(err, errlen,
-              "cannot switch '%s' to WAL mode (journal_mode stays '%s'); is it "
-              "on a file system without shared memory?",
-              path, mode ? mode : "?");
+        ew_errf(err, errlen,
+                "cannot switch '%s' to WAL mode (journal_mode stays '%s'); is it "
+                "on a file system without shared memory?",
+                path, mode ? mode : "?");
     sqlite3_finalize(st);
     if (!ok)
         return -1;
 
     if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK) {
-        s_err(err, errlen, "cannot set up '%s': %s", path, msg);
+        ew_errf(err, errlen, "cannot set up '%s': %s", path, msg);
         sqlite3_free(msg);
         return -1;
     }
@@ -367,13 +356,13 @@ static int s_setup(sq_store_t *s, const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < STORE_Q_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
             SQLITE_OK) {
-            s_err(err, errlen, "cannot prepare statements on '%s': %s", path,
-                  sqlite3_errmsg(s->db));
+            ew_errf(err, errlen, "cannot prepare statements on '%s': %s", path,
+                    sqlite3_errmsg(s->db));
             return -1;
         }
     }
     if (!(s->sum = store_summary_new(s->db))) {
-        s_err(err, errlen, "cannot prepare statements on '%s': %s", path, sqlite3_errmsg(s->db));
+        ew_errf(err, errlen, "cannot prepare statements on '%s': %s", path, sqlite3_errmsg(s->db));
         return -1;
     }
     return 0;
@@ -399,7 +388,7 @@ static int s_create_private(const char *path, int *existed, char *err, size_t er
         *existed = 1;
         return 0;
     }
-    s_err(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
+    ew_errf(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
     return -1;
 }
 
@@ -424,11 +413,11 @@ static int s_quick_check(sq_store_t *s, const char *path, char *err, size_t errl
     sqlite3_finalize(st);
     if (!bad)
         return 0;
-    s_err(err, errlen,
-          "database '%s' is damaged (quick_check: %s); refusing it rather than lose "
-          "every batch: restore it from a backup, or move it away (sqlite3 '%s' .recover "
-          "saves what is readable) and start a new one",
-          path, first, path);
+    ew_errf(err, errlen,
+            "database '%s' is damaged (quick_check: %s); refusing it rather than lose "
+            "every batch: restore it from a backup, or move it away (sqlite3 '%s' .recover "
+            "saves what is readable) and start a new one",
+            path, first, path);
     return -1;
 }
 
@@ -524,8 +513,8 @@ static size_t s_name_len(const char *name, const char *what, char *err, size_t e
 {
     size_t n = strnlen(name, EW_NAME_MAX + 1);
     if (n == 0 || n > EW_NAME_MAX) {
-        s_err(err, errlen, "cannot store: %s name is %s", what,
-              n ? "longer than 128 bytes" : "empty");
+        ew_errf(err, errlen, "cannot store: %s name is %s", what,
+                n ? "longer than 128 bytes" : "empty");
         return 0;
     }
     return n;
@@ -847,8 +836,8 @@ static int s_launch_resolve(sq_store_t *s, result_t *r, size_t rlen, char *err, 
     }
     size_t llen = strnlen(r->launch, EW_LAUNCH_MAX + 1);
     if (llen > EW_LAUNCH_MAX) {
-        s_err(err, errlen, "cannot store run '%s': launch is longer than %d bytes", r->run,
-              EW_LAUNCH_MAX);
+        ew_errf(err, errlen, "cannot store run '%s': launch is longer than %d bytes", r->run,
+                EW_LAUNCH_MAX);
         return -1;
     }
     char key[EW_LAUNCH_MAX + 1 + EW_NAME_MAX];
@@ -971,10 +960,10 @@ static int s_put_result(sq_store_t *s, result_t *r, char *err, size_t errlen)
     const char *support = s_support(r->support);
     if (!support || r->step > (uint64_t)INT64_MAX || r->npoints < 0 ||
         r->npoints > EW_RESULT_POINTS_MAX) {
-        s_err(err, errlen,
-              "cannot store run '%s' tag '%s': invalid result (support %d, "
-              "step %llu, %d points)",
-              r->run, r->tag, (int)r->support, (unsigned long long)r->step, r->npoints);
+        ew_errf(err, errlen,
+                "cannot store run '%s' tag '%s': invalid result (support %d, "
+                "step %llu, %d points)",
+                r->run, r->tag, (int)r->support, (unsigned long long)r->step, r->npoints);
         return -1;
     }
 
@@ -1087,7 +1076,7 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
 
     int rc = s_exec(s->stmt[STORE_Q_BEGIN]);
     if (rc != SQLITE_OK) {
-        s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path, s_errmsg(s, rc));
+        ew_errf(err, errlen, "cannot store %zu results in '%s': %s", n, s->path, s_errmsg(s, rc));
         return -1;
     }
     long points = 0;
@@ -1115,10 +1104,11 @@ static long s_write(store_t *base, result_t *const *results, size_t n, char *err
 fail:
     if (rc != -1) {
         if (r)
-            s_err(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s", r->run, r->tag,
-                  (unsigned long long)r->step, s_errmsg(s, rc));
+            ew_errf(err, errlen, "cannot store run '%s' tag '%s' step %llu: %s", r->run, r->tag,
+                    (unsigned long long)r->step, s_errmsg(s, rc));
         else
-            s_err(err, errlen, "cannot store %zu results in '%s': %s", n, s->path, s_errmsg(s, rc));
+            ew_errf(err, errlen, "cannot store %zu results in '%s': %s", n, s->path,
+                    s_errmsg(s, rc));
     }
     /* Some errors (disk full, I/O) already rolled the transaction back. */
     if (!sqlite3_get_autocommit(s->db))

@@ -21,18 +21,8 @@
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store_summary.h"
-
-__attribute__((format(printf, 3, 4))) static void s_err(char *err, size_t errlen, const char *fmt,
-                                                        ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Prepares sql and binds the given texts and integers: 't' text, 'i' int64,
  * 'd' double, in the order of fmt. NULL on error (message in the db). */
@@ -143,8 +133,8 @@ int store__sqlite_run_delete(store_t *s, const char *name, double now, store_del
     return 0;
 
 fail:
-    s_err(err, errlen, "cannot delete run '%s' in '%s': %s", name, store__path(s),
-          sqlite3_errmsg(db));
+    ew_errf(err, errlen, "cannot delete run '%s' in '%s': %s", name, store__path(s),
+            sqlite3_errmsg(db));
     s_rollback(db);
     free(out->sids);
     memset(out, 0, sizeof *out);
@@ -213,8 +203,8 @@ long store__sqlite_purge_step(store_t *s, long max_rows, char *err, size_t errle
     return n;
 
 fail:
-    s_err(err, errlen, "cannot remove the rows of deleted run %lld from '%s': %s", (long long)rid,
-          store__path(s), sqlite3_errmsg(db));
+    ew_errf(err, errlen, "cannot remove the rows of deleted run %lld from '%s': %s", (long long)rid,
+            store__path(s), sqlite3_errmsg(db));
     s_rollback(db);
     return -1;
 }
@@ -248,8 +238,8 @@ int store__sqlite_run_rename(store_t *s, const char *old, const char *new_name, 
     return 0;
 
 fail:
-    s_err(err, errlen, "cannot rename run '%s' in '%s': %s", old, store__path(s),
-          sqlite3_errmsg(db));
+    ew_errf(err, errlen, "cannot rename run '%s' in '%s': %s", old, store__path(s),
+            sqlite3_errmsg(db));
     s_rollback(db);
     return -EIO;
 }
