@@ -119,6 +119,9 @@ class Daemon:
         self.env = dict(os.environ, **env) if env else None  # None: this process's
 
     def start(self, timeout=15):
+        # a restart must wait for its own ready file, not read the last one's ports
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,

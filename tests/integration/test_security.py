@@ -2,6 +2,9 @@
 unsafe binds refused at start, --insecure warned about, what one peer can
 cost in memory, and the smaller hardening findings of review."""
 
+import contextlib
+import sqlite3
+import re
 import os
 import subprocess
 import sys
@@ -199,6 +202,27 @@ def damaged_database_refused_at_start():
         p = subprocess.run(d.args, capture_output=True, text=True, timeout=60)
         assert p.returncode != 0, (p.returncode, p.stderr)
         assert "is damaged" in p.stderr and "quick_check" in p.stderr, p.stderr
+    finally:
+        d.cleanup()
+
+
+@test
+def large_database_check_is_announced_and_timed():
+    d = Daemon()
+    try:
+        d.start()
+        push(d, range(5))
+        d.wait_stored(5)
+        assert d.stop() == 0
+        with contextlib.closing(sqlite3.connect(d.db)) as c:  # 256 MiB of one blob
+            c.execute("CREATE TABLE pad (x)")
+            c.execute("INSERT INTO pad VALUES (zeroblob(?))", (256 * 1024 * 1024,))
+            c.commit()
+        with d:
+            wait_for(lambda: "checked '" in d.log(), 30, what="the check's second line")
+            log = d.log()
+            assert "checking '%s' (0.3 GB) for damage before using it" % d.db in log, log
+            assert re.search(r"checked '%s' in [0-9.]+ s: ok" % re.escape(d.db), log), log
     finally:
         d.cleanup()
 
